@@ -1,0 +1,45 @@
+"""A client for the sandbox provider's control endpoints (``/_sandbox/...``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+__all__ = ["SandboxControl"]
+
+
+class SandboxControl:
+    """Read what reached the sandbox, reset it, and set its faults."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, trust_env=False)
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        reply = self._http.get("/_sandbox/requests", params={"since": since})
+        reply.raise_for_status()
+        return list(reply.json()["requests"])
+
+    def api_requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """Captured requests to the provider APIs (control calls excluded)."""
+        return [r for r in self.requests(since) if r.get("endpoint")]
+
+    def latest_seq(self) -> int:
+        captured = self.requests()
+        return max((int(r["seq"]) for r in captured), default=0)
+
+    def reset(self) -> None:
+        self._http.post("/_sandbox/reset").raise_for_status()
+
+    def set_faults(self, **faults: Any) -> None:
+        self._http.put("/_sandbox/faults", json=faults).raise_for_status()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SandboxControl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,77 @@
+"""One structured log line per request, and the ``x-request-id`` the client gets back.
+
+A pure ASGI middleware, so a stream's line is written when its last byte is sent (or
+when the client goes away), with the real latency. Handlers add fields with
+``proxy_state.annotate``; no prompt text or credential is ever logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["AccessLog", "new_request_id"]
+
+logger = logging.getLogger("memory_proxy.access")
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex[:24]
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        fields: dict[str, Any] = state.setdefault("access_log", {})
+        started = time.perf_counter()
+        status = 0
+        logged = False
+
+        def write(outcome: str) -> None:
+            nonlocal logged
+            if logged:
+                return
+            logged = True
+            line = {
+                "event": "request",
+                "service": self.service,
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "outcome": outcome,
+                **fields,
+            }
+            logger.info(json.dumps(line, separators=(",", ":"), default=str))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                write("complete")
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            write("disconnected" if status else "aborted")

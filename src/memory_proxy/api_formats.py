@@ -1,0 +1,66 @@
+"""The two client API formats as data: error shapes and SSE framing, no branching by name."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from memory_proxy.errors import ErrorKind, ProxyError
+
+__all__ = ["ANTHROPIC", "OPENAI", "ApiFormat"]
+
+
+@dataclass(frozen=True)
+class ApiFormat:
+    name: str
+    # ErrorKind -> (error type, error code). Anthropic bodies have no code.
+    error_types: Mapping[ErrorKind, tuple[str, str | None]]
+    anthropic_envelope: bool
+
+    def error_body(self, error: ProxyError) -> dict[str, Any]:
+        err_type, code = self.error_types[error.kind]
+        if self.anthropic_envelope:
+            return {"type": "error", "error": {"type": err_type, "message": error.message}}
+        return {"error": {"message": error.message, "type": err_type, "param": None, "code": code}}
+
+    def sse_error(self, error: ProxyError) -> bytes:
+        """The one SSE event that ends a stream that failed after its first byte."""
+        data = json.dumps(self.error_body(error), separators=(",", ":"))
+        if self.anthropic_envelope:
+            return f"event: error\ndata: {data}\n\n".encode()
+        return f"data: {data}\n\n".encode()
+
+
+OPENAI = ApiFormat(
+    name="openai",
+    error_types={
+        ErrorKind.INVALID_REQUEST: ("invalid_request_error", "invalid_request"),
+        ErrorKind.AUTHENTICATION: ("authentication_error", "invalid_api_key"),
+        ErrorKind.PERMISSION: ("permission_error", "permission_denied"),
+        ErrorKind.NOT_FOUND: ("invalid_request_error", "model_not_found"),
+        ErrorKind.TOO_LARGE: ("invalid_request_error", "request_too_large"),
+        ErrorKind.RATE_LIMITED: ("rate_limit_error", "rate_limit_exceeded"),
+        ErrorKind.OVERLOADED: ("service_unavailable_error", "service_unavailable"),
+        ErrorKind.UPSTREAM: ("api_error", "upstream_error"),
+        ErrorKind.TIMEOUT: ("timeout_error", "timeout"),
+    },
+    anthropic_envelope=False,
+)
+
+ANTHROPIC = ApiFormat(
+    name="anthropic",
+    error_types={
+        ErrorKind.INVALID_REQUEST: ("invalid_request_error", None),
+        ErrorKind.AUTHENTICATION: ("authentication_error", None),
+        ErrorKind.PERMISSION: ("permission_error", None),
+        ErrorKind.NOT_FOUND: ("not_found_error", None),
+        ErrorKind.TOO_LARGE: ("request_too_large", None),
+        ErrorKind.RATE_LIMITED: ("rate_limit_error", None),
+        ErrorKind.OVERLOADED: ("overloaded_error", None),
+        ErrorKind.UPSTREAM: ("api_error", None),
+        ErrorKind.TIMEOUT: ("api_error", None),
+    },
+    anthropic_envelope=True,
+)

@@ -1,0 +1,152 @@
+"""The SDK memory proxy: an ASGI app that calls providers with the litellm SDK in-process.
+
+``create_app(config)`` builds everything from one :class:`ProxyConfig`; the lifespan
+owns the one upstream session. Errors are :class:`ProxyError`s rendered once, by one
+handler, in the format of the endpoint that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm  # noqa: E402 - the cost-map switch must be set before this import
+from fastapi import FastAPI, Request  # noqa: E402
+from starlette.responses import JSONResponse, Response  # noqa: E402
+
+from memory_proxy import __version__  # noqa: E402
+from memory_proxy.access_log import AccessLog  # noqa: E402
+from memory_proxy.api_formats import ANTHROPIC, OPENAI, ApiFormat  # noqa: E402
+from memory_proxy.auth import require_master_key  # noqa: E402
+from memory_proxy.chat import chat_completions  # noqa: E402
+from memory_proxy.config import ProxyConfig  # noqa: E402
+from memory_proxy.errors import ProxyError, UpstreamError  # noqa: E402
+from memory_proxy.messages import count_tokens, create_message  # noqa: E402
+from memory_proxy.proxy_state import ProxyState  # noqa: E402
+from memory_proxy.session import UpstreamSession  # noqa: E402
+
+__all__ = ["create_app", "error_format_for"]
+
+logger = logging.getLogger("memory_proxy.app")
+
+_JSON_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def error_format_for(path: str) -> ApiFormat:
+    return ANTHROPIC if path.startswith("/v1/messages") else OPENAI
+
+
+def _quiet_litellm() -> None:
+    # The proxy logs its own line per request; litellm's debug banners would only add noise.
+    litellm.suppress_debug_info = True
+    litellm.set_verbose = False
+
+
+def create_app(config: ProxyConfig) -> FastAPI:
+    state = ProxyState.from_config(config)
+    _quiet_litellm()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.session = UpstreamSession(timeout=config.litellm.request_timeout)
+        try:
+            yield
+        finally:
+            await state.session.aclose()
+            state.session = None
+
+    app = FastAPI(title="memory-proxy (SDK)", version=__version__, lifespan=lifespan)
+    app.state.proxy = state
+
+    async def authorized(request: Request) -> None:
+        require_master_key(request.headers, config.general.master_key)
+
+    @app.post("/v1/chat/completions", openapi_extra=_JSON_BODY)
+    @app.post("/chat/completions", openapi_extra=_JSON_BODY, include_in_schema=False)
+    async def chat(request: Request) -> Response:
+        await authorized(request)
+        return await chat_completions(state, request)
+
+    @app.post("/v1/messages", openapi_extra=_JSON_BODY)
+    async def messages(request: Request) -> Response:
+        await authorized(request)
+        return await create_message(state, request)
+
+    @app.post("/v1/messages/count_tokens", openapi_extra=_JSON_BODY)
+    async def messages_count_tokens(request: Request) -> Response:
+        await authorized(request)
+        return await count_tokens(state, request)
+
+    @app.get("/v1/models")
+    @app.get("/models", include_in_schema=False)
+    async def models(request: Request) -> Response:
+        await authorized(request)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": 0, "owned_by": d.provider}
+                    for name, d in zip(state.models.names, config.deployments, strict=True)
+                ],
+            }
+        )
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "healthy",
+            "service": "memory-proxy-sdk",
+            "version": __version__,
+            "litellm_version": _litellm_version(),
+            "models": state.models.names,
+            "auth": bool(config.general.master_key),
+            "memory_routing": {
+                "custom_header": config.user_id_mappings.custom_header,
+                "default_user_id": config.user_id_mappings.default_user_id,
+                "patterns": len(state.router.patterns),
+            },
+        }
+
+    @app.get("/health/liveliness")
+    @app.get("/health/readiness")
+    async def alive() -> dict[str, str]:
+        return {"status": "ok" if state.session is not None else "starting"}
+
+    @app.get("/memory-routing/info")
+    async def routing_info(request: Request) -> dict[str, Any]:
+        decision = state.router.detect_user_id(request.headers)
+        return {**decision.describe(), "rules": state.router.summary()}
+
+    @app.exception_handler(ProxyError)
+    async def proxy_error(request: Request, exc: ProxyError) -> Response:
+        if isinstance(exc, UpstreamError):
+            logger.warning("upstream error %s: %s", exc.status, exc.message)
+        fmt = error_format_for(request.url.path)
+        return JSONResponse(fmt.error_body(exc), status_code=exc.status, headers=exc.headers())
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # A bug of ours: log the traceback, give the client a clean error in its format.
+        logger.exception("unhandled error on %s", request.url.path)
+        error = UpstreamError("internal error in the proxy", status=500)
+        fmt = error_format_for(request.url.path)
+        return JSONResponse(fmt.error_body(error), status_code=500)
+
+    app.add_middleware(AccessLog, service="sdk")
+    return app
+
+
+def _litellm_version() -> str:
+    from importlib.metadata import version
+
+    return version("litellm")

@@ -1,0 +1,109 @@
+"""``memory-proxy``: run the SDK proxy (``serve``), the legacy proxy, or the whole stack."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from memory_proxy.config import load_config  # noqa: E402
+from memory_proxy.errors import ConfigError  # noqa: E402
+
+__all__ = ["main"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # litellm logs at INFO per call; the access line says what matters.
+    for noisy in ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _require_key_off_loopback(args: argparse.Namespace, master_key: str | None) -> None:
+    if args.host not in LOOPBACK and not master_key:
+        raise ConfigError(
+            f"{args.config}: general_settings.master_key: expected a key when binding "
+            f"{args.host} (only loopback may be served without auth)"
+        )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from memory_proxy.app import create_app
+
+    config = load_config(args.config)
+    _require_key_off_loopback(args, config.general.master_key)
+    app = create_app(config)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(config.options.shutdown_grace_seconds),
+    )
+    return 0
+
+
+def _legacy(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from memory_proxy.legacy_proxy import create_legacy_app
+
+    config = load_config(args.config)
+    _require_key_off_loopback(args, config.general.master_key)
+    uvicorn.run(
+        create_legacy_app(config, args.litellm_url),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(config.options.shutdown_grace_seconds),
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memory-proxy", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the SDK memory proxy (litellm in-process)")
+    serve.add_argument("--config", default="config/config.yaml")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8764)
+    serve.set_defaults(func=_serve)
+    legacy = sub.add_parser("legacy", help="run the legacy proxy (forwards to a LiteLLM server)")
+    legacy.add_argument("--config", default="config/config.yaml")
+    legacy.add_argument("--host", default="127.0.0.1")
+    legacy.add_argument("--port", type=int, default=8765)
+    legacy.add_argument("--litellm-url", default="http://127.0.0.1:4000")
+    legacy.set_defaults(func=_legacy)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"memory-proxy: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

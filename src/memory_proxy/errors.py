@@ -1,0 +1,146 @@
+"""The proxy's one exception tree. Foreign errors are translated into it at the boundary.
+
+::
+
+    ConfigError                      bad config file: startup fails with one message
+    ProxyError                       a request failed; rendered in the endpoint's format
+    ├── InvalidRequest          400
+    ├── AuthenticationFailed    401
+    ├── ModelNotFound           404
+    ├── PayloadTooLarge         413
+    └── UpstreamError                the provider (or the way to it) failed
+        ├── UpstreamRejected    4xx  the provider refused the request (passed on)
+        ├── UpstreamRateLimited 429  retried before the first byte
+        ├── UpstreamUnavailable 503  overloaded / Cloudflare 1200; retried before the first byte
+        ├── UpstreamBadGateway  502  5xx, unreachable, or a reply that is not what the API says
+        └── UpstreamTimeout     504
+
+Each error carries an :class:`ErrorKind`; ``api_formats`` turns a kind into the OpenAI or
+Anthropic error body, so handlers never build error JSON themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "AuthenticationFailed",
+    "ConfigError",
+    "ErrorKind",
+    "InvalidRequest",
+    "ModelNotFound",
+    "PayloadTooLarge",
+    "ProxyError",
+    "UpstreamBadGateway",
+    "UpstreamError",
+    "UpstreamRateLimited",
+    "UpstreamRejected",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
+
+
+class ErrorKind(enum.Enum):
+    INVALID_REQUEST = "invalid_request"
+    AUTHENTICATION = "authentication"
+    PERMISSION = "permission"
+    NOT_FOUND = "not_found"
+    TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    UPSTREAM = "upstream"
+    TIMEOUT = "timeout"
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; the message names file, key path and expectation."""
+
+
+class ProxyError(Exception):
+    status: int = 500
+    kind: ErrorKind = ErrorKind.UPSTREAM
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(ProxyError):
+    status = 400
+    kind = ErrorKind.INVALID_REQUEST
+
+
+class AuthenticationFailed(ProxyError):
+    status = 401
+    kind = ErrorKind.AUTHENTICATION
+
+
+class ModelNotFound(ProxyError):
+    status = 404
+    kind = ErrorKind.NOT_FOUND
+
+    def __init__(self, model: object, available: list[str]) -> None:
+        super().__init__(
+            f"model {model!r} is not served here; available models: {', '.join(available)}"
+        )
+        self.available = available
+
+
+class PayloadTooLarge(ProxyError):
+    status = 413
+    kind = ErrorKind.TOO_LARGE
+
+
+class UpstreamError(ProxyError):
+    status = 502
+    kind = ErrorKind.UPSTREAM
+
+
+class UpstreamRejected(UpstreamError):
+    """A 4xx from the provider, passed on with the provider's status and message."""
+
+    kind = ErrorKind.INVALID_REQUEST
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, status=status)
+        self.kind = {
+            401: ErrorKind.AUTHENTICATION,
+            403: ErrorKind.PERMISSION,
+            404: ErrorKind.NOT_FOUND,
+            413: ErrorKind.TOO_LARGE,
+        }.get(status, ErrorKind.INVALID_REQUEST)
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    kind = ErrorKind.RATE_LIMITED
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": self.retry_after} if self.retry_after else {}
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+    kind = ErrorKind.OVERLOADED
+    retryable = True
+
+
+class UpstreamBadGateway(UpstreamError):
+    status = 502
+    kind = ErrorKind.UPSTREAM
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    kind = ErrorKind.TIMEOUT

@@ -1,0 +1,198 @@
+"""The legacy memory proxy (the "binary" architecture): an HTTP forwarder to the LiteLLM server.
+
+::
+
+    client -> legacy memory proxy :8765 -HTTP-> LiteLLM server :4000 -> provider
+
+It detects the memory user id with the same :class:`MemoryRouter` as the SDK proxy, adds
+the memory headers, and forwards every ``/v1/*`` request with its own key. Streams are
+passed through as they arrive, and each client request makes exactly one upstream
+request (the proxy being migrated sent streams upstream twice). 429, 503 and Cloudflare
+1200 replies are retried with exponential backoff before the first byte, as it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from memory_proxy import __version__
+from memory_proxy.access_log import AccessLog
+from memory_proxy.api_formats import ApiFormat
+from memory_proxy.auth import require_master_key
+from memory_proxy.config import ProxyConfig
+from memory_proxy.errors import (
+    ProxyError,
+    UpstreamBadGateway,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from memory_proxy.memory_router import MemoryRouter
+from memory_proxy.proxy_state import annotate
+from memory_proxy.request_body import read_body_bytes
+from memory_proxy.retries import RetryPolicy
+from memory_proxy.upstream_errors import is_cloudflare_1200
+
+__all__ = ["LEGACY_TRIES", "create_legacy_app"]
+
+LEGACY_TRIES = 3
+# What the client may tell the provider; everything else stays here. The LiteLLM server
+# forwards every x-* header it gets upstream, so the forwarder must not pass the client's on.
+_FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "anthropic-version", "anthropic-beta")
+_MEMORY_PATHS = ("/v1/chat/completions", "/v1/messages")
+_PASSED_RESPONSE_HEADERS = ("content-type", "retry-after", "cache-control")
+
+
+def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
+    from memory_proxy.app import error_format_for
+
+    router = MemoryRouter(config.user_id_mappings)
+    retry = RetryPolicy(
+        retries=LEGACY_TRIES - 1,
+        backoff_seconds=config.options.retry_backoff_seconds,
+        backoff_max_seconds=config.options.retry_backoff_max_seconds,
+    )
+    holder: dict[str, httpx.AsyncClient] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        holder["client"] = httpx.AsyncClient(
+            base_url=litellm_url.rstrip("/"),
+            timeout=httpx.Timeout(config.litellm.request_timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        )
+        try:
+            yield
+        finally:
+            await holder["client"].aclose()
+
+    app = FastAPI(title="memory-proxy (legacy)", version=__version__, lifespan=lifespan)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "healthy",
+            "service": "memory-proxy-legacy",
+            "version": __version__,
+            "models": config.model_names,
+            "auth": bool(config.general.master_key),
+            "memory_routing": {
+                "custom_header": config.user_id_mappings.custom_header,
+                "default_user_id": config.user_id_mappings.default_user_id,
+                "patterns": len(router.patterns),
+            },
+        }
+
+    @app.get("/health/liveliness")
+    @app.get("/health/readiness")
+    async def alive() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/memory-routing/info")
+    async def routing_info(request: Request) -> dict[str, Any]:
+        decision = router.detect_user_id(request.headers)
+        return {**decision.describe(), "rules": router.summary()}
+
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    async def forward(request: Request, path: str) -> Response:
+        require_master_key(request.headers, config.general.master_key)
+        body = await read_body_bytes(request, config.options.max_body_bytes)
+        headers = {
+            name: request.headers[name]
+            for name in _FORWARDED_REQUEST_HEADERS
+            if name in request.headers
+        }
+        if config.general.master_key:
+            headers["authorization"] = f"Bearer {config.general.master_key}"
+        if request.url.path.startswith(_MEMORY_PATHS):
+            decision = router.detect_user_id(request.headers)
+            headers.update(decision.upstream_headers())
+            annotate(request, user_id=decision.user_id)
+        upstream = holder["client"].build_request(
+            request.method,
+            request.url.path,
+            params=request.query_params,
+            content=body,
+            headers=headers,
+        )
+        reply = await _send_with_retries(holder["client"], upstream, retry, request)
+        passed = {k: v for k, v in reply.headers.items() if k.lower() in _PASSED_RESPONSE_HEADERS}
+        if reply.headers.get("content-type", "").startswith("text/event-stream"):
+            return StreamingResponse(
+                _relay(reply, error_format_for(request.url.path)),
+                status_code=reply.status_code,
+                headers=passed,
+                background=BackgroundTask(reply.aclose),
+            )
+        content = await reply.aread()
+        await reply.aclose()
+        return Response(content, status_code=reply.status_code, headers=passed)
+
+    @app.exception_handler(ProxyError)
+    async def proxy_error(request: Request, exc: ProxyError) -> Response:
+        fmt = error_format_for(request.url.path)
+        return JSONResponse(fmt.error_body(exc), status_code=exc.status, headers=exc.headers())
+
+    app.add_middleware(AccessLog, service="legacy")
+    return app
+
+
+async def _send_with_retries(
+    client: httpx.AsyncClient, upstream: httpx.Request, retry: RetryPolicy, request: Request
+) -> httpx.Response:
+    """Send once per try; only a retryable reply before any byte is relayed is tried again."""
+    attempt = 0
+    while True:
+        attempt += 1
+        annotate(request, attempts=attempt)
+        try:
+            reply = await client.send(upstream, stream=True)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"LiteLLM server timed out: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(f"LiteLLM server unreachable: {exc}") from exc
+        error = await _retryable_error(reply)
+        if error is None:
+            return reply
+        if attempt >= LEGACY_TRIES:
+            return await _buffered(reply)
+        await asyncio.sleep(retry.delay(attempt, error))
+
+
+async def _retryable_error(reply: httpx.Response) -> ProxyError | None:
+    if reply.status_code == 429:
+        return UpstreamRateLimited("rate limited", retry_after=reply.headers.get("retry-after"))
+    if reply.status_code == 503:
+        return UpstreamUnavailable("unavailable")
+    if reply.status_code >= 500:
+        body = await _buffered(reply)
+        if is_cloudflare_1200(body.text):
+            return UpstreamUnavailable("Cloudflare error 1200")
+    return None
+
+
+async def _buffered(reply: httpx.Response) -> httpx.Response:
+    await reply.aread()
+    await reply.aclose()
+    return reply
+
+
+async def _relay(reply: httpx.Response, fmt: ApiFormat) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in reply.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        # After the first byte there is no status to change: one SSE error event, then close.
+        yield fmt.sse_error(UpstreamBadGateway(f"LiteLLM server stream failed: {exc}"))
+    finally:
+        with contextlib.suppress(Exception):
+            await reply.aclose()

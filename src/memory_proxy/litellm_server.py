@@ -1,0 +1,404 @@
+"""Launch the real LiteLLM server (the "binary" of the legacy architecture) as a child process.
+
+``LiteLLMServer`` runs ``litellm --config <derived> --host H --port N`` in its own process
+group and blocks until ``GET /health/liveliness`` answers 200. The user's config file is
+never edited: the server gets a derived copy in a private temporary directory, removed on
+stop, that adds only what the legacy proxy needs from it:
+
+- ``general_settings.forward_client_headers_to_llm_api: true``: without it the server drops
+  the memory headers (``x-sm-user-id``, ``x-sm-conversation-id``) instead of sending them on.
+  Observed with litellm 1.106.12: it then forwards every other client ``x-*`` header too
+  (``x-forwarded-for``, ``x-amz-security-token``, ...) except ``x-stainless-*`` and litellm's
+  own credential headers (``x-api-key``, ``x-litellm-api-key``, ``x-goog-api-key``,
+  ``x-mcp-auth``), plus ``anthropic-beta`` (dropped on chat/completions to an anthropic
+  model). ``Authorization``, ``Cookie`` and ``User-Agent`` are not forwarded. ``extra_headers``
+  in the config still reach the upstream and win over a client header of the same name.
+- relative ``include`` entries made absolute, since the copy no longer sits next to them.
+
+A config whose ``general_settings.master_key`` is missing or the publicly known ``sk-1234``
+makes the server refuse to start; this launcher refuses first, with a clear error, unless
+the caller opts in with ``allow_weak_master_key=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import http.client
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+__all__ = ["LiteLLMServer", "LiteLLMServerError", "WEAK_MASTER_KEYS"]
+
+logger = logging.getLogger(__name__)
+
+# The server refuses these (litellm/proxy/auth/master_key_boot_check.py compares a digest
+# of the stripped key with the publicly known default).
+WEAK_MASTER_KEYS = frozenset({"sk-1234"})
+
+_PERMIT_WEAK_KEY_ENV = "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"
+_LIVENESS_PATH = "/health/liveliness"
+_LOG_TAIL_LINES = 30
+_DERIVED_CONFIG_NAME = "config.yaml"
+
+
+class LiteLLMServerError(Exception):
+    """The LiteLLM server could not be configured, started or made ready."""
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Write repeated values out in full: anchors in a generated file only confuse readers."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+class LiteLLMServer:
+    """One LiteLLM server process, started from ``config_path`` and stopped with its group.
+
+    ``env`` is layered over ``os.environ`` for the child only. ``log_path`` receives the
+    server's stdout and stderr (appended); without it the log lives in the private temporary
+    directory and goes with it on stop (a failed start still quotes its last lines).
+    """
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4000,
+        log_path: Path | None = None,
+        allow_weak_master_key: bool = False,
+        ready_timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config_path = Path(config_path).resolve()
+        self.host = host
+        self.port = port
+        self.allow_weak_master_key = allow_weak_master_key
+        self.ready_timeout = ready_timeout
+        self.startup_seconds: float | None = None
+        self._env = dict(env or {})
+        self._requested_log_path = Path(log_path).resolve() if log_path is not None else None
+        self._workdir: Path | None = None
+        self._log_path: Path | None = None
+        self._log_offset = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    # -- inspection -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's pid (also its process group id) while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def log_path(self) -> Path | None:
+        """Where the server writes its output (while running, if it is the temporary one)."""
+        return self._log_path or self._requested_log_path
+
+    @property
+    def derived_config_path(self) -> Path | None:
+        """The derived config file the running server reads; None when not running."""
+        return self._workdir / _DERIVED_CONFIG_NAME if self._workdir is not None else None
+
+    def command(self, config_file: Path | None = None) -> list[str]:
+        """The argv that starts the server on ``config_file``.
+
+        By default: the running server's derived config, or a placeholder when not running.
+        """
+        config_file = config_file or self.derived_config_path
+        config_arg = str(config_file) if config_file is not None else "<derived-config.yaml>"
+        return [
+            *_litellm_entry_point(),
+            "--config",
+            config_arg,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
+
+    def derived_config(self) -> dict[str, Any]:
+        """The user's config plus what the server needs here; the file itself is not touched."""
+        config = copy.deepcopy(self._load_user_config())
+        general = config.get("general_settings")
+        if general is None:
+            general = config["general_settings"] = {}
+        if not isinstance(general, dict):
+            raise LiteLLMServerError(f"{self.config_path}: general_settings must be a mapping")
+        if general.get("forward_client_headers_to_llm_api") not in (None, True):
+            logger.warning(
+                "%s sets forward_client_headers_to_llm_api=%r; overriding to true so the "
+                "memory headers reach the upstream",
+                self.config_path,
+                general["forward_client_headers_to_llm_api"],
+            )
+        general["forward_client_headers_to_llm_api"] = True
+        includes = config.get("include")
+        if isinstance(includes, list):
+            config["include"] = [self._absolute_include(entry) for entry in includes]
+        return config
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> LiteLLMServer:
+        """Start the server and block until it answers its liveness probe."""
+        if self._process is not None:
+            raise LiteLLMServerError(f"LiteLLM server already running (pid {self._process.pid})")
+        config = self.derived_config()
+        child_env = self._child_env(config)
+        self._ensure_port_free()
+
+        self._workdir = Path(tempfile.mkdtemp(prefix="litellm-server-"))
+        started = time.monotonic()
+        try:
+            self._spawn(config, child_env)
+            self._wait_until_ready()
+        except BaseException:
+            # Leave nothing behind: no half-started process group, no derived copy.
+            self.stop(grace=2.0)
+            raise
+        self.startup_seconds = time.monotonic() - started
+        logger.info("LiteLLM server ready at %s in %.1f s", self.url, self.startup_seconds)
+        return self
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds; clean up."""
+        process, self._process = self._process, None
+        if process is not None:
+            _terminate_group(process, grace)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        self._log_path = None
+
+    def __enter__(self) -> LiteLLMServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _load_user_config(self) -> dict[str, Any]:
+        try:
+            raw = self.config_path.read_text()
+        except OSError as error:
+            raise LiteLLMServerError(
+                f"cannot read LiteLLM config {self.config_path}: {error}"
+            ) from error
+        try:
+            loaded = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise LiteLLMServerError(
+                f"LiteLLM config {self.config_path} is not valid YAML: {error}"
+            ) from error
+        if not isinstance(loaded, dict):
+            raise LiteLLMServerError(
+                f"LiteLLM config {self.config_path} must be a YAML mapping, "
+                f"got {type(loaded).__name__}"
+            )
+        return loaded
+
+    def _absolute_include(self, entry: Any) -> Any:
+        if isinstance(entry, str) and not os.path.isabs(entry) and "://" not in entry:
+            return str(self.config_path.parent / entry)
+        return entry
+
+    def _child_env(self, config: Mapping[str, Any]) -> dict[str, str]:
+        env = {**os.environ, **self._env}
+        # Without it the server fetches the model cost map over the network at import.
+        env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+        # Custom callback modules named in the config are imported relative to its
+        # directory; the derived copy lives elsewhere, so put that directory on the path.
+        python_path = env.get("PYTHONPATH")
+        config_dir = str(self.config_path.parent)
+        env["PYTHONPATH"] = f"{config_dir}{os.pathsep}{python_path}" if python_path else config_dir
+
+        weakness = _master_key_weakness(config.get("general_settings") or {}, env)
+        if weakness is not None:
+            if not self.allow_weak_master_key:
+                raise LiteLLMServerError(
+                    f"refusing to start the LiteLLM server: {weakness} in {self.config_path}. "
+                    "Set general_settings.master_key to a strong key "
+                    "(e.g. os.environ/LITELLM_MASTER_KEY), "
+                    "or pass allow_weak_master_key=True for local development."
+                )
+            logger.warning(
+                "starting the LiteLLM server with %s (allow_weak_master_key=True sets %s=true): "
+                "local development only",
+                weakness,
+                _PERMIT_WEAK_KEY_ENV,
+            )
+            env[_PERMIT_WEAK_KEY_ENV] = "true"
+        else:
+            # An inherited opt-in would let an os.environ/ key resolve to a weak one unasked.
+            env.pop(_PERMIT_WEAK_KEY_ENV, None)
+        return env
+
+    def _ensure_port_free(self) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # Same option uvicorn binds with, so a port in TIME_WAIT is not reported as taken.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as error:
+                raise LiteLLMServerError(
+                    f"port {self.port} on {self.host} is already in use; "
+                    f"cannot start the LiteLLM server there ({error.strerror})"
+                ) from error
+
+    def _spawn(self, config: Mapping[str, Any], child_env: Mapping[str, str]) -> None:
+        assert self._workdir is not None
+        derived_path = self._workdir / _DERIVED_CONFIG_NAME
+        derived_path.write_text(yaml.dump(dict(config), Dumper=_PlainDumper, sort_keys=False))
+        self._log_path = self._requested_log_path or self._workdir / "litellm.log"
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        argv = self.command(derived_path)
+        logger.info("starting LiteLLM server: %s (log: %s)", " ".join(argv), self._log_path)
+        with self._log_path.open("ab") as log:
+            self._log_offset = log.tell()
+            self._process = subprocess.Popen(
+                argv,
+                # Relative paths in the config (custom callback modules, files) resolve as
+                # they would if the server were run next to it.
+                cwd=self.config_path.parent,
+                env=dict(child_env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own group, so stop() reaches any workers it forks and a Ctrl-C aimed
+                # at the parent's terminal does not hit it first.
+                start_new_session=True,
+            )
+        # If the owner forgets stop(), do not leave a server listening after exit.
+        self._finalizer = weakref.finalize(self, _kill_group, self._process.pid)
+
+    def _wait_until_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            exit_code = self._process.poll()
+            if exit_code is not None:
+                raise LiteLLMServerError(
+                    f"LiteLLM server exited during start-up with exit code {exit_code}"
+                    f"{self._log_tail_message()}"
+                )
+            if _is_live(self.host, self.port):
+                return
+            if time.monotonic() > deadline:
+                raise LiteLLMServerError(
+                    f"LiteLLM server (pid {self._process.pid}) not ready at {self.url} "
+                    f"within {self.ready_timeout:.0f} s{self._log_tail_message()}"
+                )
+            time.sleep(0.1)
+
+    def _log_tail_message(self) -> str:
+        if self._log_path is None:
+            return ""
+        try:
+            with self._log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                text = log.read().decode("utf-8", errors="replace")
+        except OSError as error:
+            return f"\n(log {self._log_path} unreadable: {error})"
+        tail = text.splitlines()[-_LOG_TAIL_LINES:]
+        # A log in the temporary directory is gone once start() cleans up: do not name it.
+        source = self._requested_log_path or "the server log"
+        # The server names the derived copy it was given; say whose copy that is.
+        return (
+            f"\n(config {self.config_path}, given to the server as a derived copy "
+            f"in {self._workdir})"
+            f"\nlast {len(tail)} lines of {source}:\n" + "\n".join(tail)
+        )
+
+
+def _litellm_entry_point() -> list[str]:
+    # sys.executable may be a symlink out of the venv: its own directory is the venv's bin,
+    # which is where the console script lives, so do not resolve it.
+    script = Path(sys.executable).parent / "litellm"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "litellm.proxy.proxy_cli"]
+
+
+def _master_key_weakness(general_settings: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """Why the server would refuse this master key, or None when it is acceptable."""
+    key = general_settings.get("master_key")
+    if key is None:
+        # The server falls back to LITELLM_MASTER_KEY from its environment.
+        key = env.get("LITELLM_MASTER_KEY")
+        if key is None:
+            return "no master key is set (general_settings.master_key or LITELLM_MASTER_KEY)"
+    key = str(key).strip()
+    if key.startswith("os.environ/"):
+        return None  # resolved by the server itself, at load
+    if not key:
+        return "the master key is empty"
+    if key in WEAK_MASTER_KEYS:
+        return f"the master key is the publicly known {key!r}"
+    return None
+
+
+def _is_live(host: str, port: int) -> bool:
+    # http.client rather than httpx/urllib: no proxy environment variables apply here.
+    connection = http.client.HTTPConnection(host, port, timeout=2.0)
+    try:
+        connection.request("GET", _LIVENESS_PATH)
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def _terminate_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    pgid = process.pid  # start_new_session=True made it the group leader
+    _signal_group(pgid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        logger.warning("LiteLLM server (pid %d) ignored SIGTERM for %.0f s; killing", pgid, grace)
+    # Workers it forked may outlive the leader; the group id stays theirs while any is alive.
+    _signal_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5.0)
+
+
+def _kill_group(pgid: int) -> None:
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)

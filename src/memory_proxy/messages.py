@@ -1,0 +1,170 @@
+"""``POST /v1/messages`` and ``/v1/messages/count_tokens``: the Anthropic Messages format.
+
+Anthropic-provider models go through ``litellm.anthropic_messages``, which sends the
+body on as the client wrote it (unknown fields included) and passes the upstream's SSE
+bytes through unchanged; other providers are translated by the same litellm entry.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import litellm
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from memory_proxy.api_formats import ANTHROPIC
+from memory_proxy.memory_router import RoutingDecision
+from memory_proxy.model_table import Route
+from memory_proxy.proxy_state import ProxyState, annotate
+from memory_proxy.request_body import read_json_body, require_fields
+from memory_proxy.retries import call_with_retries
+from memory_proxy.streaming import open_stream, sse_response
+from memory_proxy.upstream_errors import translate_upstream_error
+
+__all__ = ["count_tokens", "create_message"]
+
+# Client headers that describe the request to Anthropic and must reach it.
+FORWARDED_CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
+DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+
+
+async def create_message(state: ProxyState, request: Request) -> Response:
+    body = await read_json_body(request, state.config.options.max_body_bytes)
+    require_fields(body, {"model": str, "messages": list, "max_tokens": int})
+    route = state.route(body["model"])
+    decision = state.router.detect_user_id(request.headers)
+    stream = bool(body.get("stream"))
+    annotate(request, model=body["model"], user_id=decision.user_id, stream=stream)
+
+    kwargs: dict[str, Any] = {k: v for k, v in body.items() if k != "model"}
+    kwargs.update(
+        model=route.upstream_model,
+        api_base=route.deployment.api_base,
+        api_key=route.deployment.api_key,
+        client=state.upstream.client_for(
+            route.provider, route.deployment.api_base, route.deployment.api_key
+        ),
+        extra_headers=_upstream_headers(route, decision, request),
+        custom_llm_provider=route.provider,
+        timeout=state.config.litellm.request_timeout,
+    )
+
+    def attempts(n: int) -> None:
+        annotate(request, attempts=n)
+
+    if not stream:
+        result = await call_with_retries(
+            lambda: litellm.anthropic_messages(**kwargs), state.retry, attempts
+        )
+        return JSONResponse(_as_dict(result))
+
+    opened = await call_with_retries(
+        lambda: open_stream(lambda: litellm.anthropic_messages(**kwargs)), state.retry, attempts
+    )
+    final = _MessageStopDetector()
+    return sse_response(
+        opened,
+        encode=_as_sse_bytes,
+        is_final=final,
+        api_format=ANTHROPIC,
+        on_end=lambda outcome: annotate(request, stream_outcome=outcome),
+    )
+
+
+async def count_tokens(state: ProxyState, request: Request) -> Response:
+    body = await read_json_body(request, state.config.options.max_body_bytes)
+    require_fields(body, {"model": str, "messages": list})
+    route = state.route(body["model"])
+    decision = state.router.detect_user_id(request.headers)
+    annotate(request, model=body["model"], user_id=decision.user_id, stream=False)
+    if route.provider != "anthropic" or not route.deployment.api_base:
+        return JSONResponse({"input_tokens": estimate_tokens(body)})
+
+    url = route.deployment.api_base.rstrip("/") + "/v1/messages/count_tokens"
+    headers = {
+        **_upstream_headers(route, decision, request),
+        "x-api-key": route.deployment.api_key or "",
+        "content-type": "application/json",
+    }
+    upstream_body = {**body, "model": route.upstream_model_id}
+
+    async def call() -> Any:
+        try:
+            reply = await state.upstream.http.post(url, json=upstream_body, headers=headers)
+        except Exception as exc:  # noqa: BLE001 - translated at this boundary
+            raise translate_upstream_error(exc) from exc
+        if reply.status_code >= 400:
+            raise translate_upstream_error(_StatusError(reply.status_code, reply.text, reply))
+        return reply.json()
+
+    result = await call_with_retries(call, state.retry, lambda n: annotate(request, attempts=n))
+    return JSONResponse(result)
+
+
+def estimate_tokens(body: dict[str, Any]) -> int:
+    """A local estimate (~4 characters a token) for providers with no counting endpoint."""
+    parts = [body.get("system"), body.get("messages"), body.get("tools")]
+    text = json.dumps([p for p in parts if p], ensure_ascii=False)
+    return max(1, len(text) // 4)
+
+
+def _upstream_headers(route: Route, decision: RoutingDecision, request: Request) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if route.provider == "anthropic":
+        headers["anthropic-version"] = DEFAULT_ANTHROPIC_VERSION
+        for name in FORWARDED_CLIENT_HEADERS:
+            value = request.headers.get(name)
+            if value:
+                headers[name] = value
+    headers.update(route.deployment.extra_headers)
+    headers.update(decision.upstream_headers())
+    return headers
+
+
+def _as_dict(result: Any) -> Any:
+    if hasattr(result, "model_dump"):
+        return result.model_dump(exclude_none=True)
+    return result
+
+
+def _as_sse_bytes(item: Any) -> bytes:
+    if isinstance(item, bytes | bytearray):
+        return bytes(item)
+    if isinstance(item, str):
+        return item.encode()
+    # Translated providers may yield event dicts: frame them as Anthropic SSE.
+    event = item.get("type", "message") if isinstance(item, dict) else "message"
+    data = json.dumps(_as_dict(item), separators=(",", ":"))
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+class _MessageStopDetector:
+    """Spots ``message_stop`` in the byte stream, even if split across two items."""
+
+    MARK = b"message_stop"
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def __call__(self, item: Any) -> bool:
+        data = _as_sse_bytes(item)
+        found = self.MARK in self._tail + data
+        self._tail = data[-len(self.MARK) :]
+        return found
+
+
+class _StatusError(Exception):
+    def __init__(self, status_code: int, text: str, response: Any) -> None:
+        super().__init__(_error_message(text))
+        self.status_code = status_code
+        self.response = response
+
+
+def _error_message(text: str) -> str:
+    try:
+        payload = json.loads(text)
+        return str(payload.get("error", {}).get("message") or text)
+    except (ValueError, AttributeError):
+        return text[:500]

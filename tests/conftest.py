@@ -1,0 +1,57 @@
+"""Shared fixtures: real servers on loopback (sandbox provider, SDK proxy)."""
+
+from __future__ import annotations
+
+import os
+
+# Every process that imports litellm must not reach for the network at import.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from harness.loopback import LoopbackServer  # noqa: E402
+from harness.sandbox import SandboxSettings, create_app  # noqa: E402
+from harness.sandbox_config import write_sandbox_config  # noqa: E402
+from harness.sandbox_control import SandboxControl  # noqa: E402
+
+MASTER_KEY = "sk-proxy-sandbox-master-7f3a9c"  # config/sandbox.yaml's
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[LoopbackServer]:
+    with LoopbackServer(create_app(SandboxSettings())) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: LoopbackServer) -> Iterator[SandboxControl]:
+    """The shared sandbox, reset (captures, cookies, faults) before each test."""
+    with SandboxControl(sandbox_server.url) as control:
+        control.reset()
+        yield control
+
+
+@pytest.fixture(scope="session")
+def sandbox_config_path(
+    sandbox_server: LoopbackServer, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """config/sandbox.yaml pointed at the test sandbox, with fast retries."""
+    extra = (
+        "memory_proxy:\n  max_body_bytes: 65536\n  shutdown_grace_seconds: 5\n"
+        "  retry_backoff_seconds: 0.05\n"
+    )
+    return write_sandbox_config(
+        sandbox_server.url, tmp_path_factory.mktemp("config") / "sandbox.yaml", extra=extra
+    )
+
+
+@pytest.fixture(scope="session")
+def sdk_proxy(sandbox_config_path: Path) -> Iterator[LoopbackServer]:
+    from memory_proxy.app import create_app as create_proxy_app
+    from memory_proxy.config import load_config
+
+    with LoopbackServer(create_proxy_app(load_config(sandbox_config_path))) as server:
+        yield server

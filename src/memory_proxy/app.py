@@ -46,15 +46,18 @@ def error_format_for(path: str) -> ApiFormat:
     return ANTHROPIC if path.startswith("/v1/messages") else OPENAI
 
 
-def _quiet_litellm() -> None:
+def _configure_litellm() -> None:
     # The proxy logs its own line per request; litellm's debug banners would only add noise.
     litellm.suppress_debug_info = True
     litellm.set_verbose = False
+    # /v1/messages for an openai/... model: translate to Chat Completions, the API the
+    # deployment's api_base serves, not the Responses API litellm would pick by default.
+    litellm.use_chat_completions_url_for_anthropic_messages = True
 
 
 def create_app(config: ProxyConfig) -> FastAPI:
     state = ProxyState.from_config(config)
-    _quiet_litellm()
+    _configure_litellm()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,8 +1,9 @@
 """``POST /v1/messages`` and ``/v1/messages/count_tokens``: the Anthropic Messages format.
 
-Anthropic-provider models go through ``litellm.anthropic_messages``, which sends the
-body on as the client wrote it (unknown fields included) and passes the upstream's SSE
-bytes through unchanged; other providers are translated by the same litellm entry.
+Anthropic-provider models are a pass-through over the shared session (see
+``anthropic_upstream`` for why not litellm): the body goes on as the client wrote it and
+the SSE bytes come back unchanged. Other providers are translated by
+``litellm.anthropic_messages``, stream included.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import litellm
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from memory_proxy.anthropic_upstream import AnthropicUpstream
 from memory_proxy.api_formats import ANTHROPIC
 from memory_proxy.memory_router import RoutingDecision
 from memory_proxy.model_table import Route
@@ -21,7 +23,6 @@ from memory_proxy.proxy_state import ProxyState, annotate
 from memory_proxy.request_body import read_json_body, require_fields
 from memory_proxy.retries import call_with_retries
 from memory_proxy.streaming import open_stream, sse_response
-from memory_proxy.upstream_errors import translate_upstream_error
 
 __all__ = ["count_tokens", "create_message"]
 
@@ -37,7 +38,38 @@ async def create_message(state: ProxyState, request: Request) -> Response:
     decision = state.router.detect_user_id(request.headers)
     stream = bool(body.get("stream"))
     annotate(request, model=body["model"], user_id=decision.user_id, stream=stream)
+    headers = _upstream_headers(route, decision, request)
 
+    def attempts(n: int) -> None:
+        annotate(request, attempts=n)
+
+    def on_end(outcome: str) -> None:
+        annotate(request, stream_outcome=outcome)
+
+    if route.provider == "anthropic":
+        upstream = AnthropicUpstream(state.upstream.http)
+        query = request.url.query
+
+        def build() -> Any:
+            return upstream.request(route, body, headers, "/v1/messages", query)
+
+        if not stream:
+            result = await call_with_retries(
+                lambda: upstream.send_json(build()), state.retry, attempts
+            )
+            return JSONResponse(result)
+        opened = await call_with_retries(
+            lambda: open_stream(lambda: upstream.open_stream(build())), state.retry, attempts
+        )
+        return sse_response(
+            opened,
+            encode=_as_sse_bytes,
+            is_final=_EventEndDetector(),
+            api_format=ANTHROPIC,
+            on_end=on_end,
+        )
+
+    # Another provider: litellm translates Messages <-> its API, stream included.
     kwargs: dict[str, Any] = {k: v for k, v in body.items() if k != "model"}
     kwargs.update(
         model=route.upstream_model,
@@ -46,30 +78,24 @@ async def create_message(state: ProxyState, request: Request) -> Response:
         client=state.upstream.client_for(
             route.provider, route.deployment.api_base, route.deployment.api_key
         ),
-        extra_headers=_upstream_headers(route, decision, request),
+        extra_headers=headers,
         custom_llm_provider=route.provider,
         timeout=state.config.litellm.request_timeout,
     )
-
-    def attempts(n: int) -> None:
-        annotate(request, attempts=n)
-
     if not stream:
         result = await call_with_retries(
             lambda: litellm.anthropic_messages(**kwargs), state.retry, attempts
         )
         return JSONResponse(_as_dict(result))
-
     opened = await call_with_retries(
         lambda: open_stream(lambda: litellm.anthropic_messages(**kwargs)), state.retry, attempts
     )
-    final = _MessageStopDetector()
     return sse_response(
         opened,
         encode=_as_sse_bytes,
-        is_final=final,
+        is_final=_EventEndDetector(),
         api_format=ANTHROPIC,
-        on_end=lambda outcome: annotate(request, stream_outcome=outcome),
+        on_end=on_end,
     )
 
 
@@ -79,27 +105,17 @@ async def count_tokens(state: ProxyState, request: Request) -> Response:
     route = state.route(body["model"])
     decision = state.router.detect_user_id(request.headers)
     annotate(request, model=body["model"], user_id=decision.user_id, stream=False)
-    if route.provider != "anthropic" or not route.deployment.api_base:
+    if route.provider != "anthropic":
         return JSONResponse({"input_tokens": estimate_tokens(body)})
-
-    url = route.deployment.api_base.rstrip("/") + "/v1/messages/count_tokens"
-    headers = {
-        **_upstream_headers(route, decision, request),
-        "x-api-key": route.deployment.api_key or "",
-        "content-type": "application/json",
-    }
-    upstream_body = {**body, "model": route.upstream_model_id}
-
-    async def call() -> Any:
-        try:
-            reply = await state.upstream.http.post(url, json=upstream_body, headers=headers)
-        except Exception as exc:  # noqa: BLE001 - translated at this boundary
-            raise translate_upstream_error(exc) from exc
-        if reply.status_code >= 400:
-            raise translate_upstream_error(_StatusError(reply.status_code, reply.text, reply))
-        return reply.json()
-
-    result = await call_with_retries(call, state.retry, lambda n: annotate(request, attempts=n))
+    upstream = AnthropicUpstream(state.upstream.http)
+    headers = _upstream_headers(route, decision, request)
+    result = await call_with_retries(
+        lambda: upstream.send_json(
+            upstream.request(route, body, headers, "/v1/messages/count_tokens")
+        ),
+        state.retry,
+        lambda n: annotate(request, attempts=n),
+    )
     return JSONResponse(result)
 
 
@@ -140,31 +156,17 @@ def _as_sse_bytes(item: Any) -> bytes:
     return f"event: {event}\ndata: {data}\n\n".encode()
 
 
-class _MessageStopDetector:
-    """Spots ``message_stop`` in the byte stream, even if split across two items."""
+class _EventEndDetector:
+    """Spots the stream's last event (``message_stop``, or the upstream's own ``error``)
+    in the byte stream, even when split across two chunks."""
 
-    MARK = b"message_stop"
+    MARKS = (b"message_stop", b"event: error")
 
     def __init__(self) -> None:
         self._tail = b""
 
     def __call__(self, item: Any) -> bool:
         data = _as_sse_bytes(item)
-        found = self.MARK in self._tail + data
-        self._tail = data[-len(self.MARK) :]
-        return found
-
-
-class _StatusError(Exception):
-    def __init__(self, status_code: int, text: str, response: Any) -> None:
-        super().__init__(_error_message(text))
-        self.status_code = status_code
-        self.response = response
-
-
-def _error_message(text: str) -> str:
-    try:
-        payload = json.loads(text)
-        return str(payload.get("error", {}).get("message") or text)
-    except (ValueError, AttributeError):
-        return text[:500]
+        window = self._tail + data
+        self._tail = data[-16:]
+        return any(mark in window for mark in self.MARKS)

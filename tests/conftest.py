@@ -55,3 +55,31 @@ def sdk_proxy(sandbox_config_path: Path) -> Iterator[LoopbackServer]:
 
     with LoopbackServer(create_proxy_app(load_config(sandbox_config_path))) as server:
         yield server
+
+
+# The legacy architecture: the real LiteLLM server and the legacy proxy in front of it.
+from harness.loopback import free_port  # noqa: E402
+from memory_proxy.litellm_server import LiteLLMServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def litellm_server(
+    sandbox_config_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiteLLMServer]:
+    """The real LiteLLM server on the sandbox config: started once (~13 s) per session."""
+    log_path = tmp_path_factory.mktemp("litellm-server") / "litellm.log"
+    with LiteLLMServer(sandbox_config_path, port=free_port(), log_path=log_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def legacy_proxy(
+    sandbox_config_path: Path, litellm_server: LiteLLMServer
+) -> Iterator[LoopbackServer]:
+    """The legacy proxy in-process, forwarding to the session's LiteLLM server."""
+    from memory_proxy.config import load_config
+    from memory_proxy.legacy_proxy import create_legacy_app
+
+    app = create_legacy_app(load_config(sandbox_config_path), litellm_server.url)
+    with LoopbackServer(app) as server:
+        yield server

@@ -13,11 +13,18 @@ import time
 import uuid
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AccessLog", "new_request_id"]
+__all__ = ["AccessLog", "annotate", "new_request_id"]
 
 logger = logging.getLogger("memory_proxy.access")
+
+
+def annotate(request: Request, **fields: Any) -> None:
+    """Add fields to this request's access-log line."""
+    log = request.scope.setdefault("state", {}).setdefault("access_log", {})
+    log.update(fields)
 
 
 def new_request_id() -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from memory_proxy.errors import ErrorKind, ProxyError
 
-__all__ = ["ANTHROPIC", "OPENAI", "ApiFormat"]
+__all__ = ["ANTHROPIC", "OPENAI", "ApiFormat", "error_format_for"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +64,8 @@ ANTHROPIC = ApiFormat(
     },
     anthropic_envelope=True,
 )
+
+
+def error_format_for(path: str) -> ApiFormat:
+    """The format an error on ``path`` is written in: Anthropic's under /v1/messages."""
+    return ANTHROPIC if path.startswith("/v1/messages") else OPENAI

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response  # noqa: E402
 
 from memory_proxy import __version__  # noqa: E402
 from memory_proxy.access_log import AccessLog  # noqa: E402
-from memory_proxy.api_formats import ANTHROPIC, OPENAI, ApiFormat  # noqa: E402
+from memory_proxy.api_formats import error_format_for  # noqa: E402
 from memory_proxy.auth import require_master_key  # noqa: E402
 from memory_proxy.chat import chat_completions  # noqa: E402
 from memory_proxy.config import ProxyConfig  # noqa: E402
@@ -30,7 +30,7 @@ from memory_proxy.messages import count_tokens, create_message  # noqa: E402
 from memory_proxy.proxy_state import ProxyState  # noqa: E402
 from memory_proxy.session import UpstreamSession  # noqa: E402
 
-__all__ = ["create_app", "error_format_for"]
+__all__ = ["create_app"]
 
 logger = logging.getLogger("memory_proxy.app")
 
@@ -40,10 +40,6 @@ _JSON_BODY = {
         "content": {"application/json": {"schema": {"type": "object"}}},
     }
 }
-
-
-def error_format_for(path: str) -> ApiFormat:
-    return ANTHROPIC if path.startswith("/v1/messages") else OPENAI
 
 
 def _configure_litellm() -> None:

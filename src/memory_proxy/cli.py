@@ -74,6 +74,35 @@ def _legacy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from memory_proxy.stack_plan import PlanError, Ports, default_run_dir, plan_stack
+    from memory_proxy.supervisor import Supervisor
+
+    # Absolute: the children are told this path and may not share our working directory.
+    config = load_config(Path(args.config).absolute())
+    try:
+        plan = plan_stack(
+            config,
+            args.mode,
+            ports=Ports(main=args.sdk_port, legacy=args.legacy_port, litellm=args.litellm_port),
+            host=args.host,
+            log_level=args.log_level,
+        )
+    except PlanError as exc:
+        print(f"memory-proxy up: {exc}", file=sys.stderr)
+        return 2
+    supervisor = Supervisor(
+        plan,
+        Path(args.run_dir) if args.run_dir else default_run_dir(),
+        allow_weak_master_key=args.allow_weak_master_key,
+        # A proxy drains in-flight requests for up to shutdown_grace_seconds after SIGTERM.
+        grace=config.options.shutdown_grace_seconds + 5.0,
+    )
+    return supervisor.run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memory-proxy", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -89,6 +118,40 @@ def build_parser() -> argparse.ArgumentParser:
     legacy.add_argument("--port", type=int, default=8765)
     legacy.add_argument("--litellm-url", default="http://127.0.0.1:4000")
     legacy.set_defaults(func=_legacy)
+    up = sub.add_parser(
+        "up",
+        help="start what general_settings.use_sdk asks for (LiteLLM server included), "
+        "watch it, stop it all on Ctrl-C or SIGTERM",
+    )
+    up.add_argument("--config", default="config/config.yaml")
+    up.add_argument(
+        "--mode",
+        choices=["sdk", "legacy", "both"],
+        default=None,
+        help="override general_settings.use_sdk (false: legacy, true: sdk); both: SDK proxy "
+        "on the main port and the legacy proxy next to it",
+    )
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument(
+        "--sdk-port",
+        type=int,
+        default=8764,
+        help="the main port: the SDK proxy's, or the legacy proxy's in legacy mode",
+    )
+    up.add_argument(
+        "--legacy-port",
+        type=int,
+        default=None,
+        help="the legacy proxy's port (default: 8765 in both mode, the main port in legacy mode)",
+    )
+    up.add_argument("--litellm-port", type=int, default=4000)
+    up.add_argument("--run-dir", default=None, help="where the logs go (default: runs/<UTC time>)")
+    up.add_argument(
+        "--allow-weak-master-key",
+        action="store_true",
+        help="let the LiteLLM server start with no master key or sk-1234 (local development)",
+    )
+    up.set_defaults(func=_up)
     return parser
 
 

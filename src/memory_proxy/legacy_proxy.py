@@ -25,8 +25,8 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from memory_proxy import __version__
-from memory_proxy.access_log import AccessLog
-from memory_proxy.api_formats import ApiFormat
+from memory_proxy.access_log import AccessLog, annotate
+from memory_proxy.api_formats import ApiFormat, error_format_for
 from memory_proxy.auth import require_master_key
 from memory_proxy.config import ProxyConfig
 from memory_proxy.errors import (
@@ -37,7 +37,6 @@ from memory_proxy.errors import (
     UpstreamUnavailable,
 )
 from memory_proxy.memory_router import MemoryRouter
-from memory_proxy.proxy_state import annotate
 from memory_proxy.request_body import read_body_bytes
 from memory_proxy.retries import RetryPolicy
 from memory_proxy.upstream_errors import is_cloudflare_1200
@@ -53,8 +52,6 @@ _PASSED_RESPONSE_HEADERS = ("content-type", "retry-after", "cache-control")
 
 
 def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
-    from memory_proxy.app import error_format_for
-
     router = MemoryRouter(config.user_id_mappings)
     retry = RetryPolicy(
         retries=LEGACY_TRIES - 1,

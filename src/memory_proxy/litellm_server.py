@@ -22,25 +22,26 @@ the caller opts in with ``allow_weak_master_key=True``.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import http.client
 import logging
 import os
 import shutil
-import signal
-import socket
-import subprocess
+import subprocess  # noqa: F401 - processes.py spawns; tests still patch Popen via this name
 import sys
 import tempfile
-import time
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import yaml
+
+from memory_proxy.processes import (
+    LOG_TAIL_LINES,
+    ChildProcess,
+    ProcessStartError,
+    ensure_port_free,
+)
 
 __all__ = ["LiteLLMServer", "LiteLLMServerError", "WEAK_MASTER_KEYS"]
 
@@ -51,12 +52,11 @@ logger = logging.getLogger(__name__)
 WEAK_MASTER_KEYS = frozenset({"sk-1234"})
 
 _PERMIT_WEAK_KEY_ENV = "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"
-_LIVENESS_PATH = "/health/liveliness"
-_LOG_TAIL_LINES = 30
+_KIND = "LiteLLM server"
 _DERIVED_CONFIG_NAME = "config.yaml"
 
 
-class LiteLLMServerError(Exception):
+class LiteLLMServerError(ProcessStartError):
     """The LiteLLM server could not be configured, started or made ready."""
 
 
@@ -95,10 +95,7 @@ class LiteLLMServer:
         self._env = dict(env or {})
         self._requested_log_path = Path(log_path).resolve() if log_path is not None else None
         self._workdir: Path | None = None
-        self._log_path: Path | None = None
-        self._log_offset = 0
-        self._process: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._child: ChildProcess | None = None
 
     # -- inspection -------------------------------------------------------------------------
 
@@ -110,12 +107,20 @@ class LiteLLMServer:
     @property
     def pid(self) -> int | None:
         """The server's pid (also its process group id) while it runs."""
-        return self._process.pid if self._process is not None else None
+        return self._child.pid if self._child is not None else None
 
     @property
     def log_path(self) -> Path | None:
         """Where the server writes its output (while running, if it is the temporary one)."""
-        return self._log_path or self._requested_log_path
+        return self._child.log_path if self._child is not None else self._requested_log_path
+
+    def poll(self) -> int | None:
+        """The server's exit code if it has exited since start(), else None."""
+        return self._child.poll() if self._child is not None else None
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
+        """The last ``lines`` lines the running server wrote to its log."""
+        return self._child.log_tail(lines) if self._child is not None else []
 
     @property
     def derived_config_path(self) -> Path | None:
@@ -164,37 +169,39 @@ class LiteLLMServer:
 
     def start(self) -> LiteLLMServer:
         """Start the server and block until it answers its liveness probe."""
-        if self._process is not None:
-            raise LiteLLMServerError(f"LiteLLM server already running (pid {self._process.pid})")
+        if self._child is not None:
+            raise LiteLLMServerError(f"LiteLLM server already running (pid {self._child.pid})")
         config = self.derived_config()
         child_env = self._child_env(config)
-        self._ensure_port_free()
+        try:
+            ensure_port_free(self.host, self.port, _KIND)
+        except ProcessStartError as error:
+            raise LiteLLMServerError(str(error)) from error
 
         self._workdir = Path(tempfile.mkdtemp(prefix="litellm-server-"))
-        started = time.monotonic()
         try:
             self._spawn(config, child_env)
-            self._wait_until_ready()
+        except ProcessStartError as error:
+            self.stop(grace=2.0)
+            raise LiteLLMServerError(
+                str(error), exit_code=error.exit_code, log_tail=error.log_tail
+            ) from error
         except BaseException:
             # Leave nothing behind: no half-started process group, no derived copy.
             self.stop(grace=2.0)
             raise
-        self.startup_seconds = time.monotonic() - started
-        logger.info("LiteLLM server ready at %s in %.1f s", self.url, self.startup_seconds)
+        assert self._child is not None
+        self.startup_seconds = self._child.startup_seconds
         return self
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds; clean up."""
-        process, self._process = self._process, None
-        if process is not None:
-            _terminate_group(process, grace)
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop(grace)
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-        self._log_path = None
 
     def __enter__(self) -> LiteLLMServer:
         return self.start()
@@ -265,82 +272,33 @@ class LiteLLMServer:
             env.pop(_PERMIT_WEAK_KEY_ENV, None)
         return env
 
-    def _ensure_port_free(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            # Same option uvicorn binds with, so a port in TIME_WAIT is not reported as taken.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((self.host, self.port))
-            except OSError as error:
-                raise LiteLLMServerError(
-                    f"port {self.port} on {self.host} is already in use; "
-                    f"cannot start the LiteLLM server there ({error.strerror})"
-                ) from error
-
-    def _spawn(self, config: Mapping[str, Any], child_env: Mapping[str, str]) -> None:
+    def _spawn(self, config: Mapping[str, Any], child_env: Mapping[str, str]) -> ChildProcess:
         assert self._workdir is not None
         derived_path = self._workdir / _DERIVED_CONFIG_NAME
         derived_path.write_text(yaml.dump(dict(config), Dumper=_PlainDumper, sort_keys=False))
-        self._log_path = self._requested_log_path or self._workdir / "litellm.log"
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = self.command(derived_path)
-        logger.info("starting LiteLLM server: %s (log: %s)", " ".join(argv), self._log_path)
-        with self._log_path.open("ab") as log:
-            self._log_offset = log.tell()
-            self._process = subprocess.Popen(
-                argv,
-                # Relative paths in the config (custom callback modules, files) resolve as
-                # they would if the server were run next to it.
-                cwd=self.config_path.parent,
-                env=dict(child_env),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Its own group, so stop() reaches any workers it forks and a Ctrl-C aimed
-                # at the parent's terminal does not hit it first.
-                start_new_session=True,
-            )
-        # If the owner forgets stop(), do not leave a server listening after exit.
-        self._finalizer = weakref.finalize(self, _kill_group, self._process.pid)
-
-    def _wait_until_ready(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self.ready_timeout
-        while True:
-            exit_code = self._process.poll()
-            if exit_code is not None:
-                raise LiteLLMServerError(
-                    f"LiteLLM server exited during start-up with exit code {exit_code}"
-                    f"{self._log_tail_message()}"
-                )
-            if _is_live(self.host, self.port):
-                return
-            if time.monotonic() > deadline:
-                raise LiteLLMServerError(
-                    f"LiteLLM server (pid {self._process.pid}) not ready at {self.url} "
-                    f"within {self.ready_timeout:.0f} s{self._log_tail_message()}"
-                )
-            time.sleep(0.1)
-
-    def _log_tail_message(self) -> str:
-        if self._log_path is None:
-            return ""
-        try:
-            with self._log_path.open("rb") as log:
-                log.seek(self._log_offset)
-                text = log.read().decode("utf-8", errors="replace")
-        except OSError as error:
-            return f"\n(log {self._log_path} unreadable: {error})"
-        tail = text.splitlines()[-_LOG_TAIL_LINES:]
-        # A log in the temporary directory is gone once start() cleans up: do not name it.
-        source = self._requested_log_path or "the server log"
-        # The server names the derived copy it was given; say whose copy that is.
-        return (
-            f"\n(config {self.config_path}, given to the server as a derived copy "
-            f"in {self._workdir})"
-            f"\nlast {len(tail)} lines of {source}:\n" + "\n".join(tail)
+        child = ChildProcess(
+            _KIND,
+            self.command(derived_path),
+            host=self.host,
+            port=self.port,
+            log_path=self._requested_log_path or self._workdir / "litellm.log",
+            # None unsets: an opt-in dropped from child_env must not come back from os.environ.
+            env={**child_env, _PERMIT_WEAK_KEY_ENV: child_env.get(_PERMIT_WEAK_KEY_ENV)},
+            # Relative paths in the config (custom callback modules, files) resolve as
+            # they would if the server were run next to it.
+            cwd=self.config_path.parent,
+            ready_timeout=self.ready_timeout,
+            # The server names the derived copy it was given; say whose copy that is.
+            context=(
+                f"(config {self.config_path}, given to the server as a derived copy "
+                f"in {self._workdir})"
+            ),
         )
+        # Assigned before start() returns, so stop() reaches a child whose start is
+        # interrupted (ChildProcess.start stops its own group on failure as well).
+        self._child = child
+        child.start()
+        return child
 
 
 def _litellm_entry_point() -> list[str]:
@@ -368,37 +326,3 @@ def _master_key_weakness(general_settings: Mapping[str, Any], env: Mapping[str, 
     if key in WEAK_MASTER_KEYS:
         return f"the master key is the publicly known {key!r}"
     return None
-
-
-def _is_live(host: str, port: int) -> bool:
-    # http.client rather than httpx/urllib: no proxy environment variables apply here.
-    connection = http.client.HTTPConnection(host, port, timeout=2.0)
-    try:
-        connection.request("GET", _LIVENESS_PATH)
-        return connection.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
-
-
-def _terminate_group(process: subprocess.Popen[bytes], grace: float) -> None:
-    pgid = process.pid  # start_new_session=True made it the group leader
-    _signal_group(pgid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        logger.warning("LiteLLM server (pid %d) ignored SIGTERM for %.0f s; killing", pgid, grace)
-    # Workers it forked may outlive the leader; the group id stays theirs while any is alive.
-    _signal_group(pgid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5.0)
-
-
-def _kill_group(pgid: int) -> None:
-    _signal_group(pgid, signal.SIGKILL)
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)

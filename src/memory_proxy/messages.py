@@ -15,11 +15,12 @@ import litellm
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from memory_proxy.access_log import annotate
 from memory_proxy.anthropic_upstream import AnthropicUpstream
 from memory_proxy.api_formats import ANTHROPIC
 from memory_proxy.memory_router import RoutingDecision
 from memory_proxy.model_table import Route
-from memory_proxy.proxy_state import ProxyState, annotate
+from memory_proxy.proxy_state import ProxyState
 from memory_proxy.request_body import read_json_body, require_fields
 from memory_proxy.retries import call_with_retries
 from memory_proxy.streaming import open_stream, sse_response

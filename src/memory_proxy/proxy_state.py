@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-
 from memory_proxy.config import ProxyConfig
 from memory_proxy.errors import ModelNotFound
 from memory_proxy.memory_router import MemoryRouter
@@ -14,7 +12,7 @@ from memory_proxy.model_table import ModelTable, Route
 from memory_proxy.retries import RetryPolicy
 from memory_proxy.session import UpstreamSession
 
-__all__ = ["ProxyState", "annotate"]
+__all__ = ["ProxyState"]
 
 
 @dataclass
@@ -49,9 +47,3 @@ class ProxyState:
         if self.session is None:
             raise RuntimeError("the upstream session is opened by the app's lifespan")
         return self.session
-
-
-def annotate(request: Request, **fields: Any) -> None:
-    """Add fields to this request's access-log line."""
-    log = request.scope.setdefault("state", {}).setdefault("access_log", {})
-    log.update(fields)

@@ -1,0 +1,90 @@
+"""``harness``: the migration harness's commands (sandbox provider, demo, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from memory_proxy.errors import ConfigError  # noqa: E402
+
+__all__ = ["main"]
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from harness.sandbox import create_app, settings_from_args
+
+    settings = settings_from_args(args)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def _shadow(args: argparse.Namespace) -> int:
+    from harness.settings import load_harness_settings
+    from harness.shadow.server import serve_shadow
+    from memory_proxy.cli import configure_logging
+    from memory_proxy.config import load_config
+
+    configure_logging()
+    config = load_config(args.config)
+    settings = load_harness_settings(args.harness_config)
+    settings = settings.with_overrides(
+        "shadow", primary=args.primary, mirror_to=args.mirror_to, sample_rate=args.sample_rate
+    )
+    if args.store:
+        settings = settings.with_overrides("capture", store=Path(args.store))
+    return serve_shadow(config, settings, host=args.host, port=args.port)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from harness.demo import run_demo
+
+    return run_demo(Path(args.reports))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness.sandbox import add_cli_arguments
+
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sandbox = sub.add_parser("sandbox", help="run the sandbox provider (offline fake upstream)")
+    add_cli_arguments(sandbox)
+    sandbox.set_defaults(func=_sandbox)
+    shadow = sub.add_parser(
+        "shadow", help="serve the primary proxy and mirror each request to the other"
+    )
+    shadow.add_argument("--config", default="config/config.yaml")
+    shadow.add_argument("--harness-config", default="config/harness.yaml")
+    shadow.add_argument("--host", default="127.0.0.1")
+    shadow.add_argument("--port", type=int, default=8764)
+    shadow.add_argument("--mirror-to", help="URL of the other proxy (default: harness.yaml)")
+    shadow.add_argument("--primary", choices=["sdk", "legacy"], help="who answers clients")
+    shadow.add_argument("--sample-rate", type=float, help="percent of users mirrored")
+    shadow.add_argument("--store", help="SQLite file for captured pairs")
+    shadow.set_defaults(func=_shadow)
+    demo = sub.add_parser("demo", help="a guided tour, offline, no keys")
+    demo.add_argument("--reports", default="reports")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"harness: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Comparing the primary's and the shadow's answers: normalize, diff, judge against noise.
+
+::
+
+    Observation --normalize--> comparable dict --IgnoreRules--> Normalized
+    Normalized x 2 --diff--> [Difference] --Comparator--> Verdict
+    Verdicts (A/A) --> NoiseModel;  rates vs noise --Comparator.classify--> regressions
+
+All pure: nothing here touches the network, the store or the request path.
+"""
+
+from __future__ import annotations
+
+from harness.compare.comparator import (
+    CategoryAssessment,
+    Comparator,
+    NoiseModel,
+    Thresholds,
+    Verdict,
+    difference_rates,
+)
+from harness.compare.diff import CATEGORIES, MISSING, Difference, diff
+from harness.compare.normalize import (
+    COMPARED_HEADERS,
+    DEFAULT_IGNORE_RULES,
+    comparable,
+    normalize,
+)
+from harness.compare.rules import IgnoreRules, Normalized, canonical_model
+from harness.compare.upstream import upstream_parity
+
+__all__ = [
+    "CATEGORIES",
+    "COMPARED_HEADERS",
+    "DEFAULT_IGNORE_RULES",
+    "MISSING",
+    "CategoryAssessment",
+    "Comparator",
+    "Difference",
+    "IgnoreRules",
+    "NoiseModel",
+    "Normalized",
+    "Thresholds",
+    "Verdict",
+    "canonical_model",
+    "comparable",
+    "diff",
+    "difference_rates",
+    "normalize",
+    "upstream_parity",
+]

@@ -1,0 +1,241 @@
+"""Comparing captured pairs, and telling regressions from noise (pure, off the request path).
+
+``Comparator.compare(pair)`` normalizes the primary's and the shadow's answers, diffs
+them and returns a frozen :class:`Verdict` (differences, ignored differences, a flag per
+category). Diffy's method decides what counts: the same comparison between two calls to
+the *same* target (shadow vs ``shadow_repeat``, legacy vs legacy) measures the noise of
+each category (:class:`NoiseModel`); ``classify`` calls a category a regression only when
+its primary-vs-shadow difference rate exceeds the noise rate by both the relative and the
+absolute threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.compare.diff import (
+    CATEGORIES,
+    DEFAULT_CONTENT_SIMILARITY,
+    Difference,
+    diff,
+    diff_ignored,
+)
+from harness.compare.normalize import COMPARED_HEADERS, DEFAULT_IGNORE_RULES, normalize
+from harness.compare.rules import IgnoreRules
+from harness.compare.upstream import upstream_parity
+from harness.observation import CapturedPair, Observation
+
+__all__ = [
+    "CategoryAssessment",
+    "Comparator",
+    "NoiseModel",
+    "Thresholds",
+    "Verdict",
+    "difference_rates",
+]
+
+# Rates are fractions of pairs; a rate exactly at a threshold is not "exceeding" it.
+_EPSILON = 1e-9
+_INDEX = re.compile(r"\[\d+\]")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a difference rate is a regression (Diffy's starting points), and content slack."""
+
+    relative: float = 0.20  # excess over the noise rate, as a fraction of the noise rate
+    absolute: float = 0.03  # excess over the noise rate, as a fraction of all pairs
+    content_similarity: float = DEFAULT_CONTENT_SIMILARITY
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The comparison of one pair. ``match``: compared, and no difference left."""
+
+    pair_id: str  # the pair's request id
+    endpoint: str
+    stream: bool
+    differences: tuple[Difference, ...] = ()
+    ignored: tuple[Difference, ...] = ()
+    skipped: str | None = None  # why nothing was compared (e.g. not mirrored)
+
+    @property
+    def match(self) -> bool:
+        return self.skipped is None and not self.differences
+
+    @property
+    def categories(self) -> dict[str, bool]:
+        """Category -> whether this pair differs in it (every category listed)."""
+        flags = dict.fromkeys(CATEGORIES, False)
+        for difference in self.differences:
+            flags[difference.category] = True
+        return flags
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pair_id": self.pair_id,
+            "endpoint": self.endpoint,
+            "stream": self.stream,
+            "match": self.match,
+            "skipped": self.skipped,
+            "categories": self.categories,
+            "differences": [d.to_dict() for d in self.differences],
+            "ignored": [d.to_dict() for d in self.ignored],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        return cls(
+            pair_id=data["pair_id"],
+            endpoint=data["endpoint"],
+            stream=data["stream"],
+            differences=tuple(Difference(**d) for d in data.get("differences", ())),
+            ignored=tuple(Difference(**d) for d in data.get("ignored", ())),
+            skipped=data.get("skipped"),
+        )
+
+
+@dataclass(frozen=True)
+class CategoryAssessment:
+    """One category's difference rate against its noise rate."""
+
+    category: str
+    rate: float
+    noise_rate: float
+    regression: bool
+
+
+def difference_rates(
+    verdicts: Iterable[Verdict],
+) -> tuple[int, dict[str, float], dict[str, float]]:
+    """(compared pairs, category -> rate, field path -> rate), skipped verdicts aside.
+
+    A field path has list indices generalized (``body.choices[*].message.content``).
+    """
+    compared = 0
+    categories: Counter[str] = Counter()
+    fields: Counter[str] = Counter()
+    for verdict in verdicts:
+        if verdict.skipped is not None:
+            continue
+        compared += 1
+        categories.update({d.category for d in verdict.differences})
+        fields.update({_INDEX.sub("[*]", d.path) for d in verdict.differences})
+    if not compared:
+        return 0, dict.fromkeys(CATEGORIES, 0.0), {}
+    category_rates = {c: categories[c] / compared for c in CATEGORIES}
+    category_rates.update({c: n / compared for c, n in categories.items()})
+    return compared, category_rates, {f: n / compared for f, n in sorted(fields.items())}
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """Difference rates between two answers of the same target to the same request."""
+
+    samples: int = 0
+    category_rates: Mapping[str, float] = field(default_factory=dict)
+    field_rates: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_verdicts(cls, verdicts: Iterable[Verdict]) -> NoiseModel:
+        samples, categories, fields = difference_rates(verdicts)
+        return cls(samples, categories, fields)
+
+    def rate(self, category: str) -> float:
+        return self.category_rates.get(category, 0.0)
+
+
+class Comparator:
+    """Normalize + diff with the configured ignore rules and thresholds."""
+
+    def __init__(
+        self,
+        rules: Iterable[str] | None = None,
+        thresholds: Thresholds | None = None,
+        *,
+        model_aliases: Mapping[str, str] | None = None,
+        compared_headers: tuple[str, ...] = COMPARED_HEADERS,
+        check_upstream: bool = True,
+    ) -> None:
+        self.rules = IgnoreRules(
+            DEFAULT_IGNORE_RULES if rules is None else rules, model_aliases=model_aliases
+        )
+        self.thresholds = thresholds or Thresholds()
+        self.compared_headers = compared_headers
+        self.check_upstream = check_upstream
+
+    def compare(self, pair: CapturedPair) -> Verdict:
+        """The primary's answer against the shadow's, plus upstream parity."""
+        request = pair.request
+        if pair.shadow is None:
+            return Verdict(
+                request.request_id,
+                request.endpoint,
+                request.stream,
+                skipped=f"not mirrored ({pair.mirror_outcome})",
+            )
+        extra = upstream_parity(pair) if self.check_upstream else []
+        return self.compare_observations(
+            request.request_id, request.endpoint, request.stream, pair.primary, pair.shadow, extra
+        )
+
+    def compare_repeat(self, pair: CapturedPair) -> Verdict | None:
+        """The A/A comparison: shadow against its repeat; None without a repeat."""
+        if pair.shadow is None or pair.shadow_repeat is None:
+            return None
+        request = pair.request
+        return self.compare_observations(
+            request.request_id, request.endpoint, request.stream, pair.shadow, pair.shadow_repeat
+        )
+
+    def compare_observations(
+        self,
+        pair_id: str,
+        endpoint: str,
+        stream: bool,
+        primary: Observation,
+        candidate: Observation,
+        extra: Iterable[Difference] = (),
+    ) -> Verdict:
+        a = normalize(primary, endpoint, self.rules, self.compared_headers)
+        b = normalize(candidate, endpoint, self.rules, self.compared_headers)
+        found = diff(a.value, b.value, content_similarity=self.thresholds.content_similarity)
+        found.extend(extra)
+        ignored = diff_ignored(a.ignored, b.ignored, a.value, b.value)
+        ignored.extend(d for d in found if d.ignored)
+        return Verdict(
+            pair_id,
+            endpoint,
+            stream,
+            differences=tuple(d for d in found if not d.ignored),
+            ignored=tuple(ignored),
+        )
+
+    def calibrate(self, pairs: Iterable[CapturedPair]) -> NoiseModel:
+        """The noise model from the pairs that carry a shadow repeat."""
+        verdicts = (self.compare_repeat(pair) for pair in pairs)
+        return NoiseModel.from_verdicts(v for v in verdicts if v is not None)
+
+    def classify(
+        self, category_rates: Mapping[str, float], noise_rates: Mapping[str, float]
+    ) -> dict[str, CategoryAssessment]:
+        """Each category's rate against its noise: a regression only above both thresholds.
+
+        Works as well for field rates (any keys). With no noise, the relative test passes
+        for any excess and the absolute one decides.
+        """
+        out = {}
+        for key in [*category_rates, *(k for k in noise_rates if k not in category_rates)]:
+            rate = category_rates.get(key, 0.0)
+            noise = noise_rates.get(key, 0.0)
+            excess = rate - noise
+            regression = (
+                excess > self.thresholds.absolute + _EPSILON
+                and excess > self.thresholds.relative * noise + _EPSILON
+            )
+            out[key] = CategoryAssessment(key, rate, noise, regression)
+        return out

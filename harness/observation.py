@@ -1,0 +1,79 @@
+"""The shadow harness's vocabulary: what one side answered, and a request's two answers.
+
+As in Scientist/Laboratory: an :class:`Observation` is one target's answer (a reply or an
+error, plus timings); a :class:`CapturedPair` is one client request with the primary's
+observation (what the client got) and the shadow's (mirrored, discarded). Comparisons
+and reports work on these only, never on live traffic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CapturedPair", "CapturedRequest", "Observation", "SseEvent"]
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    """One server-sent event as received: its ``event:`` name (if any), data, arrival."""
+
+    data: str
+    event: str | None = None
+    offset_ms: float = 0.0  # since the request was sent
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One target's answer to one request."""
+
+    target: str  # "sdk" or "legacy"
+    status: int | None  # None: no HTTP answer at all (connect error, timeout)
+    headers: dict[str, str] = field(default_factory=dict)  # selected, redacted
+    body: Any = None  # parsed JSON, or text, size-capped; None for streams
+    events: tuple[SseEvent, ...] | None = None  # a stream's events, in order
+    time_to_headers_ms: float | None = None
+    ttft_ms: float | None = None  # first content or tool delta, not first byte
+    total_ms: float | None = None
+    error: str | None = None  # error class when the exchange failed: timeout, connect, ...
+    truncated: bool = False  # body or events cut at the capture cap
+
+    @property
+    def is_stream(self) -> bool:
+        return self.events is not None
+
+
+@dataclass(frozen=True)
+class CapturedRequest:
+    """What the client sent, redacted, with the metadata reports slice by."""
+
+    request_id: str
+    received_at: float  # unix seconds
+    method: str
+    path: str
+    endpoint: str  # chat, messages, count_tokens, models
+    model: str | None
+    stream: bool
+    user_id: str | None
+    conversation_id: str | None
+    client_family: str
+    headers: dict[str, str] = field(default_factory=dict)  # redacted
+    body: Any = None  # per capture.store_prompts: full, hashed or none
+    # sha256 of (user id, last user text, stream): finds this request's upstream calls in
+    # the sandbox's captures, whatever format each proxy translated it to.
+    correlation_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CapturedPair:
+    """One client request and both answers. ``shadow`` is None when it was not mirrored."""
+
+    request: CapturedRequest
+    primary: Observation
+    shadow: Observation | None = None
+    # A second call to the legacy target for the same request (A/A noise calibration).
+    shadow_repeat: Observation | None = None
+    mirror_outcome: str = "mirrored"  # mirrored, skipped:<why>, failed:<why>
+    # What each target sent the sandbox upstream for this request (when the upstream is
+    # the sandbox): target -> captured upstream requests.
+    upstream: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

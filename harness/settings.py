@@ -1,0 +1,188 @@
+"""``config/harness.yaml`` as one frozen settings object, built once per command.
+
+Flags override file values through :meth:`HarnessSettings.with_overrides`; tests build
+their own settings instead of patching.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memory_proxy.errors import ConfigError
+
+__all__ = [
+    "CaptureSettings",
+    "CompareSettings",
+    "HarnessSettings",
+    "LoadSettings",
+    "ReportSettings",
+    "ShadowSettings",
+    "load_harness_settings",
+]
+
+MIRRORED_ENDPOINTS = ("chat", "messages", "count_tokens", "models")
+
+
+@dataclass(frozen=True)
+class ShadowSettings:
+    primary: str = "sdk"
+    mirror_to: str = "http://127.0.0.1:8765"
+    sample_rate: float = 100.0
+    endpoints: tuple[str, ...] = MIRRORED_ENDPOINTS
+    models: tuple[str, ...] = ()
+    max_in_flight: int = 32
+    queue_size: int = 1000
+    timeout_seconds: float = 120.0
+    aa_rate: float = 10.0
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    store: Path = Path("reports/shadow.db")
+    store_prompts: str = "hash"
+    max_body_bytes: int = 262_144
+    max_events: int = 5000
+    headers: tuple[str, ...] = (
+        "content-type",
+        "retry-after",
+        "x-request-id",
+        "request-id",
+        "x-supermemory-conversation-id",
+    )
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    ignore: tuple[str, ...] = ()
+    relative_threshold: float = 0.20
+    absolute_threshold: float = 0.03
+    content_similarity: float = 0.90
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    min_samples: int = 20
+    latency_p50_ratio: float = 1.10
+    latency_p95_ratio: float = 1.20
+    ttft_p50_ratio: float = 1.10
+    leak_mb_per_hour: float = 50.0
+    families: tuple[str, ...] = ("claude-code", "anthropic-sdk", "openai-sdk", "jetbrains", "curl")
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    max_failure_ratio: float = 0.0
+    p95_ms: float = 5000.0
+
+
+@dataclass(frozen=True)
+class HarnessSettings:
+    shadow: ShadowSettings = ShadowSettings()
+    capture: CaptureSettings = CaptureSettings()
+    compare: CompareSettings = CompareSettings()
+    report: ReportSettings = ReportSettings()
+    load: LoadSettings = LoadSettings()
+    path: Path | None = field(default=None, compare=False)
+
+    def with_overrides(self, section: str, **values: Any) -> HarnessSettings:
+        """A copy with ``values`` set in ``section`` (None values are left as they were)."""
+        current = getattr(self, section)
+        changed = {k: v for k, v in values.items() if v is not None}
+        return dataclasses.replace(self, **{section: dataclasses.replace(current, **changed)})
+
+
+def load_harness_settings(path: str | Path | None) -> HarnessSettings:
+    if path is None:
+        return HarnessSettings()
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read harness settings: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: <root>: expected a mapping")
+    shadow_raw = dict(_section(raw, "shadow", path))
+    breaker = shadow_raw.pop("circuit_breaker", None) or {}
+    if not isinstance(breaker, dict):
+        raise ConfigError(f"{path}: shadow.circuit_breaker: expected a mapping")
+    if "failures" in breaker:
+        shadow_raw["breaker_failures"] = breaker["failures"]
+    if "cooldown_seconds" in breaker:
+        shadow_raw["breaker_cooldown_seconds"] = breaker["cooldown_seconds"]
+    settings = HarnessSettings(
+        shadow=_build(ShadowSettings, shadow_raw, "shadow", path),
+        capture=_build(CaptureSettings, _section(raw, "capture", path), "capture", path),
+        compare=_build(CompareSettings, _section(raw, "compare", path), "compare", path),
+        report=_build(ReportSettings, _section(raw, "report", path), "report", path),
+        load=_build(LoadSettings, _section(raw, "load", path), "load", path),
+        path=path,
+    )
+    _validate(settings, path)
+    return settings
+
+
+def _section(raw: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    value = raw.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {name}: expected a mapping")
+    return value
+
+
+def _build(cls: type[Any], values: dict[str, Any], section: str, path: Path) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{path}: {section}.{key}: unknown setting (expected one of {sorted(fields)})"
+            )
+        default = getattr(cls(), key)
+        kwargs[key] = _coerce(value, default, f"{section}.{key}", path)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, where: str, path: Path) -> Any:
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: {where}: expected a list of strings")
+        return tuple(value)
+    if isinstance(default, Path):
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {where}: expected a path")
+        return Path(value)
+    if isinstance(default, bool) or isinstance(default, str):
+        if type(value) is not type(default):
+            raise ConfigError(f"{path}: {where}: expected a {type(default).__name__}")
+        return value
+    if isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path}: {where}: expected a number, got {value!r}")
+        return type(default)(value)
+    return value
+
+
+def _validate(settings: HarnessSettings, path: Path) -> None:
+    shadow = settings.shadow
+    if shadow.primary not in ("sdk", "legacy"):
+        raise ConfigError(f"{path}: shadow.primary: expected sdk or legacy, got {shadow.primary}")
+    for name in ("sample_rate", "aa_rate"):
+        value = getattr(shadow, name)
+        if not 0 <= value <= 100:
+            raise ConfigError(f"{path}: shadow.{name}: expected a percentage 0-100, got {value}")
+    unknown = set(shadow.endpoints) - set(MIRRORED_ENDPOINTS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: shadow.endpoints: only stateless endpoints are mirrored "
+            f"({', '.join(MIRRORED_ENDPOINTS)}), got {sorted(unknown)}"
+        )
+    if settings.capture.store_prompts not in ("full", "hash", "none"):
+        raise ConfigError(f"{path}: capture.store_prompts: expected full, hash or none")

@@ -1,0 +1,116 @@
+"""Turn one raw HTTP exchange (status, headers, timed chunks) into an Observation. Pure.
+
+The request path only appends ``(offset_ms, bytes)`` pairs; decoding SSE, parsing JSON
+and finding the first token happen here, on the mirror workers, after the fact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from harness.observation import Observation, SseEvent
+from harness.sse import SseDecoder, StreamFormat, first_token_offset
+
+__all__ = ["RawExchange", "observe"]
+
+
+@dataclass
+class RawExchange:
+    """What was seen of one answer, as it happened (mutable while it is being recorded)."""
+
+    status: int | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    chunks: list[tuple[float, bytes]] = field(default_factory=list)
+    captured_bytes: int = 0
+    truncated: bool = False
+    time_to_headers_ms: float | None = None
+    total_ms: float | None = None
+    error: str | None = None
+
+    def add_chunk(self, offset_ms: float, data: bytes, cap: int) -> None:
+        if not data:
+            return
+        room = cap - self.captured_bytes
+        if room <= 0:
+            self.truncated = True
+            return
+        if len(data) > room:
+            data = data[:room]
+            self.truncated = True
+        self.chunks.append((offset_ms, data))
+        self.captured_bytes += len(data)
+
+
+def observe(
+    target: str,
+    raw: RawExchange,
+    fmt: StreamFormat,
+    *,
+    keep_headers: Iterable[str],
+    max_events: int,
+) -> Observation:
+    headers = _select_headers(raw.headers, keep_headers)
+    content_type = dict((k.lower(), v) for k, v in raw.headers).get("content-type", "")
+    if content_type.startswith("text/event-stream"):
+        events, truncated = _events(raw.chunks, max_events)
+        return Observation(
+            target=target,
+            status=raw.status,
+            headers=headers,
+            events=tuple(events),
+            time_to_headers_ms=raw.time_to_headers_ms,
+            ttft_ms=first_token_offset(events, fmt),
+            total_ms=raw.total_ms,
+            error=raw.error,
+            truncated=raw.truncated or truncated,
+        )
+    body_bytes = b"".join(chunk for _, chunk in raw.chunks)
+    return Observation(
+        target=target,
+        status=raw.status,
+        headers=headers,
+        body=_parse_body(body_bytes),
+        time_to_headers_ms=raw.time_to_headers_ms,
+        ttft_ms=None,
+        total_ms=raw.total_ms,
+        error=raw.error,
+        truncated=raw.truncated,
+    )
+
+
+def _select_headers(headers: Sequence[tuple[str, str]], keep: Iterable[str]) -> dict[str, str]:
+    wanted = {name.lower() for name in keep}
+    return {k.lower(): v for k, v in headers if k.lower() in wanted}
+
+
+def _events(chunks: Sequence[tuple[float, bytes]], cap: int) -> tuple[list[SseEvent], bool]:
+    decoder = SseDecoder()
+    events: list[SseEvent] = []
+    last = 0.0
+    for offset, chunk in chunks:
+        events.extend(decoder.feed(chunk, offset))
+        last = offset
+    events.extend(decoder.close(last))
+    if len(events) > cap:
+        return events[:cap], True
+    return events, False
+
+
+def _parse_body(data: bytes) -> object:
+    if not data:
+        return None
+    text = data.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def format_of(endpoint: str) -> StreamFormat:
+    return "anthropic" if endpoint in ("messages", "count_tokens") else "openai"
+
+
+def headers_of(pairs: Mapping[str, str]) -> list[tuple[str, str]]:
+    return list(pairs.items())

@@ -1,0 +1,50 @@
+"""Which requests are mirrored: stateless endpoints, filters, a consistent sample. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+__all__ = ["SamplingPolicy", "endpoint_of", "percent_bucket"]
+
+# Only stateless endpoints: mirroring them cannot change what the primary does.
+_ENDPOINTS = {
+    ("POST", "/v1/chat/completions"): "chat",
+    ("POST", "/chat/completions"): "chat",
+    ("POST", "/v1/messages"): "messages",
+    ("POST", "/v1/messages/count_tokens"): "count_tokens",
+    ("GET", "/v1/models"): "models",
+    ("GET", "/models"): "models",
+}
+
+
+def endpoint_of(method: str, path: str) -> str | None:
+    return _ENDPOINTS.get((method.upper(), path.rstrip("/") or "/"))
+
+
+def percent_bucket(key: str) -> float:
+    """A stable position in [0, 100) for ``key``: the same key always lands the same."""
+    digest = hashlib.sha256(key.encode("utf-8", errors="replace")).digest()
+    return int.from_bytes(digest[:4], "big") % 10_000 / 100
+
+
+@dataclass(frozen=True)
+class SamplingPolicy:
+    rate: float = 100.0  # percent of sampling keys mirrored
+    endpoints: tuple[str, ...] = ("chat", "messages", "count_tokens", "models")
+    models: tuple[str, ...] = ()  # empty: all
+    aa_rate: float = 0.0  # percent of mirrored requests also sent to legacy twice
+
+    def decide(self, endpoint: str, model: str | None, sampling_key: str) -> str | None:
+        """None to mirror, else why not (``skipped:<reason>``)."""
+        if endpoint not in self.endpoints:
+            return "skipped:endpoint"
+        if self.models and model not in self.models:
+            return "skipped:model"
+        # Decided per user / conversation, so a conversation is mirrored whole or not at all.
+        if percent_bucket(sampling_key) >= self.rate:
+            return "skipped:sample"
+        return None
+
+    def is_noise_probe(self, request_id: str) -> bool:
+        return percent_bucket("aa:" + request_id) < self.aa_rate

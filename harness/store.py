@@ -1,0 +1,328 @@
+"""The capture store: redacted pairs in SQLite (WAL mode), written off the caller's thread.
+
+``CaptureStore.put`` redacts a pair (:mod:`harness.redaction`) and hands it to the
+:class:`~harness.store_writer.BatchWriter`, which never blocks or raises into the caller
+and writes in batches. The schema and its migrations live in :mod:`harness.store_schema`.
+
+Readers (``count``, ``iter_pairs``, ``export_jsonl``) open their own connections, so they
+run while the writer writes. Comparisons, load runs and process samples come from offline
+tools and are written synchronously.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.observation import CapturedPair
+from harness.pair_json import pair_from_dict, pair_to_dict
+from harness.redaction import Redactor
+from harness.store_schema import COMPARISON_CATEGORIES, PAIR_COLUMNS, migrate, schema_version
+from harness.store_writer import BatchWriter, Row, StoreHealth
+
+if TYPE_CHECKING:
+    from harness.compare.comparator import Verdict
+
+__all__ = ["DEFAULT_PATH", "CaptureStore", "ProcessSample", "StoreHealth", "StoredPair"]
+
+DEFAULT_PATH = Path("reports/shadow.db")
+_INSERT_PAIR = (
+    f"INSERT INTO pairs ({', '.join(PAIR_COLUMNS)}) VALUES ({', '.join('?' for _ in PAIR_COLUMNS)})"
+)
+_SELECT_PAIR = (
+    "SELECT id, request_json, primary_json, shadow_json, shadow_repeat_json, upstream_json, "
+    "mirror_outcome FROM pairs"
+)
+
+
+@dataclass(frozen=True)
+class StoredPair:
+    """A pair read back, with its row id."""
+
+    id: int
+    pair: CapturedPair
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """One resource sample of a target process during a load run."""
+
+    target: str
+    t: float  # seconds since the run started
+    rss_bytes: int | None
+    cpu_seconds: float | None
+
+
+class CaptureStore:
+    """Where captured pairs go. ``put`` never blocks or raises; ``close`` loses nothing.
+
+    Every pair is redacted before it is queued. ``path`` may be a ``file:`` URI (e.g.
+    ``file:shadow.db?mode=ro``). Rows still unwritable at ``close`` (or pushed out of the
+    bounded spill) go to ``spill_path``, by default ``<database>.spill.jsonl``;
+    ``spill=False`` disables the file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_PATH,
+        *,
+        redactor: Redactor | None = None,
+        queue_size: int = 10_000,
+        batch_size: int = 256,
+        spill_limit: int = 10_000,
+        spill: bool = True,
+        spill_path: str | Path | None = None,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        self.path = str(path)
+        self._uri = self.path.startswith("file:")
+        self._file = Path(self.path.removeprefix("file:").split("?", 1)[0])
+        if spill_path is None:
+            spill_path = self._file.with_name(self._file.name + ".spill.jsonl")
+        self._redactor = redactor or Redactor()
+        self._busy_timeout_s = busy_timeout_s
+        self._writer = BatchWriter(
+            connect=self._open_for_writing,
+            insert_sql=_INSERT_PAIR,
+            to_row=_row,
+            columns=PAIR_COLUMNS,
+            queue_size=queue_size,
+            batch_size=batch_size,
+            spill_limit=spill_limit,
+            spill_path=Path(spill_path) if spill else None,
+        )
+
+    @property
+    def spill_path(self) -> Path | None:
+        return self._writer.spill_path
+
+    def put(self, pair: CapturedPair) -> bool:
+        """Redact and enqueue; False (counted in ``dropped``) when the pair was refused."""
+        try:
+            redacted = self._redactor.redact_pair(pair)
+        except Exception as exc:  # a redaction bug must not reach the request path
+            self._writer.refuse(f"redaction: {type(exc).__name__}: {exc}")
+            return False
+        return self._writer.submit(redacted)
+
+    @property
+    def dropped(self) -> int:
+        return self._writer.dropped
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every pair accepted so far is written or spilled; False on timeout."""
+        return self._writer.flush(timeout)
+
+    def close(self) -> None:
+        """Stop accepting, write what was accepted, keep unwritable rows in the file."""
+        self._writer.close()
+
+    def health(self) -> StoreHealth:
+        return self._writer.health()
+
+    def __enter__(self) -> CaptureStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open_for_writing(self) -> sqlite3.Connection:
+        if not self._uri:
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect(check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect(self, *, check_same_thread: bool = True) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self.path,
+            uri=self._uri,
+            isolation_level=None,
+            timeout=self._busy_timeout_s,
+            check_same_thread=check_same_thread,
+        )
+
+    # -- reading -------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        with closing(self._connect()) as conn:
+            return schema_version(conn)
+
+    def journal_mode(self) -> str:
+        with closing(self._connect()) as conn:
+            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def count(self) -> int:
+        with closing(self._connect()) as conn:
+            return int(conn.execute("SELECT count(*) FROM pairs").fetchone()[0])
+
+    def iter_pairs(
+        self, *, endpoint: str | None = None, after_id: int = 0, limit: int | None = None
+    ) -> Iterator[StoredPair]:
+        """Pairs in insertion order, optionally one endpoint's, after a row id."""
+        sql = f"{_SELECT_PAIR} WHERE id > ?"
+        args: list[Any] = [after_id]
+        if endpoint is not None:
+            sql += " AND endpoint = ?"
+            args.append(endpoint)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        conn = self._connect()
+        try:
+            for row in conn.execute(sql, args):
+                yield StoredPair(row[0], _pair_from_row(row))
+        finally:
+            conn.close()
+
+    def export_jsonl(self, path: str | Path) -> int:
+        """Write every pair as one JSON object per line (``id`` plus the pair); the count."""
+        count = 0
+        with Path(path).open("w", encoding="utf-8") as out:
+            for stored in self.iter_pairs():
+                line = {"id": stored.id, **pair_to_dict(stored.pair)}
+                out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+                count += 1
+        return count
+
+    # -- offline results -------------------------------------------------------------
+
+    def save_verdicts(self, verdicts: Iterable[Verdict]) -> int:
+        columns = ("pair_id", "compared_at", "match", "verdict_json", *COMPARISON_CATEGORIES)
+        now = time.time()
+        rows = [
+            (
+                v.pair_id,
+                now,
+                int(v.match),
+                _dumps(v.to_dict()),
+                *(int(v.categories.get(c, False)) for c in COMPARISON_CATEGORIES),
+            )
+            for v in verdicts
+        ]
+        sql = (
+            f"INSERT INTO comparisons ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        self._write_now(sql, rows)
+        return len(rows)
+
+    def iter_verdicts(self) -> Iterator[dict[str, Any]]:
+        """The saved verdicts as dicts, in the order they were saved."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT verdict_json FROM comparisons ORDER BY id").fetchall()
+        for (text,) in rows:
+            yield json.loads(text)
+
+    def set_upstream(self, upstream: dict[int, dict[str, list[dict[str, Any]]]]) -> int:
+        """Record, per pair id, what each target sent upstream (already redacted)."""
+        rows = [(_dumps(calls), pair_id) for pair_id, calls in upstream.items()]
+        self._write_now("UPDATE pairs SET upstream_json = ? WHERE id = ?", rows)
+        return len(rows)
+
+    def add_load_run(
+        self,
+        name: str,
+        *,
+        target: str | None = None,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        params: dict[str, Any] | None = None,
+        results: dict[str, Any] | None = None,
+    ) -> int:
+        with closing(self._connect()) as conn:
+            cursor = conn.execute(
+                "INSERT INTO load_runs (name, target, started_at, finished_at, params_json, "
+                "results_json) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    target,
+                    time.time() if started_at is None else started_at,
+                    finished_at,
+                    _dumps(params or {}),
+                    _dumps(results or {}),
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def add_process_samples(self, run_id: int, samples: Iterable[ProcessSample]) -> int:
+        rows = [(run_id, s.target, s.t, s.rss_bytes, s.cpu_seconds) for s in samples]
+        self._write_now(
+            "INSERT INTO process_samples (run_id, target, t, rss_bytes, cpu_seconds) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+        return len(rows)
+
+    def process_samples(self, run_id: int) -> list[ProcessSample]:
+        with closing(self._connect()) as conn:
+            rows = conn.execute(
+                "SELECT target, t, rss_bytes, cpu_seconds FROM process_samples "
+                "WHERE run_id = ? ORDER BY target, t",
+                (run_id,),
+            ).fetchall()
+        return [ProcessSample(*row) for row in rows]
+
+    def _write_now(self, sql: str, rows: list[Row]) -> None:
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _row(pair: CapturedPair) -> Row:
+    request = pair.request
+    data = pair_to_dict(pair)
+    return (
+        request.request_id,
+        request.received_at,
+        request.endpoint,
+        request.model,
+        int(request.stream),
+        request.user_id,
+        request.client_family,
+        pair.mirror_outcome,
+        pair.primary.status,
+        pair.shadow.status if pair.shadow is not None else None,
+        _dumps(data["request"]),
+        _dumps(data["primary"]),
+        _dumps(data["shadow"]) if pair.shadow is not None else None,
+        _dumps(data["shadow_repeat"]) if pair.shadow_repeat is not None else None,
+        _dumps(data["upstream"]),
+    )
+
+
+def _pair_from_row(row: Row) -> CapturedPair:
+    _, request, primary, shadow, repeat, upstream, outcome = row
+    return pair_from_dict(
+        {
+            "request": json.loads(request),
+            "primary": json.loads(primary),
+            "shadow": json.loads(shadow) if shadow is not None else None,
+            "shadow_repeat": json.loads(repeat) if repeat is not None else None,
+            "upstream": json.loads(upstream),
+            "mirror_outcome": outcome,
+        }
+    )

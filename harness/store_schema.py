@@ -1,0 +1,157 @@
+"""The capture store's SQLite schema, as an ordered list of migrations.
+
+``schema_version`` holds one row per applied migration. A database opened by a newer
+harness gets the missing migrations, each in its own transaction; one written by a newer
+harness than this one is refused rather than misread. Never edit a released migration:
+append a new one (a new comparison category is an ``ALTER TABLE comparisons ADD COLUMN``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+__all__ = [
+    "COMPARISON_CATEGORIES",
+    "MIGRATIONS",
+    "PAIR_COLUMNS",
+    "SCHEMA_VERSION",
+    "SchemaTooNew",
+    "migrate",
+    "schema_version",
+]
+
+# One 0/1 column per comparison category (harness.compare.diff.CATEGORIES at version 1).
+COMPARISON_CATEGORIES = (
+    "status",
+    "error_type",
+    "error_message",
+    "schema",
+    "type_change",
+    "finish_reason",
+    "tool_calls",
+    "content",
+    "usage",
+    "model",
+    "headers",
+    "stream_sequence",
+    "stream_ending",
+    "upstream",
+    "other",
+)
+
+# Insert order of a pairs row (the id is assigned by SQLite).
+PAIR_COLUMNS = (
+    "request_id",
+    "received_at",
+    "endpoint",
+    "model",
+    "stream",
+    "user_id",
+    "client_family",
+    "mirror_outcome",
+    "primary_status",
+    "shadow_status",
+    "request_json",
+    "primary_json",
+    "shadow_json",
+    "shadow_repeat_json",
+    "upstream_json",
+)
+
+_V1 = (
+    """CREATE TABLE pairs (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        endpoint TEXT NOT NULL,
+        model TEXT,
+        stream INTEGER NOT NULL,
+        user_id TEXT,
+        client_family TEXT,
+        mirror_outcome TEXT NOT NULL,
+        primary_status INTEGER,
+        shadow_status INTEGER,
+        request_json TEXT NOT NULL,
+        primary_json TEXT NOT NULL,
+        shadow_json TEXT,
+        shadow_repeat_json TEXT,
+        upstream_json TEXT NOT NULL
+    )""",
+    "CREATE INDEX pairs_received_at ON pairs (received_at)",
+    "CREATE INDEX pairs_request_id ON pairs (request_id)",
+    "CREATE INDEX pairs_slice ON pairs (endpoint, model, stream)",
+    f"""CREATE TABLE comparisons (
+        id INTEGER PRIMARY KEY,
+        pair_id TEXT NOT NULL,
+        compared_at REAL NOT NULL,
+        match INTEGER NOT NULL,
+        verdict_json TEXT NOT NULL,
+        {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in COMPARISON_CATEGORIES)}
+    )""",
+    "CREATE INDEX comparisons_pair_id ON comparisons (pair_id)",
+    """CREATE TABLE load_runs (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        target TEXT,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        params_json TEXT NOT NULL DEFAULT '{}',
+        results_json TEXT NOT NULL DEFAULT '{}'
+    )""",
+    """CREATE TABLE process_samples (
+        run_id INTEGER NOT NULL REFERENCES load_runs (id),
+        target TEXT NOT NULL,
+        t REAL NOT NULL,
+        rss_bytes INTEGER,
+        cpu_seconds REAL
+    )""",
+    "CREATE INDEX process_samples_run ON process_samples (run_id, target, t)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer harness than this one."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The applied version; 0 for an empty database."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the missing migrations (``conn`` in autocommit mode); returns the version."""
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise SchemaTooNew(f"database schema {current} is newer than {SCHEMA_VERSION}")
+    if current == SCHEMA_VERSION:
+        return current
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Checked again under the write lock: another process may have migrated meanwhile.
+        current = schema_version(conn)
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                (version, time.time()),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION

@@ -1,0 +1,216 @@
+"""The capture store: WAL, schema versions, batched background writes, failures, readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from harness.compare import CATEGORIES, Comparator
+from harness.observation import CapturedPair
+from harness.pair_json import pair_from_dict
+from harness.store import CaptureStore, ProcessSample
+from harness.store_schema import COMPARISON_CATEGORIES, SCHEMA_VERSION, SchemaTooNew, migrate
+from tests.harness.builders import chat_observation, make_pair, messages_observation
+
+
+def _pair(i: int = 0, *, stream: bool = False) -> CapturedPair:
+    return make_pair(
+        chat_observation(stream=stream),
+        chat_observation(target="legacy", model="claude-sonnet-4.5", stream=stream),
+        stream=stream,
+        request_id=f"req-{i}",
+        repeat=chat_observation(target="legacy", stream=stream) if i % 2 else None,
+        upstream={"sdk": [{"path": "/v1/chat/completions", "body": {"n": i}}], "legacy": []},
+    )
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the database's write lock from another connection (a busy writer elsewhere)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+        conn.close()
+
+
+def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
+    with CaptureStore(tmp_path / "reports" / "shadow.db") as store:
+        assert store.journal_mode() == "wal"
+        assert store.schema_version() == SCHEMA_VERSION
+    conn = sqlite3.connect(tmp_path / "reports" / "shadow.db")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"schema_version", "pairs", "comparisons", "load_runs", "process_samples"} <= tables
+    conn.close()
+
+
+def test_migrations_are_idempotent_and_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    assert migrate(conn) == SCHEMA_VERSION
+    assert migrate(conn) == SCHEMA_VERSION
+    assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    conn.execute("INSERT INTO schema_version VALUES (?, 0)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(SchemaTooNew):
+        migrate(conn)
+    conn.close()
+
+
+def test_comparison_columns_follow_the_taxonomy() -> None:
+    assert COMPARISON_CATEGORIES == CATEGORIES
+
+
+def test_round_trip_and_slicing_columns(tmp_path: Path) -> None:
+    pair = _pair(1, stream=True)
+    with CaptureStore(tmp_path / "s.db") as store:
+        assert store.put(pair)
+        assert store.put(make_pair(messages_observation(), None, endpoint="messages"))
+    with CaptureStore(tmp_path / "s.db") as reopened:
+        [first, second] = list(reopened.iter_pairs())
+    assert first.pair == pair  # SSE events, repeat and upstream included
+    assert second.pair.shadow is None
+    conn = sqlite3.connect(tmp_path / "s.db")
+    row = conn.execute(
+        "SELECT request_id, endpoint, model, stream, user_id, client_family, mirror_outcome,"
+        " primary_status, shadow_status FROM pairs ORDER BY id LIMIT 1"
+    ).fetchone()
+    conn.close()
+    assert row == ("req-1", "chat", "claude-sonnet-4.5", 1, "claude-code", "claude-code",
+                   "mirrored", 200, 200)  # fmt: skip
+
+
+def test_put_5000_then_close_loses_nothing(tmp_path: Path) -> None:
+    store = CaptureStore(tmp_path / "s.db")
+    pair = _pair()
+    for _ in range(5000):
+        assert store.put(pair)
+    store.close()
+    health = store.health()
+    assert (health.accepted, health.written, health.dropped, health.lost) == (5000, 5000, 0, 0)
+    assert health.ok
+    assert store.count() == 5000
+
+
+def test_writes_are_batched(tmp_path: Path) -> None:
+    store = CaptureStore(tmp_path / "s.db", batch_size=100)
+    with _locked(tmp_path / "s.db"):
+        for i in range(500):
+            store.put(_pair(i))
+        time.sleep(0.05)
+    assert store.flush(10)
+    health = store.health()
+    assert health.written == 500
+    assert health.batches <= 7  # 500 rows in transactions of up to 100 (+ the first one)
+    store.close()
+
+
+def test_queue_full_counts_drops_and_never_blocks(tmp_path: Path) -> None:
+    store = CaptureStore(tmp_path / "s.db", queue_size=10, batch_size=5)
+    with _locked(tmp_path / "s.db"):
+        started = time.monotonic()
+        results = [store.put(_pair(i)) for i in range(100)]
+        assert time.monotonic() - started < 1.0  # put never waits for the writer
+    store.close()
+    health = store.health()
+    assert results.count(False) == store.dropped == health.dropped > 0
+    assert health.accepted == results.count(True) == store.count()
+    assert health.lost == 0
+
+
+def test_put_after_close_is_dropped(tmp_path: Path) -> None:
+    store = CaptureStore(tmp_path / "s.db")
+    store.close()
+    assert store.put(_pair()) is False
+    assert store.dropped == 1
+
+
+def test_reopen_after_close_keeps_rows(tmp_path: Path) -> None:
+    with CaptureStore(tmp_path / "s.db") as store:
+        for i in range(10):
+            store.put(_pair(i))
+    with CaptureStore(tmp_path / "s.db") as store:
+        assert store.count() == 10
+        store.put(_pair(10))
+    reopened = CaptureStore(tmp_path / "s.db")
+    ids = [s.pair.request.request_id for s in reopened.iter_pairs(after_id=8)]
+    reopened.close()
+    assert ids == ["req-8", "req-9", "req-10"]
+    assert reopened.schema_version() == SCHEMA_VERSION
+
+
+def test_export_jsonl(tmp_path: Path) -> None:
+    with CaptureStore(tmp_path / "s.db") as store:
+        for i in range(3):
+            store.put(_pair(i, stream=bool(i)))
+        store.flush()
+        assert store.export_jsonl(tmp_path / "out.jsonl") == 3
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["id"] for r in rows] == [1, 2, 3]
+    assert pair_from_dict(rows[2]) == _pair(2, stream=True)
+
+
+def test_read_only_database_reports_failures_and_put_never_raises(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with CaptureStore(path) as store:
+        store.put(_pair())
+    os.chmod(path, 0o444)
+    # As root chmod alone does not stop SQLite, so the connection is read-only as well.
+    store = CaptureStore(f"file:{path}?mode=ro", spill_limit=3, spill_path=tmp_path / "spill.jsonl")
+    for i in range(5):
+        assert store.put(_pair(i)) is True  # accepted: the failure is the writer's
+    assert store.flush(10)
+    health = store.health()
+    assert health.failed_writes >= 1
+    assert "readonly" in (health.last_error or "")
+    assert not health.ok
+    assert health.spilled + health.spill_file_rows == 5  # the overflow already went to the file
+    store.close()
+    health = store.health()
+    assert (health.spilled, health.spill_file_rows, health.lost) == (0, 5, 0)
+    spilled = [json.loads(line) for line in (tmp_path / "spill.jsonl").read_text().splitlines()]
+    assert sorted(r["request_id"] for r in spilled) == [f"req-{i}" for i in range(5)]
+    assert store.count() == 1
+
+
+def test_unopenable_database_is_reported_not_raised(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    store = CaptureStore(blocker / "s.db", spill=False)
+    assert store.put(_pair()) is True
+    store.close()
+    health = store.health()
+    assert health.failed_writes >= 1 and health.lost == 1 and health.last_error
+
+
+def test_failed_rows_are_retried_when_the_database_comes_back(tmp_path: Path) -> None:
+    store = CaptureStore(tmp_path / "s.db", busy_timeout_s=0.05)
+    with _locked(tmp_path / "s.db"):
+        store.put(_pair(0))
+        assert store.flush(10)
+        assert store.health().spilled == 1
+    store.put(_pair(1))
+    store.close()
+    health = store.health()
+    assert health.failed_writes == 1 and health.written == 2 and health.spilled == 0
+    assert store.count() == 2
+
+
+def test_verdicts_load_runs_and_process_samples(tmp_path: Path) -> None:
+    pair = make_pair(chat_observation(), chat_observation(target="legacy", stream=False))
+    verdict = Comparator().compare(pair)
+    with CaptureStore(tmp_path / "s.db") as store:
+        assert store.save_verdicts([verdict]) == 1
+        assert list(store.iter_verdicts()) == [verdict.to_dict()]
+        run = store.add_load_run("chat-50u", target="sdk", params={"users": 50})
+        samples = [ProcessSample("sdk", 0.5, 100, 0.1), ProcessSample("sdk", 1.0, 120, 0.2)]
+        assert store.add_process_samples(run, samples) == 2
+        assert store.process_samples(run) == samples

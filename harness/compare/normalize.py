@@ -135,11 +135,22 @@ def comparable(
     else:
         stream = {}
         body = shape.prepare_body(observation.body)
+    body = _without_nulls(body)
     value["error_type"] = _error_type(observation, body)
     value["headers"] = _headers(observation.headers, compared_headers)
     value["body"] = body
     if stream:
         value["stream"] = stream
+    return value
+
+
+def _without_nulls(value: Any) -> Any:
+    """Drop keys whose value is null: to an API client a null field and a missing one are
+    the same, and the LiteLLM server omits nulls the litellm SDK's objects carry."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
     return value
 
 

@@ -78,7 +78,7 @@ def _call_differences(
         a_present, b_present = _present(a, name), _present(b, name)
         if not (a_present and b_present):
             out.append(_difference(f"{prefix}.credentials.{name}.present", a_present, b_present))
-    a_body, b_body = a.get("body"), b.get("body")
+    a_body, b_body = _defaults_dropped(a.get("body")), _defaults_dropped(b.get("body"))
     if isinstance(a_body, dict) and isinstance(b_body, dict):
         for key in [*a_body, *(k for k in b_body if k not in a_body)]:
             if key in aside:
@@ -92,6 +92,16 @@ def _call_differences(
     elif a_body != b_body:
         out.append(_difference(f"{prefix}.body", a_body, b_body))
     return out
+
+
+# Parameters whose explicit default means the same to the API as leaving them out.
+_API_DEFAULTS = {"stream": False}
+
+
+def _defaults_dropped(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    return {k: v for k, v in body.items() if not (k in _API_DEFAULTS and v == _API_DEFAULTS[k])}
 
 
 def _difference(path: str, primary: Any, candidate: Any) -> Difference:

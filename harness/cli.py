@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     shadow.add_argument("--sample-rate", type=float, help="percent of users mirrored")
     shadow.add_argument("--store", help="SQLite file for captured pairs")
     shadow.set_defaults(func=_shadow)
+    from harness.cutover.cli import add_switch_arguments, cutover_command, rollback_command
+
+    cut = sub.add_parser("cutover", help="switch to the SDK proxy (needs a GO report)")
+    add_switch_arguments(cut, with_report=True)
+    cut.set_defaults(func=cutover_command)
+    back = sub.add_parser("rollback", help="switch back to the legacy proxy")
+    add_switch_arguments(back, with_report=False)
+    back.set_defaults(func=rollback_command)
     demo = sub.add_parser("demo", help="a guided tour, offline, no keys")
     demo.add_argument("--reports", default="reports")
     demo.set_defaults(func=_demo)

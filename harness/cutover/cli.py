@@ -1,0 +1,58 @@
+"""Command-line wiring for ``harness cutover`` and ``harness rollback``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.cutover.switch import SwitchOptions, cutover, rollback
+
+__all__ = ["add_switch_arguments", "cutover_command", "rollback_command"]
+
+
+def add_switch_arguments(parser: argparse.ArgumentParser, *, with_report: bool) -> None:
+    parser.add_argument("--config", default="config/config.yaml", type=Path)
+    parser.add_argument(
+        "--run-root", default="runs", type=Path, help="where `memory-proxy up` run folders live"
+    )
+    parser.add_argument("--records", default="reports/cutover", type=Path)
+    parser.add_argument("--sdk-port", type=int, default=8764, help="the main port")
+    parser.add_argument("--legacy-port", type=int)
+    parser.add_argument("--litellm-port", type=int)
+    parser.add_argument(
+        "--no-restart",
+        action="store_true",
+        help="only change the config; restart the stack yourself",
+    )
+    if with_report:
+        parser.add_argument("--report", default="reports/latest", type=Path)
+        parser.add_argument(
+            "--force", action="store_true", help="cut over without a GO report (needs --reason)"
+        )
+        parser.add_argument("--reason", help="why the cutover is forced (recorded)")
+
+
+def _options(args: argparse.Namespace) -> SwitchOptions:
+    ports = {"sdk": args.sdk_port}
+    if args.legacy_port:
+        ports["legacy"] = args.legacy_port
+    if args.litellm_port:
+        ports["litellm"] = args.litellm_port
+    return SwitchOptions(
+        config=args.config,
+        run_root=args.run_root,
+        records=args.records,
+        ports=ports,
+        restart=not args.no_restart,
+    )
+
+
+def cutover_command(args: argparse.Namespace) -> int:
+    if args.force and not args.reason:
+        print("cutover: --force needs --reason '...' (it is recorded)")
+        return 2
+    return cutover(_options(args), args.report, args.reason if args.force else None)
+
+
+def rollback_command(args: argparse.Namespace) -> int:
+    return rollback(_options(args))

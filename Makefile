@@ -1,6 +1,7 @@
 # Two commands on a fresh clone: `make demo` and `make test`. Both build the environment
 # from nothing (Python and make are all they need): uv from the package registry into
-# .uv/, then the locked dependencies into .venv/.
+# .uv/, then the locked dependencies into .venv/. `make test` also installs Debian's
+# chromium (the HTML report is checked in a real browser) when it is missing.
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .uv/bin/uv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: env test lint typecheck unit demo clean
+.PHONY: env browser test lint typecheck unit demo bench clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -21,20 +22,29 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 env: $(VENV)/.synced
 
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the HTML report test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium could not be installed: the browser test will say so"; }
+
 lint: env
-	$(BIN)/ruff check src harness tests
-	$(BIN)/ruff format --check src harness tests
+	$(BIN)/ruff check src harness tests loadtests
+	$(BIN)/ruff format --check src harness tests loadtests
 
 typecheck: env
 	$(BIN)/mypy
 
-unit: env
+unit: env browser
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
 
 demo: env
 	$(BIN)/harness demo
+
+bench: env
+	$(BIN)/harness bench
 
 clean:
 	rm -rf $(VENV) .uv .pytest_cache .mypy_cache .ruff_cache

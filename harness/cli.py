@@ -68,6 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
     shadow.add_argument("--sample-rate", type=float, help="percent of users mirrored")
     shadow.add_argument("--store", help="SQLite file for captured pairs")
     shadow.set_defaults(func=_shadow)
+    from harness.load import add_load_arguments, load_command
+    from harness.replay import (
+        add_record_arguments,
+        add_replay_arguments,
+        record_command,
+        replay_command,
+    )
+
+    replay = sub.add_parser("replay", help="send the request corpus to a proxy")
+    add_replay_arguments(replay)
+    replay.set_defaults(func=replay_command)
+    record = sub.add_parser("record", help="export shadow-captured traffic as a corpus")
+    add_record_arguments(record)
+    record.set_defaults(func=record_command)
+    load = sub.add_parser("load", help="Locust load against each target, side by side")
+    add_load_arguments(load)
+    load.set_defaults(func=load_command)
     from harness.cutover.cli import add_switch_arguments, cutover_command, rollback_command
 
     cut = sub.add_parser("cutover", help="switch to the SDK proxy (needs a GO report)")

@@ -28,11 +28,15 @@ def test_idempotent() -> None:
 @pytest.mark.parametrize(
     ("text", "expected_line"),
     [
-        ("general_settings:\n  master_key: k  # keep me\nlitellm_settings: {}\n",
-         "  use_sdk: true\n"),
+        (
+            "general_settings:\n  master_key: k  # keep me\nlitellm_settings: {}\n",
+            "  use_sdk: true\n",
+        ),
         ("general_settings:\n    master_key: k\n", "    use_sdk: true\n"),
-        ("general_settings:\n  use_sdk: false   # flipped at cutover\n  master_key: k\n",
-         "  use_sdk: true   # flipped at cutover\n"),
+        (
+            "general_settings:\n  use_sdk: false   # flipped at cutover\n  master_key: k\n",
+            "  use_sdk: true   # flipped at cutover\n",
+        ),
         ("model_list: []\n", "  use_sdk: true\n"),
     ],
 )

@@ -1,0 +1,339 @@
+"""``harness load``: the same Locust load against each target in turn, measured and stored.
+
+For each target (``NAME=URL``, loopback only unless ``--allow-remote``)::
+
+    GET /health/liveliness --down--> reported "down", no load sent
+        | up
+        v
+    warm-up: the corpus's successful requests, --warmup times (not measured)
+    sample the target's RSS and CPU every second (PID given, or found by its port)
+    run Locust headless (loadtests/locustfile.py, same seed and corpus for every target)
+        -> reports/load/<UTC timestamp>/<target>/ locust_*.csv, report.html, summary.json
+    store the stats as a load run and the samples as process samples
+
+then prints the targets side by side. Exit status: 0 when every target met the SLO
+(``load.max_failure_ratio``, ``load.p95_ms`` of ``config/harness.yaml``), 1 when one
+missed it, was down or failed to run, 130 after Ctrl-C (what was measured is still
+written and stored). Nothing here imports Locust (see :mod:`harness.load_locust`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from harness.corpus import CORPUS_PATH, load_corpus
+from harness.load_locust import LocustJob, run_locust
+from harness.load_report import TargetResult, format_table
+from harness.load_targets import (
+    LoadTarget,
+    RemoteTargetRefused,
+    check_loopback,
+    parse_duration,
+    parse_target,
+)
+from harness.process_sampler import ProcessSampler, find_listening_pid
+from harness.replay import replay
+from harness.settings import load_harness_settings
+from harness.store import CaptureStore
+from harness.target_key import add_key_arguments, resolve_key
+
+__all__ = [
+    "PROFILE_DURATIONS",
+    "LoadPlan",
+    "LoadReport",
+    "LoadTarget",
+    "RemoteTargetRefused",
+    "add_load_arguments",
+    "check_loopback",
+    "load_command",
+    "parse_duration",
+    "parse_target",
+    "run_load",
+]
+
+PROFILE_DURATIONS = {"criterion": 60.0, "ramp": 120.0, "soak": 1800.0}
+HEALTH_PATH = "/health/liveliness"
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Everything one ``harness load`` does; tests build their own."""
+
+    targets: tuple[LoadTarget, ...]
+    key: str
+    profile: str = "criterion"
+    users: int = 50
+    duration_s: float = 60.0
+    spawn_rate: float | None = None
+    seed: int = 1
+    out_dir: Path = Path("reports/load")
+    store: Path | None = Path("reports/shadow.db")
+    max_failure_ratio: float = 0.0
+    p95_ms: float = 5000.0
+    allow_remote: bool = False
+    corpus: Path | None = None
+    health_timeout_s: float = 5.0
+    warmup_loops: int = 1  # the corpus's successes sent this many times before measuring
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoadReport:
+    run_dir: Path
+    results: list[TargetResult]
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 0 if self.results and all(r.ok for r in self.results) else 1
+
+
+def run_load(plan: LoadPlan, *, out: TextIO | None = None) -> LoadReport:
+    """Run the plan (see the module docstring); the report holds one result per target."""
+    out = out or sys.stdout
+    check_loopback(plan.targets, plan.allow_remote)
+    run_dir = plan.out_dir.resolve() / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = LoadReport(run_dir, [])
+    for target in plan.targets:
+        try:
+            result = _run_target(plan, target, run_dir / target.name, out)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            break
+        report.results.append(result)
+        if plan.store is not None:
+            _store(plan, run_dir.name, result)
+        if result.status == "interrupted":
+            report.interrupted = True
+            break
+    print(file=out)
+    print(format_table(report.results), file=out)
+    print(f"\nfiles: {run_dir}", file=out)
+    return report
+
+
+def _run_target(plan: LoadPlan, target: LoadTarget, out_dir: Path, out: TextIO) -> TargetResult:
+    down = _probe(target.url, plan.health_timeout_s)
+    if down is not None:
+        print(f"[{target.name}] {target.url} is down: {down}; no load sent", file=out)
+        return TargetResult(target.name, target.url, "down", reason=down)
+    if plan.warmup_loops > 0:
+        _warm_up(plan, target, out)
+    pid = target.pid
+    if pid is None and target.port is not None:
+        pid = find_listening_pid(target.port)
+    job = LocustJob(
+        url=target.url,
+        out_dir=out_dir,
+        key=plan.key,
+        profile=plan.profile,
+        users=plan.users,
+        spawn_rate=plan.spawn_rate,
+        duration_s=plan.duration_s,
+        seed=plan.seed,
+        max_failure_ratio=plan.max_failure_ratio,
+        p95_ms=plan.p95_ms,
+        corpus=plan.corpus,
+        extra_env=plan.extra_env,
+    )
+    print(
+        f"[{target.name}] {target.url}: {plan.profile}, {plan.users} users, "
+        f"{plan.duration_s:g} s, seed {plan.seed}, pid {pid if pid is not None else 'unknown'}",
+        file=out,
+        flush=True,
+    )
+    sampler = ProcessSampler(target.name, pid).start()
+    started = time.time()
+    try:
+        outcome = run_locust(job)
+    finally:
+        samples = sampler.stop()
+    result = TargetResult(
+        target.name,
+        target.url,
+        "ok",
+        started_at=started,
+        finished_at=time.time(),
+        pid=pid,
+        exit_code=outcome.exit_code,
+        summary=outcome.summary,
+        samples=samples,
+        out_dir=out_dir,
+    )
+    slo = (outcome.summary or {}).get("slo") or {}
+    if outcome.interrupted:
+        result.status, result.reason = "interrupted", "stopped by Ctrl-C; partial results"
+    elif outcome.timed_out:
+        result.status, result.reason = "error", "Locust overran its duration and was stopped"
+    elif outcome.summary is None:
+        result.status = "error"
+        result.reason = f"Locust exited {outcome.exit_code} without a summary: {job.log_path}"
+    elif slo.get("missed") or outcome.exit_code != 0:
+        result.status = "slo-missed"
+        result.reason = "; ".join(slo.get("missed") or [f"Locust exited {outcome.exit_code}"])
+    detail = f": {result.reason}" if result.reason else ""
+    print(f"[{target.name}] {result.status}{detail}", file=out)
+    return result
+
+
+def _warm_up(plan: LoadPlan, target: LoadTarget, out: TextIO) -> None:
+    # A fresh proxy answers its first requests seconds late (litellm imports providers
+    # lazily): that is start-up, not the load's latency.
+    entries = [e for e in load_corpus(plan.corpus or CORPUS_PATH) if e.expects_success]
+    summary = replay(entries, target.url, plan.key, loop=plan.warmup_loops, progress=False)
+    print(
+        f"[{target.name}] warm-up: {summary.total} requests in {summary.duration_s:.1f} s, "
+        f"{len(summary.mismatches)} not as expected",
+        file=out,
+        flush=True,
+    )
+
+
+def _probe(url: str, timeout: float) -> str | None:
+    """None when the target answers its liveness check; else why it counts as down."""
+    try:
+        reply = httpx.get(url + HEALTH_PATH, timeout=timeout, trust_env=False)
+    except httpx.TimeoutException:
+        return f"no answer to GET {HEALTH_PATH} within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        return f"GET {HEALTH_PATH} failed: {type(exc).__name__}: {exc}"
+    # A 404 is still a live server (e.g. the sandbox, which has no such route).
+    if reply.status_code >= 500:
+        return f"GET {HEALTH_PATH} answered {reply.status_code}"
+    return None
+
+
+def _store(plan: LoadPlan, run_name: str, result: TargetResult) -> None:
+    assert plan.store is not None
+    params = {
+        "profile": plan.profile,
+        "users": plan.users,
+        "spawn_rate": plan.spawn_rate,
+        "duration_s": plan.duration_s,
+        "seed": plan.seed,
+        "url": result.url,
+        "corpus": str(plan.corpus) if plan.corpus else "built-in",
+        "max_failure_ratio": plan.max_failure_ratio,
+        "p95_ms": plan.p95_ms,
+        "warmup_loops": plan.warmup_loops,
+    }
+    with CaptureStore(plan.store, spill=False) as store:
+        result.run_id = store.add_load_run(
+            f"load-{plan.profile}-{run_name}",
+            target=result.name,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            params=params,
+            results=result.results(),
+        )
+        store.add_process_samples(result.run_id, result.samples)
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        action="append",
+        required=True,
+        metavar="NAME=URL",
+        help="a proxy to load (repeatable; run in turn, in the order given)",
+    )
+    parser.add_argument("--profile", choices=sorted(PROFILE_DURATIONS), default="criterion")
+    parser.add_argument("--users", type=int, default=50, help="concurrent users (ramp: peak)")
+    parser.add_argument(
+        "--duration", help="e.g. 60s, 5m (default: criterion 60s, ramp 2m, soak 30m)"
+    )
+    parser.add_argument("--spawn-rate", type=float, help="users started a second")
+    parser.add_argument("--seed", type=int, default=1, help="seed of every random choice")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        metavar="K",
+        help="send the corpus's successful requests K times before measuring (0: none)",
+    )
+    parser.add_argument("--store", help="capture store for the results (default: harness.yaml's)")
+    parser.add_argument("--no-store", action="store_true", help="do not store the results")
+    parser.add_argument("--out", default="reports/load", help="where CSV and HTML files go")
+    parser.add_argument("--corpus", help="JSONL corpus the bodies come from (default: built-in)")
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow targets that are not loopback"
+    )
+    parser.add_argument("--harness-config", default="config/harness.yaml")
+    parser.add_argument("--max-failure-ratio", type=float, help="SLO override")
+    parser.add_argument("--p95-ms", type=float, help="SLO override")
+    parser.add_argument(
+        "--pid",
+        action="append",
+        default=[],
+        metavar="NAME=PID",
+        help="the process to sample for a target (default: the one listening on its port)",
+    )
+    add_key_arguments(parser)
+
+
+def load_command(args: argparse.Namespace) -> int:
+    """``harness load``; see the module docstring for the exit status."""
+    try:
+        targets = [parse_target(t) for t in args.target]
+        pids = _parse_pids(args.pid, {t.name for t in targets})
+        duration = (
+            parse_duration(args.duration) if args.duration else PROFILE_DURATIONS[args.profile]
+        )
+    except ValueError as exc:
+        print(f"harness load: {exc}", file=sys.stderr)
+        return 2
+    targets = [LoadTarget(t.name, t.url, pids.get(t.name)) for t in targets]
+    try:
+        check_loopback(targets, args.allow_remote)
+    except RemoteTargetRefused as exc:
+        print(f"harness load: {exc}", file=sys.stderr)
+        return 2
+    config_path = Path(args.harness_config) if args.harness_config else None
+    settings = load_harness_settings(config_path if config_path and config_path.is_file() else None)
+    settings = settings.with_overrides(
+        "load", max_failure_ratio=args.max_failure_ratio, p95_ms=args.p95_ms
+    )
+    store = None if args.no_store else Path(args.store or settings.capture.store)
+    plan = LoadPlan(
+        targets=tuple(targets),
+        key=resolve_key(args.key, args.config),
+        profile=args.profile,
+        users=args.users,
+        duration_s=duration,
+        spawn_rate=args.spawn_rate,
+        seed=args.seed,
+        out_dir=Path(args.out),
+        store=store,
+        max_failure_ratio=settings.load.max_failure_ratio,
+        p95_ms=settings.load.p95_ms,
+        allow_remote=args.allow_remote,
+        corpus=Path(args.corpus) if args.corpus else None,
+        warmup_loops=args.warmup,
+    )
+    return run_load(plan).exit_code
+
+
+def _parse_pids(values: Sequence[str], names: set[str]) -> dict[str, int]:
+    pids = {}
+    for value in values:
+        name, sep, pid = value.partition("=")
+        if not sep or not pid.isdigit():
+            raise ValueError(f"--pid {value!r}: expected NAME=PID")
+        if name not in names:
+            raise ValueError(f"--pid {value!r}: no target named {name}")
+        pids[name] = int(pid)
+    return pids

@@ -1,0 +1,162 @@
+"""Run the Locust load test (``loadtests/locustfile.py``) headless, in a subprocess.
+
+Locust is never imported here: ``import locust`` monkey-patches the standard library
+with gevent, so it runs only as ``python -m locust`` with the project root as working
+directory (where ``loadtests`` and ``harness`` import from). Its output goes to
+``locust.log``; its verdict comes from the exit code its ``quitting`` listener sets and
+from the JSON summary it writes (see ``loadtests/slo.py``).
+
+The child runs in a session of its own, so a Ctrl-C in the terminal reaches only the
+driver, which then stops Locust with SIGINT: Locust writes its HTML report, shuts down
+cleanly and still writes its CSV and summary for what it measured. SIGTERM, the fallback
+for a child that ignores SIGINT (started from a shell that ignores it), skips the HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LOCUSTFILE", "LocustJob", "LocustOutcome", "run_locust"]
+
+REPO = Path(__file__).resolve().parents[1]
+LOCUSTFILE = REPO / "loadtests" / "locustfile.py"
+# Beyond the planned duration: start-up, the stop of running requests, the report.
+_GRACE_S = 60.0
+# How long each stop signal gets before the next, harder one.
+_STOP_SIGNALS = ((signal.SIGINT, 20.0), (signal.SIGTERM, 10.0))
+
+
+@dataclass(frozen=True)
+class LocustJob:
+    """One headless Locust run against one target."""
+
+    url: str
+    out_dir: Path
+    key: str
+    profile: str = "criterion"
+    users: int = 50
+    spawn_rate: float | None = None  # None: the profile's default
+    duration_s: float = 60.0
+    seed: int = 1
+    max_failure_ratio: float = 0.0
+    p95_ms: float = 5000.0
+    corpus: Path | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def csv_prefix(self) -> Path:
+        return self.out_dir / "locust"
+
+    @property
+    def html_path(self) -> Path:
+        return self.out_dir / "report.html"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.out_dir / "summary.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / "locust.log"
+
+    @property
+    def effective_spawn_rate(self) -> float:
+        if self.spawn_rate is not None:
+            return self.spawn_rate
+        if self.profile == "soak":
+            return max(1.0, self.users / 10)  # a gentle start: the steady state matters
+        return float(self.users)  # criterion: everyone at once
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
+        cmd += ["--host", self.url, "--csv", str(self.csv_prefix), "--html", str(self.html_path)]
+        cmd += ["--only-summary", "--stop-timeout", "5"]
+        if self.profile != "ramp":  # the ramp's shape class sets users and the end itself
+            cmd += ["-u", str(self.users), "-r", f"{self.effective_spawn_rate:g}"]
+            cmd += ["-t", f"{max(1, round(self.duration_s))}s"]
+        return cmd
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ if base is None else base)
+        env.update(self.extra_env)
+        env.update(
+            {
+                "LOAD_API_KEY": self.key,
+                "LOAD_SEED": str(self.seed),
+                "LOAD_PROFILE": self.profile,
+                "LOAD_PEAK": str(self.users),
+                "LOAD_DURATION_S": f"{self.duration_s:g}",
+                "LOAD_MAX_FAILURE_RATIO": f"{self.max_failure_ratio:g}",
+                "LOAD_P95_MS": f"{self.p95_ms:g}",
+                "LOAD_SUMMARY": str(self.summary_path),
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
+                ),
+            }
+        )
+        if self.corpus is not None:
+            env["LOAD_CORPUS"] = str(self.corpus)
+        return env
+
+
+@dataclass(frozen=True)
+class LocustOutcome:
+    exit_code: int | None  # None: it had to be killed
+    summary: dict[str, Any] | None
+    interrupted: bool = False
+    timed_out: bool = False
+
+
+def run_locust(job: LocustJob) -> LocustOutcome:
+    """Run ``job`` to its end (or to Ctrl-C, after which Locust is stopped cleanly)."""
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    interrupted = timed_out = False
+    with job.log_path.open("wb") as log:
+        process = subprocess.Popen(
+            job.command(),
+            cwd=REPO,
+            env=job.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            process.wait(timeout=job.duration_s + _GRACE_S)
+        except KeyboardInterrupt:
+            interrupted = True
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            exit_code = _stop(process)
+    return LocustOutcome(exit_code, _read_summary(job.summary_path), interrupted, timed_out)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int | None:
+    for stop_signal, wait_s in _STOP_SIGNALS:
+        if process.poll() is not None:
+            return process.returncode
+        process.send_signal(stop_signal)
+        try:
+            return process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+    process.kill()
+    process.wait()
+    return None
+
+
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,125 @@
+"""``harness record``: the shadow store's captured client requests as a replay corpus.
+
+The store holds requests already redacted (credential headers are ``[REDACTED]`` or not
+kept at all). A recorded entry gets the corpus's ``$KEY`` placeholder in the header its
+API format authenticates with (``x-api-key`` for Anthropic paths, ``Authorization:
+Bearer`` otherwise), or a literal wrong key when the client's own request was refused
+with 401, so a replay fails it again. Other secret headers are dropped. The status the
+client got from the primary becomes the expectation.
+
+With ``capture.store_prompts`` set to ``hash`` or ``none`` the prompt text is not in the
+store: such entries keep the hashes (the shape, sizes and headers still replay) and are
+counted as ``hashed``; their replies will differ from the original ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.corpus import KEY_PLACEHOLDER, CorpusEntry, dump_corpus
+from harness.observation import CapturedRequest
+from harness.redaction import SECRET_HEADERS
+from harness.store import DEFAULT_PATH, CaptureStore
+
+__all__ = ["RecordSummary", "add_record_arguments", "entry_for", "record", "record_command"]
+
+WRONG_KEY = "sk-recorded-wrong-key-000000000000"
+_HASH_PREFIX = "sha256:"
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    written: int
+    skipped: int  # pairs whose client got no HTTP answer: nothing to expect
+    hashed: int  # entries whose prompt text the store did not keep
+
+
+def record(store_path: str | Path, out_path: str | Path) -> RecordSummary:
+    """Export every captured request of the store at ``store_path`` to ``out_path``."""
+    store_path = Path(store_path)
+    if not store_path.is_file():
+        raise FileNotFoundError(f"{store_path}: no capture store here")
+    skipped = hashed = 0
+
+    def entries(store: CaptureStore) -> Iterator[CorpusEntry]:
+        nonlocal skipped, hashed
+        for stored in store.iter_pairs():
+            status = stored.pair.primary.status
+            if status is None:
+                skipped += 1
+                continue
+            entry = entry_for(stored.id, stored.pair.request, status)
+            hashed += int(_has_hashes(entry.body))
+            yield entry
+
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    with CaptureStore(store_path, spill=False) as store:
+        written = dump_corpus(entries(store), out_path)
+    return RecordSummary(written, skipped, hashed)
+
+
+def entry_for(row_id: int, request: CapturedRequest, status: int) -> CorpusEntry:
+    """One captured request as a corpus entry expecting ``status``."""
+    when = datetime.fromtimestamp(request.received_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return CorpusEntry(
+        id=f"pair-{row_id}",
+        description=(
+            f"recorded {when}: {request.client_family} {request.endpoint}"
+            f"{' stream' if request.stream else ''} {request.model or ''}".rstrip()
+            + f" (request {request.request_id})"
+        ),
+        method=request.method,
+        path=request.path,
+        headers=_placeholder_auth(request.headers, request.endpoint, status),
+        body=request.body,
+        stream=request.stream,
+        expect_status=(status,),
+    )
+
+
+def _placeholder_auth(headers: dict[str, str], endpoint: str, status: int) -> dict[str, str]:
+    kept = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+    key = WRONG_KEY if status == 401 else KEY_PLACEHOLDER
+    if endpoint in ("messages", "count_tokens"):
+        kept["x-api-key"] = key
+    else:
+        kept["authorization"] = f"Bearer {key}"
+    return kept
+
+
+def _has_hashes(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.startswith(_HASH_PREFIX)
+    if isinstance(value, dict):
+        return any(_has_hashes(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_hashes(v) for v in value)
+    return False
+
+
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=str(DEFAULT_PATH), help="the shadow capture store")
+    parser.add_argument("--out", required=True, help="JSONL corpus to write")
+
+
+def record_command(args: argparse.Namespace) -> int:
+    """``harness record``: 0 when written, 1 when the store is missing."""
+    try:
+        summary = record(args.store, args.out)
+    except FileNotFoundError as exc:
+        print(f"harness record: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {summary.written} requests to {args.out} (skipped {summary.skipped} unanswered)")
+    if summary.hashed:
+        print(
+            f"note: {summary.hashed} requests have hashed prompts (capture.store_prompts is "
+            "not 'full'): they replay with the hashes as text",
+            file=sys.stderr,
+        )
+    return 0

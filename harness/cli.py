@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="Locust load against each target, side by side")
     add_load_arguments(load)
     load.set_defaults(func=load_command)
+    from harness.report.cli import add_report_arguments, report_command
+
+    report = sub.add_parser("report", help="decide GO / NO-GO / INCONCLUSIVE, write the report")
+    add_report_arguments(report)
+    report.set_defaults(func=report_command)
     from harness.cutover.cli import add_switch_arguments, cutover_command, rollback_command
 
     cut = sub.add_parser("cutover", help="switch to the SDK proxy (needs a GO report)")

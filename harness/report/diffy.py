@@ -1,0 +1,122 @@
+"""Diffy's view of the differences: per endpoint, per category and per field (pure).
+
+Each row is a difference rate (pairs where SDK and legacy differ) beside the noise rate
+(pairs where legacy differs from itself) and a verdict: ``regression`` (above the noise
+by both thresholds; any tool-call difference), ``info`` (the same, in a category that is
+informational, such as error wording), ``noise`` (within the noise), ``ok`` (none).
+"""
+
+from __future__ import annotations
+
+from harness.compare import CATEGORIES, Comparator, Thresholds
+from harness.report.checks import (
+    ENDPOINTS,
+    INFORMATIONAL_CATEGORIES,
+    STRICT_CATEGORIES,
+    NoiseBaseline,
+)
+from harness.report.model import DiffRow, DiffTable
+from harness.report.tally import DiffTally, Evidence
+
+__all__ = ["FIELD_ROWS", "diff_tables", "worst_differences"]
+
+FIELD_ROWS = 40  # per endpoint; the rest are counted, not listed
+_STRICT = frozenset(c for _, c in STRICT_CATEGORIES)
+_INFO = frozenset(INFORMATIONAL_CATEGORIES)
+_RANK = {"regression": 0, "info": 1, "noise": 2, "ok": 3}
+
+
+def _verdict(category: str, count: int, regression: bool) -> str:
+    if not count:
+        return "ok"
+    if category in _STRICT:
+        return "regression"
+    if regression:
+        return "info" if category in _INFO else "regression"
+    return "noise"
+
+
+def _table(
+    endpoint: str, diffs: DiffTally, noise: NoiseBaseline, comparator: Comparator
+) -> DiffTable:
+    noise_tally = noise.tally
+    judged = comparator.classify(diffs.category_rates(), noise_tally.category_rates())
+    categories = []
+    for category in CATEGORIES:
+        assessment = judged.get(category)
+        if assessment is None:
+            continue
+        count = diffs.categories[category]
+        categories.append(
+            DiffRow(
+                endpoint,
+                category,
+                category,
+                count,
+                assessment.rate,
+                assessment.noise_rate,
+                _verdict(category, count, assessment.regression),
+            )
+        )
+    field_judged = comparator.classify(diffs.field_rates(), noise_tally.field_rates())
+    fields = []
+    for key, assessment in field_judged.items():
+        category = diffs.field_category.get(key) or noise_tally.field_category.get(key, "other")
+        count = diffs.fields[key]
+        fields.append(
+            DiffRow(
+                endpoint,
+                key,
+                category,
+                count,
+                assessment.rate,
+                assessment.noise_rate,
+                _verdict(category, count, assessment.regression),
+                tuple(e.to_dict() for e in diffs.examples.get(key, ())),
+            )
+        )
+    fields.sort(key=lambda r: (_RANK[r.verdict], -r.excess, -r.rate, r.key))
+    return DiffTable(
+        endpoint,
+        diffs.compared,
+        noise.samples,
+        tuple(categories),
+        tuple(fields[:FIELD_ROWS]),
+        max(0, len(fields) - FIELD_ROWS),
+    )
+
+
+def diff_tables(
+    evidence: Evidence, thresholds: Thresholds, min_samples: int
+) -> tuple[DiffTable, ...]:
+    comparator = Comparator(rules=(), thresholds=thresholds)
+    overall = evidence.overall_noise()
+    endpoints = [e for e in ENDPOINTS if e in evidence.diffs]
+    endpoints += sorted(set(evidence.diffs) - set(ENDPOINTS))
+    return tuple(
+        _table(
+            endpoint,
+            evidence.diffs[endpoint],
+            NoiseBaseline(evidence.noise.get(endpoint, DiffTally()), overall, min_samples),
+            comparator,
+        )
+        for endpoint in endpoints
+    )
+
+
+def worst_differences(tables: tuple[DiffTable, ...], limit: int = 3) -> tuple[DiffRow, ...]:
+    """The fields that differ most beyond their noise, regressions first.
+
+    One field per endpoint and category: a tool call that differs shows up in its name,
+    input and type at once, and three lines about one cause would hide the next one.
+    """
+    rows = [r for t in tables for r in t.fields if r.count]
+    rows.sort(key=lambda r: (_RANK[r.verdict], -r.excess, -r.rate, r.endpoint, r.key))
+    seen: set[tuple[str, str]] = set()
+    worst = []
+    for row in rows:
+        if (row.endpoint, row.category) in seen:
+            continue
+        seen.add((row.endpoint, row.category))
+        worst.append(row)
+    return tuple(worst[:limit])

@@ -1,0 +1,209 @@
+"""Reading the evidence: the store's pairs (compared here, off the request path), its load
+runs and process samples, the config's hash and the versions that produced the report.
+
+Large stores are folded in several processes, each over its own range of row ids; the
+parts are merged in id order, so the evidence is the same whatever the worker count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import multiprocessing
+import os
+import sqlite3
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from harness.compare import DEFAULT_IGNORE_RULES, Comparator
+from harness.redaction import Redactor
+from harness.report.checks import thresholds_of
+from harness.report.collect import EvidenceCollector
+from harness.report.tally import Evidence, LoadRun, RssSeries, RunInfo
+from harness.settings import HarnessSettings
+from harness.store import CaptureStore
+from memory_proxy.errors import ConfigError
+
+__all__ = [
+    "PARALLEL_FROM",
+    "collect_evidence",
+    "comparator_for",
+    "read_load_runs",
+    "read_rss",
+    "run_info",
+]
+
+# Below this many pairs a second process costs more (its start, the pickled result) than
+# it saves.
+PARALLEL_FROM = 20_000
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def run_info(config_path: str | Path, store_path: str | Path, now: float | None = None) -> RunInfo:
+    """The versions, the config file's sha256 (None when unreadable) and the time."""
+    import memory_proxy
+
+    config = Path(config_path)
+    try:
+        digest: str | None = hashlib.sha256(config.read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    return RunInfo(
+        generated_at=time.time() if now is None else now,
+        project_version=memory_proxy.__version__,
+        litellm_version=_version("litellm"),
+        config_path=str(config_path),
+        config_sha256=digest,
+        store_path=str(store_path),
+    )
+
+
+def comparator_for(
+    settings: HarnessSettings, config_path: str | Path | None
+) -> tuple[Comparator, Redactor]:
+    """The comparator the settings describe, with the config's model aliases and secrets.
+
+    A config that cannot be loaded (say, an API key variable unset where the report runs)
+    costs only the aliases and the extra redaction: the store holds redacted pairs.
+    """
+    aliases: dict[str, str] = {}
+    secrets: frozenset[str] = frozenset()
+    if config_path is not None and Path(config_path).exists():
+        from memory_proxy.config import load_config
+
+        try:
+            config = load_config(config_path)
+        except ConfigError:
+            pass
+        else:
+            aliases = {d.model_name: d.model for d in config.deployments if not d.is_wildcard}
+            secrets = config.secrets
+    rules = (*DEFAULT_IGNORE_RULES, *settings.compare.ignore)
+    comparator = Comparator(rules, thresholds_of(settings), model_aliases=aliases)
+    return comparator, Redactor(secrets)
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def read_load_runs(store_path: str | Path) -> tuple[LoadRun, ...]:
+    """Every ``load_runs`` row, oldest first (none when the table is missing)."""
+    uri = f"file:{Path(store_path)}?mode=ro"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            rows = conn.execute(
+                "SELECT id, name, target, started_at, finished_at, params_json, results_json "
+                "FROM load_runs ORDER BY id"
+            ).fetchall()
+    except sqlite3.Error:
+        return ()
+    return tuple(
+        LoadRun(
+            id=int(row[0]),
+            name=str(row[1]),
+            target=row[2],
+            started_at=row[3],
+            finished_at=row[4],
+            params=_json_object(row[5]),
+            results=_json_object(row[6]),
+        )
+        for row in rows
+    )
+
+
+def read_rss(store: CaptureStore, runs: tuple[LoadRun, ...]) -> tuple[RssSeries, ...]:
+    out = []
+    for run in runs:
+        by_target: dict[str, list[tuple[float, int]]] = {}
+        for sample in store.process_samples(run.id):
+            if sample.rss_bytes is not None:
+                by_target.setdefault(sample.target, []).append((sample.t, sample.rss_bytes))
+        for target, points in sorted(by_target.items()):
+            out.append(RssSeries(target, run.id, run.name, tuple(points)))
+    return tuple(out)
+
+
+def _id_ranges(store_path: Path, workers: int) -> list[tuple[int, int]]:
+    uri = f"file:{store_path}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as conn:
+        low, high = conn.execute("SELECT min(id), max(id) FROM pairs").fetchone()
+    if low is None:
+        return []
+    span = high - low + 1
+    bounds = [low - 1 + span * i // workers for i in range(workers + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(workers) if bounds[i + 1] > bounds[i]]
+
+
+def _fold(
+    store_path: str,
+    settings: HarnessSettings,
+    config_path: str | None,
+    run: RunInfo,
+    after_id: int = 0,
+    last_id: int | None = None,
+) -> Evidence:
+    """Fold the pairs with ``after_id < id <= last_id`` (a worker's share, or all)."""
+    comparator, redactor = comparator_for(settings, config_path)
+    collector = EvidenceCollector(comparator, run, redactor)
+    limit = None if last_id is None else last_id - after_id
+    with CaptureStore(store_path, spill=False) as store:
+        for stored in store.iter_pairs(after_id=after_id, limit=limit):
+            # The limit bounds the count; with gaps in the ids a few rows of the next
+            # range come too (skipped, not folded twice).
+            if last_id is None or stored.id <= last_id:
+                collector.add(stored.pair)
+    return collector.evidence
+
+
+def collect_evidence(
+    store_path: str | Path,
+    settings: HarnessSettings,
+    run: RunInfo,
+    *,
+    config_path: str | Path | None = None,
+    workers: int | None = None,
+) -> Evidence:
+    """Everything the gates need from the store; ``workers=None`` picks by store size."""
+    path = Path(store_path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no capture store (run `harness shadow` or `harness replay`)")
+    config = str(config_path) if config_path is not None else None
+    with CaptureStore(path, spill=False) as store:
+        pairs = store.count()
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1) if pairs >= PARALLEL_FROM else 1
+        runs = read_load_runs(path)
+        rss = read_rss(store, runs)
+    ranges = _id_ranges(path, workers) if workers > 1 else []
+    if len(ranges) > 1:
+        # spawn, not fork: the parent may hold threads (the store's writer, pytest's).
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
+            futures = [
+                pool.submit(_fold, str(path), settings, config, run, low, high)
+                for low, high in ranges
+            ]
+            parts = [f.result() for f in futures]
+        evidence = parts[0]
+        for part in parts[1:]:
+            evidence.merge(part)
+    else:
+        evidence = _fold(str(path), settings, config, run)
+    evidence.load_runs = runs
+    evidence.rss = rss
+    return evidence

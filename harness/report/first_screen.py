@@ -1,0 +1,66 @@
+"""What a reader must see in ten seconds, as plain lines every renderer shows alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from harness.report.checks import pct
+from harness.report.model import Decision, DiffRow, GateResult, ReadinessReport
+
+__all__ = ["FirstScreen", "first_screen", "gate_line", "utc_text", "worst_line"]
+
+
+def utc_text(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class FirstScreen:
+    headline: str
+    failed: tuple[str, ...]
+    inconclusive: tuple[str, ...]
+    worst: tuple[str, ...]
+    evidence: str
+
+
+def gate_line(gate: GateResult) -> str:
+    summary = gate.summary
+    return f"{gate.name} ({gate.samples} samples)" + (f": {summary}" if summary else "")
+
+
+def worst_line(row: DiffRow) -> str:
+    return (
+        f"{row.endpoint} {row.key} ({row.category}): {pct(row.rate)} of pairs differ, "
+        f"noise {pct(row.noise_rate)}: {row.verdict}"
+    )
+
+
+def first_screen(report: ReadinessReport) -> FirstScreen:
+    total = len(report.gates)
+    failed, inconclusive = report.failed, report.inconclusive
+    if report.decision is Decision.GO:
+        headline = f"GO: all {total} gates passed"
+    elif report.decision is Decision.NO_GO:
+        headline = f"NO-GO: {len(failed)} of {total} gates failed"
+        if inconclusive:
+            headline += f", {len(inconclusive)} inconclusive"
+    else:
+        headline = (
+            f"INCONCLUSIVE: {len(inconclusive)} of {total} gates cannot decide yet, none failed"
+        )
+    c = report.context
+    evidence = (
+        f"{c.pairs:,} pairs ({c.compared:,} compared, {c.aa_samples:,} A/A repeats) received "
+        f"{utc_text(c.first_received)} to {utc_text(c.last_received)}; "
+        f"exit code {report.decision.exit_code}"
+    )
+    return FirstScreen(
+        headline,
+        tuple(gate_line(g) for g in failed),
+        tuple(gate_line(g) for g in inconclusive),
+        tuple(worst_line(r) for r in report.worst) or ("no differences between SDK and legacy",),
+        evidence,
+    )

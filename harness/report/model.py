@@ -1,0 +1,236 @@
+"""The readiness report's data model: gate results, the verdict, and what renderers show.
+
+As in coveragepy's ``coverage/results.py``, the numbers live here once; the gate function
+(:mod:`harness.report.gates`) fills them in and every renderer (Markdown, HTML, JSON)
+reads the same :class:`ReadinessReport`, so the three formats cannot disagree.
+
+::
+
+    Evidence --gates.evaluate--> [GateResult] --decide--> Decision
+    Evidence + [GateResult] --readiness.build_report--> ReadinessReport --render_*--> text
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "Chart",
+    "Check",
+    "Decision",
+    "DiffRow",
+    "DiffTable",
+    "GateResult",
+    "LatencySummary",
+    "LoadSummary",
+    "MemorySummary",
+    "ReadinessReport",
+    "RunContext",
+    "Series",
+    "Status",
+    "decide",
+]
+
+
+class Status(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+
+class Decision(StrEnum):
+    GO = "GO"
+    NO_GO = "NO-GO"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+    @property
+    def exit_code(self) -> int:
+        return {Decision.GO: 0, Decision.NO_GO: 1, Decision.INCONCLUSIVE: 2}[self]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measured condition inside a gate (e.g. a gate's content parity)."""
+
+    name: str
+    status: Status
+    samples: int
+    measured: str  # human text of what was measured, e.g. "4.0 % (noise 1.0 %)"
+    threshold: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate: PASS, FAIL or INCONCLUSIVE, with the evidence it was decided on."""
+
+    name: str
+    status: Status
+    samples: int
+    measured: dict[str, Any]  # name -> number or short text (the JSON report keeps it)
+    threshold: str
+    detail: str = ""
+    needs: int = 0  # more samples needed before this gate can decide (INCONCLUSIVE only)
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def needs_text(self) -> str:
+        return f"needs {self.needs} more samples" if self.needs > 0 else ""
+
+    @property
+    def summary(self) -> str:
+        """One line for the first screen: the detail, plus what is missing."""
+        parts = [p for p in (self.detail, self.needs_text) if p]
+        return "; ".join(parts)
+
+
+def decide(gates: list[GateResult] | tuple[GateResult, ...]) -> Decision:
+    """GO when every gate passes, NO-GO when any fails, INCONCLUSIVE otherwise."""
+    if any(g.status is Status.FAIL for g in gates):
+        return Decision.NO_GO
+    if gates and all(g.status is Status.PASS for g in gates):
+        return Decision.GO
+    return Decision.INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """A Diffy table row: a category or a field, its rate against the A/A noise rate."""
+
+    endpoint: str
+    key: str  # the category, or the field path (list indices generalized)
+    category: str
+    count: int
+    rate: float
+    noise_rate: float
+    verdict: str  # regression, noise, ok, info (informational category over the noise)
+    examples: tuple[dict[str, Any], ...] = ()  # pair_id, path, sdk, legacy, detail
+
+    @property
+    def excess(self) -> float:
+        return self.rate - self.noise_rate
+
+
+@dataclass(frozen=True)
+class DiffTable:
+    """One endpoint's Diffy view: per category, then per field."""
+
+    endpoint: str
+    compared: int
+    noise_samples: int
+    categories: tuple[DiffRow, ...]
+    fields: tuple[DiffRow, ...]
+    fields_left_out: int = 0  # field rows beyond the table's limit
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """SDK vs legacy latency of one endpoint x stream slice (milliseconds)."""
+
+    endpoint: str
+    stream: bool
+    samples: dict[str, int]  # target -> observations
+    total: dict[str, dict[str, float | None]]  # target -> {p50, p95, p99}
+    ttft: dict[str, dict[str, float | None]]  # target -> {p50, p95} (streams only)
+    ttft_samples: dict[str, int] = field(default_factory=dict)
+    # difference (sdk - legacy) -> [low, high] 95 % bootstrap interval
+    intervals: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.endpoint} {'stream' if self.stream else 'non-stream'}"
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    target: str
+    run: str
+    users: int | None
+    requests: int | None
+    failures: int | None
+    rps: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    slo_passed: bool | None
+
+
+@dataclass(frozen=True)
+class MemorySummary:
+    target: str
+    run: str
+    samples: int
+    duration_s: float
+    first_mb: float | None
+    last_mb: float | None
+    slope_mb_per_hour: float | None
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What :mod:`harness.report.svg` draws: lines (CDF, time series) or bars (histogram)."""
+
+    slug: str  # file-name-safe id
+    kind: str  # "cdf", "histogram", "timeseries"
+    title: str
+    x_label: str
+    y_label: str
+    series: tuple[Series, ...]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where the evidence came from and what produced it."""
+
+    generated_at: float  # unix seconds
+    project_version: str
+    litellm_version: str
+    config_path: str
+    config_sha256: str | None
+    store_path: str
+    first_received: float | None
+    last_received: float | None
+    pairs: int
+    mirrored: int
+    compared: int
+    aa_samples: int
+    primaries: dict[str, int]  # target -> pairs it answered
+    sample_rate: float
+    aa_rate: float
+    load_runs: int
+    process_samples: int
+
+
+@dataclass(frozen=True)
+class ReadinessReport:
+    decision: Decision
+    gates: tuple[GateResult, ...]
+    worst: tuple[DiffRow, ...]  # the worst differences, for the first screen
+    tables: tuple[DiffTable, ...]
+    latency: tuple[LatencySummary, ...]
+    load: tuple[LoadSummary, ...]
+    memory: tuple[MemorySummary, ...]
+    charts: tuple[Chart, ...]
+    context: RunContext
+
+    @property
+    def failed(self) -> tuple[GateResult, ...]:
+        return tuple(g for g in self.gates if g.status is Status.FAIL)
+
+    @property
+    def inconclusive(self) -> tuple[GateResult, ...]:
+        return tuple(g for g in self.gates if g.status is Status.INCONCLUSIVE)
+
+    @property
+    def passed(self) -> tuple[GateResult, ...]:
+        return tuple(g for g in self.gates if g.status is Status.PASS)

@@ -1,0 +1,57 @@
+"""Writing a report's files and pointing ``reports/latest`` at them (the only I/O here)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.report.model import ReadinessReport
+from harness.report.render_html import render_html
+from harness.report.render_json import render_json
+from harness.report.render_md import render_markdown
+from harness.report.svg import render_svg
+
+__all__ = ["LATEST", "point_latest", "write_report"]
+
+LATEST = "latest"
+
+
+def _run_dir(out: Path, generated_at: float) -> Path:
+    stamp = datetime.fromtimestamp(generated_at, UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate, n = out / stamp, 1
+    while candidate.exists():  # two reports in one second keep both
+        n += 1
+        candidate = out / f"{stamp}-{n}"
+    return candidate
+
+
+def write_report(report: ReadinessReport, out: str | Path) -> Path:
+    """``<out>/<UTC timestamp>/report.{md,html,json}`` and ``charts/*.svg``; the folder."""
+    run_dir = _run_dir(Path(out), report.context.generated_at)
+    charts = run_dir / "charts"
+    charts.mkdir(parents=True)
+    for chart in report.charts:
+        (charts / f"{chart.slug}.svg").write_text(render_svg(chart) + "\n", encoding="utf-8")
+    (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    (run_dir / "report.html").write_text(render_html(report), encoding="utf-8")
+    (run_dir / "report.json").write_text(render_json(report), encoding="utf-8")
+    point_latest(Path(out), run_dir)
+    return run_dir
+
+
+def point_latest(out: Path, run_dir: Path) -> Path:
+    """``<out>/latest`` -> the run folder: a relative symlink swapped in atomically, or,
+    where symlinks are not allowed, a text file holding the folder's path."""
+    latest = out / LATEST
+    temporary = out / f".{LATEST}.{os.getpid()}"
+    try:
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(temporary, latest)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        if latest.is_symlink() or latest.is_file():
+            latest.unlink()
+        latest.write_text(f"{run_dir}\n", encoding="utf-8")
+    return latest

@@ -1,0 +1,59 @@
+"""Evidence + settings -> the whole :class:`ReadinessReport` (pure).
+
+The gates decide; this adds what people read beside them: the Diffy tables, the worst
+differences, latency, load and memory summaries, charts and the run's context.
+"""
+
+from __future__ import annotations
+
+from harness.report.charts import build_charts
+from harness.report.checks import thresholds_of
+from harness.report.diffy import diff_tables, worst_differences
+from harness.report.gates import evaluate
+from harness.report.latency_gates import latency_summaries
+from harness.report.model import ReadinessReport, RunContext, decide
+from harness.report.resource_gates import load_summaries, memory_summaries
+from harness.report.stats import BOOTSTRAP_SEED
+from harness.report.tally import Evidence
+from harness.settings import HarnessSettings
+
+__all__ = ["build_report"]
+
+
+def build_report(
+    evidence: Evidence, settings: HarnessSettings, *, seed: int = BOOTSTRAP_SEED
+) -> ReadinessReport:
+    latency = latency_summaries(evidence, seed)
+    gates = evaluate(evidence, settings, latency=latency, seed=seed)
+    tables = diff_tables(evidence, thresholds_of(settings), settings.report.min_samples)
+    run = evidence.run
+    context = RunContext(
+        generated_at=run.generated_at,
+        project_version=run.project_version,
+        litellm_version=run.litellm_version,
+        config_path=run.config_path,
+        config_sha256=run.config_sha256,
+        store_path=run.store_path,
+        first_received=evidence.first_received,
+        last_received=evidence.last_received,
+        pairs=evidence.pairs,
+        mirrored=evidence.mirrored,
+        compared=evidence.compared,
+        aa_samples=evidence.aa_samples,
+        primaries=dict(sorted(evidence.primaries.items())),
+        sample_rate=settings.shadow.sample_rate,
+        aa_rate=settings.shadow.aa_rate,
+        load_runs=len(evidence.load_runs),
+        process_samples=sum(len(s.points) for s in evidence.rss),
+    )
+    return ReadinessReport(
+        decision=decide(gates),
+        gates=gates,
+        worst=worst_differences(tables),
+        tables=tables,
+        latency=latency,
+        load=load_summaries(evidence.load_runs),
+        memory=memory_summaries(evidence.rss),
+        charts=build_charts(evidence),
+        context=context,
+    )

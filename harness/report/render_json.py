@@ -1,0 +1,146 @@
+"""The report as JSON, for CI and the cutover command (stable keys, rounded numbers)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from harness.report.model import (
+    Check,
+    DiffRow,
+    DiffTable,
+    GateResult,
+    ReadinessReport,
+    RunContext,
+)
+
+__all__ = ["SCHEMA", "render_json", "report_dict", "utc"]
+
+SCHEMA = "harness-readiness-report/1"
+
+
+def utc(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _round(value: Any) -> Any:
+    """Floats to 4 decimals, all the way down: the golden files must not see float noise."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {str(k): _round(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_round(v) for v in value]
+    return value
+
+
+def _check(check: Check) -> dict[str, Any]:
+    return {
+        "name": check.name,
+        "status": check.status.value,
+        "samples": check.samples,
+        "measured": check.measured,
+        "threshold": check.threshold,
+        "detail": check.detail,
+    }
+
+
+def _gate(gate: GateResult) -> dict[str, Any]:
+    return {
+        "name": gate.name,
+        "status": gate.status.value,
+        "samples": gate.samples,
+        "needs": gate.needs,
+        "needs_text": gate.needs_text,
+        "measured": gate.measured,
+        "threshold": gate.threshold,
+        "detail": gate.detail,
+        "checks": [_check(c) for c in gate.checks],
+    }
+
+
+def _row(row: DiffRow) -> dict[str, Any]:
+    return {
+        "endpoint": row.endpoint,
+        "key": row.key,
+        "category": row.category,
+        "count": row.count,
+        "rate": row.rate,
+        "noise_rate": row.noise_rate,
+        "verdict": row.verdict,
+        "examples": list(row.examples),
+    }
+
+
+def _table(table: DiffTable) -> dict[str, Any]:
+    return {
+        "endpoint": table.endpoint,
+        "compared": table.compared,
+        "noise_samples": table.noise_samples,
+        "categories": [_row(r) for r in table.categories if r.verdict != "ok" or r.noise_rate],
+        "fields": [_row(r) for r in table.fields],
+        "fields_left_out": table.fields_left_out,
+    }
+
+
+def _context(context: RunContext) -> dict[str, Any]:
+    return {
+        "generated_at": utc(context.generated_at),
+        "project_version": context.project_version,
+        "litellm_version": context.litellm_version,
+        "config_path": context.config_path,
+        "config_sha256": context.config_sha256,
+        "store_path": context.store_path,
+        "first_received": utc(context.first_received),
+        "last_received": utc(context.last_received),
+        "pairs": context.pairs,
+        "mirrored": context.mirrored,
+        "compared": context.compared,
+        "aa_samples": context.aa_samples,
+        "primaries": context.primaries,
+        "sample_rate_percent": context.sample_rate,
+        "aa_rate_percent": context.aa_rate,
+        "load_runs": context.load_runs,
+        "process_samples": context.process_samples,
+    }
+
+
+def report_dict(report: ReadinessReport) -> dict[str, Any]:
+    data = {
+        "schema": SCHEMA,
+        "decision": report.decision.value,
+        "exit_code": report.decision.exit_code,
+        "summary": {
+            "gates": len(report.gates),
+            "passed": len(report.passed),
+            "failed": [g.name for g in report.failed],
+            "inconclusive": [g.name for g in report.inconclusive],
+        },
+        "worst_differences": [_row(r) for r in report.worst],
+        "gates": [_gate(g) for g in report.gates],
+        "differences": [_table(t) for t in report.tables],
+        "latency": [
+            {
+                "endpoint": s.endpoint,
+                "stream": s.stream,
+                "samples": s.samples,
+                "total_ms": s.total,
+                "ttft_ms": s.ttft,
+                "ttft_samples": s.ttft_samples,
+                "diff_ci_ms": s.intervals,
+            }
+            for s in report.latency
+        ],
+        "load": [vars(s) for s in report.load],
+        "memory": [vars(s) for s in report.memory],
+        "context": _context(report.context),
+    }
+    rounded: dict[str, Any] = _round(data)
+    return rounded
+
+
+def render_json(report: ReadinessReport) -> str:
+    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,246 @@
+"""The evidence a report is decided on: counts, samples and examples, no pairs.
+
+A report over 100,000 pairs must not hold 100,000 pairs: :mod:`harness.report.collect`
+folds each pair into these mergeable tallies (counts per category and field, up to
+``MAX_EXAMPLES`` examples per field, latency samples as floats) and drops it. Tallies
+merge, so pairs can be folded in separate processes and the parts added up in order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "MAX_EXAMPLES",
+    "DiffTally",
+    "Evidence",
+    "Example",
+    "LatencySlice",
+    "LoadRun",
+    "RoutingTally",
+    "RssSeries",
+    "RunInfo",
+    "StreamEndings",
+    "UpstreamCall",
+]
+
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Example:
+    """One difference, oriented SDK vs legacy whichever side was primary; values redacted."""
+
+    pair_id: str
+    path: str
+    sdk: str
+    legacy: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pair_id": self.pair_id,
+            "path": self.path,
+            "sdk": self.sdk,
+            "legacy": self.legacy,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class DiffTally:
+    """How many compared pairs differ, per category and per field (a pair counts once)."""
+
+    compared: int = 0
+    categories: Counter[str] = field(default_factory=Counter)
+    fields: Counter[str] = field(default_factory=Counter)
+    field_category: dict[str, str] = field(default_factory=dict)
+    examples: dict[str, list[Example]] = field(default_factory=dict)
+
+    def rate(self, category: str) -> float:
+        return self.categories[category] / self.compared if self.compared else 0.0
+
+    def category_rates(self) -> dict[str, float]:
+        if not self.compared:
+            return {}
+        return {c: n / self.compared for c, n in self.categories.items()}
+
+    def field_rates(self) -> dict[str, float]:
+        if not self.compared:
+            return {}
+        return {f: n / self.compared for f, n in self.fields.items()}
+
+    def merge(self, other: DiffTally) -> None:
+        self.compared += other.compared
+        self.categories.update(other.categories)
+        self.fields.update(other.fields)
+        for key, category in other.field_category.items():
+            self.field_category.setdefault(key, category)
+        for key, examples in other.examples.items():
+            mine = self.examples.setdefault(key, [])
+            mine.extend(examples[: MAX_EXAMPLES - len(mine)])
+
+
+@dataclass
+class RoutingTally:
+    """Memory routing of one client family: did both proxies send the same memory ids?"""
+
+    compared: int = 0  # pairs whose upstream calls were captured from both proxies
+    mismatched: int = 0
+    missing_user: int = 0  # pairs where the SDK proxy sent no x-sm-user-id at all
+    examples: list[Example] = field(default_factory=list)
+
+    def merge(self, other: RoutingTally) -> None:
+        self.compared += other.compared
+        self.mismatched += other.mismatched
+        self.missing_user += other.missing_user
+        self.examples.extend(other.examples[: MAX_EXAMPLES - len(self.examples)])
+
+
+@dataclass(frozen=True)
+class UpstreamCall:
+    """What the cookie gate needs of one captured upstream call."""
+
+    seq: float  # the sandbox's sequence number (arrival order across both proxies)
+    started: float | None  # unix seconds
+    finished: float | None  # started + duration, when known
+    issued: bool  # the sandbox handed out a cookie in its answer
+    carried: bool  # the call brought a cookie back
+    pair_id: str
+
+
+@dataclass
+class StreamEndings:
+    """SDK streams that answered 2xx, and those that never sent [DONE] / message_stop."""
+
+    streams: int = 0
+    unterminated: int = 0
+    examples: list[str] = field(default_factory=list)  # pair ids
+
+    def merge(self, other: StreamEndings) -> None:
+        self.streams += other.streams
+        self.unterminated += other.unterminated
+        self.examples.extend(other.examples[: MAX_EXAMPLES - len(self.examples)])
+
+
+@dataclass
+class LatencySlice:
+    """Latency samples of one endpoint x stream slice, per target (milliseconds)."""
+
+    endpoint: str
+    stream: bool
+    total: dict[str, list[float]] = field(default_factory=dict)
+    ttft: dict[str, list[float]] = field(default_factory=dict)
+
+    def merge(self, other: LatencySlice) -> None:
+        for mine, theirs in ((self.total, other.total), (self.ttft, other.ttft)):
+            for target, values in theirs.items():
+                mine.setdefault(target, []).extend(values)
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """A ``load_runs`` row as written by the load driver (JSON columns parsed)."""
+
+    id: int
+    name: str
+    target: str | None
+    started_at: float | None
+    finished_at: float | None
+    params: dict[str, Any]
+    results: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RssSeries:
+    """One target's resident memory over one load run."""
+
+    target: str
+    run_id: int
+    run_name: str
+    points: tuple[tuple[float, int], ...]  # (seconds since the run started, rss bytes)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What produced the evidence; fixed values in tests make reports reproducible."""
+
+    generated_at: float
+    project_version: str
+    litellm_version: str
+    config_path: str
+    config_sha256: str | None
+    store_path: str
+
+
+@dataclass
+class Evidence:
+    """Everything the gates look at, folded from the store."""
+
+    run: RunInfo
+    pairs: int = 0
+    mirrored: int = 0
+    first_received: float | None = None
+    last_received: float | None = None
+    primaries: Counter[str] = field(default_factory=Counter)
+    endpoint_pairs: Counter[str] = field(default_factory=Counter)
+    diffs: dict[str, DiffTally] = field(default_factory=dict)  # endpoint -> sdk vs legacy
+    noise: dict[str, DiffTally] = field(default_factory=dict)  # endpoint -> legacy vs legacy
+    stream_diffs: DiffTally = field(default_factory=DiffTally)
+    stream_noise: DiffTally = field(default_factory=DiffTally)
+    stream_endings: StreamEndings = field(default_factory=StreamEndings)
+    error_diffs: DiffTally = field(default_factory=DiffTally)
+    error_noise: DiffTally = field(default_factory=DiffTally)
+    families: dict[str, DiffTally] = field(default_factory=dict)
+    family_pairs: Counter[str] = field(default_factory=Counter)
+    routing: dict[str, RoutingTally] = field(default_factory=dict)  # client family -> tally
+    upstream_calls: dict[str, list[UpstreamCall]] = field(default_factory=dict)  # target ->
+    latency: dict[tuple[str, bool], LatencySlice] = field(default_factory=dict)
+    load_runs: tuple[LoadRun, ...] = ()
+    rss: tuple[RssSeries, ...] = ()
+
+    @property
+    def compared(self) -> int:
+        return sum(t.compared for t in self.diffs.values())
+
+    @property
+    def aa_samples(self) -> int:
+        return sum(t.compared for t in self.noise.values())
+
+    def overall_noise(self) -> DiffTally:
+        total = DiffTally()
+        for endpoint in sorted(self.noise):
+            total.merge(self.noise[endpoint])
+        return total
+
+    def merge(self, other: Evidence) -> None:
+        """Add ``other``'s pairs (folded after this one's, in order)."""
+        self.pairs += other.pairs
+        self.mirrored += other.mirrored
+        received = [t for t in (self.first_received, other.first_received) if t is not None]
+        self.first_received = min(received) if received else None
+        received = [t for t in (self.last_received, other.last_received) if t is not None]
+        self.last_received = max(received) if received else None
+        self.primaries.update(other.primaries)
+        self.endpoint_pairs.update(other.endpoint_pairs)
+        self.family_pairs.update(other.family_pairs)
+        for mine, theirs in (
+            (self.diffs, other.diffs),
+            (self.noise, other.noise),
+            (self.families, other.families),
+        ):
+            for key, tally in theirs.items():
+                mine.setdefault(key, DiffTally()).merge(tally)
+        self.stream_diffs.merge(other.stream_diffs)
+        self.stream_noise.merge(other.stream_noise)
+        self.stream_endings.merge(other.stream_endings)
+        self.error_diffs.merge(other.error_diffs)
+        self.error_noise.merge(other.error_noise)
+        for family, routing in other.routing.items():
+            self.routing.setdefault(family, RoutingTally()).merge(routing)
+        for target, calls in other.upstream_calls.items():
+            self.upstream_calls.setdefault(target, []).extend(calls)
+        for slice_key, latency in other.latency.items():
+            self.latency.setdefault(slice_key, LatencySlice(*slice_key)).merge(latency)

@@ -1,0 +1,134 @@
+"""What the sandbox saw each proxy send upstream: memory routing and cookie facts (pure).
+
+Reads these keys of a captured upstream call (``pair.upstream[target][i]``), each optional:
+``headers["x-sm-user-id"]``, ``headers["x-sm-conversation-id"]``, ``cookies`` (cookie
+names the call carried), ``cookie_valid``, ``cookie_issued``, ``seq``, ``time`` (unix
+seconds) and ``duration_ms``.
+
+Cookie persistence is judged per call: once a proxy has been *given* a cookie (an earlier
+call's answer, finished before this call started, set one) or has shown it holds one (an
+earlier call carried one), every later call must carry it. Calls that raced the first
+answer are not held against it. A proxy restarted mid-capture starts without a cookie and
+shows as one miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.report.tally import Example, UpstreamCall
+
+__all__ = [
+    "CF_COOKIE",
+    "CookieFacts",
+    "cookie_persistence",
+    "routing_difference",
+    "upstream_calls",
+]
+
+CF_COOKIE = "__cf_bm"
+_ROUTING_HEADERS = ("x-sm-user-id", "x-sm-conversation-id")
+
+
+@dataclass(frozen=True)
+class CookieFacts:
+    """One target's calls: how many should have carried the cookie, and how many did."""
+
+    target: str
+    calls: int
+    expected: int
+    carried: int
+    misses: tuple[str, ...] = field(default_factory=tuple)  # pair ids, first few
+
+    @property
+    def missed(self) -> int:
+        return self.expected - self.carried
+
+
+def _header(call: Mapping[str, Any], name: str) -> Any:
+    headers = call.get("headers")
+    if not isinstance(headers, Mapping):
+        return None
+    for key, value in headers.items():
+        if str(key).lower() == name:
+            return value
+    return None
+
+
+def routing_difference(
+    pair_id: str, sdk_calls: Sequence[Any], legacy_calls: Sequence[Any]
+) -> tuple[Example | None, bool]:
+    """(the first memory-header difference, whether the SDK proxy sent no user id)."""
+    sdk = [c for c in sdk_calls if isinstance(c, Mapping)]
+    legacy = [c for c in legacy_calls if isinstance(c, Mapping)]
+    missing_user = any(not _header(call, "x-sm-user-id") for call in sdk)
+    for index, (a, b) in enumerate(zip(sdk, legacy, strict=False)):
+        for name in _ROUTING_HEADERS:
+            va, vb = _header(a, name), _header(b, name)
+            if va != vb:
+                path = f"upstream[{index}].headers.{name}"
+                return Example(pair_id, path, _text(va), _text(vb)), missing_user
+    return None, missing_user
+
+
+def _text(value: Any) -> str:
+    return "<missing>" if value is None else str(value)
+
+
+def upstream_calls(pair_id: str, calls: Iterable[Any]) -> list[UpstreamCall]:
+    out = []
+    for index, call in enumerate(calls):
+        if not isinstance(call, Mapping):
+            continue
+        seq = call.get("seq")
+        started = _number(call.get("time"))
+        duration = _number(call.get("duration_ms"))
+        cookies = call.get("cookies")
+        carried = bool(call.get("cookie_valid")) or (
+            isinstance(cookies, list) and CF_COOKIE in cookies
+        )
+        out.append(
+            UpstreamCall(
+                seq=float(seq) if isinstance(seq, int | float) else float(index),
+                started=started,
+                finished=started + duration / 1000 if started is not None and duration else None,
+                issued=bool(call.get("cookie_issued")),
+                carried=carried,
+                pair_id=pair_id,
+            )
+        )
+    return out
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def cookie_persistence(target: str, calls: Iterable[UpstreamCall], keep: int = 5) -> CookieFacts:
+    """Did ``target`` bring the cookie back on every call after it had one?"""
+    ordered = sorted(calls, key=lambda c: (c.seq, c.started or 0.0))
+    holds_from: float | None = None  # when the proxy is known to hold a cookie
+    held_without_times = False  # the same, for captures without timings
+    expected = carried = 0
+    misses: list[str] = []
+    for call in ordered:
+        if call.started is not None and holds_from is not None:
+            should_carry = call.started >= holds_from
+        else:
+            should_carry = held_without_times
+        if should_carry:
+            expected += 1
+            if call.carried:
+                carried += 1
+            elif len(misses) < keep:
+                misses.append(call.pair_id)
+        if call.carried or call.issued:
+            held_without_times = True
+            known = call.started if call.carried else call.finished
+            if known is not None:
+                holds_from = known if holds_from is None else min(holds_from, known)
+    return CookieFacts(target, len(ordered), expected, carried, tuple(misses))

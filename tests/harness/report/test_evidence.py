@@ -1,0 +1,94 @@
+"""Folding pairs into evidence: orientation, the A/A side, error pairs, the worker split."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from harness.compare import Comparator
+from harness.observation import Observation
+from harness.report.collect import EvidenceCollector, is_error_pair
+from harness.report.evidence import collect_evidence, read_load_runs
+from harness.report.readiness import build_report
+from harness.report.render_json import render_json
+from harness.settings import HarnessSettings
+from tests.harness.builders import chat_observation, make_pair, reply
+from tests.harness.report.factories import RUN
+from tests.harness.report.synthetic import build_store
+
+OTHER = "an answer about something else entirely with nothing in common at all"
+
+
+def _collector() -> EvidenceCollector:
+    return EvidenceCollector(Comparator(), RUN)
+
+
+def test_examples_are_sdk_vs_legacy_whichever_side_answered() -> None:
+    sdk = replace(chat_observation(reply(OTHER)), total_ms=120.0)
+    legacy = replace(chat_observation(target="legacy"), total_ms=100.0)
+    collector = _collector()
+    collector.add(make_pair(legacy, sdk, request_id="legacy-primary"))
+    collector.add(make_pair(sdk, legacy, request_id="sdk-primary"))
+    tally = collector.evidence.diffs["chat"]
+    examples = tally.examples["body.choices[*].message.content"]
+    assert [e.pair_id for e in examples] == ["legacy-primary", "sdk-primary"]
+    assert all(e.sdk.startswith("an answer about") for e in examples)
+    assert collector.evidence.latency[("chat", False)].total == {
+        "sdk": [120.0, 120.0],
+        "legacy": [100.0, 100.0],
+    }
+
+
+def test_noise_compares_legacy_with_legacy_when_legacy_answered() -> None:
+    sdk = chat_observation(reply(OTHER))
+    legacy = chat_observation(target="legacy")
+    collector = _collector()
+    # shadow mode the other way round: primary legacy, shadow SDK, repeat legacy
+    collector.add(make_pair(legacy, sdk, repeat=legacy))
+    noise = collector.evidence.noise["chat"]
+    assert noise.compared == 1 and not noise.categories
+
+
+def test_error_pairs() -> None:
+    ok = replace(chat_observation(), total_ms=50.0)
+    failed = Observation("legacy", 503, body={"error": {"type": "api_error", "message": "x"}})
+    gone = Observation("legacy", None, error="timeout")
+    assert not is_error_pair(make_pair(ok, ok))
+    assert is_error_pair(make_pair(ok, failed))
+    assert is_error_pair(make_pair(ok, gone))
+    collector = _collector()
+    collector.add(make_pair(ok, failed))
+    assert collector.evidence.error_diffs.compared == 1
+    assert ("chat", False) in collector.evidence.latency  # the SDK's answer still counts
+    assert "legacy" not in collector.evidence.latency[("chat", False)].total
+
+
+def test_unmirrored_pairs_are_counted_not_compared() -> None:
+    collector = _collector()
+    collector.add(make_pair(chat_observation(), None))
+    evidence = collector.evidence
+    assert (evidence.pairs, evidence.mirrored, evidence.compared) == (1, 0, 0)
+
+
+def test_two_workers_give_the_same_report_as_one(tmp_path: Path) -> None:
+    store = build_store(tmp_path / "s.db", 300, "nogo")
+    settings = HarnessSettings()
+    one = collect_evidence(store, settings, RUN, workers=1)
+    two = collect_evidence(store, settings, RUN, workers=2)
+    assert two.pairs == one.pairs == 300
+    assert render_json(build_report(two, settings)) == render_json(build_report(one, settings))
+
+
+def test_load_runs_are_read_tolerantly(tmp_path: Path) -> None:
+    from harness.store import CaptureStore
+
+    with CaptureStore(tmp_path / "s.db", spill=False) as store:
+        store.add_load_run("a", target="sdk", results={"requests": 10})
+        store.add_load_run("b", params={"users": 50})
+        store.put(make_pair(chat_observation(), None))
+    runs = read_load_runs(tmp_path / "s.db")
+    assert [(r.name, r.target, r.results, r.params) for r in runs] == [
+        ("a", "sdk", {"requests": 10}, {}),
+        ("b", None, {}, {"users": 50}),
+    ]
+    assert read_load_runs(tmp_path / "missing.db") == ()

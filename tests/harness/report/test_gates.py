@@ -1,0 +1,331 @@
+"""The pure gate function, table-driven: each gate at, just above and below its threshold,
+and with too few samples (INCONCLUSIVE, saying how many more it needs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from harness.report.gates import evaluate
+from harness.report.model import Decision, GateResult, Status, decide
+from harness.report.tally import Evidence, LatencySlice, RoutingTally, UpstreamCall
+from harness.settings import HarnessSettings
+from tests.harness.report.factories import (
+    FAMILIES,
+    clean_evidence,
+    gate,
+    load_run,
+    rss,
+    tally,
+)
+
+SETTINGS = HarnessSettings()  # min_samples 20, Diffy +3 points and x1.20, p50 x1.10 ...
+PASS, FAIL, INCONCLUSIVE = Status.PASS, Status.FAIL, Status.INCONCLUSIVE
+
+Mutation = Callable[[Evidence], object]
+
+
+def _set_chat(compared: int, noise: int = 0, noise_n: int = 100, **categories: int) -> Mutation:
+    def mutate(e: Evidence) -> None:
+        e.diffs["chat"] = tally(compared, **categories)
+        e.noise["chat"] = tally(noise_n, content=noise) if noise else tally(noise_n)
+
+    return mutate
+
+
+def _latency(sdk: float, legacy: float, n: int = 40, ttft: tuple[float, float] | None = None):
+    def mutate(e: Evidence) -> None:
+        stream = ttft is not None
+        e.latency = {
+            ("chat", stream): LatencySlice(
+                "chat",
+                stream,
+                total={"sdk": [sdk] * n, "legacy": [legacy] * n},
+                ttft={"sdk": [ttft[0]] * n, "legacy": [ttft[1]] * n} if ttft else {},
+            )
+        }
+
+    return mutate
+
+
+def _load(**kwargs: object) -> Mutation:
+    def mutate(e: Evidence) -> None:
+        e.load_runs = (load_run(**kwargs),)  # type: ignore[arg-type]
+
+    return mutate
+
+
+def _routing(family: str, compared: int, mismatched: int = 0, missing: int = 0) -> Mutation:
+    def mutate(e: Evidence) -> None:
+        e.routing[family] = RoutingTally(compared, mismatched, missing)
+
+    return mutate
+
+
+def _cookies(calls: int, missing_at: tuple[int, ...] = ()) -> Mutation:
+    def mutate(e: Evidence) -> None:
+        e.upstream_calls["sdk"] = [
+            UpstreamCall(i, float(i), float(i) + 0.5, i == 0, i > 0 and i not in missing_at, "r")
+            for i in range(calls + 1)
+        ]
+
+    return mutate
+
+
+def _set(attribute: str, value: object) -> Mutation:
+    def mutate(e: Evidence) -> None:
+        setattr(e, attribute, value)
+
+    return mutate
+
+
+def _family(family: str, **kwargs: int) -> Mutation:
+    def mutate(e: Evidence) -> None:
+        compared = kwargs.pop("compared", 40)
+        if compared:
+            e.families[family] = tally(compared, **kwargs)
+        else:
+            e.families.pop(family, None)
+
+    return mutate
+
+
+def _endings(streams: int, unterminated: int) -> Mutation:
+    def mutate(e: Evidence) -> None:
+        e.stream_endings.streams, e.stream_endings.unterminated = streams, unterminated
+
+    return mutate
+
+
+# (id, mutation, gate, status, needs)
+CASES: list[tuple[str, Mutation, str, Status, int]] = [
+    # functional parity: Diffy against the noise; with no noise the absolute threshold decides
+    ("content at +3 points", _set_chat(100, content=3), "parity: chat", PASS, 0),
+    ("content just above", _set_chat(100, content=4), "parity: chat", FAIL, 0),
+    ("content 13 % over noise 10 %", _set_chat(100, 10, content=13), "parity: chat", PASS, 0),
+    ("content 14 % over noise 10 %", _set_chat(100, 10, content=14), "parity: chat", FAIL, 0),
+    # noise 20 %: x1.20 means +4 points, stricter than +3 no more: both must be exceeded
+    ("content 24 % over noise 20 %", _set_chat(100, 20, content=24), "parity: chat", PASS, 0),
+    ("content 25 % over noise 20 %", _set_chat(100, 20, content=25), "parity: chat", FAIL, 0),
+    ("status just above", _set_chat(100, status=4), "parity: chat", FAIL, 0),
+    ("schema just above", _set_chat(100, schema=4), "parity: chat", FAIL, 0),
+    ("finish reason above", _set_chat(100, finish_reason=4), "parity: chat", FAIL, 0),
+    ("one tool call differs", _set_chat(1000, tool_calls=1), "parity: chat", FAIL, 0),
+    ("error wording only", _set_chat(100, error_message=100), "parity: chat", PASS, 0),
+    ("model spelling only", _set_chat(100, model=50, upstream=50), "parity: chat", PASS, 0),
+    ("exactly enough pairs", _set_chat(20), "parity: chat", PASS, 0),
+    ("one pair short", _set_chat(19), "parity: chat", INCONCLUSIVE, 1),
+    ("no pairs", _set_chat(0), "parity: chat", INCONCLUSIVE, 20),
+    ("few pairs, failing so far", _set_chat(5, tool_calls=1), "parity: chat", INCONCLUSIVE, 15),
+    ("health never mirrored", lambda e: e.diffs.pop("health"), "parity: health", INCONCLUSIVE, 20),
+    # streaming
+    (
+        "stream sequence above",
+        _set("stream_diffs", tally(100, stream_sequence=4)),
+        "streaming parity",
+        FAIL,
+        0,
+    ),
+    (
+        "stream ending at +3",
+        _set("stream_diffs", tally(100, stream_ending=3)),
+        "streaming parity",
+        PASS,
+        0,
+    ),
+    (
+        "stream tool call",
+        _set("stream_diffs", tally(100, tool_calls=1)),
+        "streaming parity",
+        FAIL,
+        0,
+    ),
+    ("SDK stream without ending", _endings(40, 1), "streaming parity", FAIL, 0),
+    ("too few streams", _set("stream_diffs", tally(12)), "streaming parity", INCONCLUSIVE, 8),
+    # memory routing, per client family
+    ("one family routed apart", _routing("jetbrains", 40, mismatched=1), "memory routing", FAIL, 0),
+    ("SDK without user id", _routing("curl", 40, missing=1), "memory routing", FAIL, 0),
+    (
+        "family without evidence",
+        lambda e: e.routing.pop("curl"),
+        "memory routing",
+        INCONCLUSIVE,
+        20,
+    ),
+    ("family one short", _routing("curl", 19), "memory routing", INCONCLUSIVE, 1),
+    ("unlisted family, few pairs", _routing("python-requests", 3), "memory routing", PASS, 0),
+    # cookie persistence
+    ("cookie always back", _cookies(20), "cookie persistence", PASS, 0),
+    ("cookie missing once", _cookies(40, missing_at=(7,)), "cookie persistence", FAIL, 0),
+    ("too few later calls", _cookies(19), "cookie persistence", INCONCLUSIVE, 1),
+    (
+        "no upstream captures",
+        lambda e: e.upstream_calls.clear(),
+        "cookie persistence",
+        INCONCLUSIVE,
+        20,
+    ),
+    # error handling
+    ("error type above", _set("error_diffs", tally(100, error_type=4)), "error handling", FAIL, 0),
+    ("error status at +3", _set("error_diffs", tally(100, status=3)), "error handling", PASS, 0),
+    ("no error exchanges", _set("error_diffs", tally(0)), "error handling", INCONCLUSIVE, 20),
+    # latency: SDK at most x1.10 (p50) / x1.20 (p95) / x1.10 (TTFT p50) of legacy
+    ("p50 exactly x1.10", _latency(110.0, 100.0), "latency: chat non-stream", PASS, 0),
+    ("p50 just above", _latency(110.1, 100.0), "latency: chat non-stream", FAIL, 0),
+    ("SDK faster", _latency(80.0, 100.0), "latency: chat non-stream", PASS, 0),
+    (
+        "latency one short",
+        _latency(100.0, 100.0, n=19),
+        "latency: chat non-stream",
+        INCONCLUSIVE,
+        1,
+    ),
+    (
+        "TTFT exactly x1.10",
+        _latency(100.0, 100.0, ttft=(33.0, 30.0)),
+        "latency: chat stream",
+        PASS,
+        0,
+    ),
+    ("TTFT just above", _latency(100.0, 100.0, ttft=(33.1, 30.0)), "latency: chat stream", FAIL, 0),
+    ("no timings at all", _set("latency", {}), "latency", INCONCLUSIVE, 20),
+    # load: 50 users, no failures, p95 <= 5000 ms, both proxies
+    ("load p95 at the SLO", _load(sdk={"p95_ms": 5000.0}), "load: 50 concurrent users", PASS, 0),
+    ("load p95 above", _load(sdk={"p95_ms": 5000.1}), "load: 50 concurrent users", FAIL, 0),
+    ("one failed request", _load(legacy={"failures": 1}), "load: 50 concurrent users", FAIL, 0),
+    ("49 users", _load(users=49), "load: 50 concurrent users", INCONCLUSIVE, 40),
+    ("few requests", _load(sdk={"requests": 15}), "load: 50 concurrent users", INCONCLUSIVE, 5),
+    ("no load runs", _set("load_runs", ()), "load: 50 concurrent users", INCONCLUSIVE, 40),
+    # memory: RSS growth of the SDK proxy <= 50 MB/h; legacy is informational
+    ("growth exactly 50 MB/h", _set("rss", (rss("sdk", 50.0),)), "memory: RSS growth", PASS, 0),
+    ("growth above", _set("rss", (rss("sdk", 50.5),)), "memory: RSS growth", FAIL, 0),
+    (
+        "legacy leaks",
+        _set("rss", (rss("sdk", 1.0), rss("legacy", 500.0))),
+        "memory: RSS growth",
+        PASS,
+        0,
+    ),
+    (
+        "few RSS samples",
+        _set("rss", (rss("sdk", 5.0, samples=20),)),
+        "memory: RSS growth",
+        INCONCLUSIVE,
+        5,
+    ),
+    ("no RSS samples", _set("rss", ()), "memory: RSS growth", INCONCLUSIVE, 20),
+    # compatibility: every configured family, never PASS without traffic
+    ("family regresses", _family("openai-sdk", content=10), "compatibility", FAIL, 0),
+    ("family without traffic", _family("jetbrains", compared=0), "compatibility", INCONCLUSIVE, 20),
+    ("family one short", _family("curl", compared=19), "compatibility", INCONCLUSIVE, 1),
+]
+
+
+def _evaluate(mutate: Mutation | None = None) -> tuple[GateResult, ...]:
+    evidence = clean_evidence()
+    if mutate is not None:
+        mutate(evidence)
+    return evaluate(evidence, SETTINGS)
+
+
+def test_clean_evidence_passes_every_gate() -> None:
+    gates = _evaluate()
+    assert [g.name for g in gates if g.status is not PASS] == []
+    assert decide(gates) is Decision.GO
+
+
+@pytest.mark.parametrize(
+    ("mutate", "name", "status", "needs"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+)
+def test_gate(mutate: Mutation, name: str, status: Status, needs: int) -> None:
+    gates = _evaluate(mutate)
+    result = gate(gates, name)
+    assert result.status is status, result
+    assert result.needs == needs
+    if status is INCONCLUSIVE and needs:
+        assert f"needs {needs} more samples" in result.summary
+    # only the gate under test moved
+    others = [g.name for g in gates if g.status is not PASS and g.name != name]
+    assert others == []
+
+
+def test_failing_so_far_is_said_while_inconclusive() -> None:
+    result = gate(_evaluate(_set_chat(5, tool_calls=1)), "parity: chat")
+    assert "failing so far: tool calls" in result.detail
+
+
+def test_error_wording_is_informational_everywhere() -> None:
+    def mutate(e: Evidence) -> None:
+        e.error_diffs = tally(100, error_message=100)
+        e.diffs["messages"] = tally(100, error_message=100)
+
+    gates = _evaluate(mutate)
+    assert gate(gates, "error handling").status is PASS
+    check = [c for c in gate(gates, "parity: messages").checks if c.name == "error wording"]
+    assert check[0].threshold == "informational"
+
+
+def test_a_slice_with_few_repeats_borrows_the_noise_of_all_endpoints() -> None:
+    def mutate(e: Evidence) -> None:
+        e.diffs["chat"] = tally(100, content=12)
+        e.noise = {"chat": tally(3), "messages": tally(200, content=20)}
+
+    result = gate(_evaluate(mutate), "parity: chat")
+    # overall noise (20 of 203 = 9.9 %): 12 % is within +3 points
+    assert result.status is PASS
+    assert result.measured["noise_source"] == "all endpoints"
+
+
+def test_latency_reports_bootstrap_intervals() -> None:
+    result = gate(_evaluate(_latency(110.0, 100.0)), "latency: chat non-stream")
+    assert result.measured["diff_ci_ms"]["p50"] == [10.0, 10.0]
+
+
+def test_legacy_primary_load_results_read_per_row_target() -> None:
+    from harness.report.resource_gates import load_summaries
+    from harness.report.tally import LoadRun
+
+    runs = (
+        LoadRun(1, "sdk-run", "sdk", 0, 1, {"users": 50}, {"requests": 100, "failures": 0}),
+        LoadRun(2, "both", None, 0, 1, {}, {"targets": {"legacy": {"users": 50, "rps": 3}}}),
+        LoadRun(3, "junk", None, 0, 1, {}, {"sdk": "not a dict"}),
+    )
+    summaries = load_summaries(runs)
+    assert [(s.target, s.run, s.users, s.requests) for s in summaries] == [
+        ("sdk", "sdk-run", 50, 100),
+        ("legacy", "both", 50, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "decision"),
+    [
+        ((PASS, PASS), Decision.GO),
+        ((PASS, INCONCLUSIVE), Decision.INCONCLUSIVE),
+        ((FAIL, INCONCLUSIVE), Decision.NO_GO),
+        ((), Decision.INCONCLUSIVE),
+    ],
+)
+def test_decide(statuses: tuple[Status, ...], decision: Decision) -> None:
+    gates = [GateResult(f"g{i}", s, 1, {}, "") for i, s in enumerate(statuses)]
+    assert decide(gates) is decision
+    assert decision.exit_code == {"GO": 0, "NO-GO": 1, "INCONCLUSIVE": 2}[decision.value]
+
+
+def test_families_come_from_settings() -> None:
+    settings = SETTINGS.with_overrides("report", families=("claude-code",))
+    evidence = clean_evidence()
+    for family in FAMILIES[1:]:
+        evidence.families.pop(family)
+    assert gate(evaluate(evidence, settings), "compatibility").status is PASS
+    assert gate(evaluate(evidence, SETTINGS), "compatibility").status is INCONCLUSIVE
+
+
+def test_thresholds_come_from_settings() -> None:
+    evidence = clean_evidence()
+    _set_chat(100, content=4)(evidence)
+    looser = replace(SETTINGS, compare=replace(SETTINGS.compare, absolute_threshold=0.05))
+    assert gate(evaluate(evidence, looser), "parity: chat").status is PASS

@@ -1,0 +1,82 @@
+"""Percentiles, the order-statistic bootstrap, the least-squares slope, histograms."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from harness.report.stats import (
+    bootstrap_quantile_difference,
+    cdf_points,
+    histogram,
+    least_squares_slope,
+    percentile,
+)
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([], 0.5, None),
+        ([7.0], 0.99, 7.0),
+        ([1.0, 2.0, 3.0, 4.0], 0.5, 2.0),  # nearest rank: an observed value
+        ([float(i) for i in range(1, 101)], 0.95, 95.0),  # not 96 from float noise
+        ([float(i) for i in range(1, 101)], 0.99, 99.0),
+        ([float(i) for i in range(1, 101)], 1.0, 100.0),
+    ],
+)
+def test_percentile(values: list[float], q: float, expected: float | None) -> None:
+    assert percentile(values, q) == expected
+
+
+def _naive_interval(
+    a: list[float], b: list[float], q: float, rounds: int, rng: random.Random
+) -> tuple[float, float]:
+    diffs = []
+    for _ in range(rounds):
+        ra = sorted(rng.choices(a, k=len(a)))
+        rb = sorted(rng.choices(b, k=len(b)))
+        qa, qb = percentile(ra, q), percentile(rb, q)
+        assert qa is not None and qb is not None
+        diffs.append(qa - qb)
+    diffs.sort()
+    return diffs[int(0.025 * rounds)], diffs[int(0.975 * rounds) - 1]
+
+
+def test_bootstrap_matches_textbook_resampling() -> None:
+    rng = random.Random(7)
+    a = sorted(rng.lognormvariate(4.7, 0.3) for _ in range(300))
+    b = sorted(rng.lognormvariate(4.6, 0.3) for _ in range(300))
+    for q in (0.5, 0.95):
+        fast = bootstrap_quantile_difference(a, b, q, rounds=4000)
+        slow = _naive_interval(a, b, q, 1500, random.Random(11))
+        assert fast is not None
+        width = slow[1] - slow[0]
+        assert abs(fast[0] - slow[0]) < 0.25 * width
+        assert abs(fast[1] - slow[1]) < 0.25 * width
+
+
+def test_bootstrap_is_seeded_and_brackets_the_difference() -> None:
+    rng = random.Random(3)
+    a = sorted(100 + rng.random() * 20 for _ in range(500))
+    b = sorted(90 + rng.random() * 20 for _ in range(500))
+    first = bootstrap_quantile_difference(a, b, 0.5)
+    assert first == bootstrap_quantile_difference(a, b, 0.5)
+    assert first is not None and first[0] < 10 < first[1]
+    assert bootstrap_quantile_difference(a, [], 0.5) is None
+
+
+def test_least_squares_slope() -> None:
+    assert least_squares_slope([(0, 1), (1, 3), (2, 5)]) == pytest.approx(2.0)
+    assert least_squares_slope([(0, 1)]) is None
+    assert least_squares_slope([(1, 1), (1, 2)]) is None
+
+
+def test_cdf_and_histogram() -> None:
+    values = [float(i) for i in range(1, 11)]
+    points = cdf_points(values, steps=10)
+    assert points[0] == (1.0, 0.1) and points[-1] == (10.0, 1.0)
+    bars = histogram(values, 0.0, 10.0, bins=5)
+    assert [round(f, 2) for _, f in bars] == [0.1, 0.2, 0.2, 0.2, 0.3]
+    assert histogram([], 0, 1) == ()

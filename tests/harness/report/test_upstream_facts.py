@@ -1,0 +1,71 @@
+"""Memory routing and cookie persistence, read from what the sandbox captured upstream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.report.upstream_facts import cookie_persistence, routing_difference, upstream_calls
+
+
+def _call(seq: int, at: float | None, *, valid: bool, issued: bool, **extra: Any) -> dict:
+    return {
+        "seq": seq,
+        "time": at,
+        "duration_ms": 100.0,
+        "cookie_valid": valid,
+        "cookie_issued": issued,
+        "cookies": ["__cf_bm"] if valid else [],
+        "headers": {"x-sm-user-id": "u1", "x-sm-conversation-id": "c1"},
+        **extra,
+    }
+
+
+def test_calls_racing_the_first_answer_are_not_held_against_the_proxy() -> None:
+    calls = [
+        _call(1, 10.0, valid=False, issued=True),  # answered at 10.1 with a cookie
+        _call(2, 10.05, valid=False, issued=True),  # sent before that answer: excused
+        _call(3, 10.2, valid=True, issued=False),
+        _call(4, 11.0, valid=True, issued=False),
+    ]
+    facts = cookie_persistence("sdk", upstream_calls("r", calls))
+    assert (facts.calls, facts.expected, facts.carried, facts.missed) == (4, 2, 2, 0)
+
+
+def test_a_call_without_the_cookie_after_one_was_set_is_a_miss() -> None:
+    calls = [
+        _call(1, 10.0, valid=False, issued=True),
+        _call(2, 11.0, valid=True, issued=False),
+        _call(3, 12.0, valid=False, issued=True),
+    ]
+    facts = cookie_persistence("sdk", upstream_calls("req-9", calls))
+    assert (facts.expected, facts.carried, facts.misses) == (2, 1, ("req-9",))
+
+
+def test_a_stale_cookie_still_counts_as_carried() -> None:
+    # The sandbox was reset: the cookie is no longer valid, but the proxy did send it.
+    call = _call(2, 11.0, valid=False, issued=True, cookies=["__cf_bm", "other"])
+    facts = cookie_persistence(
+        "sdk", upstream_calls("r", [_call(1, 10.0, valid=False, issued=True), call])
+    )
+    assert facts.missed == 0 and facts.expected == 1
+
+
+def test_without_timings_the_order_decides() -> None:
+    calls = [_call(i, None, valid=i > 1, issued=i == 1) for i in range(1, 5)]
+    facts = cookie_persistence("sdk", upstream_calls("r", calls))
+    assert (facts.expected, facts.carried) == (3, 3)
+
+
+def test_routing_difference() -> None:
+    sdk = [{"headers": {"X-SM-User-Id": "alice", "x-sm-conversation-id": "c"}}]
+    legacy = [{"headers": {"x-sm-user-id": "default-dev", "x-sm-conversation-id": "c"}}]
+    example, missing = routing_difference("req-1", sdk, legacy)
+    assert example is not None and not missing
+    assert (example.path, example.sdk, example.legacy) == (
+        "upstream[0].headers.x-sm-user-id",
+        "alice",
+        "default-dev",
+    )
+    assert routing_difference("req-1", sdk, sdk) == (None, False)
+    example, missing = routing_difference("req-1", [{"headers": {}}], [{"headers": {}}])
+    assert example is None and missing

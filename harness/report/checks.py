@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.compare import Comparator, Thresholds
-from harness.report.model import Check, Status
+from harness.report.model import Check, Status, counts_text
+from harness.report.outcomes import Direction
 from harness.report.tally import DiffTally
 from harness.settings import HarnessSettings
 
@@ -31,6 +32,7 @@ __all__ = [
     "ms",
     "pct",
     "rates_measured",
+    "sdk_better_check",
     "strict_check",
     "thresholds_of",
 ]
@@ -146,6 +148,22 @@ def informational_check(label: str, category: str, diffs: DiffTally, why: str) -
         f"{pct(diffs.rate(category))} ({count} pairs)",
         "informational",
         why,
+    )
+
+
+def sdk_better_check(pairs: int, counts: Iterable[tuple[str, int]], what: str = "legacy") -> Check:
+    """The pairs set apart because legacy failed outright where the SDK succeeded.
+
+    ``counts``: how legacy failed (``what="legacy"``), or any other breakdown.
+    """
+    breakdown = counts_text(counts)
+    return Check(
+        Direction.SDK_BETTER.label,
+        Status.PASS,
+        pairs,
+        f"{pairs} pairs ({what} {breakdown})" if breakdown else f"{pairs} pairs",
+        "informational: not a regression (SDK 2xx; legacy 5xx, 429, 408 or no answer)",
+        "set apart, not compared: the differences only restate legacy's failure",
     )
 
 

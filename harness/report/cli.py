@@ -41,7 +41,11 @@ def report_command(args: argparse.Namespace) -> int:
     out = sys.stdout
     print(f"Cutover readiness: {screen.headline}", file=out)
     print(screen.evidence, file=out)
-    for title, lines in (("Failed", screen.failed), ("Inconclusive", screen.inconclusive)):
+    for title, lines in (
+        ("Failed", screen.failed),
+        ("Inconclusive", screen.inconclusive),
+        ("Informational", screen.informational),
+    ):
         if lines:
             print(f"{title}:", file=out)
             for line in lines:

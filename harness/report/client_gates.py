@@ -3,13 +3,14 @@
 Routing and cookies come from what the sandbox saw each proxy send upstream
 (:mod:`harness.report.upstream_facts`); compatibility asks every configured client family
 for enough compared pairs without a regression, and is never PASS for a family that sent
-no traffic.
+no traffic. Pairs where legacy failed outright and the SDK succeeded are not compared;
+the gate lists them per family as an informational check.
 """
 
 from __future__ import annotations
 
 from harness.compare import Thresholds
-from harness.report.checks import NoiseBaseline, category_checks, combine, pct
+from harness.report.checks import NoiseBaseline, category_checks, combine, pct, sdk_better_check
 from harness.report.model import Check, GateResult, Status
 from harness.report.tally import DiffTally, Evidence
 from harness.report.upstream_facts import cookie_persistence
@@ -165,6 +166,10 @@ def compatibility_gate(
                 detail,
             )
         )
+    better = evidence.sdk_better
+    if better.pairs:
+        by_family = sorted(better.families.items(), key=lambda item: (-item[1], item[0]))
+        checks.append(sdk_better_check(better.pairs, by_family, "from"))
     status = combine(checks)
     listed = set(settings.report.families)
     others = {f: n for f, n in sorted(evidence.family_pairs.items()) if f not in listed}
@@ -173,13 +178,15 @@ def compatibility_gate(
     detail = "; ".join(failed)
     if not detail and missing:
         detail = "not enough passing traffic from: " + ", ".join(missing)
+    families = [c for c in checks if c.name in listed]
     return GateResult(
         "compatibility",
         status,
-        sum(c.samples for c in checks),
+        sum(c.samples for c in families),
         {
-            "families": {c.name: c.samples for c in checks},
+            "families": {c.name: c.samples for c in families},
             "other_families": others,
+            "sdk_better": dict(sorted(better.families.items())),
         },
         f"every configured client family has >= {min_samples} compared pairs without a regression",
         detail,

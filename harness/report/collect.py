@@ -2,18 +2,22 @@
 
 Each pair is compared once (SDK vs legacy, whichever side answered the client) and, when
 it carries a ``shadow_repeat``, once more legacy vs legacy for the A/A noise baseline;
-then only counts, latency samples and a few redacted examples are kept.
+then only counts, latency samples and a few redacted examples are kept. A pair where
+legacy failed outright and the SDK succeeded (:mod:`harness.report.outcomes`) is counted
+apart instead of compared; its A/A repeat, latency and upstream calls count as always.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from harness.compare import Comparator, Difference, Verdict
 from harness.observation import CapturedPair, Observation
 from harness.redaction import Redactor
+from harness.report.outcomes import Direction, direction, oriented, outcome_label
 from harness.report.tally import (
     MAX_EXAMPLES,
     DiffTally,
@@ -44,6 +48,19 @@ def _ok(observation: Observation | None) -> bool:
         and 200 <= observation.status < 400
         and observation.error is None
     )
+
+
+def _error_text(observation: Observation) -> str:
+    """The failing side's own words: its error message, else its error class."""
+    body = observation.body
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return str(body["detail"])
+    if isinstance(body, str) and body.strip():
+        return body.strip()
+    return observation.error or ""
 
 
 def _terminated(observation: Observation) -> bool:
@@ -82,14 +99,21 @@ class EvidenceCollector:
         sdk_is_primary = pair.primary.target == "sdk"
         error_pair = is_error_pair(pair)
 
-        verdict = self.comparator.compare(pair)
-        if verdict.skipped is None:
-            self._tally(e.diffs.setdefault(request.endpoint, DiffTally()), verdict, sdk_is_primary)
-            self._tally(e.families.setdefault(request.client_family, DiffTally()), verdict)
-            if request.stream:
-                self._tally(e.stream_diffs, verdict)
-            if error_pair:
-                self._tally(e.error_diffs, verdict)
+        shift = direction(pair)
+        if shift is Direction.SDK_BETTER:
+            self._outcome(shift, pair)
+        else:
+            verdict = self.comparator.compare(pair)
+            if verdict.skipped is None:
+                diffs = e.diffs.setdefault(request.endpoint, DiffTally())
+                self._tally(diffs, verdict, sdk_is_primary)
+                self._tally(e.families.setdefault(request.client_family, DiffTally()), verdict)
+                if request.stream:
+                    self._tally(e.stream_diffs, verdict)
+                if error_pair:
+                    self._tally(e.error_diffs, verdict)
+            if shift is Direction.SDK_WORSE:
+                self._outcome(shift, pair)
 
         noise = self._repeat(pair)
         if noise is not None:
@@ -146,6 +170,35 @@ class EvidenceCollector:
                     self._show(sdk),
                     self._show(legacy),
                     difference.detail,
+                )
+            )
+
+    def _outcome(self, shift: Direction, pair: CapturedPair) -> None:
+        """Count a pair where one side failed outright: how it failed, and an example."""
+        answers = oriented(pair)
+        if answers is None:  # a direction needs both answers
+            return
+        sdk, legacy = answers
+        e, request = self.evidence, pair.request
+        if shift is Direction.SDK_BETTER:
+            tally, failing = e.sdk_better, legacy
+        else:
+            tally, failing = e.sdk_worse, sdk
+        tally.endpoints[request.endpoint] += 1
+        tally.families[request.client_family] += 1
+        label = outcome_label(failing)
+        tally.failures.setdefault(request.endpoint, Counter())[label] += 1
+        if request.stream:
+            tally.stream_failures[label] += 1
+        examples = tally.examples.setdefault(request.endpoint, [])
+        if len(examples) < MAX_EXAMPLES:
+            examples.append(
+                Example(
+                    request.request_id,
+                    "status",
+                    outcome_label(sdk),
+                    outcome_label(legacy),
+                    self._show(_error_text(failing)),
                 )
             )
 

@@ -15,10 +15,11 @@ from harness.report.checks import (
     STRICT_CATEGORIES,
     NoiseBaseline,
 )
-from harness.report.model import DiffRow, DiffTable
+from harness.report.model import DiffRow, DiffTable, OutcomeShift
+from harness.report.outcomes import Direction
 from harness.report.tally import DiffTally, Evidence
 
-__all__ = ["FIELD_ROWS", "diff_tables", "worst_differences"]
+__all__ = ["FIELD_ROWS", "diff_tables", "outcome_shifts", "worst_differences"]
 
 FIELD_ROWS = 40  # per endpoint; the rest are counted, not listed
 _STRICT = frozenset(c for _, c in STRICT_CATEGORIES)
@@ -104,17 +105,76 @@ def diff_tables(
     )
 
 
-def worst_differences(tables: tuple[DiffTable, ...], limit: int = 3) -> tuple[DiffRow, ...]:
+def _endpoints(evidence: Evidence) -> list[str]:
+    known = set(evidence.diffs) | set(evidence.sdk_better.endpoints)
+    return [e for e in ENDPOINTS if e in known] + sorted(known - set(ENDPOINTS))
+
+
+def outcome_shifts(evidence: Evidence, direction: Direction) -> tuple[OutcomeShift, ...]:
+    """Per endpoint, the pairs where one proxy succeeded and the other failed outright."""
+    tally = evidence.sdk_better if direction is Direction.SDK_BETTER else evidence.sdk_worse
+    shifts = []
+    for endpoint in _endpoints(evidence):
+        pairs = tally.endpoints[endpoint]
+        if not pairs:
+            continue
+        compared = evidence.diffs[endpoint].compared if endpoint in evidence.diffs else 0
+        shifts.append(
+            OutcomeShift(
+                endpoint,
+                direction.value,
+                pairs,
+                compared + evidence.sdk_better.endpoints[endpoint],
+                tally.ranked_failures(endpoint),
+                tuple(e.to_dict() for e in tally.examples.get(endpoint, ())),
+            )
+        )
+    return tuple(shifts)
+
+
+def _worse_row(shift: OutcomeShift, table: DiffTable, comparator: Comparator) -> DiffRow:
+    """The SDK's outright failures as a status row, judged like any status difference."""
+    noise = next((r.noise_rate for r in table.categories if r.key == "status"), 0.0)
+    rate = shift.pairs / table.compared if table.compared else 0.0
+    judged = comparator.classify({"status": rate}, {"status": noise})["status"]
+    return DiffRow(
+        shift.endpoint,
+        f"{Direction.SDK_WORSE.label}: SDK {shift.failures_text}",
+        "status",
+        shift.pairs,
+        rate,
+        noise,
+        _verdict("status", shift.pairs, judged.regression),
+        shift.examples,
+    )
+
+
+def worst_differences(
+    tables: tuple[DiffTable, ...],
+    sdk_worse: tuple[OutcomeShift, ...] = (),
+    thresholds: Thresholds | None = None,
+    limit: int = 3,
+) -> tuple[DiffRow, ...]:
     """The fields that differ most beyond their noise, regressions first.
 
-    One field per endpoint and category: a tool call that differs shows up in its name,
-    input and type at once, and three lines about one cause would hide the next one.
+    The SDK's outright failures where legacy succeeded come before anything else, whatever
+    their rate: a cutover must not make a client's request fail. Then one field per
+    endpoint and category: a tool call that differs shows up in its name, input and type at
+    once, and three lines about one cause would hide the next one.
     """
+    comparator = Comparator(rules=(), thresholds=thresholds)
+    by_endpoint = {t.endpoint: t for t in tables}
+    first = [
+        _worse_row(s, by_endpoint[s.endpoint], comparator)
+        for s in sdk_worse
+        if s.endpoint in by_endpoint
+    ]
+    first.sort(key=lambda r: (_RANK[r.verdict], -r.excess, -r.rate, r.endpoint))
     rows = [r for t in tables for r in t.fields if r.count]
     rows.sort(key=lambda r: (_RANK[r.verdict], -r.excess, -r.rate, r.endpoint, r.key))
     seen: set[tuple[str, str]] = set()
     worst = []
-    for row in rows:
+    for row in [*first, *rows]:
         if (row.endpoint, row.category) in seen:
             continue
         seen.add((row.endpoint, row.category))

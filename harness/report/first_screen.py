@@ -6,9 +6,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from harness.report.checks import pct
-from harness.report.model import Decision, DiffRow, GateResult, ReadinessReport
+from harness.report.model import Decision, DiffRow, GateResult, OutcomeShift, ReadinessReport
+from harness.report.outcomes import Direction
 
-__all__ = ["FirstScreen", "first_screen", "gate_line", "utc_text", "worst_line"]
+__all__ = [
+    "FirstScreen",
+    "first_screen",
+    "gate_line",
+    "sdk_better_line",
+    "utc_text",
+    "worst_line",
+]
 
 
 def utc_text(timestamp: float | None) -> str:
@@ -24,6 +32,7 @@ class FirstScreen:
     inconclusive: tuple[str, ...]
     worst: tuple[str, ...]
     evidence: str
+    informational: tuple[str, ...] = ()  # said, never a failed gate
 
 
 def gate_line(gate: GateResult) -> str:
@@ -36,6 +45,16 @@ def worst_line(row: DiffRow) -> str:
         f"{row.endpoint} {row.key} ({row.category}): {pct(row.rate)} of pairs differ, "
         f"noise {pct(row.noise_rate)}: {row.verdict}"
     )
+
+
+def sdk_better_line(shifts: tuple[OutcomeShift, ...]) -> str:
+    """``legacy failed where the SDK succeeded in 239 pairs ...: chat 122 of 383 (504 x89)``."""
+    total = sum(s.pairs for s in shifts)
+    per_endpoint = "; ".join(
+        f"{s.endpoint} {s.pairs} of {s.of_pairs} ({s.failures_text})" for s in shifts
+    )
+    label = Direction.SDK_BETTER.label
+    return f"{label} in {total:,} pairs, set apart (not regressions): {per_endpoint}"
 
 
 def first_screen(report: ReadinessReport) -> FirstScreen:
@@ -52,9 +71,11 @@ def first_screen(report: ReadinessReport) -> FirstScreen:
             f"INCONCLUSIVE: {len(inconclusive)} of {total} gates cannot decide yet, none failed"
         )
     c = report.context
+    better = sum(s.pairs for s in report.sdk_better)
+    apart = f", {better:,} set apart" if better else ""
     evidence = (
-        f"{c.pairs:,} pairs ({c.compared:,} compared, {c.aa_samples:,} A/A repeats) received "
-        f"{utc_text(c.first_received)} to {utc_text(c.last_received)}; "
+        f"{c.pairs:,} pairs ({c.compared:,} compared{apart}, {c.aa_samples:,} A/A repeats) "
+        f"received {utc_text(c.first_received)} to {utc_text(c.last_received)}; "
         f"exit code {report.decision.exit_code}"
     )
     return FirstScreen(
@@ -63,4 +84,5 @@ def first_screen(report: ReadinessReport) -> FirstScreen:
         tuple(gate_line(g) for g in inconclusive),
         tuple(worst_line(r) for r in report.worst) or ("no differences between SDK and legacy",),
         evidence,
+        (sdk_better_line(report.sdk_better),) if report.sdk_better else (),
     )

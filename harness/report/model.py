@@ -12,6 +12,7 @@ reads the same :class:`ReadinessReport`, so the three formats cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -26,10 +27,12 @@ __all__ = [
     "LatencySummary",
     "LoadSummary",
     "MemorySummary",
+    "OutcomeShift",
     "ReadinessReport",
     "RunContext",
     "Series",
     "Status",
+    "counts_text",
     "decide",
 ]
 
@@ -123,6 +126,35 @@ class DiffTable:
     categories: tuple[DiffRow, ...]
     fields: tuple[DiffRow, ...]
     fields_left_out: int = 0  # field rows beyond the table's limit
+
+
+def counts_text(counts: Iterable[tuple[str, int]]) -> str:
+    """``[("504", 89), ("429", 33)]`` -> ``"504 x89, 429 x33"``."""
+    return ", ".join(f"{label} x{count}" for label, count in counts)
+
+
+@dataclass(frozen=True)
+class OutcomeShift:
+    """One endpoint's pairs where one proxy succeeded and the other failed outright.
+
+    ``sdk-better`` (legacy failed): set apart, never a regression. ``sdk-worse`` (the SDK
+    failed): compared as always, so it counts in the gates like any status difference.
+    """
+
+    endpoint: str
+    direction: str  # "sdk-better" or "sdk-worse" (harness.report.outcomes.Direction)
+    pairs: int
+    of_pairs: int  # the endpoint's mirrored pairs: compared, or set apart as SDK-better
+    failures: tuple[tuple[str, int], ...]  # how the failing side failed ("504"), most first
+    examples: tuple[dict[str, Any], ...] = ()  # pair_id, path, sdk, legacy, detail
+
+    @property
+    def rate(self) -> float:
+        return self.pairs / self.of_pairs if self.of_pairs else 0.0
+
+    @property
+    def failures_text(self) -> str:
+        return counts_text(self.failures)
 
 
 @dataclass(frozen=True)
@@ -222,6 +254,8 @@ class ReadinessReport:
     memory: tuple[MemorySummary, ...]
     charts: tuple[Chart, ...]
     context: RunContext
+    sdk_better: tuple[OutcomeShift, ...] = ()  # legacy failed where the SDK succeeded
+    sdk_worse: tuple[OutcomeShift, ...] = ()  # the SDK failed where legacy succeeded
 
     @property
     def failed(self) -> tuple[GateResult, ...]:

@@ -1,17 +1,19 @@
 """Evidence + settings -> the whole :class:`ReadinessReport` (pure).
 
 The gates decide; this adds what people read beside them: the Diffy tables, the worst
-differences, latency, load and memory summaries, charts and the run's context.
+differences, the pairs where only one proxy failed outright, latency, load and memory
+summaries, charts and the run's context.
 """
 
 from __future__ import annotations
 
 from harness.report.charts import build_charts
 from harness.report.checks import thresholds_of
-from harness.report.diffy import diff_tables, worst_differences
+from harness.report.diffy import diff_tables, outcome_shifts, worst_differences
 from harness.report.gates import evaluate
 from harness.report.latency_gates import latency_summaries
 from harness.report.model import ReadinessReport, RunContext, decide
+from harness.report.outcomes import Direction
 from harness.report.resource_gates import load_summaries, memory_summaries
 from harness.report.stats import BOOTSTRAP_SEED
 from harness.report.tally import Evidence
@@ -25,7 +27,9 @@ def build_report(
 ) -> ReadinessReport:
     latency = latency_summaries(evidence, seed)
     gates = evaluate(evidence, settings, latency=latency, seed=seed)
-    tables = diff_tables(evidence, thresholds_of(settings), settings.report.min_samples)
+    thresholds = thresholds_of(settings)
+    tables = diff_tables(evidence, thresholds, settings.report.min_samples)
+    sdk_worse = outcome_shifts(evidence, Direction.SDK_WORSE)
     run = evidence.run
     context = RunContext(
         generated_at=run.generated_at,
@@ -49,11 +53,13 @@ def build_report(
     return ReadinessReport(
         decision=decide(gates),
         gates=gates,
-        worst=worst_differences(tables),
+        worst=worst_differences(tables, sdk_worse, thresholds),
         tables=tables,
         latency=latency,
         load=load_summaries(evidence.load_runs),
         memory=memory_summaries(evidence.rss),
         charts=build_charts(evidence),
         context=context,
+        sdk_better=outcome_shifts(evidence, Direction.SDK_BETTER),
+        sdk_worse=sdk_worse,
     )

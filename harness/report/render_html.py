@@ -16,6 +16,7 @@ from harness.report.checks import ms, pct
 from harness.report.first_screen import first_screen, utc_text
 from harness.report.html_assets import CSP, ERROR_RECORDER, STYLE
 from harness.report.model import Chart, DiffRow, DiffTable, GateResult, ReadinessReport
+from harness.report.outcomes import Direction
 from harness.report.svg import render_svg
 
 __all__ = ["render_html"]
@@ -63,6 +64,8 @@ def _first_screen(report: ReadinessReport) -> str:
         + (_list(screen.inconclusive) if screen.inconclusive else '<p class="mute">none</p>')
         + "</div>"
     )
+    if screen.informational:
+        parts.append(f'<div class="wide"><h2>Informational</h2>{_list(screen.informational)}</div>')
     parts.append(f'<div class="wide"><h2>Worst differences</h2>{_list(screen.worst, "ol")}</div>')
     parts.append("</section>")
     return "".join(parts)
@@ -199,6 +202,40 @@ def _differences(tables: Sequence[DiffTable]) -> str:
         )
         if table.fields_left_out:
             parts.append(f'<p class="mute">{table.fields_left_out} more fields not listed.</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _outcomes(report: ReadinessReport) -> str:
+    parts = [
+        '<section id="outcomes"><h2>Outcomes: one proxy failed outright (5xx, 429, 408, '
+        "no answer), one succeeded</h2>"
+    ]
+    for direction, how, failing, shifts in (
+        (
+            Direction.SDK_BETTER,
+            "set apart: not compared, not regressions",
+            "legacy",
+            report.sdk_better,
+        ),
+        (Direction.SDK_WORSE, "compared as always: counted in the gates", "SDK", report.sdk_worse),
+    ):
+        parts.append(f"<h3>{_e(direction.label)} ({_e(how)})</h3>")
+        if not shifts:
+            parts.append('<p class="mute">None.</p>')
+            continue
+        rows = (
+            (
+                _e(s.endpoint),
+                str(s.pairs),
+                f"{s.of_pairs} ({pct(s.rate)})",
+                _e(s.failures_text),
+                _list([f"{e['pair_id']}: {e['detail']}" for e in s.examples]),
+            )
+            for s in shifts
+        )
+        header = ("endpoint", "pairs", "of mirrored", f"{failing} answered", "examples")
+        parts.append(_table(header, rows, numeric=(1, 2)))
     parts.append("</section>")
     return "".join(parts)
 
@@ -363,6 +400,8 @@ def render_html(report: ReadinessReport) -> str:
             _gates(report.gates),
             "\n",
             _differences(report.tables),
+            "\n",
+            _outcomes(report),
             "\n",
             _latency(report),
             "\n",

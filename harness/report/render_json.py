@@ -11,6 +11,7 @@ from harness.report.model import (
     DiffRow,
     DiffTable,
     GateResult,
+    OutcomeShift,
     ReadinessReport,
     RunContext,
 )
@@ -86,6 +87,17 @@ def _table(table: DiffTable) -> dict[str, Any]:
     }
 
 
+def _shift(shift: OutcomeShift) -> dict[str, Any]:
+    return {
+        "endpoint": shift.endpoint,
+        "pairs": shift.pairs,
+        "of_pairs": shift.of_pairs,
+        "rate": shift.rate,
+        "failures": dict(shift.failures),
+        "examples": list(shift.examples),
+    }
+
+
 def _context(context: RunContext) -> dict[str, Any]:
     return {
         "generated_at": utc(context.generated_at),
@@ -118,8 +130,15 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
             "passed": len(report.passed),
             "failed": [g.name for g in report.failed],
             "inconclusive": [g.name for g in report.inconclusive],
+            "sdk_better_pairs": sum(s.pairs for s in report.sdk_better),
+            "sdk_worse_pairs": sum(s.pairs for s in report.sdk_worse),
         },
         "worst_differences": [_row(r) for r in report.worst],
+        # one proxy failed outright (5xx, 429, 408, no answer), the other succeeded
+        "outcomes": {
+            "sdk_better": [_shift(s) for s in report.sdk_better],  # set apart, not compared
+            "sdk_worse": [_shift(s) for s in report.sdk_worse],  # compared as always
+        },
         "gates": [_gate(g) for g in report.gates],
         "differences": [_table(t) for t in report.tables],
         "latency": [

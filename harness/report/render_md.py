@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from harness.report.checks import ms, pct
 from harness.report.first_screen import first_screen, utc_text
 from harness.report.model import DiffRow, DiffTable, GateResult, ReadinessReport
+from harness.report.outcomes import Direction
 
 __all__ = ["render_markdown"]
 
@@ -44,6 +45,9 @@ def _first_screen(report: ReadinessReport) -> list[str]:
     if screen.inconclusive:
         lines += ["Inconclusive gates:", ""]
         lines += [f"- {_esc(line)}" for line in screen.inconclusive] + [""]
+    if screen.informational:
+        lines += ["Informational:", ""]
+        lines += [f"- {_esc(line)}" for line in screen.informational] + [""]
     lines += ["Worst differences:", ""]
     lines += [f"{i}. {_esc(line)}" for i, line in enumerate(screen.worst, 1)] + [""]
     return lines
@@ -139,6 +143,38 @@ def _differences(tables: Sequence[DiffTable]) -> list[str]:
         for row in table.fields:
             if row.verdict in ("regression", "info"):
                 lines += _examples(row)
+    return lines
+
+
+def _outcomes(report: ReadinessReport) -> list[str]:
+    lines = ["## Outcomes: one proxy failed outright (5xx, 429, 408, no answer), one succeeded", ""]
+    for direction, how, failing, shifts in (
+        (
+            Direction.SDK_BETTER,
+            "set apart: not compared, not regressions",
+            "legacy",
+            report.sdk_better,
+        ),
+        (Direction.SDK_WORSE, "compared as always: counted in the gates", "SDK", report.sdk_worse),
+    ):
+        lines += [f"### {direction.label} ({how})", ""]
+        if not shifts:
+            lines += ["None.", ""]
+            continue
+        lines += _table(
+            ("endpoint", "pairs", "of mirrored", f"{failing} answered", "examples"),
+            (
+                (
+                    _esc(s.endpoint),
+                    s.pairs,
+                    f"{s.of_pairs} ({pct(s.rate)})",
+                    _esc(s.failures_text),
+                    _esc(", ".join(f"{e['pair_id']}: {e['detail']}" for e in s.examples[:2])),
+                )
+                for s in shifts
+            ),
+        )
+        lines.append("")
     return lines
 
 
@@ -255,6 +291,7 @@ def render_markdown(report: ReadinessReport) -> str:
     lines = _first_screen(report)
     lines += _gates(report.gates)
     lines += _differences(report.tables)
+    lines += _outcomes(report)
     lines += _latency(report)
     lines += _load_and_memory(report)
     lines += _context(report)

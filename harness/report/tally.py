@@ -19,6 +19,7 @@ __all__ = [
     "Example",
     "LatencySlice",
     "LoadRun",
+    "OutcomeTally",
     "RoutingTally",
     "RssSeries",
     "RunInfo",
@@ -80,6 +81,51 @@ class DiffTally:
             self.field_category.setdefault(key, category)
         for key, examples in other.examples.items():
             mine = self.examples.setdefault(key, [])
+            mine.extend(examples[: MAX_EXAMPLES - len(mine)])
+
+
+@dataclass
+class OutcomeTally:
+    """Pairs where one proxy succeeded and the other failed outright, one direction.
+
+    Counted per endpoint and client family, with how the failing side failed ("504",
+    "no answer: ConnectTimeout") per endpoint and a few examples (:mod:`.outcomes`).
+    """
+
+    endpoints: Counter[str] = field(default_factory=Counter)
+    families: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, Counter[str]] = field(default_factory=dict)  # endpoint -> label ->
+    stream_failures: Counter[str] = field(default_factory=Counter)  # streams only: label ->
+    examples: dict[str, list[Example]] = field(default_factory=dict)  # endpoint ->
+
+    @property
+    def pairs(self) -> int:
+        return sum(self.endpoints.values())
+
+    @property
+    def streams(self) -> int:
+        return sum(self.stream_failures.values())
+
+    def ranked_failures(
+        self, endpoint: str | None = None, *, streams: bool = False
+    ) -> tuple[tuple[str, int], ...]:
+        """How the failing side failed (one endpoint's pairs, streams, or all), most first."""
+        counts: Counter[str] = Counter()
+        if streams:
+            counts.update(self.stream_failures)
+        for key, failures in self.failures.items():
+            if not streams and endpoint in (None, key):
+                counts.update(failures)
+        return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    def merge(self, other: OutcomeTally) -> None:
+        self.endpoints.update(other.endpoints)
+        self.families.update(other.families)
+        self.stream_failures.update(other.stream_failures)
+        for endpoint, failures in other.failures.items():
+            self.failures.setdefault(endpoint, Counter()).update(failures)
+        for endpoint, examples in other.examples.items():
+            mine = self.examples.setdefault(endpoint, [])
             mine.extend(examples[: MAX_EXAMPLES - len(mine)])
 
 
@@ -193,6 +239,11 @@ class Evidence:
     stream_endings: StreamEndings = field(default_factory=StreamEndings)
     error_diffs: DiffTally = field(default_factory=DiffTally)
     error_noise: DiffTally = field(default_factory=DiffTally)
+    # Pairs where one proxy failed outright and the other succeeded. SDK-better pairs are
+    # in no DiffTally above (their "differences" only restate legacy's failure); SDK-worse
+    # pairs are compared as always and also counted here.
+    sdk_better: OutcomeTally = field(default_factory=OutcomeTally)
+    sdk_worse: OutcomeTally = field(default_factory=OutcomeTally)
     families: dict[str, DiffTally] = field(default_factory=dict)
     family_pairs: Counter[str] = field(default_factory=Counter)
     routing: dict[str, RoutingTally] = field(default_factory=dict)  # client family -> tally
@@ -238,6 +289,8 @@ class Evidence:
         self.stream_endings.merge(other.stream_endings)
         self.error_diffs.merge(other.error_diffs)
         self.error_noise.merge(other.error_noise)
+        self.sdk_better.merge(other.sdk_better)
+        self.sdk_worse.merge(other.sdk_worse)
         for family, routing in other.routing.items():
             self.routing.setdefault(family, RoutingTally()).merge(routing)
         for target, calls in other.upstream_calls.items():

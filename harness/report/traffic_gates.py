@@ -4,6 +4,8 @@ Categories follow Diffy (a regression only above the A/A noise by both the relat
 the absolute threshold), except tool calls, which must match exactly. Error wording
 (``error_message``) is informational: LiteLLM prefixes its errors differently. Health is
 never mirrored by shadow mode, so its gate stays INCONCLUSIVE until replayed pairs exist.
+Pairs where legacy failed outright and the SDK succeeded are not compared (not in the
+samples either); each gate lists them as an informational check.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from harness.report.checks import (
     informational_check,
     pct,
     rates_measured,
+    sdk_better_check,
     strict_check,
 )
 from harness.report.model import Check, GateResult, Status
@@ -58,15 +61,25 @@ def parity_gate(
     noise = NoiseBaseline(evidence.noise.get(endpoint, DiffTally()), overall, min_samples)
     checks = category_checks(diffs, noise, thresholds, min_samples)
     checks.append(informational_check("error wording", "error_message", diffs, ERROR_WORDING))
+    better = evidence.sdk_better.endpoints[endpoint]
+    if better:
+        checks.append(sdk_better_check(better, evidence.sdk_better.ranked_failures(endpoint)))
     status = combine(checks)
     prefix = ""
     if not diffs.compared:
-        prefix = f"no compared pairs ({pairs} captured, none mirrored)" if pairs else "no traffic"
+        if better:
+            prefix = f"no compared pairs (legacy failed in all {better} mirrored ones)"
+        elif pairs:
+            prefix = f"no compared pairs ({pairs} captured, none mirrored)"
+        else:
+            prefix = "no traffic"
     measured: dict[str, object] = {
         "pairs": pairs,
         "compared": diffs.compared,
         "noise_samples": noise.samples,
         "noise_source": noise.source,
+        "sdk_better": better,
+        "sdk_worse": evidence.sdk_worse.endpoints[endpoint],
     }
     categories = [c for _, c in (*GATED_CATEGORIES, *STRICT_CATEGORIES)] + ["error_message"]
     measured.update(rates_measured(diffs, noise, categories))
@@ -115,12 +128,17 @@ def streaming_gate(
             ", ".join(endings.examples),
         )
     )
+    better = evidence.sdk_better
+    if better.streams:
+        checks.append(sdk_better_check(better.streams, better.ranked_failures(streams=True)))
     status = combine(checks)
     measured: dict[str, object] = {
         "compared": diffs.compared,
         "noise_samples": noise.samples,
         "sdk_streams": endings.streams,
         "sdk_unterminated": endings.unterminated,
+        "sdk_better": better.streams,
+        "sdk_worse": evidence.sdk_worse.streams,
     }
     measured.update(rates_measured(diffs, noise, [c for _, c in labelled] + ["tool_calls"]))
     return GateResult(
@@ -146,9 +164,21 @@ def error_gate(
         diffy_check("error type", "error_type", diffs, noise, thresholds, min_samples),
         informational_check("error wording", "error_message", diffs, ERROR_WORDING),
     ]
+    better = evidence.sdk_better
+    if better.pairs:
+        checks.append(sdk_better_check(better.pairs, better.ranked_failures()))
     status = combine(checks)
-    prefix = "" if diffs.compared else "no error exchanges captured (inject upstream faults)"
-    measured: dict[str, object] = {"compared": diffs.compared, "noise_samples": noise.samples}
+    prefix = ""
+    if not diffs.compared:
+        prefix = "no error exchanges captured (inject upstream faults)"
+        if better.pairs:
+            prefix = "no compared error exchanges (only legacy failures where the SDK succeeded)"
+    measured: dict[str, object] = {
+        "compared": diffs.compared,
+        "noise_samples": noise.samples,
+        "sdk_better": better.pairs,
+        "sdk_worse": evidence.sdk_worse.pairs,
+    }
     measured.update(rates_measured(diffs, noise, ["status", "error_type", "error_message"]))
     return GateResult(
         "error handling",

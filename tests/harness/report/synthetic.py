@@ -2,8 +2,10 @@
 
 ``go``: every gate has enough clean evidence. ``nogo``: chat content and a messages tool
 call regress, one client family is routed differently, chat streams are slower on the
-SDK, the SDK proxy's memory grows. ``inconclusive``: a handful of clean pairs, no load
-runs, no process samples.
+SDK, the SDK proxy's memory grows; legacy fails outright now and then where the SDK
+answers (set apart, not a regression), and the SDK fails outright a few times where
+legacy answers (a regression, shown first). ``inconclusive``: a handful of clean pairs,
+no load runs, no process samples.
 
 Answers come from the sandbox's own renderers (:mod:`tests.harness.builders`) and are
 built once per kind; each pair then only gets its own ids, timings and upstream calls.
@@ -115,6 +117,23 @@ def _error(target: str, endpoint: str) -> Observation:
     return Observation(target, 429, {"content-type": "application/json"}, body=body)
 
 
+def _outage(target: str, kind: int) -> Observation:
+    """An outright failure: LiteLLM's router in cooldown (429), a gateway timeout, none."""
+    if kind == 0:
+        return Observation(target, None, error="ConnectTimeout")
+    if kind == 1:
+        message = (
+            "No deployments available for selected model, Try again in 5 seconds. "
+            f"Passed model={_ALIAS}. cooldown_list=['d1']"
+        )
+        body = {"error": {"message": message, "type": "None", "param": None, "code": "429"}}
+        return Observation(target, 429, {"content-type": "application/json"}, body=body)
+    status = 504 if kind == 2 else 503
+    message = "Gateway Timeout" if status == 504 else "Service Unavailable"
+    body = {"error": {"message": message, "type": "api_error", "code": str(status)}}
+    return Observation(target, status, {"content-type": "application/json"}, body=body)
+
+
 def _call(
     path: str, user: str, conversation: str, seq: int, at: float, *, cookie: bool, issued: bool
 ) -> dict[str, Any]:
@@ -148,6 +167,10 @@ def _pair(i: int, mood: str, answers: dict[tuple[str, bool], _Answers]) -> Captu
     error = i % 13 == 6
     if error:
         sdk, legacy = _error("sdk", endpoint), _error("legacy", endpoint)
+    if nogo and not error and i % 37 == 11:
+        legacy = _outage("legacy", i % 3)  # legacy failed where the SDK succeeded
+    if nogo and not error and i % 140 == 72:
+        sdk = _outage("sdk", 3)  # the SDK failed (503) where legacy succeeded
     base = 100.0 + 20.0 * rng.random()
     slow = 1.5 if nogo and endpoint == "chat" and stream else 1.0
     sdk = replace(

@@ -58,9 +58,14 @@ def test_error_pairs() -> None:
     assert is_error_pair(make_pair(ok, gone))
     collector = _collector()
     collector.add(make_pair(ok, failed))
-    assert collector.evidence.error_diffs.compared == 1
+    # legacy failed outright where the SDK succeeded: set apart, not compared
+    assert collector.evidence.error_diffs.compared == 0
+    assert collector.evidence.sdk_better.pairs == 1
     assert ("chat", False) in collector.evidence.latency  # the SDK's answer still counts
     assert "legacy" not in collector.evidence.latency[("chat", False)].total
+    client_error = Observation("legacy", 400, body={"error": {"type": "invalid_request_error"}})
+    collector.add(make_pair(ok, client_error))
+    assert collector.evidence.error_diffs.compared == 1  # a 4xx is an answer: compared
 
 
 def test_unmirrored_pairs_are_counted_not_compared() -> None:

@@ -3,6 +3,7 @@ and with too few samples (INCONCLUSIVE, saying how many more it needs)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -92,6 +93,31 @@ def _family(family: str, **kwargs: int) -> Mutation:
     return mutate
 
 
+def _sdk_better(endpoint: str, failures: dict[str, int], compared: int | None = None) -> Mutation:
+    """Pairs where legacy failed outright and the SDK succeeded: set apart, not compared."""
+
+    def mutate(e: Evidence) -> None:
+        n = sum(failures.values())
+        e.sdk_better.endpoints[endpoint] += n
+        e.sdk_better.families["claude-code"] += n
+        e.sdk_better.failures[endpoint] = Counter(failures)
+        if compared is not None:
+            e.diffs[endpoint] = tally(compared)
+
+    return mutate
+
+
+def _sdk_worse(endpoint: str, failed: int, compared: int = 100) -> Mutation:
+    """The SDK failed outright where legacy succeeded: compared, status and type differ."""
+
+    def mutate(e: Evidence) -> None:
+        e.diffs[endpoint] = tally(compared, status=failed, error_type=failed)
+        e.sdk_worse.endpoints[endpoint] += failed
+        e.sdk_worse.failures[endpoint] = Counter({"503": failed})
+
+    return mutate
+
+
 def _endings(streams: int, unterminated: int) -> Mutation:
     def mutate(e: Evidence) -> None:
         e.stream_endings.streams, e.stream_endings.unterminated = streams, unterminated
@@ -120,6 +146,18 @@ CASES: list[tuple[str, Mutation, str, Status, int]] = [
     ("no pairs", _set_chat(0), "parity: chat", INCONCLUSIVE, 20),
     ("few pairs, failing so far", _set_chat(5, tool_calls=1), "parity: chat", INCONCLUSIVE, 15),
     ("health never mirrored", lambda e: e.diffs.pop("health"), "parity: health", INCONCLUSIVE, 20),
+    # outcome direction: legacy failed outright where the SDK succeeded is set apart
+    ("SDK-better set apart", _sdk_better("chat", {"504": 30, "429": 10}), "parity: chat", PASS, 0),
+    (
+        "SDK-better pairs are no samples",
+        _sdk_better("chat", {"504": 40}, compared=0),
+        "parity: chat",
+        INCONCLUSIVE,
+        20,
+    ),
+    ("SDK-better, error handling", _sdk_better("messages", {"429": 60}), "error handling", PASS, 0),
+    ("SDK-worse counts as before", _sdk_worse("chat", 4), "parity: chat", FAIL, 0),
+    ("SDK-worse within the +3", _sdk_worse("chat", 3), "parity: chat", PASS, 0),
     # streaming
     (
         "stream sequence above",
@@ -171,6 +209,13 @@ CASES: list[tuple[str, Mutation, str, Status, int]] = [
     ("error type above", _set("error_diffs", tally(100, error_type=4)), "error handling", FAIL, 0),
     ("error status at +3", _set("error_diffs", tally(100, status=3)), "error handling", PASS, 0),
     ("no error exchanges", _set("error_diffs", tally(0)), "error handling", INCONCLUSIVE, 20),
+    (
+        "both 4xx, different (404 vs 400)",
+        _set("error_diffs", tally(100, status=10, error_type=10)),
+        "error handling",
+        FAIL,
+        0,
+    ),
     # latency: SDK at most x1.10 (p50) / x1.20 (p95) / x1.10 (TTFT p50) of legacy
     ("p50 exactly x1.10", _latency(110.0, 100.0), "latency: chat non-stream", PASS, 0),
     ("p50 just above", _latency(110.1, 100.0), "latency: chat non-stream", FAIL, 0),
@@ -266,6 +311,32 @@ def test_error_wording_is_informational_everywhere() -> None:
     assert gate(gates, "error handling").status is PASS
     check = [c for c in gate(gates, "parity: messages").checks if c.name == "error wording"]
     assert check[0].threshold == "informational"
+
+
+def test_sdk_better_pairs_are_an_informational_check() -> None:
+    gates = _evaluate(_sdk_better("chat", {"504": 30, "429": 10}))
+    parity = gate(gates, "parity: chat")
+    assert (parity.measured["sdk_better"], parity.measured["sdk_worse"]) == (40, 0)
+    check = parity.checks[-1]
+    assert (check.name, check.status, check.samples) == (
+        "legacy failed where the SDK succeeded",
+        PASS,
+        40,
+    )
+    assert check.measured == "40 pairs (legacy 504 x30, 429 x10)"
+    assert check.threshold.startswith("informational")
+    assert parity.samples == 40  # the compared pairs only
+    errors = gate(gates, "error handling")
+    assert errors.measured["sdk_better"] == 40 and errors.checks[-1].samples == 40
+    compatibility = gate(gates, "compatibility")
+    assert compatibility.measured["sdk_better"] == {"claude-code": 40}
+    assert compatibility.samples == 40 * len(FAMILIES)  # the families' compared pairs
+    assert "legacy failed where the SDK succeeded" not in compatibility.measured["families"]
+
+
+def test_only_sdk_better_pairs_say_why_nothing_was_compared() -> None:
+    parity = gate(_evaluate(_sdk_better("chat", {"504": 40}, compared=0)), "parity: chat")
+    assert "legacy failed in all 40 mirrored ones" in parity.detail
 
 
 def test_a_slice_with_few_repeats_borrows_the_noise_of_all_endpoints() -> None:

@@ -1,115 +1,210 @@
-"""``harness demo``: a guided tour of the SDK memory proxy, offline and with no keys.
+"""``harness demo`` (``make demo``): the whole migration, offline and with no keys.
 
-It starts the sandbox provider and the SDK proxy as real processes on loopback, sends
-OpenAI- and Anthropic-format requests with the official SDKs, shows what reached the
-"provider", and stops everything it started.
+A guided tour: it starts the sandbox provider (twice: one per proxy, so every upstream
+call's sender is certain), the LiteLLM server and the legacy proxy (the "binary"
+architecture), and the SDK proxy in shadow mode in front; replays the request corpus
+through it while each request is mirrored to the legacy proxy; runs a short 50-user
+criterion load against both proxies; writes the cutover-readiness report; and stops
+every process it started.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TextIO, cast
 
-import anthropic
-import openai
+import httpx
 
-from harness.sandbox_config import SANDBOX_CONFIG, write_sandbox_config
-from harness.sandbox_control import SandboxControl
+from harness.corpus import CORPUS_PATH
+from harness.load import LoadPlan, run_load
+from harness.load_targets import LoadTarget
+from harness.redaction import Redactor
+from harness.replay import replay
+from harness.sandbox_config import write_sandbox_config
+from harness.settings import load_harness_settings
 from harness.stack import Stack
+from harness.store import CaptureStore
+from harness.upstream_collect import collect_upstream
 from memory_proxy.config import load_config
 
 __all__ = ["run_demo"]
+
+HARNESS_CONFIG = Path(__file__).resolve().parents[1] / "config" / "harness.yaml"
 
 
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _step(number: int, text: str) -> None:
-    _say(f"\n[{number}] {text}")
+def _step(number: int, title: str, why: str) -> None:
+    _say(f"\n[{number}/8] {title}")
+    _say(f"      {why}")
 
 
-def _short(text: str, limit: int = 110) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def run_demo(reports: Path = Path("reports")) -> int:
-    run_dir = reports / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    _say("memory-proxy demo: the SDK memory proxy on an offline sandbox provider")
-    _say(f"Run folder (logs, derived config): {run_dir}")
+def run_demo(
+    reports: Path = Path("reports"), *, load_seconds: float = 15.0, users: int = 50
+) -> int:
     started = time.perf_counter()
+    run_dir = (reports / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
+    _say("memory-proxy demo: the migration from the LiteLLM-server proxy to the SDK proxy")
+    _say(f"Everything runs on 127.0.0.1, offline. Logs and data: {run_dir}")
     with Stack(run_dir) as stack:
-        _step(1, "Sandbox provider: stands in for Supermemory's router, Anthropic and OpenAI")
-        sandbox = stack.sandbox()
-        _say(f"    listening on {sandbox.url} (ready in {sandbox.startup_seconds:.1f} s)")
-
-        config_path = write_sandbox_config(sandbox.url, run_dir / "sandbox.yaml")
-        config = load_config(config_path)
+        _step(
+            1,
+            "Sandbox providers",
+            "Stand-ins for Supermemory's router, Anthropic and OpenAI: "
+            "deterministic replies, SSE, cookies, captures.",
+        )
+        sdk_sandbox = stack.sandbox()
+        legacy_sandbox = stack.sandbox(None, "--capture-limit", "100000")
+        _say(f"      for the SDK proxy:    {sdk_sandbox.url}")
+        _say(f"      for the LiteLLM server: {legacy_sandbox.url}")
+        sdk_config = write_sandbox_config(sdk_sandbox.url, run_dir / "sdk.yaml")
+        legacy_config = write_sandbox_config(legacy_sandbox.url, run_dir / "legacy.yaml")
+        config = load_config(sdk_config)
         key = config.general.master_key or ""
-        _step(2, "SDK memory proxy: litellm in-process, one cookie-keeping HTTP session")
-        proxy = stack.sdk_proxy(config_path)
-        _say(f"    listening on {proxy.url} (ready in {proxy.startup_seconds:.1f} s)")
-        _say(f"    models: {', '.join(config.model_names)}")
 
-        control = SandboxControl(sandbox.url)
-        oai = openai.OpenAI(base_url=proxy.url + "/v1", api_key=key, max_retries=0)
-        ant = anthropic.Anthropic(base_url=proxy.url, api_key=key, max_retries=0)
-
-        _step(3, "OpenAI format, non-stream (openai SDK -> POST /v1/chat/completions, gpt-4o)")
-        reply = oai.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "Hello from the demo!"}]
+        _step(
+            2,
+            "Legacy architecture",
+            "The LiteLLM server (the 'binary') and the legacy "
+            "memory proxy forwarding to it over HTTP.",
         )
-        _say(f"    reply: {_short(reply.choices[0].message.content or '')}")
-        _say(f"    finish_reason={reply.choices[0].finish_reason}, usage={_usage(reply.usage)}")
-
-        _step(4, "OpenAI format, streamed (stream=True, claude-sonnet-4.5 via litellm)")
-        chunks = list(
-            oai.chat.completions.create(
-                model="claude-sonnet-4.5",
-                messages=[{"role": "user", "content": "Stream a short answer, please."}],
-                stream=True,
-            )
+        llm = stack.litellm_server(legacy_config)
+        legacy = stack.legacy_proxy(legacy_config, llm.url)
+        _say(
+            f"      LiteLLM server {llm.url} (ready in {llm.startup_seconds or 0:.1f} s), "
+            f"legacy proxy {legacy.url} ({legacy.startup_seconds or 0:.1f} s)"
         )
-        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        _say(f"    {len(chunks)} chunks: {_short(text)}")
 
-        _step(5, "Anthropic format, streamed (anthropic SDK -> POST /v1/messages, as Claude Code)")
-        with ant.messages.stream(
-            model="claude-opus-5-5",
-            max_tokens=256,
-            messages=[{"role": "user", "content": "What does a memory proxy do?"}],
-            extra_headers={"x-claude-code-session-id": "demo-session-1"},
-        ) as stream:
-            events = sum(1 for _ in stream)
-            final = stream.get_final_message()
-        first = final.content[0]
-        _say(f"    {events} events, stop_reason={final.stop_reason}")
-        _say(f"    reply: {_short(first.text if first.type == 'text' else str(first))}")
+        _step(
+            3,
+            "SDK proxy in shadow mode",
+            "Clients get the SDK proxy's answer; each "
+            "request is mirrored to the legacy proxy and both answers are stored.",
+        )
+        store_path = run_dir / "shadow.db"
+        shadow = stack.shadow(sdk_config, HARNESS_CONFIG, legacy.url, store_path)
+        _say(
+            f"      serving on {shadow.url} (ready in {shadow.startup_seconds or 0:.1f} s), "
+            f"store {store_path}"
+        )
 
-        _step(6, "What reached the provider (captured by the sandbox)")
-        for captured in control.api_requests():
-            headers = captured["headers"]
-            _say(
-                f"    {captured['method']} {captured['path']}  "
-                f"x-sm-user-id={headers.get('x-sm-user-id')}  "
-                f"conversation={headers.get('x-sm-conversation-id', '-')}  "
-                f"cookie sent back={'yes' if captured['cookie_valid'] else 'no'}"
-            )
-        control.close()
+        _step(
+            4,
+            "Replay the corpus",
+            "90 recorded requests: both API formats, streams, "
+            "tools, five client families, and 21 that must fail.",
+        )
+        summary = replay(CORPUS_PATH, shadow.url, key, concurrency=4, progress=False)
+        for line in summary.format().splitlines():
+            _say(f"      {line}")
+        _wait_for_mirrors(shadow.url)
 
-        _step(7, "Stopping everything this demo started")
+        _step(
+            5,
+            f"Load: the {users}-concurrent-request criterion",
+            f"{users} Locust users at once for {load_seconds:.0f} s against each proxy alone "
+            "(a plain SDK proxy, then the legacy stack); RSS and CPU sampled every second.",
+        )
+        plain = stack.sdk_proxy(sdk_config)
+        plan = LoadPlan(
+            targets=(
+                LoadTarget("sdk", plain.url, plain.pid),
+                LoadTarget("legacy", legacy.url, legacy.pid),
+            ),
+            key=key,
+            users=users,
+            duration_s=load_seconds,
+            out_dir=run_dir / "load",
+            store=store_path,
+            p95_ms=load_harness_settings(HARNESS_CONFIG).load.p95_ms,
+        )
+        load_report = run_load(plan, out=cast(TextIO, _Indented(sys.stdout)))
+
+        _step(
+            6,
+            "Upstream evidence",
+            "What each proxy really sent the provider, matched to "
+            "each client request (memory headers, cookies, retries).",
+        )
+        store = CaptureStore(store_path)
+        store.flush()
+        attached = collect_upstream(
+            store,
+            {"sdk": sdk_sandbox.url, "legacy": legacy_sandbox.url},
+            Redactor(config.secrets, store_prompts="hash"),
+        )
+        _say(f"      {store.count()} captured pairs; upstream calls attached to {attached}")
+        store.close()
+
+        _step(
+            7,
+            "Stopping every process this demo started",
+            "Shadow mode flushes its queue on the way down: no captured pair is lost.",
+        )
         took = stack.stop()
-        _say(f"    stopped in {took:.1f} s")
-    _say(f"\nLogs: {run_dir / 'sandbox.log'}, {run_dir / 'sdk-proxy.log'}")
-    _say(f"Config used: {run_dir / 'sandbox.yaml'} (from {SANDBOX_CONFIG.name})")
-    _say(f"Demo finished in {time.perf_counter() - started:.1f} s.")
+        _say(f"      stopped in {took:.1f} s")
+
+    _step(
+        8,
+        "Cutover-readiness report",
+        "Gates from the migration plan, each with its evidence; GO, NO-GO or INCONCLUSIVE.",
+    )
+    from harness.report.cli import report_command
+
+    verdict_code = report_command(
+        argparse.Namespace(
+            store=str(store_path),
+            out=str(reports.resolve()),
+            harness_config=str(HARNESS_CONFIG),
+            config=str(sdk_config),
+            workers=None,
+        )
+    )
+    _say(
+        f"\nDemo finished in {time.perf_counter() - started:.0f} s "
+        f"(replay mismatches: {len(summary.mismatches)}, load exit {load_report.exit_code}, "
+        f"report exit {verdict_code}: 0 GO, 1 NO-GO, 2 INCONCLUSIVE)."
+    )
+    _say(
+        "Next: read the report; when it says GO, `harness cutover` switches "
+        "general_settings.use_sdk and restarts through `memory-proxy up`."
+    )
     return 0
 
 
-def _usage(usage: Any) -> str:
-    if usage is None:
-        return "-"
-    return f"{usage.prompt_tokens} in / {usage.completion_tokens} out"
+def _wait_for_mirrors(url: str, timeout: float = 60.0) -> None:
+    """Mirrors finish after the answers; wait until the queue is empty."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = httpx.get(url + "/_shadow/stats", timeout=5).json()
+        if stats["in_flight"] == 0 and stats["queued"] <= (
+            stats["completed"] + stats["worker_errors"] + stats["store_rejected"]
+        ):
+            return
+        time.sleep(0.2)
+
+
+class _Indented:
+    """A text stream that indents what the load driver prints, to keep the tour readable."""
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+        self._start = True
+
+    def write(self, text: str) -> int:
+        out = []
+        for char in text:
+            if self._start and char != "\n":
+                out.append("      ")
+            out.append(char)
+            self._start = char == "\n"
+        return int(self._stream.write("".join(out)))  # type: ignore[attr-defined]
+
+    def flush(self) -> None:
+        self._stream.flush()  # type: ignore[attr-defined]

@@ -88,6 +88,40 @@ class Stack:
         )
         return self._start(child)
 
+    def shadow(
+        self,
+        config: Path,
+        harness_config: Path,
+        mirror_to: str,
+        store: Path,
+        port: int | None = None,
+    ) -> ChildProcess:
+        port = port or free_port()
+        child = ChildProcess(
+            "SDK proxy (shadow mode)",
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "shadow",
+                "--config",
+                str(config),
+                "--harness-config",
+                str(harness_config),
+                "--port",
+                str(port),
+                "--mirror-to",
+                mirror_to,
+                "--store",
+                str(store),
+            ],
+            port=port,
+            log_path=self.run_dir / "shadow.log",
+            env=LITELLM_ENV,
+            ready_timeout=90,
+        )
+        return self._start(child)
+
     def litellm_server(self, config: Path, port: int | None = None) -> LiteLLMServer:
         server = LiteLLMServer(
             config,

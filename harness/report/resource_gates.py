@@ -66,6 +66,30 @@ def _float(value: Any) -> float | None:
     return float(value)
 
 
+def _flat(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`harness load` nests its figures (``requests: {count, failures, rps, p50_ms, ...}``,
+    ``ttft: {p50_ms, p95_ms}``, ``status``); read them as the flat keys above."""
+    requests = data.get("requests")
+    if not isinstance(requests, dict):
+        return data
+    ttft_raw = data.get("ttft")
+    ttft: Mapping[str, Any] = ttft_raw if isinstance(ttft_raw, dict) else {}
+    flat = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
+    flat.update(
+        requests=requests.get("count"),
+        failures=requests.get("failures"),
+        rps=requests.get("rps"),
+        p50_ms=requests.get("p50_ms"),
+        p95_ms=requests.get("p95_ms"),
+        p99_ms=requests.get("p99_ms"),
+        ttft_p50_ms=ttft.get("p50_ms"),
+        ttft_p95_ms=ttft.get("p95_ms"),
+    )
+    if "slo_passed" not in data and isinstance(data.get("status"), str):
+        flat["slo_passed"] = data["status"] == "ok"
+    return flat
+
+
 def load_summaries(runs: Sequence[LoadRun]) -> tuple[LoadSummary, ...]:
     """One summary per run and target, in run order.
 
@@ -85,7 +109,8 @@ def load_summaries(runs: Sequence[LoadRun]) -> tuple[LoadSummary, ...]:
             per_target = {t: results[t] for t in TARGETS if isinstance(results.get(t), dict)}
         if not per_target and run.target:
             per_target = {run.target: results}
-        for target, data in per_target.items():
+        for target, raw in per_target.items():
+            data = _flat(raw)
             users = _int(_pick(data, "users"))
             if users is None:
                 users = _int(_pick(results, "users"))
@@ -153,18 +178,23 @@ def _load_check(
 
 
 def load_gate(summaries: Sequence[LoadSummary], settings: HarnessSettings) -> GateResult:
+    # Both proxies are measured; the SDK proxy is the one being accepted, so only its
+    # check decides. A legacy stack that misses the criterion is context, not a blocker.
     results = [_load_check(t, summaries, settings) for t in TARGETS]
     checks = tuple(c for c, _ in results)
-    status = combine(checks)
+    sdk = [c for c in checks if c.name == "sdk"]
+    status = combine(tuple(sdk)) if sdk else combine(checks)
     detail = "; ".join(
-        f"{c.name}: {c.detail or c.measured}" for c in checks if c.status is not S.PASS
+        f"{c.name}{'' if c.name == 'sdk' else ' (shown, not gated)'}: {c.detail or c.measured}"
+        for c in checks
+        if c.status is not S.PASS
     )
     return GateResult(
         f"load: {LOAD_USERS} concurrent users",
         status,
         sum(c.samples for c in checks),
         {c.name: c.measured for c in checks},
-        checks[0].threshold + ", for both proxies",
+        checks[0].threshold + ", for the SDK proxy (legacy measured alongside)",
         detail,
         needs=sum(n for _, n in results),
         checks=checks,

@@ -5,7 +5,8 @@
     client -> legacy memory proxy :8765 -HTTP-> LiteLLM server :4000 -> provider
 
 It detects the memory user id with the same :class:`MemoryRouter` as the SDK proxy, adds
-the memory headers, and forwards every ``/v1/*`` request with its own key. Streams are
+the memory headers, and forwards every other request (``/v1/*`` and the unversioned OpenAI
+paths) with its own key. Streams are
 passed through as they arrive, and each client request makes exactly one upstream
 request (the proxy being migrated sent streams upstream twice). 429, 503 and Cloudflare
 1200 replies are retried with exponential backoff before the first byte, as it did.
@@ -47,7 +48,7 @@ LEGACY_TRIES = 3
 # What the client may tell the provider; everything else stays here. The LiteLLM server
 # forwards every x-* header it gets upstream, so the forwarder must not pass the client's on.
 _FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "anthropic-version", "anthropic-beta")
-_MEMORY_PATHS = ("/v1/chat/completions", "/v1/messages")
+_MEMORY_PATHS = ("/v1/chat/completions", "/chat/completions", "/v1/messages")
 _PASSED_RESPONSE_HEADERS = ("content-type", "retry-after", "cache-control")
 
 
@@ -99,7 +100,9 @@ def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
         decision = router.detect_user_id(request.headers)
         return {**decision.describe(), "rules": router.summary()}
 
-    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    # A catch-all, as the proxy being migrated had: /v1/* and the unversioned OpenAI paths
+    # (/chat/completions, /models) that some clients use all go to the LiteLLM server.
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     async def forward(request: Request, path: str) -> Response:
         require_master_key(request.headers, config.general.master_key)
         body = await read_body_bytes(request, config.options.max_body_bytes)

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="decide GO / NO-GO / INCONCLUSIVE, write the report")
     add_report_arguments(report)
     report.set_defaults(func=report_command)
+    from harness.bench.cli import add_bench_arguments, bench_command
+
+    bench = sub.add_parser("bench", help="side-by-side benchmark of every path")
+    add_bench_arguments(bench)
+    bench.set_defaults(func=bench_command)
     from harness.cutover.cli import add_switch_arguments, cutover_command, rollback_command
 
     cut = sub.add_parser("cutover", help="switch to the SDK proxy (needs a GO report)")

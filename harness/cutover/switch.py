@@ -49,10 +49,11 @@ def _say(line: str) -> None:
 
 
 def report_verdict(report: Path) -> str | None:
-    """The verdict of a report folder (or its ``report.json``), None if unreadable."""
+    """The decision (GO, NO-GO, INCONCLUSIVE) in a report folder's ``report.json``, as
+    `harness report` writes it; None if unreadable."""
     path = report / "report.json" if report.is_dir() else report
     try:
-        return str(json.loads(path.read_text())["verdict"])
+        return str(json.loads(path.read_text())["decision"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -7,10 +7,11 @@ when the client goes away), with the real latency. Handlers add fields with
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -20,6 +21,22 @@ __all__ = ["AccessLog", "annotate", "new_request_id"]
 
 logger = logging.getLogger("memory_proxy.access")
 
+# Request ids: a random per-process prefix and a counter. Unique per process run and
+# cheap (uuid4 reads os.urandom on every request); a forked worker draws its own prefix.
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX = os.urandom(6).hex()
+    _ID_COUNTER = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+# One encoder for every line: json.dumps builds a new one per call when given options.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
 
 def annotate(request: Request, **fields: Any) -> None:
     """Add fields to this request's access-log line."""
@@ -28,7 +45,7 @@ def annotate(request: Request, **fields: Any) -> None:
 
 
 def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex[:24]
+    return f"req_{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 class AccessLog:
@@ -50,7 +67,7 @@ class AccessLog:
 
         def write(outcome: str) -> None:
             nonlocal logged
-            if logged:
+            if logged or not logger.isEnabledFor(logging.INFO):
                 return
             logged = True
             line = {
@@ -64,7 +81,7 @@ class AccessLog:
                 "outcome": outcome,
                 **fields,
             }
-            logger.info(json.dumps(line, separators=(",", ":"), default=str))
+            logger.info(_ENCODE(line))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status

@@ -2,7 +2,8 @@
 
 ``create_app(config)`` builds everything from one :class:`ProxyConfig`; the lifespan
 owns the one upstream session. Errors are :class:`ProxyError`s rendered once, by one
-handler, in the format of the endpoint that failed.
+function, in the format of the endpoint that failed. The generation endpoints are served
+by :class:`FastRoutes` ahead of FastAPI's request layers (see ``fast_routes``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from memory_proxy.auth import require_master_key  # noqa: E402
 from memory_proxy.chat import chat_completions  # noqa: E402
 from memory_proxy.config import ProxyConfig  # noqa: E402
 from memory_proxy.errors import ProxyError, UpstreamError  # noqa: E402
+from memory_proxy.fast_routes import Endpoint, FastRoutes  # noqa: E402
 from memory_proxy.messages import count_tokens, create_message  # noqa: E402
 from memory_proxy.proxy_state import ProxyState  # noqa: E402
 from memory_proxy.session import UpstreamSession  # noqa: E402
@@ -57,12 +59,18 @@ def create_app(config: ProxyConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.session = UpstreamSession(timeout=config.litellm.request_timeout)
+        # One app may be served by several servers at once (shadow mode wraps the app
+        # that also serves directly): each server's loop gets its own clients.
+        if state.session is None:
+            state.session = UpstreamSession(timeout=config.litellm.request_timeout)
+        session = state.session
+        session.open()
         try:
             yield
         finally:
-            await state.session.aclose()
-            state.session = None
+            await session.aclose()
+            if not session.loops:
+                state.session = None
 
     app = FastAPI(title="memory-proxy (SDK)", version=__version__, lifespan=lifespan)
     app.state.proxy = state
@@ -70,21 +78,33 @@ def create_app(config: ProxyConfig) -> FastAPI:
     async def authorized(request: Request) -> None:
         require_master_key(request.headers, config.general.master_key)
 
-    @app.post("/v1/chat/completions", openapi_extra=_JSON_BODY)
-    @app.post("/chat/completions", openapi_extra=_JSON_BODY, include_in_schema=False)
     async def chat(request: Request) -> Response:
         await authorized(request)
         return await chat_completions(state, request)
 
-    @app.post("/v1/messages", openapi_extra=_JSON_BODY)
     async def messages(request: Request) -> Response:
         await authorized(request)
         return await create_message(state, request)
 
-    @app.post("/v1/messages/count_tokens", openapi_extra=_JSON_BODY)
     async def messages_count_tokens(request: Request) -> Response:
         await authorized(request)
         return await count_tokens(state, request)
+
+    generation: dict[tuple[str, str], Endpoint] = {
+        ("POST", "/v1/chat/completions"): chat,
+        ("POST", "/chat/completions"): chat,
+        ("POST", "/v1/messages"): messages,
+        ("POST", "/v1/messages/count_tokens"): messages_count_tokens,
+    }
+    # Declared for the OpenAPI schema; FastRoutes answers these before FastAPI does.
+    for (method, path), endpoint in generation.items():
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            openapi_extra=_JSON_BODY,
+            include_in_schema=path != "/chat/completions",
+        )
 
     @app.get("/v1/models")
     @app.get("/models", include_in_schema=False)
@@ -128,21 +148,30 @@ def create_app(config: ProxyConfig) -> FastAPI:
 
     @app.exception_handler(ProxyError)
     async def proxy_error(request: Request, exc: ProxyError) -> Response:
-        if isinstance(exc, UpstreamError):
-            logger.warning("upstream error %s: %s", exc.status, exc.message)
-        fmt = error_format_for(request.url.path)
-        return JSONResponse(fmt.error_body(exc), status_code=exc.status, headers=exc.headers())
+        return render_error(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        # A bug of ours: log the traceback, give the client a clean error in its format.
-        logger.exception("unhandled error on %s", request.url.path)
-        error = UpstreamError("internal error in the proxy", status=500)
-        fmt = error_format_for(request.url.path)
-        return JSONResponse(fmt.error_body(error), status_code=500)
+        return render_error(request, exc)
 
+    app.add_middleware(FastRoutes, routes=generation, render_error=render_error)
+    # Added last, so outermost: one line for every request, fast route or not.
     app.add_middleware(AccessLog, service="sdk")
     return app
+
+
+def render_error(request: Request, exc: Exception) -> Response:
+    """The error body in the format of the endpoint that failed."""
+    path = request.scope["path"]
+    fmt = error_format_for(path)
+    if isinstance(exc, ProxyError):
+        if isinstance(exc, UpstreamError):
+            logger.warning("upstream error %s: %s", exc.status, exc.message)
+        return JSONResponse(fmt.error_body(exc), status_code=exc.status, headers=exc.headers())
+    # A bug of ours: log the traceback, give the client a clean error in its format.
+    logger.exception("unhandled error on %s", path, exc_info=exc)
+    error = UpstreamError("internal error in the proxy", status=500)
+    return JSONResponse(fmt.error_body(error), status_code=500)
 
 
 def _litellm_version() -> str:

@@ -2,7 +2,7 @@
 
 Anthropic-provider models are a pass-through over the shared session (see
 ``anthropic_upstream`` for why not litellm): the body goes on as the client wrote it and
-the SSE bytes come back unchanged. Other providers are translated by
+the reply's bytes come back unchanged. Other providers are translated by
 ``litellm.anthropic_messages``, stream included.
 """
 
@@ -16,24 +16,32 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from memory_proxy.access_log import annotate
-from memory_proxy.anthropic_upstream import AnthropicUpstream
+from memory_proxy.anthropic_upstream import anthropic_request
 from memory_proxy.api_formats import ANTHROPIC
+from memory_proxy.client_body import read_client_body
 from memory_proxy.memory_router import RoutingDecision
 from memory_proxy.model_table import Route
 from memory_proxy.proxy_state import ProxyState
-from memory_proxy.request_body import read_json_body, require_fields
+from memory_proxy.request_body import require_fields
 from memory_proxy.retries import call_with_retries
-from memory_proxy.streaming import open_stream, sse_response
+from memory_proxy.streaming import (
+    final_event_detector,
+    open_byte_stream,
+    open_stream,
+    sse_response,
+)
 
 __all__ = ["count_tokens", "create_message"]
 
 # Client headers that describe the request to Anthropic and must reach it.
 FORWARDED_CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+_IS_FINAL_EVENT = final_event_detector(ANTHROPIC)
 
 
 async def create_message(state: ProxyState, request: Request) -> Response:
-    body = await read_json_body(request, state.config.options.max_body_bytes)
+    client_body = await read_client_body(request, state.config.options.max_body_bytes)
+    body = client_body.parsed
     require_fields(body, {"model": str, "messages": list, "max_tokens": int})
     route = state.route(body["model"])
     decision = state.router.detect_user_id(request.headers)
@@ -48,24 +56,19 @@ async def create_message(state: ProxyState, request: Request) -> Response:
         annotate(request, stream_outcome=outcome)
 
     if route.provider == "anthropic":
-        upstream = AnthropicUpstream(state.upstream.http)
-        query = request.url.query
-
-        def build() -> Any:
-            return upstream.request(route, body, headers, "/v1/messages", query)
-
+        relay = state.upstream.relay
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        call = anthropic_request(route, client_body, headers, query=query)
         if not stream:
-            result = await call_with_retries(
-                lambda: upstream.send_json(build()), state.retry, attempts
-            )
-            return JSONResponse(result)
-        opened = await call_with_retries(
-            lambda: open_stream(lambda: upstream.open_stream(build())), state.retry, attempts
+            data = await call_with_retries(lambda: relay.send(call), state.retry, attempts)
+            return Response(data, media_type="application/json")
+        opened_bytes = await call_with_retries(
+            lambda: open_byte_stream(lambda: relay.open_stream(call)), state.retry, attempts
         )
         return sse_response(
-            opened,
+            opened_bytes,
             encode=_as_sse_bytes,
-            is_final=_EventEndDetector(),
+            is_final=_IS_FINAL_EVENT,
             api_format=ANTHROPIC,
             on_end=on_end,
         )
@@ -101,23 +104,21 @@ async def create_message(state: ProxyState, request: Request) -> Response:
 
 
 async def count_tokens(state: ProxyState, request: Request) -> Response:
-    body = await read_json_body(request, state.config.options.max_body_bytes)
+    client_body = await read_client_body(request, state.config.options.max_body_bytes)
+    body = client_body.parsed
     require_fields(body, {"model": str, "messages": list})
     route = state.route(body["model"])
     decision = state.router.detect_user_id(request.headers)
     annotate(request, model=body["model"], user_id=decision.user_id, stream=False)
     if route.provider != "anthropic":
         return JSONResponse({"input_tokens": estimate_tokens(body)})
-    upstream = AnthropicUpstream(state.upstream.http)
     headers = _upstream_headers(route, decision, request)
-    result = await call_with_retries(
-        lambda: upstream.send_json(
-            upstream.request(route, body, headers, "/v1/messages/count_tokens")
-        ),
-        state.retry,
-        lambda n: annotate(request, attempts=n),
+    call = anthropic_request(route, client_body, headers, "/v1/messages/count_tokens")
+    relay = state.upstream.relay
+    data = await call_with_retries(
+        lambda: relay.send(call), state.retry, lambda n: annotate(request, attempts=n)
     )
-    return JSONResponse(result)
+    return Response(data, media_type="application/json")
 
 
 def estimate_tokens(body: dict[str, Any]) -> int:
@@ -147,7 +148,9 @@ def _as_dict(result: Any) -> Any:
 
 
 def _as_sse_bytes(item: Any) -> bytes:
-    if isinstance(item, bytes | bytearray):
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, bytearray):
         return bytes(item)
     if isinstance(item, str):
         return item.encode()
@@ -159,7 +162,7 @@ def _as_sse_bytes(item: Any) -> bytes:
 
 class _EventEndDetector:
     """Spots the stream's last event (``message_stop``, or the upstream's own ``error``)
-    in the byte stream, even when split across two chunks."""
+    in litellm's translated byte stream, even when split across two chunks."""
 
     MARKS = (b"message_stop", b"event: error")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -51,17 +52,26 @@ async def read_json_body(request: Request, limit: int) -> dict[str, Any]:
     if not raw.strip():
         raise InvalidRequest("request body is empty; expected a JSON object")
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise InvalidRequest("request body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:
         raise InvalidRequest(
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except _NonStandardConstant as exc:
+        raise InvalidRequest(
+            f"request body is not valid JSON: {exc} is not a JSON number"
+        ) from None
+    except ValueError as exc:
+        # An integer literal past sys.get_int_max_str_digits() (4300 digits by default).
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidRequest("request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidRequest(f"request body must be a JSON object, got {type(body).__name__}")
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+        raise InvalidRequest("request body is not valid JSON: a \\u escape is a lone surrogate")
     forbidden = sorted(k for k in body if k in FORBIDDEN_CLIENT_PARAMS or k.startswith("litellm_"))
     if forbidden:
         raise InvalidRequest(
@@ -69,6 +79,31 @@ async def read_json_body(request: Request, limit: int) -> dict[str, Any]:
             "the proxy uses the configured deployment's values"
         )
     return body
+
+
+# A \uD800-\uDFFF escape: half of a pair (an escaped emoji), or alone. Alone, the string
+# has no UTF-8 form, and every later encoding of the body (ours, litellm's) would fail.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(body: dict[str, Any]) -> bool:
+    # Only reached when the raw bytes have a surrogate escape, which is rare.
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class _NonStandardConstant(Exception):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's extension, not JSON (RFC 8259).
+
+    Accepted, they would be passed on as written to a provider that cannot parse them.
+    """
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonStandardConstant(name)
 
 
 _TYPE_NAMES = {str: "a string", list: "an array", int: "an integer", bool: "a boolean"}

@@ -4,26 +4,46 @@ Before the first byte a failure is an HTTP status (and may be retried); after it
 client already has a 200, so the failure becomes the format's SSE error event and the
 stream is closed cleanly. A stream the upstream ends without its final event is a
 failure too: the client must not mistake a cut reply for a whole one.
+
+Pass-through streams (bytes from ``relay``) are relayed a whole event at a time
+(:class:`SseFramer`), so an error event is never glued to half of a cut one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from memory_proxy.api_formats import ApiFormat
+from memory_proxy.api_formats import ANTHROPIC, OPENAI, ApiFormat
 from memory_proxy.errors import UpstreamBadGateway
 from memory_proxy.upstream_errors import translate_upstream_error
 
-__all__ = ["OpenedStream", "open_stream", "sse_response"]
+__all__ = [
+    "FINAL_EVENT_MARKS",
+    "OpenedStream",
+    "SseFramer",
+    "SseResponse",
+    "final_event_detector",
+    "open_byte_stream",
+    "open_stream",
+    "sse_response",
+]
 
 T = TypeVar("T")
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+# How a format's last event starts: its normal end, or the provider's own error event.
+FINAL_EVENT_MARKS: dict[str, tuple[bytes, ...]] = {
+    OPENAI.name: (b"data: [DONE]", b'data: {"error"'),
+    ANTHROPIC.name: (b"event: message_stop", b"event: error"),
+}
 
 
 @dataclass
@@ -42,6 +62,66 @@ async def open_stream(start: Callable[[], Awaitable[Any]]) -> OpenedStream[Any]:
     except StopAsyncIteration:
         raise UpstreamBadGateway("upstream stream ended before its first event") from None
     return OpenedStream(first, iterator, source)
+
+
+class SseFramer:
+    """Cuts a byte stream at event boundaries: what ``feed`` returns is whole events."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self.pending + chunk if self.pending else chunk
+        end = _end_of_last_event(data)
+        if not end:
+            self.pending = data
+            return b""
+        self.pending = data[end:]
+        return data[:end] if end < len(data) else data
+
+
+def _end_of_last_event(data: bytes) -> int:
+    """Offset just past the last blank line (``\\n\\n`` or ``\\r\\n\\r\\n``); 0 if none."""
+    end = data.rfind(b"\n\n")
+    end = end + 2 if end >= 0 else 0
+    if b"\r" in data:
+        crlf = data.rfind(b"\r\n\r\n")
+        if crlf >= 0:
+            end = max(end, crlf + 4)
+    return end
+
+
+async def open_byte_stream(start: Callable[[], Awaitable[Any]]) -> OpenedStream[bytes]:
+    """Start a pass-through stream and wait for its first whole event (in the retry loop)."""
+    source = await start()
+    iterator = source.__aiter__()
+    framer = SseFramer()
+    try:
+        first = b""
+        while not first:
+            first = framer.feed(await iterator.__anext__())
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            await source.aclose()
+        if isinstance(exc, StopAsyncIteration):
+            raise UpstreamBadGateway("upstream stream ended before its first event") from None
+        raise
+    return OpenedStream(first, _whole_events(iterator, framer), source)
+
+
+async def _whole_events(chunks: AsyncIterator[bytes], framer: SseFramer) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        events = framer.feed(chunk)
+        if events:
+            yield events
+    if framer.pending.strip():
+        raise UpstreamBadGateway("upstream stream was cut inside an event")
+
+
+def final_event_detector(api_format: ApiFormat) -> Callable[[bytes], bool]:
+    """``is_final`` for whole-event blocks of ``api_format``."""
+    marks = FINAL_EVENT_MARKS[api_format.name]
+    return lambda block: any(mark in block for mark in marks)
 
 
 def sse_response(
@@ -79,11 +159,64 @@ def sse_response(
             if on_end is not None:
                 on_end(outcome)
             # Client gone or stream over: release the upstream connection now.
-            closer = getattr(stream.rest, "aclose", None) or getattr(stream.source, "aclose", None)
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    await closer()
+            await _close(stream)
 
-    return StreamingResponse(
+    return SseResponse(
         body(), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
     )
+
+
+class SseResponse(StreamingResponse):
+    """Starlette's ``StreamingResponse``, minus its anyio task group per response.
+
+    The client going away must still stop the stream at once (the upstream keeps
+    generating, and billing, until its connection is closed), so one plain asyncio task
+    waits for ``http.disconnect`` and cancels the sending task; the body's ``finally``
+    then closes the upstream. Same behaviour, a fraction of the per-stream cost.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sender = asyncio.current_task()
+        done = False
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not done and sender is not None:
+                        gone = True
+                        sender.cancel()
+                    return
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
+            async for chunk in self.body_iterator:
+                if not isinstance(chunk, bytes | memoryview):
+                    chunk = chunk.encode(self.charset)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            done = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not gone or sender is None:
+                raise
+            # Our own doing: the client left. Not a cancellation to pass up to the server.
+            sender.uncancel()
+        finally:
+            done = True
+            watcher.cancel()
+        if self.background is not None:
+            await self.background()
+
+
+async def _close(stream: OpenedStream[Any]) -> None:
+    # The iterator first (it may wrap the source), then the source if it is another object.
+    targets = [stream.rest] if stream.rest is stream.source else [stream.rest, stream.source]
+    for target in targets:
+        closer = getattr(target, "aclose", None)
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await closer()

@@ -22,7 +22,9 @@ from harness.sandbox_control import SandboxControl
 def report(tmp: Path, verdict: str) -> Path:
     folder = tmp / f"report-{verdict}"
     folder.mkdir(exist_ok=True)
-    (folder / "report.json").write_text(json.dumps({"verdict": verdict}))
+    (folder / "report.json").write_text(
+        json.dumps({"schema": "harness-readiness-report/1", "decision": verdict})
+    )
     return folder
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,15 @@ def test_inserts_or_replaces_in_place(text: str, expected_line: str) -> None:
     for line in text.splitlines():
         if "use_sdk" not in line:
             assert line in new  # comments and other lines survive
+
+
+def test_cutover_reads_the_decision_harness_report_writes(tmp_path: Path) -> None:
+    """The cutover gate reads a real rendered report.json (the report's golden file)."""
+    from harness.cutover.switch import report_verdict
+
+    golden = Path(__file__).resolve().parent / "report" / "golden" / "report.json"
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "report.json").write_text(golden.read_text())
+    assert report_verdict(folder) == json.loads(golden.read_text())["decision"]
+    assert report_verdict(tmp_path / "missing") is None

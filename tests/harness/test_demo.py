@@ -24,7 +24,7 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     # The report exists, and `latest` points at it.
     latest = tmp_path / "latest"
     report = json.loads((latest / "report.json").read_text())
-    assert report["verdict"] in ("GO", "NO-GO", "INCONCLUSIVE")
+    assert report["decision"] in ("GO", "NO-GO", "INCONCLUSIVE")
     # Every process it started is gone: their ports refuse connections.
     for url in set(re.findall(r"(http://127\.0\.0\.1:\d+)", out)):
         with pytest.raises(httpx.ConnectError):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.report.tally import LoadRun
 from harness.report.resource_gates import load_summaries
+from harness.report.tally import LoadRun
 
 
 def test_driver_shape_is_read() -> None:

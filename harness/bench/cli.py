@@ -1,0 +1,102 @@
+"""``harness bench``: the command-line face of :func:`harness.bench.runner.run_bench`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from harness.bench.cases import parse_cases
+from harness.bench.paths import PATH_NAMES, parse_paths
+from harness.bench.render import render_table
+from harness.bench.runner import BenchPlan, run_bench
+from memory_proxy.processes import ProcessStartError
+
+__all__ = ["add_bench_arguments", "bench_command"]
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--requests", type=int, default=1000, help="requests per measured round")
+    parser.add_argument("--concurrency", type=int, default=50, help="requests in flight")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds (medians reported)")
+    parser.add_argument(
+        "--warmup", type=int, default=300, help="unmeasured requests per path and case first"
+    )
+    parser.add_argument(
+        "--cases",
+        default="chat,chat-stream,messages,messages-stream",
+        help="comma list of chat, chat-stream, messages, messages-stream",
+    )
+    parser.add_argument(
+        "--paths", default=",".join(PATH_NAMES), help=f"comma list of {', '.join(PATH_NAMES)}"
+    )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then N more requests to the SDK proxy, its RSS growth gated (< 20 MB)",
+    )
+    parser.add_argument("--out", default="reports/bench", help="results go to OUT/<UTC time>/")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=180.0,
+        help="cap on one measured window; requests not sent by then count as failed",
+    )
+    parser.add_argument(
+        "--mirror-nice",
+        type=int,
+        default=19,
+        help="niceness of the shadow's mirror target (its own legacy proxy + LiteLLM server); "
+        "0 lets it compete with the primary for CPU",
+    )
+    parser.add_argument(
+        "--sandbox-args",
+        default="",
+        help="extra sandbox flags, quoted, e.g. '--latency-ms 20 --chunk-delay-ms 2'",
+    )
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Exit status: 0 when every target passed, 1 when one missed, 2 on bad input."""
+    try:
+        plan = BenchPlan(
+            paths=parse_paths(args.paths),
+            cases=parse_cases(args.cases),
+            requests=_positive(args.requests, "--requests"),
+            concurrency=_positive(args.concurrency, "--concurrency"),
+            rounds=_positive(args.rounds, "--rounds"),
+            warmup=max(0, args.warmup),
+            soak=max(0, args.soak),
+            out=Path(args.out),
+            max_seconds=args.max_seconds,
+            sandbox_args=tuple(shlex.split(args.sandbox_args)),
+            mirror_nice=min(max(args.mirror_nice, 0), 19),
+        )
+    except ValueError as exc:
+        print(f"harness bench: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result, folder = run_bench(plan)
+    except ProcessStartError as exc:
+        print(f"harness bench: a server did not start: {exc}", file=sys.stderr)
+        return 2
+    for case in result.cases:
+        print(f"\n{case}\n{render_table(result, case)}")
+    print()
+    for check in result.targets:
+        measured = "-" if check.measured is None else f"{check.measured:.2f}"
+        print(
+            f"{check.verdict}  {check.name}: {measured} {check.unit} "
+            f"({check.op} {check.limit:g} {check.unit}) {check.detail}".rstrip()
+        )
+    print(f"\nresults: {folder / 'results.md'}, {folder / 'results.json'}")
+    return 0 if all(c.passed for c in result.targets) else 1
+
+
+def _positive(value: int, flag: str) -> int:
+    if value < 1:
+        raise ValueError(f"{flag} must be >= 1, got {value}")
+    return value

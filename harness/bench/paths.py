@@ -1,0 +1,213 @@
+"""The five ways a request can travel, started side by side as processes on loopback.
+
+::
+
+    direct   loadgen -> sandbox                                    (the limit)
+    sdk      loadgen -> SDK proxy -> sandbox
+    litellm  loadgen -> LiteLLM server -> sandbox
+    legacy   loadgen -> legacy proxy -> LiteLLM server -> sandbox  (two hops)
+    shadow   loadgen -> SDK proxy in shadow mode -> sandbox
+                                   \\-> mirror -> legacy proxy -> LiteLLM server
+
+One sandbox serves them all; the legacy proxy and LiteLLM server are shared by the
+``legacy`` and ``litellm`` paths (only one path carries load at a time). The shadow's
+mirror target is a legacy proxy + LiteLLM server of its own, reniced (``mirror_nice``,
+19 by default) once ready: shadow mode must not take CPU from the primary, and on a host
+they share, the kernel then gives the mirror only what the primary leaves (the mirror's
+bounded queue sheds the rest, as designed). ``mirror_nice=0`` shows the cost of not
+doing so. A path's ``processes`` are the servers whose CPU it is charged with; ``side``
+are the ones it makes work without answering the client (the mirror's target).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.loopback import free_port
+from harness.stack import LITELLM_ENV, Stack
+from memory_proxy.litellm_server import LiteLLMServer
+from memory_proxy.processes import ChildProcess
+
+__all__ = ["PATH_NAMES", "BenchPath", "parse_paths", "start_paths"]
+
+PATH_NAMES = ("direct", "sdk", "litellm", "legacy", "shadow")
+HARNESS_CONFIG = Path(__file__).resolve().parents[2] / "config" / "harness.yaml"
+
+
+@dataclass(frozen=True)
+class BenchPath:
+    name: str
+    url: str
+    processes: dict[str, int]  # role -> pid (leader of its process group)
+    startup_seconds: dict[str, float]  # role -> seconds to ready
+    side: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_direct(self) -> bool:
+        return self.name == "direct"
+
+    @property
+    def ready_seconds(self) -> float:
+        """Time to ready of the slowest part: the parts can be started together."""
+        return max(self.startup_seconds.values())
+
+
+def parse_paths(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PATH_NAMES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown path(s) {unknown or text!r}; choose from {', '.join(PATH_NAMES)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _started(child: ChildProcess, stack: Stack) -> ChildProcess:
+    child.start()
+    stack.started.append(child)
+    return child
+
+
+def start_sandbox(stack: Stack, extra_args: Sequence[str] = ()) -> ChildProcess:
+    """The sandbox via ``harness.cli sandbox``: uvicorn without an access log line per
+    request (``python -m harness.sandbox`` logs each one, work no provider does for us)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "harness.cli", "sandbox", "--port", str(port)]
+    # A bounded capture list: the bench never reads it, and it should not grow the heap.
+    argv += ["--capture-limit", "100", *extra_args]
+    child = ChildProcess(
+        "sandbox provider",
+        argv,
+        port=port,
+        log_path=stack.run_dir / "sandbox.log",
+        ready_path="/_sandbox/health",
+        ready_timeout=60,
+    )
+    return _started(child, stack)
+
+
+def start_mirror_target(
+    stack: Stack, config: Path, nice: int
+) -> tuple[ChildProcess, LiteLLMServer]:
+    """A legacy proxy + LiteLLM server for the shadow to mirror to, at ``nice`` once ready."""
+    server = LiteLLMServer(
+        config,
+        port=free_port(),
+        log_path=stack.run_dir / "mirror-litellm-server.log",
+        ready_timeout=120,
+    )
+    server.start()
+    stack.started.append(server)
+    port = free_port()
+    argv = [sys.executable, "-m", "memory_proxy.cli", "legacy", "--config", str(config)]
+    argv += ["--port", str(port), "--litellm-url", server.url]
+    legacy = ChildProcess(
+        "mirror legacy proxy",
+        argv,
+        port=port,
+        log_path=stack.run_dir / "mirror-legacy-proxy.log",
+        env=LITELLM_ENV,
+        ready_timeout=90,
+    )
+    _started(legacy, stack)
+    for pid in (server.pid, legacy.pid):
+        if nice and pid is not None:
+            # Each leads its own process group: every worker it forks is reniced too.
+            os.setpriority(os.PRIO_PGRP, pid, nice)
+    return legacy, server
+
+
+def start_shadow(stack: Stack, config: Path, mirror_to: str) -> ChildProcess:
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "shadow",
+        "--config",
+        str(config),
+        "--harness-config",
+        str(HARNESS_CONFIG),
+        "--port",
+        str(port),
+        "--primary",
+        "sdk",
+        "--mirror-to",
+        mirror_to,
+        "--store",
+        str(stack.run_dir / "shadow.db"),
+    ]
+    child = ChildProcess(
+        "shadow proxy",
+        argv,
+        port=port,
+        log_path=stack.run_dir / "shadow.log",
+        env=LITELLM_ENV,
+        ready_timeout=90,
+    )
+    return _started(child, stack)
+
+
+def start_paths(
+    stack: Stack,
+    names: Sequence[str],
+    config: Path,
+    sandbox: ChildProcess,
+    *,
+    mirror_nice: int = 19,
+) -> dict[str, BenchPath]:
+    """Start what ``names`` need (each server once) and describe each path."""
+    paths: dict[str, BenchPath] = {}
+    assert sandbox.pid is not None and sandbox.startup_seconds is not None
+    if "direct" in names:
+        paths["direct"] = BenchPath(
+            "direct",
+            sandbox.url,
+            {"sandbox": sandbox.pid},
+            {"sandbox": sandbox.startup_seconds},
+        )
+    if "sdk" in names:
+        sdk = stack.sdk_proxy(config)
+        paths["sdk"] = BenchPath("sdk", sdk.url, _pids(sdk=sdk), _startups(sdk=sdk))
+    if {"legacy", "litellm"} & set(names):
+        server = stack.litellm_server(config)
+        if "litellm" in names:
+            part = {"litellm": server}
+            paths["litellm"] = BenchPath("litellm", server.url, _pids(**part), _startups(**part))
+        if "legacy" in names:
+            legacy = stack.legacy_proxy(config, server.url)
+            two_hop = {"legacy": legacy, "litellm": server}
+            paths["legacy"] = BenchPath(
+                "legacy", legacy.url, _pids(**two_hop), _startups(**two_hop)
+            )
+    if "shadow" in names:
+        mirror_legacy, mirror_server = start_mirror_target(stack, config, mirror_nice)
+        shadow = start_shadow(stack, config, mirror_legacy.url)
+        paths["shadow"] = BenchPath(
+            "shadow",
+            shadow.url,
+            _pids(shadow=shadow),
+            _startups(shadow=shadow),
+            side=_pids(mirror_legacy=mirror_legacy, mirror_litellm=mirror_server),
+        )
+    return {name: paths[name] for name in names}
+
+
+def _pids(**parts: object) -> dict[str, int]:
+    pids = {}
+    for role, part in parts.items():
+        pid = getattr(part, "pid", None)
+        if pid is None:
+            raise RuntimeError(f"{role} has no pid: it is not running")
+        pids[role] = int(pid)
+    return pids
+
+
+def _startups(**parts: object) -> dict[str, float]:
+    return {
+        role: float(getattr(part, "startup_seconds", 0.0) or 0.0) for role, part in parts.items()
+    }

@@ -1,0 +1,139 @@
+"""The issue's targets as one pure gate over a result's medians.
+
+=========================================  ========================================
+SDK proxy CPU per request                  <= 2.0 ms, every case
+SDK proxy throughput / legacy two-hop      >= 5x, every case (same run, same load)
+shadow mode: primary throughput lost       <= 10 % of the SDK proxy's, every case
+shadow mode: primary p50 added             <= 5 % of the SDK proxy's, every case
+SDK proxy RSS growth over the soak         < 20 MB (``--soak N`` after warm-up)
+load generator CPU, busiest window         <= 50 % of a core: it could go twice as
+                                           fast, so it did not set any path's pace
+=========================================  ========================================
+
+The direct baseline's lead over each proxy is in the table (``x direct``); it is not a
+gate, since a proxy as cheap as the fake provider itself can come close to it on a host
+where the generator, the provider and the proxy share a few cores.
+
+A target whose paths were not measured is left out, not failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from harness.bench.model import PathCaseSummary, SoakResult, TargetCheck
+
+__all__ = ["Targets", "check_targets"]
+
+
+@dataclass(frozen=True)
+class Targets:
+    sdk_cpu_ms: float = 2.0
+    sdk_over_legacy: float = 5.0
+    shadow_rps_loss: float = 0.10
+    shadow_p50_gain: float = 0.05
+    soak_growth_mb: float = 20.0
+    generator_share: float = 0.5
+
+
+def check_targets(
+    summaries: Mapping[tuple[str, str], PathCaseSummary],
+    cases: list[str],
+    soak: SoakResult | None,
+    targets: Targets = Targets(),
+) -> list[TargetCheck]:
+    checks: list[TargetCheck] = []
+    for case in cases:
+        sdk = summaries.get(("sdk", case))
+        legacy = summaries.get(("legacy", case))
+        shadow = summaries.get(("shadow", case))
+        direct = summaries.get(("direct", case))
+        if sdk is not None and sdk.server_cpu_ms is not None:
+            checks.append(
+                TargetCheck(
+                    f"sdk cpu/request [{case}]",
+                    sdk.server_cpu_ms,
+                    "<=",
+                    targets.sdk_cpu_ms,
+                    "ms",
+                    sdk.server_cpu_ms <= targets.sdk_cpu_ms,
+                )
+            )
+        if sdk is not None and legacy is not None and legacy.rps > 0:
+            times = sdk.rps / legacy.rps
+            cpu_times = (
+                legacy.server_cpu_ms / sdk.server_cpu_ms
+                if legacy.server_cpu_ms and sdk.server_cpu_ms
+                else None
+            )
+            checks.append(
+                TargetCheck(
+                    f"sdk/legacy throughput [{case}]",
+                    times,
+                    ">=",
+                    targets.sdk_over_legacy,
+                    "x",
+                    times >= targets.sdk_over_legacy,
+                    f"CPU per request ratio {cpu_times:.1f}x" if cpu_times else "",
+                )
+            )
+        if sdk is not None and shadow is not None and sdk.rps > 0:
+            loss = 1 - shadow.rps / sdk.rps
+            checks.append(
+                TargetCheck(
+                    f"shadow throughput cost [{case}]",
+                    loss * 100,
+                    "<=",
+                    targets.shadow_rps_loss * 100,
+                    "%",
+                    loss <= targets.shadow_rps_loss,
+                    f"{shadow.rps:.0f} vs {sdk.rps:.0f} req/s",
+                )
+            )
+            if sdk.p50_ms and shadow.p50_ms is not None:
+                gain = shadow.p50_ms / sdk.p50_ms - 1
+                checks.append(
+                    TargetCheck(
+                        f"shadow p50 cost [{case}]",
+                        gain * 100,
+                        "<=",
+                        targets.shadow_p50_gain * 100,
+                        "%",
+                        gain <= targets.shadow_p50_gain,
+                        f"{shadow.p50_ms:.1f} vs {sdk.p50_ms:.1f} ms",
+                    )
+                )
+        windows = [s for (_, c), s in summaries.items() if c == case]
+        if windows:
+            busiest = max(windows, key=lambda s: s.client_cpu_share)
+            proxies = [s for s in windows if s.path != "direct"]
+            detail = f"busiest in the {busiest.path} windows"
+            if direct is not None and proxies:
+                fastest = max(proxies, key=lambda s: s.rps)
+                detail += f"; direct {direct.rps / max(fastest.rps, 1e-9):.1f}x {fastest.path}"
+            checks.append(
+                TargetCheck(
+                    f"load generator headroom [{case}]",
+                    busiest.client_cpu_share * 100,
+                    "<=",
+                    targets.generator_share * 100,
+                    "%",
+                    busiest.client_cpu_share <= targets.generator_share,
+                    detail,
+                )
+            )
+    if soak is not None:
+        checks.append(
+            TargetCheck(
+                "sdk rss growth over soak",
+                soak.growth_mb,
+                "<",
+                targets.soak_growth_mb,
+                "MB",
+                soak.growth_mb < targets.soak_growth_mb,
+                f"{soak.ok}/{soak.requests} requests, {soak.rss_start_mb:.0f} -> "
+                f"{soak.rss_end_mb:.0f} MB",
+            )
+        )
+    return checks

@@ -1,0 +1,140 @@
+"""Provider calls that pass bytes through: the client's body on, the reply's bytes back.
+
+When the provider speaks the client's own API format (Anthropic Messages to an anthropic
+model, Chat Completions to an openai model) there is nothing to translate, so the proxy
+does not build litellm's objects per reply and per stream chunk: it sends the body over
+the session's aiohttp ``ClientSession`` (the one cookie jar every path shares, see
+``session.py``) and relays what comes back. A reply that is not 2xx becomes an
+:class:`UpstreamReplyError`, shaped like litellm's errors so ``translate_upstream_error``
+handles both; aiohttp's own failures are translated here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from memory_proxy.errors import ProxyError, UpstreamRejected, UpstreamUnavailable
+from memory_proxy.upstream_errors import translate_upstream_error
+
+__all__ = ["ByteStream", "RelayRequest", "UpstreamRelay", "UpstreamReplyError"]
+
+
+class UpstreamReplyError(Exception):
+    """A non-2xx reply, shaped like litellm's errors so one translator handles both."""
+
+    def __init__(self, status_code: int, text: str, headers: Mapping[str, str]) -> None:
+        super().__init__(error_message(text) or f"upstream answered {status_code}")
+        self.message = str(self)
+        self.status_code = status_code
+        self.litellm_response_headers = headers
+        self.body_text = text
+
+
+@dataclass(frozen=True)
+class RelayRequest:
+    """One provider call, fully built: the relay adds nothing but the session's cookies."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class UpstreamRelay:
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def send(self, request: RelayRequest) -> bytes:
+        """The reply body of a 2xx answer, checked to be JSON; any failure a ProxyError."""
+        try:
+            async with self.session.post(
+                request.url, data=request.body, headers=request.headers
+            ) as reply:
+                data = await reply.read()
+                status, headers = reply.status, reply.headers
+        except Exception as exc:  # noqa: BLE001 - translated at this boundary
+            raise _transport_error(exc) from exc
+        if status >= 400:
+            raise reply_error(status, data, headers)
+        try:
+            # Validated, not re-encoded: the client gets the provider's bytes.
+            json.loads(data)
+        except ValueError as exc:
+            raise translate_upstream_error(
+                UpstreamReplyError(502, "upstream reply is not valid JSON", headers)
+            ) from exc
+        return data
+
+    async def open_stream(self, request: RelayRequest) -> ByteStream:
+        """Send, check the status, and hand over the body's bytes as they arrive."""
+        try:
+            reply = await self.session.post(request.url, data=request.body, headers=request.headers)
+        except Exception as exc:  # noqa: BLE001 - translated at this boundary
+            raise _transport_error(exc) from exc
+        if reply.status >= 400:
+            try:
+                data = await reply.read()
+            except Exception:  # noqa: BLE001 - the status says enough
+                data = b""
+            finally:
+                reply.release()
+            raise reply_error(reply.status, data, reply.headers)
+        return ByteStream(reply)
+
+
+class ByteStream:
+    """A reply's body chunks as they arrive; closing it early drops the connection."""
+
+    def __init__(self, reply: aiohttp.ClientResponse) -> None:
+        self.reply = reply
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in self.reply.content.iter_any():
+            if chunk:
+                yield chunk
+        self.reply.release()
+
+    async def aclose(self) -> None:
+        # A body not read to its end leaves the connection unusable: close, not release.
+        if not self.reply.content.at_eof():
+            self.reply.close()
+        else:
+            self.reply.release()
+
+
+def _transport_error(exc: Exception) -> ProxyError:
+    foreign = isinstance(exc, OSError | TimeoutError)  # the translator knows these
+    if isinstance(exc, aiohttp.ClientConnectionError) and not foreign:
+        # The server closed the connection before answering (a stale keep-alive, say):
+        # retryable, as httpx's RemoteProtocolError was.
+        return UpstreamUnavailable(f"upstream closed the connection: {exc or type(exc).__name__}")
+    return translate_upstream_error(exc)
+
+
+def reply_error(status: int, data: bytes, headers: Mapping[str, Any]) -> ProxyError:
+    text = data.decode("utf-8", errors="replace")
+    error = translate_upstream_error(UpstreamReplyError(status, text, headers))
+    if isinstance(error, UpstreamRejected):
+        # The provider's own words for a request it refused.
+        error.message = error_message(text) or error.message
+    return error
+
+
+def error_message(text: str) -> str:
+    """The ``error.message`` of an OpenAI or Anthropic error body, else the text itself."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text.strip()[:500]
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return text.strip()[:500]

@@ -1,0 +1,153 @@
+"""``harness bench``: a tiny real run (results files, table shape), and its pure parts.
+
+No timing is asserted: numbers depend on the machine. What a full run measures is in the
+report ``harness bench`` writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.bench import BenchPlan, add_bench_arguments, bench_command, run_bench
+from harness.bench.cases import CASES, parse_cases
+from harness.bench.model import Measurement, PathCaseSummary, SoakResult, percentile, summarize
+from harness.bench.paths import parse_paths
+from harness.bench.procstat import group_members, snapshot
+from harness.bench.render import COLUMNS
+from harness.bench.targets import check_targets
+from harness.sandbox_config import write_sandbox_config
+from memory_proxy.config import load_config
+
+
+def test_a_tiny_run_writes_results_and_tables(tmp_path: Path) -> None:
+    plan = BenchPlan(
+        paths=["direct", "sdk"],
+        cases=[CASES["chat"]],
+        requests=100,
+        concurrency=10,
+        rounds=1,
+        warmup=20,
+        soak=100,
+        out=tmp_path,
+    )
+    result, folder = run_bench(plan, say=lambda _: None)
+    assert folder.parent == tmp_path
+    data = json.loads((folder / "results.json").read_text())
+    assert data["settings"]["requests"] == 100 and data["cases"] == ["chat"]
+    assert {p["name"] for p in data["paths"]} == {"direct", "sdk"}
+    summary = {s["path"]: s for s in data["summary"]}
+    assert set(summary) == {"direct", "sdk"}
+    for s in summary.values():
+        assert s["failed"] == 0 and s["requests"] == 100
+        assert s["rps"] > 0 and s["p50_ms"] > 0 and s["p99_ms"] >= s["p50_ms"]
+        assert s["server_cpu_ms"] > 0 and s["peak_rss_mb"] > 10
+    assert summary["sdk"]["ratio_to_direct"] > 0 and summary["sdk"]["ratio_to_legacy"] is None
+    assert data["soak"]["requests"] == 100 and data["soak"]["ok"] == 100
+    names = [t["name"] for t in data["targets"]]
+    assert names == [
+        "sdk cpu/request [chat]",
+        "load generator headroom [chat]",
+        "sdk rss growth over soak",
+    ]
+    assert all(t["verdict"] in ("PASS", "MISS") for t in data["targets"])
+
+    markdown = (folder / "results.md").read_text()
+    table = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert table[0] == "| " + " | ".join(COLUMNS) + " |"
+    assert [row.split("|")[1].strip() for row in table[2:4]] == ["direct", "sdk"]
+    assert all(row.count("|") == len(COLUMNS) + 1 for row in table[:4])
+    assert "## Targets" in markdown and "## Soak (SDK proxy)" in markdown
+    assert (folder / "logs" / "sdk-proxy.log").exists()
+    assert result.targets and len(result.measurements) == 2
+
+
+def test_cli_refuses_unknown_paths_and_cases(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    assert bench_command(parser.parse_args(["--paths", "direct,nope"])) == 2
+    assert bench_command(parser.parse_args(["--cases", "chat,images"])) == 2
+    assert bench_command(parser.parse_args(["--requests", "0"])) == 2
+    assert "unknown path" in capsys.readouterr().err
+
+
+def test_parsers_keep_order_and_drop_repeats() -> None:
+    assert parse_paths("sdk, direct,sdk") == ["sdk", "direct"]
+    assert [c.name for c in parse_cases("messages-stream,chat")] == ["messages-stream", "chat"]
+    with pytest.raises(ValueError, match="choose from"):
+        parse_paths("")
+
+
+def test_direct_call_is_what_a_proxy_sends_upstream(tmp_path: Path) -> None:
+    config = load_config(write_sandbox_config("http://127.0.0.1:9", tmp_path / "c.yaml"))
+    chat = CASES["chat-stream"].direct_call(config)
+    assert chat.url == "http://127.0.0.1:9/v3/api.openai.com/v1/chat/completions"
+    assert json.loads(chat.body)["model"] == "gpt-4o" and chat.stream
+    messages = CASES["messages"].direct_call(config)
+    assert messages.url == "http://127.0.0.1:9/v3/api.anthropic.com/v1/messages"
+    assert json.loads(messages.body)["model"] == "claude-sonnet-4-5-20250929"
+    assert messages.headers["x-api-key"].startswith("sk-ant-")
+    proxied = CASES["messages"].proxy_call("http://p", "key")
+    assert proxied.url == "http://p/v1/messages" and proxied.headers["x-api-key"] == "key"
+    assert json.loads(proxied.body)["model"] == "claude-sonnet-4.5"
+
+
+def test_procstat_reads_this_process() -> None:
+    pid = os.getpid()
+    assert pid in group_members(os.getpgid(pid))
+    taken = snapshot(pid)
+    assert taken.cpu_seconds > 0 and taken.peak_rss_bytes >= taken.rss_bytes > 0
+    gone = snapshot(2**22 + 12345)  # no such process: nothing, not an error
+    assert gone.processes == 0 and gone.cpu_seconds == 0
+
+
+def _m(path: str, rps: float, p50: float, cpu_s: float, ok: int = 100) -> Measurement:
+    return Measurement(
+        path=path,
+        case="chat",
+        round=0,
+        requests=ok,
+        ok=ok,
+        failures={},
+        wall_seconds=ok / rps,
+        p50_ms=p50,
+        p95_ms=p50 * 2,
+        p99_ms=p50 * 3,
+        ttft_p50_ms=None,
+        ttft_p95_ms=None,
+        server_cpu_seconds={"x": cpu_s},
+        client_cpu_seconds=0.01,
+        peak_rss_bytes=100 * 1024 * 1024,
+    )
+
+
+def test_summaries_are_medians_over_rounds() -> None:
+    s = summarize([_m("sdk", 100, 10, 0.1), _m("sdk", 300, 30, 0.3), _m("sdk", 200, 20, 0.2)])
+    assert (round(s.rps), s.p50_ms, s.server_cpu_ms, s.rounds) == (200, 20, 2.0, 3)
+    assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([], 50) is None
+
+
+def test_targets_pass_and_miss() -> None:
+    def summary(path: str, rps: float, p50: float, cpu_ms: float) -> PathCaseSummary:
+        return summarize([_m(path, rps, p50, cpu_ms / 10)])
+
+    summaries = {
+        ("direct", "chat"): summary("direct", 3000, 5, 0.3),
+        ("sdk", "chat"): summary("sdk", 600, 50, 1.5),
+        ("legacy", "chat"): summary("legacy", 100, 500, 15),
+        ("shadow", "chat"): summary("shadow", 500, 56, 1.7),
+    }
+    soak = SoakResult(20_000, 20_000, 300.0, 310.0, 312.0, [300.0, 310.0])
+    checks = {c.name: c for c in check_targets(summaries, ["chat"], soak)}
+    assert checks["sdk cpu/request [chat]"].passed
+    assert checks["sdk/legacy throughput [chat]"].passed  # 6x
+    assert not checks["shadow throughput cost [chat]"].passed  # 16.7 % lost
+    assert not checks["shadow p50 cost [chat]"].passed  # 12 % slower
+    generator = checks["load generator headroom [chat]"]
+    assert generator.passed and "direct 5.0x sdk" in generator.detail
+    assert checks["sdk rss growth over soak"].measured == 10.0
+    assert checks["sdk rss growth over soak"].verdict == "PASS"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     shadow.add_argument("--sample-rate", type=float, help="percent of users mirrored")
     shadow.add_argument("--store", help="SQLite file for captured pairs")
     shadow.set_defaults(func=_shadow)
+    from harness.bench.cli import add_bench_arguments, bench_command
+    from harness.cutover.cli import add_switch_arguments, cutover_command, rollback_command
     from harness.load import add_load_arguments, load_command
     from harness.replay import (
         add_record_arguments,
@@ -75,34 +78,42 @@ def build_parser() -> argparse.ArgumentParser:
         record_command,
         replay_command,
     )
-
-    replay = sub.add_parser("replay", help="send the request corpus to a proxy")
-    add_replay_arguments(replay)
-    replay.set_defaults(func=replay_command)
-    record = sub.add_parser("record", help="export shadow-captured traffic as a corpus")
-    add_record_arguments(record)
-    record.set_defaults(func=record_command)
-    load = sub.add_parser("load", help="Locust load against each target, side by side")
-    add_load_arguments(load)
-    load.set_defaults(func=load_command)
     from harness.report.cli import add_report_arguments, report_command
 
-    report = sub.add_parser("report", help="decide GO / NO-GO / INCONCLUSIVE, write the report")
-    add_report_arguments(report)
-    report.set_defaults(func=report_command)
-    from harness.bench.cli import add_bench_arguments, bench_command
-
-    bench = sub.add_parser("bench", help="side-by-side benchmark of every path")
-    add_bench_arguments(bench)
-    bench.set_defaults(func=bench_command)
-    from harness.cutover.cli import add_switch_arguments, cutover_command, rollback_command
-
-    cut = sub.add_parser("cutover", help="switch to the SDK proxy (needs a GO report)")
-    add_switch_arguments(cut, with_report=True)
-    cut.set_defaults(func=cutover_command)
-    back = sub.add_parser("rollback", help="switch back to the legacy proxy")
-    add_switch_arguments(back, with_report=False)
-    back.set_defaults(func=rollback_command)
+    # name, help, how its arguments are added, what runs it
+    commands: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Any]] = [
+        ("replay", "send the request corpus to a proxy", add_replay_arguments, replay_command),
+        (
+            "record",
+            "export shadow-captured traffic as a corpus",
+            add_record_arguments,
+            record_command,
+        ),
+        ("load", "Locust load against each target, side by side", add_load_arguments, load_command),
+        (
+            "report",
+            "decide GO / NO-GO / INCONCLUSIVE, write the report",
+            add_report_arguments,
+            report_command,
+        ),
+        ("bench", "side-by-side benchmark of every path", add_bench_arguments, bench_command),
+        (
+            "cutover",
+            "switch to the SDK proxy (needs a GO report)",
+            lambda p: add_switch_arguments(p, with_report=True),
+            cutover_command,
+        ),
+        (
+            "rollback",
+            "switch back to the legacy proxy",
+            lambda p: add_switch_arguments(p, with_report=False),
+            rollback_command,
+        ),
+    ]
+    for name, help_text, add_arguments, run in commands:
+        command = sub.add_parser(name, help=help_text)
+        add_arguments(command)
+        command.set_defaults(func=run)
     demo = sub.add_parser("demo", help="a guided tour, offline, no keys")
     demo.add_argument("--reports", default="reports")
     demo.set_defaults(func=_demo)

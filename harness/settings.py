@@ -41,6 +41,8 @@ class ShadowSettings:
     aa_rate: float = 10.0
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 30.0
+    mirror_process: bool = True
+    mirror_nice: int = 10
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ def _validate(settings: HarnessSettings, path: Path) -> None:
         value = getattr(shadow, name)
         if not 0 <= value <= 100:
             raise ConfigError(f"{path}: shadow.{name}: expected a percentage 0-100, got {value}")
+    if not 0 <= shadow.mirror_nice <= 19:
+        raise ConfigError(f"{path}: shadow.mirror_nice: expected 0-19, got {shadow.mirror_nice}")
     unknown = set(shadow.endpoints) - set(MIRRORED_ENDPOINTS)
     if unknown:
         raise ConfigError(

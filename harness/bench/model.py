@@ -56,7 +56,9 @@ class Measurement:
     server_cpu_seconds: dict[str, float]  # role -> CPU seconds in the window
     client_cpu_seconds: float
     peak_rss_bytes: int  # sum over the path's processes of VmHWM, after the window
-    side_cpu_seconds: float = 0.0  # what the path made other servers do (shadow's mirror)
+    # What the path made other processes do (shadow: its mirror sidecar and the mirror
+    # target), window and drain together: role -> CPU seconds.
+    side_cpu_seconds: dict[str, float] = field(default_factory=dict)
     drain_cpu_seconds: float = 0.0  # the path's own CPU after the window (mirror draining)
     mirrored: int = 0  # shadow: requests the mirror completed for this window
 
@@ -100,7 +102,7 @@ class PathCaseSummary:
     server_cpu_ms_by_role: dict[str, float]
     client_cpu_share: float
     peak_rss_mb: float
-    side_cpu_ms: float | None  # per primary request
+    side_cpu_ms_by_role: dict[str, float]  # per primary request
     drain_cpu_ms: float | None  # per primary request
     mirrored: int
 
@@ -110,14 +112,7 @@ def summarize(measurements: Sequence[Measurement]) -> PathCaseSummary:
     if not measurements:
         raise ValueError("no measurements to summarize")
     first = measurements[0]
-    roles = sorted({role for m in measurements for role in m.server_cpu_seconds})
-    by_role = {
-        role: _median(
-            [m.server_cpu_seconds.get(role, 0.0) * 1000 / m.ok for m in measurements if m.ok]
-        )
-        or 0.0
-        for role in roles
-    }
+    by_role = _per_request_by_role([(m.server_cpu_seconds, m.ok) for m in measurements])
     return PathCaseSummary(
         path=first.path,
         case=first.case,
@@ -134,11 +129,9 @@ def summarize(measurements: Sequence[Measurement]) -> PathCaseSummary:
         server_cpu_ms_by_role=by_role,
         client_cpu_share=_median([m.client_cpu_share for m in measurements]) or 0.0,
         peak_rss_mb=max(m.peak_rss_bytes for m in measurements) / MB,
-        side_cpu_ms=_median(
-            [m.side_cpu_seconds * 1000 / m.ok if m.ok else None for m in measurements]
-        )
-        if any(m.side_cpu_seconds for m in measurements)
-        else None,
+        side_cpu_ms_by_role=_per_request_by_role(
+            [(m.side_cpu_seconds, m.ok) for m in measurements]
+        ),
         drain_cpu_ms=_median(
             [m.drain_cpu_seconds * 1000 / m.ok if m.ok else None for m in measurements]
         )
@@ -146,6 +139,15 @@ def summarize(measurements: Sequence[Measurement]) -> PathCaseSummary:
         else None,
         mirrored=sum(m.mirrored for m in measurements),
     )
+
+
+def _per_request_by_role(windows: Sequence[tuple[dict[str, float], int]]) -> dict[str, float]:
+    """role -> median over windows of CPU ms per successful request."""
+    roles = sorted({role for seconds, _ in windows for role in seconds})
+    return {
+        role: _median([seconds.get(role, 0.0) * 1000 / ok for seconds, ok in windows if ok]) or 0.0
+        for role in roles
+    }
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ mirror target is a legacy proxy + LiteLLM server of its own, reniced (``mirror_n
 they share, the kernel then gives the mirror only what the primary leaves (the mirror's
 bounded queue sheds the rest, as designed). ``mirror_nice=0`` shows the cost of not
 doing so. A path's ``processes`` are the servers whose CPU it is charged with; ``side``
-are the ones it makes work without answering the client (the mirror's target).
+are the ones it makes work without answering the client: the shadow's mirror sidecar
+(which lowers its own priority, ``shadow.mirror_nice``) and the mirror's target.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from harness.loopback import free_port
 from harness.stack import LITELLM_ENV, Stack
@@ -187,14 +190,21 @@ def start_paths(
     if "shadow" in names:
         mirror_legacy, mirror_server = start_mirror_target(stack, config, mirror_nice)
         shadow = start_shadow(stack, config, mirror_legacy.url)
+        side = _pids(mirror_legacy=mirror_legacy, mirror_litellm=mirror_server)
+        sidecar = _sidecar_pid(shadow.url)
+        if sidecar is not None:
+            side = {"mirror_sidecar": sidecar, **side}
         paths["shadow"] = BenchPath(
-            "shadow",
-            shadow.url,
-            _pids(shadow=shadow),
-            _startups(shadow=shadow),
-            side=_pids(mirror_legacy=mirror_legacy, mirror_litellm=mirror_server),
+            "shadow", shadow.url, _pids(shadow=shadow), _startups(shadow=shadow), side=side
         )
     return {name: paths[name] for name in names}
+
+
+def _sidecar_pid(shadow_url: str) -> int | None:
+    """The shadow's mirror sidecar (its own process group), when it runs one."""
+    stats = httpx.get(shadow_url + "/_shadow/stats", timeout=10.0, trust_env=False).json()
+    pid = stats.get("sidecar_pid")
+    return int(pid) if isinstance(pid, int) else None
 
 
 def _pids(**parts: object) -> dict[str, int]:

@@ -36,8 +36,9 @@ def _cpu(summary: PathCaseSummary) -> str:
         total += " (" + " + ".join(f"{r} {v:.2f}" for r, v in roles.items()) + ")"
     if summary.drain_cpu_ms is not None:
         total += f" + {summary.drain_cpu_ms:.2f} after the window (mirror draining)"
-    if summary.side_cpu_ms is not None:
-        total += f"; mirror target {summary.side_cpu_ms:.2f}"
+    side = summary.side_cpu_ms_by_role
+    if side:
+        total += "; mirror side " + " + ".join(f"{r} {v:.2f}" for r, v in side.items())
     return total
 
 

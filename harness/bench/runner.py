@@ -121,16 +121,18 @@ class _Bench:
         self.settle(everyone)
         mirrored_before = _mirrored(path)
         before = {role: snapshot(pid) for role, pid in path.processes.items()}
-        side_before = [snapshot(pid) for pid in path.side.values()]
+        side_before = {role: snapshot(pid) for role, pid in path.side.items()}
         outcome = loadgen.run(self.spec(call, self.plan.requests))
         after = {role: snapshot(pid) for role, pid in path.processes.items()}
-        side_cpu = drain_cpu = 0.0
+        side_cpu: dict[str, float] = {}
+        drain_cpu = 0.0
         mirrored = 0
         if path.side:
             # The mirror's work goes on after the client's answer: wait for it to drain.
             self.settle(everyone)
-            side_after = [snapshot(pid) for pid in path.side.values()]
-            side_cpu = sum(a.cpu_since(b) for a, b in zip(side_after, side_before, strict=True))
+            side_cpu = {
+                role: snapshot(pid).cpu_since(side_before[role]) for role, pid in path.side.items()
+            }
             drained = {role: snapshot(pid) for role, pid in path.processes.items()}
             drain_cpu = sum(drained[role].cpu_since(after[role]) for role in after)
             mirrored = _mirrored(path) - mirrored_before

@@ -1,7 +1,8 @@
 """Turn one raw HTTP exchange (status, headers, timed chunks) into an Observation. Pure.
 
-The request path only appends ``(offset_ms, bytes)`` pairs; decoding SSE, parsing JSON
-and finding the first token happen here, on the mirror workers, after the fact.
+The request path only appends ``(time, bytes)`` pairs (a :data:`TapRecord`); decoding
+SSE, parsing JSON and finding the first token happen here, on the mirror workers, after
+the fact.
 """
 
 from __future__ import annotations
@@ -13,7 +14,23 @@ from dataclasses import dataclass, field
 from harness.observation import Observation, SseEvent
 from harness.sse import SseDecoder, StreamFormat, first_token_offset
 
-__all__ = ["RawExchange", "observe"]
+__all__ = ["RawExchange", "TapRecord", "observe"]
+
+# What the tap on the primary's request path keeps, as plain values (it crosses to the
+# mirror sidecar as is): (began, status, raw headers, [(perf_counter, bytes)], captured
+# bytes, truncated, headers_at, ended_at, error). Times are ``time.perf_counter()``
+# readings of the primary; CLOCK_MONOTONIC on Linux, but only differences are used.
+TapRecord = tuple[
+    float,
+    int | None,
+    list[tuple[bytes, bytes]],
+    list[tuple[float, bytes]],
+    int,
+    bool,
+    float | None,
+    float | None,
+    str | None,
+]
 
 
 @dataclass
@@ -28,6 +45,20 @@ class RawExchange:
     time_to_headers_ms: float | None = None
     total_ms: float | None = None
     error: str | None = None
+
+    @classmethod
+    def from_tap(cls, record: TapRecord) -> RawExchange:
+        began, status, headers, chunks, captured, truncated, headers_at, ended_at, error = record
+        return cls(
+            status=status,
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+            chunks=[((at - began) * 1000, data) for at, data in chunks],
+            captured_bytes=captured,
+            truncated=truncated,
+            time_to_headers_ms=None if headers_at is None else (headers_at - began) * 1000,
+            total_ms=None if ended_at is None else (ended_at - began) * 1000,
+            error=error,
+        )
 
     def add_chunk(self, offset_ms: float, data: bytes, cap: int) -> None:
         if not data:

@@ -1,8 +1,13 @@
-"""Assemble and run shadow mode: the primary app wrapped by the mirror, plus the store."""
+"""Assemble and run shadow mode: the primary app wrapped by the mirror, plus the store.
+
+With ``shadow.mirror_process`` (the default) the store and the mirror's work live in the
+mirror sidecar (:mod:`harness.shadow.sidecar`); otherwise both run in this process.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -11,8 +16,10 @@ import uvicorn
 from harness.loopback import LoopbackServer
 from harness.redaction import PromptPolicy, Redactor
 from harness.settings import HarnessSettings
+from harness.shadow.engine import MirrorEngine
 from harness.shadow.forwarder import Forwarder
-from harness.shadow.mirror import ShadowMirror
+from harness.shadow.mirror import Dispatch, LocalDispatch, ShadowMirror
+from harness.shadow.sidecar import SidecarDispatch, SidecarSpec
 from harness.store import CaptureStore
 from memory_proxy.config import ProxyConfig
 from memory_proxy.memory_router import MemoryRouter
@@ -27,13 +34,21 @@ class ShadowRun:
     """What a shadow-mode process holds: the app to serve, and what to close after it."""
 
     app: ShadowMirror
-    store: CaptureStore
+    store: CaptureStore | None = None  # in this process; else the sidecar holds it
+    sidecar: SidecarDispatch | None = None
     internal: list[LoopbackServer] = field(default_factory=list)
 
     def close(self) -> None:
+        """After the server stopped: every captured pair is in the store when this returns."""
         for server in self.internal:
             server.stop()
-        self.store.close()
+        if self.sidecar is not None:
+            code = self.sidecar.wait()
+            if code:
+                logger.error("mirror sidecar exited with %s", code)
+        if self.store is not None:
+            self.store.close()
+            logger.info("store closed: %s", self.store.health())
 
 
 def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
@@ -47,13 +62,6 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     from memory_proxy.app import create_app
 
     shadow = settings.shadow
-    store = CaptureStore(
-        settings.capture.store,
-        redactor=Redactor(
-            config.secrets, store_prompts=cast(PromptPolicy, settings.capture.store_prompts)
-        ),
-    )
-    router = MemoryRouter(config.user_id_mappings)
     internal: list[LoopbackServer] = []
     primary: Any
     if shadow.primary == "sdk":
@@ -66,17 +74,39 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
         primary = Forwarder(shadow.mirror_to, timeout=config.litellm.request_timeout)
         shadow_url = sdk.url
         names = ("legacy", "sdk")
-    app = ShadowMirror(
-        primary,
-        settings=settings,
-        sink=store,
-        shadow_url=shadow_url,
-        repeat_url=shadow.mirror_to,
-        primary_name=names[0],
-        shadow_name=names[1],
-        router=router,
-    )
-    return ShadowRun(app=app, store=store, internal=internal)
+    dispatch: Dispatch
+    store = sidecar = None
+    if shadow.mirror_process:
+        spec = SidecarSpec(
+            settings=settings,
+            secrets=config.secrets,
+            user_id_mappings=config.user_id_mappings,
+            shadow_url=shadow_url,
+            repeat_url=shadow.mirror_to,
+            primary_name=names[0],
+            shadow_name=names[1],
+            nice=shadow.mirror_nice,
+        )
+        dispatch = sidecar = SidecarDispatch(spec)
+    else:
+        store = CaptureStore(
+            settings.capture.store,
+            redactor=Redactor(
+                config.secrets, store_prompts=cast(PromptPolicy, settings.capture.store_prompts)
+            ),
+        )
+        engine = MirrorEngine(
+            settings=settings,
+            sink=store,
+            shadow_url=shadow_url,
+            repeat_url=shadow.mirror_to,
+            primary_name=names[0],
+            shadow_name=names[1],
+            router=MemoryRouter(config.user_id_mappings),
+        )
+        dispatch = LocalDispatch(engine)
+    app = ShadowMirror(primary, settings=settings, dispatch=dispatch)
+    return ShadowRun(app=app, store=store, sidecar=sidecar, internal=internal)
 
 
 def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, port: int) -> int:
@@ -89,6 +119,9 @@ def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, p
         settings.shadow.mirror_to,
         settings.capture.store,
     )
+    # uvicorn re-raises the SIGTERM it shut down for once it returns; the default action
+    # would end this process before the sidecar has written its last pairs.
+    signal.signal(signal.SIGTERM, _exit_after_cleanup)
     try:
         uvicorn.run(
             run.app,
@@ -100,6 +133,8 @@ def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, p
         )
     finally:
         run.close()
-        health = run.store.health()
-        logger.info("store closed: %s", health)
     return 0
+
+
+def _exit_after_cleanup(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

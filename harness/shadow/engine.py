@@ -1,0 +1,364 @@
+"""``MirrorEngine``: sends mirrored requests to the shadow target and stores both answers.
+
+It takes a :class:`MirrorRequest` plus a future for the primary's answer, decides
+(sampling, circuit breaker, bounded queue), and lets at most ``max_in_flight`` workers
+send the request to the shadow target, wait for the primary's answer, turn both into
+observations and hand the pair to the store. It runs wherever the mirror's work is meant
+to run: in the serving process (``shadow.mirror_process: false``) or in the mirror
+sidecar process (:mod:`harness.shadow.sidecar`), which keeps all of this off the
+primary's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from harness.observation import CapturedPair, CapturedRequest
+from harness.settings import HarnessSettings
+from harness.shadow.breaker import CircuitBreaker
+from harness.shadow.recorder import RawExchange, format_of, observe
+from harness.shadow.sampling import SamplingPolicy
+from harness.upstream_join import correlation_key
+from memory_proxy.memory_router import MemoryRouter, client_family
+
+__all__ = ["MirrorEngine", "MirrorRequest", "MirrorStats", "PairSink", "admission"]
+
+logger = logging.getLogger("harness.shadow")
+
+SHADOW_HEADER = "x-shadow-request"
+# Hop-by-hop and transport headers are the sender's own business; everything else is
+# mirrored as the client sent it (the shadow proxy authenticates it the same way).
+_NOT_MIRRORED = {
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "accept-encoding",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+}
+_REQUEST_HEADERS_KEPT = (
+    "user-agent",
+    "content-type",
+    "anthropic-version",
+    "anthropic-beta",
+    "x-memory-user-id",
+    "x-sm-conversation-id",
+    "x-claude-code-session-id",
+    "x-app",
+)
+
+
+class PairSink(Protocol):
+    def put(self, pair: CapturedPair) -> bool: ...
+
+
+@dataclass(frozen=True)
+class MirrorRequest:
+    """A client's request as the primary received it, headers still as ASGI bytes: the
+    request path does not decode them unless the sampling policy needs to."""
+
+    endpoint: str
+    method: str
+    path: str
+    query: str
+    raw_headers: list[tuple[bytes, bytes]]
+    body: bytes
+    received_at: float
+
+    def headers(self) -> list[tuple[str, str]]:
+        """Lower-cased names, latin-1 as HTTP/1.1 carries them."""
+        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.raw_headers]
+
+    def as_tuple(self) -> tuple[str, str, str, str, list[tuple[bytes, bytes]], bytes, float]:
+        return (
+            self.endpoint,
+            self.method,
+            self.path,
+            self.query,
+            self.raw_headers,
+            self.body,
+            self.received_at,
+        )
+
+
+@dataclass
+class MirrorStats:
+    queued: int = 0
+    completed: int = 0
+    shadow_failed: int = 0
+    worker_errors: int = 0
+    store_rejected: int = 0
+    in_flight: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queued": self.queued,
+            "completed": self.completed,
+            "shadow_failed": self.shadow_failed,
+            "worker_errors": self.worker_errors,
+            "store_rejected": self.store_rejected,
+            "in_flight": self.in_flight,
+            "skipped": dict(self.skipped),
+        }
+
+
+def admission(policy: SamplingPolicy, router: MemoryRouter, request: MirrorRequest) -> str | None:
+    """None to mirror ``request``, else why not: the sampling policy's answer. Pure."""
+    if request.endpoint not in policy.endpoints:
+        return "skipped:endpoint"
+    if policy.rate >= 100 and not policy.models:
+        return None  # everyone is mirrored: no need to know who this is
+    lookup = dict(request.headers())
+    decision = router.detect_user_id(lookup)
+    key = decision.conversation_id or decision.user_id
+    # Parse the body only when a model filter needs it: this runs on the request path.
+    model = _model_of(request.body) if policy.models else None
+    return policy.decide(request.endpoint, model, key)
+
+
+def policy_for(settings: HarnessSettings, with_repeat: bool) -> SamplingPolicy:
+    shadow = settings.shadow
+    return SamplingPolicy(
+        rate=shadow.sample_rate,
+        endpoints=shadow.endpoints,
+        models=shadow.models,
+        aa_rate=shadow.aa_rate if with_repeat else 0.0,
+    )
+
+
+@dataclass
+class _Job:
+    request_id: str
+    request: MirrorRequest
+    primary: asyncio.Future[RawExchange]
+    noise_probe: bool
+
+
+class MirrorEngine:
+    def __init__(
+        self,
+        *,
+        settings: HarnessSettings,
+        sink: PairSink,
+        shadow_url: str,
+        repeat_url: str | None,
+        primary_name: str,
+        shadow_name: str,
+        router: MemoryRouter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.shadow_url = shadow_url.rstrip("/")
+        self.repeat_url = repeat_url.rstrip("/") if repeat_url else None
+        self.primary_name = primary_name
+        self.shadow_name = shadow_name
+        self.router = router or MemoryRouter()
+        self.policy = policy_for(settings, bool(self.repeat_url))
+        shadow = settings.shadow
+        self.breaker = CircuitBreaker(shadow.breaker_failures, shadow.breaker_cooldown_seconds)
+        self.stats = MirrorStats()
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._http: httpx.AsyncClient | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.stats.as_dict(), "breaker": self.breaker.state}
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize() if self._queue is not None else 0
+
+    def offer(self, request: MirrorRequest, primary: asyncio.Future[RawExchange]) -> bool:
+        """Decide and enqueue, without ever blocking or raising; True when queued."""
+        try:
+            reason = admission(self.policy, self.router, request)
+            if reason is None and not self.breaker.allow():
+                reason = "skipped:breaker_open"
+            if reason is not None:
+                self.stats.skipped[reason.removeprefix("skipped:")] += 1
+                return False
+            request_id = "shd_" + uuid.uuid4().hex[:20]
+            job = _Job(request_id, request, primary, self.policy.is_noise_probe(request_id))
+            self._ensure_workers().put_nowait(job)
+            self.stats.queued += 1
+            return True
+        except asyncio.QueueFull:
+            self.stats.skipped["queue_full"] += 1
+        except Exception:  # noqa: BLE001 - mirroring must never fail the request
+            self.stats.worker_errors += 1
+            logger.exception("could not queue a mirror")
+        return False
+
+    # -- workers --------------------------------------------------------------------------
+
+    def _ensure_workers(self) -> asyncio.Queue[_Job]:
+        if self._queue is None:
+            shadow = self.settings.shadow
+            self._queue = asyncio.Queue(maxsize=shadow.queue_size)
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(shadow.timeout_seconds, connect=5.0),
+                limits=httpx.Limits(max_connections=shadow.max_in_flight * 2),
+                trust_env=False,
+            )
+            self._workers = [
+                asyncio.create_task(self._work(), name=f"shadow-mirror-{i}")
+                for i in range(shadow.max_in_flight)
+            ]
+        return self._queue
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        while True:
+            job = await self._queue.get()
+            self.stats.in_flight += 1
+            try:
+                await self._mirror(job)
+            except Exception:  # noqa: BLE001 - one bad job must not stop the worker
+                self.stats.worker_errors += 1
+                logger.exception("mirror of %s failed", job.request_id)
+            finally:
+                self.stats.in_flight -= 1
+                self._queue.task_done()
+
+    async def _mirror(self, job: _Job) -> None:
+        fmt = format_of(job.request.endpoint)
+        shadow_raw = await self._call(self.shadow_url, job)
+        if shadow_raw.error in ("connect", "timeout"):
+            self.breaker.record_failure()
+            self.stats.shadow_failed += 1
+        else:
+            self.breaker.record_success()
+        repeat_raw = None
+        if job.noise_probe and self.repeat_url and shadow_raw.error is None:
+            repeat_raw = await self._call(self.repeat_url, job)
+        timeout = self.settings.shadow.timeout_seconds
+        try:
+            primary_raw = await asyncio.wait_for(asyncio.shield(job.primary), timeout)
+        except TimeoutError:
+            primary_raw = RawExchange(error="primary_timeout")
+        keep = self.settings.capture.headers
+        max_events = self.settings.capture.max_events
+        pair = CapturedPair(
+            request=self._captured_request(job),
+            primary=observe(
+                self.primary_name, primary_raw, fmt, keep_headers=keep, max_events=max_events
+            ),
+            shadow=observe(
+                self.shadow_name, shadow_raw, fmt, keep_headers=keep, max_events=max_events
+            ),
+            shadow_repeat=(
+                observe("legacy", repeat_raw, fmt, keep_headers=keep, max_events=max_events)
+                if repeat_raw is not None
+                else None
+            ),
+            mirror_outcome="mirrored" if shadow_raw.error is None else f"failed:{shadow_raw.error}",
+        )
+        if self.sink.put(pair):
+            self.stats.completed += 1
+        else:
+            self.stats.store_rejected += 1
+
+    async def _call(self, base_url: str, job: _Job) -> RawExchange:
+        assert self._http is not None
+        request = job.request
+        raw = RawExchange()
+        began = time.perf_counter()
+        headers = [(k, v) for k, v in request.headers() if k not in _NOT_MIRRORED]
+        headers.append((SHADOW_HEADER, job.request_id))
+        url = base_url + request.path + (f"?{request.query}" if request.query else "")
+        cap = self.settings.capture.max_body_bytes
+        try:
+            async with asyncio.timeout(self.settings.shadow.timeout_seconds):
+                outgoing = self._http.build_request(
+                    request.method,
+                    url,
+                    headers=headers,
+                    content=request.body if request.method != "GET" else None,
+                )
+                reply = await self._http.send(outgoing, stream=True)
+                raw.status = reply.status_code
+                raw.time_to_headers_ms = (time.perf_counter() - began) * 1000
+                raw.headers = list(reply.headers.items())
+                try:
+                    async for chunk in reply.aiter_bytes():
+                        raw.add_chunk((time.perf_counter() - began) * 1000, chunk, cap)
+                finally:
+                    await reply.aclose()
+        except TimeoutError:
+            raw.error = "timeout"
+        except httpx.ConnectError:
+            raw.error = "connect"
+        except httpx.HTTPError as exc:
+            raw.error = type(exc).__name__
+        raw.total_ms = (time.perf_counter() - began) * 1000
+        return raw
+
+    def _captured_request(self, job: _Job) -> CapturedRequest:
+        request = job.request
+        lookup = dict(request.headers())
+        decision = self.router.detect_user_id(lookup)
+        body = _json_or_none(request.body)
+        stream = bool(body.get("stream")) if isinstance(body, dict) else False
+        return CapturedRequest(
+            request_id=job.request_id,
+            received_at=request.received_at,
+            method=request.method,
+            path=request.path,
+            endpoint=request.endpoint,
+            model=body.get("model") if isinstance(body, dict) else None,
+            stream=stream,
+            user_id=decision.user_id,
+            conversation_id=decision.conversation_id,
+            client_family=client_family(lookup.get("user-agent")),
+            headers={k: lookup[k] for k in _REQUEST_HEADERS_KEPT if k in lookup},
+            body=body,
+            correlation_key=correlation_key(decision.user_id, body, stream),
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Let queued and in-flight mirrors finish (bounded), then stop the workers."""
+        if self._queue is not None:
+            limit = timeout if timeout is not None else self.settings.shadow.timeout_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), limit)
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._workers = []
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        self._queue = None
+
+
+def _model_of(body: bytes) -> str | None:
+    parsed = _json_or_none(body)
+    model = parsed.get("model") if isinstance(parsed, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def _json_or_none(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

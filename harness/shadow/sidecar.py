@@ -1,0 +1,285 @@
+"""The mirror sidecar: the mirror engine and the capture store in a process of their own.
+
+::
+
+    shadow process (serves clients)             mirror sidecar (nice +mirror_nice)
+    ShadowMirror tap --SidecarDispatch--frames--> MirrorEngine --> shadow target
+                      <--status every 100 ms---   observe, redact --> CaptureStore
+
+The primary's share of mirroring is then a sampling decision, one pickled request frame
+and one pickled answer frame per mirrored request; the shadow call, SSE decoding,
+redaction and SQLite run in the sidecar, at a lower CPU priority, so shadow mode cannot
+take the primary's CPU time on a shared host. The sidecar reports its counters and
+whether its queue has room; while it has none, the primary does not ship (counted as
+``queue_full``, as an in-process mirror would).
+
+The sidecar ends when the primary closes the socket (the primary ended, cleanly or not):
+it finishes queued mirrors (bounded by ``shadow.timeout_seconds``), closes the store
+and exits. It runs in a session of its own and ignores SIGINT and SIGTERM, so a stopped
+shadow process loses no pair its sidecar was still writing.
+
+Frames are marshalled tuples: the socket is a private socketpair between the two
+processes. The start-up spec goes over the child's stdin as a pickle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import marshal
+import os
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from harness.redaction import PromptPolicy, Redactor
+from harness.settings import HarnessSettings
+from harness.shadow.engine import MirrorEngine, MirrorRequest, admission, policy_for
+from harness.shadow.recorder import RawExchange, TapRecord
+from harness.store import CaptureStore
+from memory_proxy.memory_router import MemoryRouter, UserIdMappings
+
+__all__ = ["SidecarDispatch", "SidecarSpec", "main"]
+
+logger = logging.getLogger("harness.shadow")
+
+_LENGTH = struct.Struct("!I")
+STATUS_INTERVAL = 0.1
+# Beyond this many unsent bytes toward the sidecar, the primary stops shipping requests.
+BUFFER_LIMIT = 64 * 1024 * 1024
+_COUNTERS = ("queued", "completed", "shadow_failed", "worker_errors", "store_rejected")
+
+
+@dataclass(frozen=True)
+class SidecarSpec:
+    """Everything the sidecar needs, sent to it pickled on its stdin."""
+
+    settings: HarnessSettings
+    secrets: frozenset[str]
+    user_id_mappings: UserIdMappings
+    shadow_url: str
+    repeat_url: str | None
+    primary_name: str
+    shadow_name: str
+    nice: int = 10
+    fd: int = -1
+
+
+def _frame(payload: Any) -> bytes:
+    # marshal: plain tuples of bytes, str and numbers, several times cheaper than pickle
+    # on the primary's request path; both ends are the same interpreter.
+    data = marshal.dumps(payload)
+    return _LENGTH.pack(len(data)) + data
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> Any | None:
+    try:
+        head = await reader.readexactly(_LENGTH.size)
+        data = await reader.readexactly(_LENGTH.unpack(head)[0])
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    return marshal.loads(data)  # noqa: S302 - a private socketpair with our own child
+
+
+class SidecarDispatch:
+    """The primary's end: ships requests and answers to the sidecar, never waits for it."""
+
+    def __init__(self, spec: SidecarSpec) -> None:
+        self.spec = spec
+        self.policy = policy_for(spec.settings, bool(spec.repeat_url))
+        self.router = MemoryRouter(spec.user_id_mappings)
+        self.skipped: Counter[str] = Counter()
+        self.remote: dict[str, Any] = {}
+        self.accepting = True
+        self._next_token = 0
+        self._writer: asyncio.StreamWriter | None = None
+        self._status: asyncio.Task[None] | None = None
+        self._sock, child = socket.socketpair()
+        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "harness.shadow.sidecar"],
+            stdin=subprocess.PIPE,
+            pass_fds=(child.fileno(),),
+            env=env,
+            # A process group of its own: a signal to the primary's group does not cut the
+            # pairs it is still writing (the closed socket ends it), and its CPU is counted
+            # apart from the primary's.
+            start_new_session=True,
+        )
+        assert self.process.stdin is not None
+        with self.process.stdin as stdin:
+            stdin.write(pickle.dumps(replace(spec, fd=child.fileno())))
+        child.close()
+
+    # -- Dispatch -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        reader, self._writer = await asyncio.open_connection(sock=self._sock)
+        self._status = asyncio.create_task(self._read_status(reader), name="sidecar-status")
+
+    def offer(self, request: MirrorRequest) -> object | None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            self.skipped["sidecar_down"] += 1
+            return None
+        reason = admission(self.policy, self.router, request)
+        if reason is not None:
+            self.skipped[reason.removeprefix("skipped:")] += 1
+            return None
+        if not self.accepting or writer.transport.get_write_buffer_size() > BUFFER_LIMIT:
+            self.skipped["queue_full"] += 1
+            return None
+        self._next_token += 1
+        writer.write(_frame(("q", self._next_token, request.as_tuple())))
+        return self._next_token
+
+    def done(self, token: object, record: TapRecord) -> None:
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            try:
+                frame = _frame(("r", token, record))
+            except ValueError:  # a header value of a type marshal refuses: never raise here
+                self.skipped["unshippable"] += 1
+                return
+            writer.write(frame)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+
+    def stats(self) -> dict[str, Any]:
+        remote = self.remote
+        skipped = Counter(remote.get("skipped", {}))
+        skipped.update(self.skipped)
+        return {
+            **{name: remote.get(name, 0) for name in _COUNTERS},
+            "in_flight": remote.get("in_flight", 0),
+            "breaker": remote.get("breaker", "closed"),
+            "skipped": dict(skipped),
+            "sidecar_pid": self.process.pid,
+            "sidecar_running": self.process.poll() is None,
+        }
+
+    async def close(self) -> None:
+        """No more requests will come: the sidecar finishes what it has and exits."""
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self._writer.wait_closed()
+        if self._status is not None:
+            self._status.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._status
+
+    async def _read_status(self, reader: asyncio.StreamReader) -> None:
+        while (status := await _read_frame(reader)) is not None:
+            self.remote = status
+            self.accepting = bool(status.get("accepting", True))
+        self.accepting = False
+        if self._writer is not None and not self._writer.is_closing():
+            logger.warning("the mirror sidecar closed its end: mirroring stopped")
+
+    # -- process --------------------------------------------------------------------------
+
+    def wait(self) -> int | None:
+        """After the server has stopped: let the sidecar drain and exit (bounded)."""
+        self._sock.close()  # no-op when ``close`` ran; ends the sidecar when it did not
+        limit = self.spec.settings.shadow.timeout_seconds + 15
+        try:
+            return self.process.wait(limit)
+        except subprocess.TimeoutExpired:
+            logger.error("mirror sidecar %d did not end in %.0f s: killed", self.process.pid, limit)
+            self.process.kill()
+            return self.process.wait()
+
+
+# -- the sidecar process ----------------------------------------------------------------
+
+
+async def _serve(engine: MirrorEngine, sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_connection(sock=sock)
+    queue_size = engine.settings.shadow.queue_size
+    pending: dict[int, asyncio.Future[RawExchange]] = {}
+    accepting = True
+
+    def report() -> None:
+        nonlocal accepting
+        depth = engine.queue_depth
+        # Hysteresis: stop at a full queue, take requests again once a tenth has drained.
+        accepting = depth < queue_size if accepting else depth <= queue_size * 0.9
+        if not writer.is_closing():
+            writer.write(_frame({**engine.snapshot(), "accepting": accepting}))
+
+    async def tick() -> None:
+        while True:
+            report()
+            await asyncio.sleep(STATUS_INTERVAL)
+
+    ticker = asyncio.create_task(tick(), name="sidecar-status")
+    try:
+        while (frame := await _read_frame(reader)) is not None:
+            kind, token, payload = frame
+            if kind == "q":
+                primary: asyncio.Future[RawExchange] = loop.create_future()
+                if engine.offer(MirrorRequest(*payload), primary):
+                    pending[token] = primary
+                if accepting and engine.queue_depth >= queue_size:
+                    report()
+            else:
+                future = pending.pop(token, None)
+                if future is not None and not future.done():
+                    future.set_result(RawExchange.from_tap(payload))
+    finally:
+        for future in pending.values():
+            if not future.done():
+                future.set_result(RawExchange(error="primary_gone"))
+        await engine.drain()
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        writer.close()
+
+
+def main() -> int:
+    spec = cast(SidecarSpec, pickle.load(sys.stdin.buffer))  # noqa: S301 - from our parent
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s mirror %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The primary decides when mirroring ends (by closing the socket): a stray signal
+    # must not cut the pairs still being written.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if spec.nice:
+        os.nice(spec.nice)
+    settings = spec.settings
+    store = CaptureStore(
+        settings.capture.store,
+        redactor=Redactor(
+            spec.secrets, store_prompts=cast(PromptPolicy, settings.capture.store_prompts)
+        ),
+    )
+    engine = MirrorEngine(
+        settings=settings,
+        sink=store,
+        shadow_url=spec.shadow_url,
+        repeat_url=spec.repeat_url,
+        primary_name=spec.primary_name,
+        shadow_name=spec.shadow_name,
+        router=MemoryRouter(spec.user_id_mappings),
+    )
+    try:
+        asyncio.run(_serve(engine, socket.socket(fileno=spec.fd)))
+    finally:
+        store.close()
+        logger.info("mirror sidecar done: %s; store %s", engine.snapshot(), store.health())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

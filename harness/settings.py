@@ -43,6 +43,7 @@ class ShadowSettings:
     breaker_cooldown_seconds: float = 30.0
     mirror_process: bool = True
     mirror_nice: int = 10
+    mirror_idle: bool = True
 
 
 @dataclass(frozen=True)

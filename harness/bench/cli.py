@@ -53,6 +53,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "0 lets it compete with the primary for CPU",
     )
     parser.add_argument(
+        "--mirror-normal",
+        action="store_true",
+        help="run the mirror's target under the normal scheduler (default: SCHED_IDLE, "
+        "as the shadow's own sidecar runs), to see what it costs when it competes",
+    )
+    parser.add_argument(
         "--sandbox-args",
         default="",
         help="extra sandbox flags, quoted, e.g. '--latency-ms 20 --chunk-delay-ms 2'",
@@ -74,6 +80,7 @@ def bench_command(args: argparse.Namespace) -> int:
             max_seconds=args.max_seconds,
             sandbox_args=tuple(shlex.split(args.sandbox_args)),
             mirror_nice=min(max(args.mirror_nice, 0), 19),
+            mirror_idle=not args.mirror_normal,
         )
     except ValueError as exc:
         print(f"harness bench: {exc}", file=sys.stderr)

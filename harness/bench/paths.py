@@ -11,18 +11,18 @@
 
 One sandbox serves them all; the legacy proxy and LiteLLM server are shared by the
 ``legacy`` and ``litellm`` paths (only one path carries load at a time). The shadow's
-mirror target is a legacy proxy + LiteLLM server of its own, reniced (``mirror_nice``,
-19 by default) once ready: shadow mode must not take CPU from the primary, and on a host
-they share, the kernel then gives the mirror only what the primary leaves (the mirror's
-bounded queue sheds the rest, as designed). ``mirror_nice=0`` shows the cost of not
-doing so. A path's ``processes`` are the servers whose CPU it is charged with; ``side``
+mirror target is a legacy proxy + LiteLLM server of its own, lowered once ready (nice
+``mirror_nice``, 19 by default, and SCHED_IDLE unless ``mirror_idle`` is off): shadow
+mode must not take CPU from the primary, and on a host they share, the kernel then gives
+the mirror only what the primary leaves (the mirror's bounded queue sheds the rest, as
+designed). ``--mirror-normal --mirror-nice 0`` shows the cost of not doing so. A
+path's ``processes`` are the servers whose CPU it is charged with; ``side``
 are the ones it makes work without answering the client: the shadow's mirror sidecar
 (which lowers its own priority, ``shadow.mirror_nice``) and the mirror's target.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +30,8 @@ from pathlib import Path
 
 import httpx
 
+from harness.bench.procstat import group_members
+from harness.cpu_priority import yield_cpu
 from harness.loopback import free_port
 from harness.stack import LITELLM_ENV, Stack
 from memory_proxy.litellm_server import LiteLLMServer
@@ -94,9 +96,9 @@ def start_sandbox(stack: Stack, extra_args: Sequence[str] = ()) -> ChildProcess:
 
 
 def start_mirror_target(
-    stack: Stack, config: Path, nice: int
+    stack: Stack, config: Path, nice: int, idle: bool
 ) -> tuple[ChildProcess, LiteLLMServer]:
-    """A legacy proxy + LiteLLM server for the shadow to mirror to, at ``nice`` once ready."""
+    """A legacy proxy + LiteLLM server for the shadow to mirror to, lowered once ready."""
     server = LiteLLMServer(
         config,
         port=free_port(),
@@ -117,10 +119,10 @@ def start_mirror_target(
         ready_timeout=90,
     )
     _started(legacy, stack)
-    for pid in (server.pid, legacy.pid):
-        if nice and pid is not None:
-            # Each leads its own process group: every worker it forks is reniced too.
-            os.setpriority(os.PRIO_PGRP, pid, nice)
+    for leader in (server.pid, legacy.pid):
+        # Each leads its own process group: every worker it forked is lowered too.
+        for pid in group_members(leader) if leader is not None else []:
+            yield_cpu(pid, nice=nice, idle=idle)
     return legacy, server
 
 
@@ -162,6 +164,7 @@ def start_paths(
     sandbox: ChildProcess,
     *,
     mirror_nice: int = 19,
+    mirror_idle: bool = True,
 ) -> dict[str, BenchPath]:
     """Start what ``names`` need (each server once) and describe each path."""
     paths: dict[str, BenchPath] = {}
@@ -188,7 +191,7 @@ def start_paths(
                 "legacy", legacy.url, _pids(**two_hop), _startups(**two_hop)
             )
     if "shadow" in names:
-        mirror_legacy, mirror_server = start_mirror_target(stack, config, mirror_nice)
+        mirror_legacy, mirror_server = start_mirror_target(stack, config, mirror_nice, mirror_idle)
         shadow = start_shadow(stack, config, mirror_legacy.url)
         side = _pids(mirror_legacy=mirror_legacy, mirror_litellm=mirror_server)
         sidecar = _sidecar_pid(shadow.url)

@@ -67,6 +67,7 @@ class BenchPlan:
     settle_seconds: float = 180.0  # a niced mirror target may take a while to drain
     sandbox_args: Sequence[str] = field(default_factory=tuple)
     mirror_nice: int = 19
+    mirror_idle: bool = True
 
 
 class _Bench:
@@ -188,6 +189,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
             "cases": [c.name for c in plan.cases],
             "sandbox_args": list(plan.sandbox_args),
             "mirror_nice": plan.mirror_nice,
+            "mirror_idle": plan.mirror_idle,
         },
         machine=_machine(),
         paths=[],
@@ -199,7 +201,14 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
         config_path = write_sandbox_config(sandbox.url, folder / "sandbox.yaml")
         config = load_config(config_path)
         say(f"  sandbox ready in {sandbox.startup_seconds:.1f} s; starting {', '.join(plan.paths)}")
-        paths = start_paths(stack, plan.paths, config_path, sandbox, mirror_nice=plan.mirror_nice)
+        paths = start_paths(
+            stack,
+            plan.paths,
+            config_path,
+            sandbox,
+            mirror_nice=plan.mirror_nice,
+            mirror_idle=plan.mirror_idle,
+        )
         result.paths = [
             PathInfo(p.name, p.ready_seconds, p.startup_seconds, list(p.processes), list(p.side))
             for p in paths.values()
@@ -332,9 +341,11 @@ def _add_notes(result: BenchResult) -> None:
         done = ", ".join(f"{s.case} {s.mirrored}/{s.requests}" for s in mirrored)
         result.notes.append(
             f"shadow: mirror target (own legacy proxy + LiteLLM server) at nice "
-            f"{result.settings.get('mirror_nice')}; mirrors completed: {done} (the rest shed "
-            "by the mirror's bounded queue). Its CPU after the window is the shadow process "
-            "finishing those mirrors."
+            f"{result.settings.get('mirror_nice')}"
+            f"{' under SCHED_IDLE' if result.settings.get('mirror_idle') else ''}, "
+            "the shadow's mirror sidecar as harness.yaml says; mirrors completed: "
+            f"{done} (the rest shed by the mirror's bounded queue). The mirror side's CPU "
+            "includes finishing those mirrors after the window."
         )
     failures = [m for m in result.measurements if m.ok < m.requests]
     for m in failures:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -28,6 +29,7 @@ from harness.settings import HarnessSettings
 from harness.shadow.breaker import CircuitBreaker
 from harness.shadow.recorder import RawExchange, format_of, observe
 from harness.shadow.sampling import SamplingPolicy
+from harness.store import CaptureStore
 from harness.upstream_join import correlation_key
 from memory_proxy.memory_router import MemoryRouter, client_family
 
@@ -176,7 +178,12 @@ class MirrorEngine:
         self._http: httpx.AsyncClient | None = None
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.stats.as_dict(), "breaker": self.breaker.state}
+        snap = {**self.stats.as_dict(), "breaker": self.breaker.state}
+        if isinstance(self.sink, CaptureStore):
+            # What the store could not write is reported here, live, not only at exit.
+            health = self.sink.health()
+            snap["store"] = {**dataclasses.asdict(health), "ok": health.ok}
+        return snap
 
     @property
     def queue_depth(self) -> int:
@@ -237,7 +244,9 @@ class MirrorEngine:
     async def _mirror(self, job: _Job) -> None:
         fmt = format_of(job.request.endpoint)
         shadow_raw = await self._call(self.shadow_url, job)
-        if shadow_raw.error in ("connect", "timeout"):
+        # Any transport failure counts: a target that died mid-run first shows up as a
+        # dropped keep-alive connection, not as a refused one.
+        if shadow_raw.error is not None:
             self.breaker.record_failure()
             self.stats.shadow_failed += 1
         else:

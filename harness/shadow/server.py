@@ -86,6 +86,7 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
             primary_name=names[0],
             shadow_name=names[1],
             nice=shadow.mirror_nice,
+            idle=shadow.mirror_idle,
         )
         dispatch = sidecar = SidecarDispatch(spec)
     else:

@@ -2,14 +2,14 @@
 
 ::
 
-    shadow process (serves clients)             mirror sidecar (nice +mirror_nice)
+    shadow process (serves clients)             mirror sidecar (SCHED_IDLE, nice)
     ShadowMirror tap --SidecarDispatch--frames--> MirrorEngine --> shadow target
                       <--status every 100 ms---   observe, redact --> CaptureStore
 
 The primary's share of mirroring is then a sampling decision, one pickled request frame
 and one pickled answer frame per mirrored request; the shadow call, SSE decoding,
-redaction and SQLite run in the sidecar, at a lower CPU priority, so shadow mode cannot
-take the primary's CPU time on a shared host. The sidecar reports its counters and
+redaction and SQLite run in the sidecar, which runs only on CPU time the primary does
+not want (:mod:`harness.cpu_priority`). The sidecar reports its counters and
 whether its queue has room; while it has none, the primary does not ship (counted as
 ``queue_full``, as an in-process mirror would).
 
@@ -39,6 +39,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from harness.cpu_priority import yield_cpu
 from harness.redaction import PromptPolicy, Redactor
 from harness.settings import HarnessSettings
 from harness.shadow.engine import MirrorEngine, MirrorRequest, admission, policy_for
@@ -69,6 +70,7 @@ class SidecarSpec:
     primary_name: str
     shadow_name: str
     nice: int = 10
+    idle: bool = True
     fd: int = -1
 
 
@@ -162,6 +164,7 @@ class SidecarDispatch:
             "in_flight": remote.get("in_flight", 0),
             "breaker": remote.get("breaker", "closed"),
             "skipped": dict(skipped),
+            "store": remote.get("store"),
             "sidecar_pid": self.process.pid,
             "sidecar_running": self.process.poll() is None,
         }
@@ -255,8 +258,7 @@ def main() -> int:
     # must not cut the pairs still being written.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if spec.nice:
-        os.nice(spec.nice)
+    yield_cpu(nice=spec.nice, idle=spec.idle)
     settings = spec.settings
     store = CaptureStore(
         settings.capture.store,

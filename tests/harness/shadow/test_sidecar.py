@@ -92,15 +92,20 @@ def test_pairs_are_mirrored_and_stored_by_the_sidecar_not_the_primary(
             with client.stream("POST", "/v1/chat/completions", json=chat("two", True)) as r:
                 streamed = b"".join(r.iter_bytes())
             wait_for(lambda: client.get("/_shadow/stats").json()["completed"] == 2, 20)
+            wait_for(lambda: client.get("/_shadow/stats").json()["store"]["written"] == 2, 20)
             stats = client.get("/_shadow/stats").json()
             sidecar = psutil.Process(stats["sidecar_pid"])
-            assert sidecar.nice() == 7  # it yields the CPU to the primary
+            # It yields the CPU to the primary: every thread niced and under SCHED_IDLE.
+            for thread in sidecar.threads():
+                assert os.getpriority(os.PRIO_PROCESS, thread.id) == 7
+                assert os.sched_getscheduler(thread.id) == os.SCHED_IDLE
             assert sidecar.pid != os.getpid() and os.getpgid(sidecar.pid) != os.getpgid(0)
             # No store writer and no mirror worker in the serving process.
             assert "capture-store" not in {t.name for t in threading.enumerate()} - threads_before
     finally:
         assert dispatch.wait() == 0
     assert stats["seen"] == 2 and stats["queued"] == 2 and stats["sidecar_running"]
+    assert stats["store"]["ok"] and stats["store"]["lost"] == 0
     assert len(fake.seen) == 2
     pairs = {p.pair.request.stream: p.pair for p in CaptureStore(store).iter_pairs()}
     assert set(pairs) == {False, True}

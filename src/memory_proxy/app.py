@@ -51,6 +51,23 @@ def _configure_litellm() -> None:
     # /v1/messages for an openai/... model: translate to Chat Completions, the API the
     # deployment's api_base serves, not the Responses API litellm would pick by default.
     litellm.use_chat_completions_url_for_anthropic_messages = True
+    _no_proxy_router_lookup()
+
+
+def _no_proxy_router_lookup() -> None:
+    """Keep litellm's /v1/messages adapter from importing the LiteLLM *server*.
+
+    For a non-Anthropic model, litellm 1.106's adapter looks for the LiteLLM server's
+    router by importing ``litellm.proxy.proxy_server`` (some 1,700 modules: 5.5 s on the
+    first such request, on the event loop, stalling every other request). This process
+    is not that server and has no such router, so the lookup's answer is always None.
+    A test checks the module stays unimported, so a litellm upgrade that moves the
+    lookup shows up there.
+    """
+    from litellm.llms.anthropic.pass_through.adapters import handler
+
+    if hasattr(handler, "_proxy_router_fallback"):
+        handler._proxy_router_fallback = lambda: None
 
 
 def create_app(config: ProxyConfig) -> FastAPI:

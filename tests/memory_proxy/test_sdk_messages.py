@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -361,3 +364,35 @@ def test_stream_failure_after_first_event_is_an_error_event(
         assert "message_stop" not in names
         assert names.count("error") == 1
         assert events[-1][1]["error"]["type"] in ("api_error", "overloaded_error")
+
+
+_NO_SERVER_IMPORT = """
+import sys
+import httpx
+from memory_proxy.app import create_app
+from memory_proxy.config import load_config
+from harness.loopback import LoopbackServer
+with LoopbackServer(create_app(load_config(sys.argv[1]))) as proxy:
+    reply = httpx.post(
+        proxy.url + "/v1/messages",
+        json={"model": "gpt-4o", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"x-api-key": sys.argv[2]},
+        timeout=60,
+    )
+print(reply.status_code, "litellm.proxy.proxy_server" in sys.modules)
+"""
+
+
+def test_messages_for_other_providers_do_not_load_the_litellm_server(
+    sandbox_config_path: Path, sandbox: Any
+) -> None:
+    """litellm's adapter would import the whole LiteLLM server (~5 s on the event loop)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_SERVER_IMPORT, str(sandbox_config_path), MASTER_KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        check=False,
+    )
+    assert result.stdout.split() == ["200", "False"], result.stderr[-2000:]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 __all__ = ["yield_cpu"]
@@ -25,8 +26,11 @@ def _threads(pid: int) -> list[int]:
         return [pid]
 
 
-def yield_cpu(pid: int = 0, *, nice: int = 0, idle: bool = False) -> None:
-    """Lower ``pid`` (0: this process) to ``nice`` and, with ``idle``, SCHED_IDLE."""
+def yield_cpu(
+    pid: int = 0, *, nice: int = 0, idle: bool = False, cpus: Collection[int] = ()
+) -> None:
+    """Lower ``pid`` (0: this process) to ``nice``, with ``idle`` to SCHED_IDLE, and with
+    ``cpus`` keep it on those cores (its caches then stay off the primary's cores)."""
     target = pid or os.getpid()
     for tid in _threads(target):
         # A thread that ended meanwhile, or a platform without the call: nothing to lower.
@@ -35,3 +39,5 @@ def yield_cpu(pid: int = 0, *, nice: int = 0, idle: bool = False) -> None:
                 os.setpriority(os.PRIO_PROCESS, tid, nice)
             if idle:
                 os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            if cpus:
+                os.sched_setaffinity(tid, set(cpus))

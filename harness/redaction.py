@@ -25,7 +25,14 @@ from typing import Any, Literal, TypeVar
 
 from harness.observation import CapturedPair
 
-__all__ = ["REDACTED", "SECRET_HEADERS", "PromptPolicy", "Redactor", "prompt_hash"]
+__all__ = [
+    "REDACTED",
+    "SECRET_FIELDS",
+    "SECRET_HEADERS",
+    "PromptPolicy",
+    "Redactor",
+    "prompt_hash",
+]
 
 REDACTED = "[REDACTED]"
 SECRET_HEADERS = frozenset(
@@ -39,6 +46,8 @@ SECRET_HEADERS = frozenset(
         "set-cookie",
     }
 )
+# Body fields a client may (wrongly) put its key in; masked wherever they appear.
+SECRET_FIELDS = frozenset({"api_key", "apikey", "access_token", "client_secret"})
 PromptPolicy = Literal["full", "hash", "none"]
 
 # Keys whose values are prompt text in the request bodies of both API formats.
@@ -77,7 +86,7 @@ class Redactor:
         if store_prompts not in ("full", "hash", "none"):
             raise ValueError(f"store_prompts must be full, hash or none, not {store_prompts!r}")
         self.store_prompts = store_prompts
-        self._secret_headers = frozenset(h.lower() for h in secret_headers)
+        self._secret_headers = frozenset(h.lower() for h in secret_headers) | SECRET_FIELDS
         spellings = {
             variant
             for secret in secrets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -59,10 +60,24 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "as the shadow's own sidecar runs), to see what it costs when it competes",
     )
     parser.add_argument(
+        "--mirror-cpus",
+        default="",
+        help="comma list of CPUs for the shadow's mirror side (sidecar and target); the "
+        "shadow primary then runs on the others. Default: no pinning",
+    )
+    parser.add_argument(
         "--sandbox-args",
         default="",
         help="extra sandbox flags, quoted, e.g. '--latency-ms 20 --chunk-delay-ms 2'",
     )
+
+
+def _cpus(text: str) -> tuple[int, ...]:
+    cpus = tuple(int(c) for c in text.split(",") if c.strip())
+    available = os.cpu_count() or 1
+    if any(not 0 <= c < available for c in cpus):
+        raise ValueError(f"--mirror-cpus: this machine has CPUs 0-{available - 1}")
+    return cpus
 
 
 def bench_command(args: argparse.Namespace) -> int:
@@ -81,6 +96,7 @@ def bench_command(args: argparse.Namespace) -> int:
             sandbox_args=tuple(shlex.split(args.sandbox_args)),
             mirror_nice=min(max(args.mirror_nice, 0), 19),
             mirror_idle=not args.mirror_normal,
+            mirror_cpus=_cpus(args.mirror_cpus),
         )
     except ValueError as exc:
         print(f"harness bench: {exc}", file=sys.stderr)

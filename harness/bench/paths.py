@@ -23,6 +23,7 @@ are the ones it makes work without answering the client: the shadow's mirror sid
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -96,7 +97,7 @@ def start_sandbox(stack: Stack, extra_args: Sequence[str] = ()) -> ChildProcess:
 
 
 def start_mirror_target(
-    stack: Stack, config: Path, nice: int, idle: bool
+    stack: Stack, config: Path, nice: int, idle: bool, cpus: Sequence[int] = ()
 ) -> tuple[ChildProcess, LiteLLMServer]:
     """A legacy proxy + LiteLLM server for the shadow to mirror to, lowered once ready."""
     server = LiteLLMServer(
@@ -122,7 +123,7 @@ def start_mirror_target(
     for leader in (server.pid, legacy.pid):
         # Each leads its own process group: every worker it forked is lowered too.
         for pid in group_members(leader) if leader is not None else []:
-            yield_cpu(pid, nice=nice, idle=idle)
+            yield_cpu(pid, nice=nice, idle=idle, cpus=cpus)
     return legacy, server
 
 
@@ -165,6 +166,7 @@ def start_paths(
     *,
     mirror_nice: int = 19,
     mirror_idle: bool = True,
+    mirror_cpus: Sequence[int] = (),
 ) -> dict[str, BenchPath]:
     """Start what ``names`` need (each server once) and describe each path."""
     paths: dict[str, BenchPath] = {}
@@ -191,15 +193,26 @@ def start_paths(
                 "legacy", legacy.url, _pids(**two_hop), _startups(**two_hop)
             )
     if "shadow" in names:
-        mirror_legacy, mirror_server = start_mirror_target(stack, config, mirror_nice, mirror_idle)
+        mirror_legacy, mirror_server = start_mirror_target(
+            stack, config, mirror_nice, mirror_idle, mirror_cpus
+        )
         shadow = start_shadow(stack, config, mirror_legacy.url)
         side = _pids(mirror_legacy=mirror_legacy, mirror_litellm=mirror_server)
         sidecar = _sidecar_pid(shadow.url)
         if sidecar is not None:
             side = {"mirror_sidecar": sidecar, **side}
+            if mirror_cpus:
+                yield_cpu(sidecar, cpus=mirror_cpus)
         paths["shadow"] = BenchPath(
             "shadow", shadow.url, _pids(shadow=shadow), _startups(shadow=shadow), side=side
         )
+    if mirror_cpus:
+        # Both primaries (plain and shadow) on the other cores, alike: the mirror side's
+        # caches then stay off the cores the primary runs on.
+        others = set(range(os.cpu_count() or 1)) - set(mirror_cpus)
+        for name in ("sdk", "shadow"):
+            if name in paths and others:
+                yield_cpu(paths[name].processes[name], cpus=others)
     return {name: paths[name] for name in names}
 
 

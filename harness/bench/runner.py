@@ -68,6 +68,7 @@ class BenchPlan:
     sandbox_args: Sequence[str] = field(default_factory=tuple)
     mirror_nice: int = 19
     mirror_idle: bool = True
+    mirror_cpus: Sequence[int] = ()
 
 
 class _Bench:
@@ -190,6 +191,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
             "sandbox_args": list(plan.sandbox_args),
             "mirror_nice": plan.mirror_nice,
             "mirror_idle": plan.mirror_idle,
+            "mirror_cpus": list(plan.mirror_cpus),
         },
         machine=_machine(),
         paths=[],
@@ -208,6 +210,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
             sandbox,
             mirror_nice=plan.mirror_nice,
             mirror_idle=plan.mirror_idle,
+            mirror_cpus=plan.mirror_cpus,
         )
         result.paths = [
             PathInfo(p.name, p.ready_seconds, p.startup_seconds, list(p.processes), list(p.side))

@@ -120,9 +120,11 @@ def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, p
         settings.shadow.mirror_to,
         settings.capture.store,
     )
-    # uvicorn re-raises the SIGTERM it shut down for once it returns; the default action
-    # would end this process before the sidecar has written its last pairs.
-    signal.signal(signal.SIGTERM, _exit_after_cleanup)
+    # uvicorn re-raises the SIGTERM it shut down for once it returns: the handler it puts
+    # back must unwind (harness.cli installs one), or this process would end before the
+    # sidecar has written its last pairs.
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _exit_after_cleanup)
     try:
         uvicorn.run(
             run.app,

@@ -100,6 +100,16 @@ def test_credential_headers_masked_at_any_depth_case_insensitive() -> None:
     assert upstream["credentials"] == {"x-api-key": {"present": True, "sha256": "0f0f0f0f0f0f"}}
 
 
+def test_a_key_a_client_put_in_the_body_is_masked() -> None:
+    # Clients may send api_key in the body (the proxy refuses it, but it is captured).
+    body = {"model": "gpt-4o", "api_key": "sk-client-0123456789", "extra": {"APIKey": "x1y2"}}
+    assert Redactor().redact(body) == {
+        "model": "gpt-4o",
+        "api_key": REDACTED,
+        "extra": {"APIKey": REDACTED},
+    }
+
+
 def test_empty_credential_header_stays_empty() -> None:
     assert Redactor().redact({"x-supermemory-api-key": ""}) == {"x-supermemory-api-key": ""}
 

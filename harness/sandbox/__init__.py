@@ -39,6 +39,8 @@ through any proxy (several may be combined, ``[sandbox:a=1,b=2]`` or separate br
                                   error event (Anthropic ``event: error`` with
                                   ``overloaded_error``; OpenAI ``data: {"error": ...}``)
                                   and end the stream cleanly
+    [sandbox:stall_after=N]       send N stream events, then go silent with the
+                                  connection open until the client gives up
 
 Configured faults (``FaultSettings``: latency, jitter, TTFT, chunk delay, and the 429 /
 503 / 500 / malformed / stream-cut rates drawn from a seeded RNG) apply to

@@ -21,6 +21,7 @@ _NUMERIC_KEYS = (
     "stream_delay_ms",
     "ttft_ms",
     "stream_error",
+    "stall_after",
 )
 
 
@@ -36,6 +37,7 @@ class Directives:
     stream_delay_ms: int | None = None
     ttft_ms: int | None = None
     stream_error_after: int | None = None
+    stall_after: int | None = None
 
     @property
     def any(self) -> bool:
@@ -66,6 +68,7 @@ def parse_directives(text: str) -> Directives:
         stream_delay_ms=numbers.get("stream_delay_ms"),
         ttft_ms=numbers.get("ttft_ms"),
         stream_error_after=numbers.get("stream_error"),
+        stall_after=numbers.get("stall_after"),
     )
 
 

@@ -91,6 +91,7 @@ class ApiExchange:
             ttft_s=plan.ttft_s,
             chunk_delay_s=plan.chunk_delay_s,
             cut_after=plan.cut_point(len(events)),
+            stall_after=plan.stall_after,
         )
 
     def _whole(

@@ -26,7 +26,9 @@ class FaultPlan:
     content delta, ``chunk_delay_s`` between stream events. A stream is cut after
     ``cut_after`` events, or half-way when ``cut_midway``; a cut drops the connection
     without the final event. ``stream_error_after`` replaces the rest of a stream, after
-    that many events, with the format's SSE error event and a clean close.
+    that many events, with the format's SSE error event and a clean close. A stream
+    stalls after ``stall_after`` events: the connection stays open and silent until the
+    client gives up (a provider that hangs mid-reply).
     """
 
     delay_s: float = 0.0
@@ -36,6 +38,7 @@ class FaultPlan:
     cut_after: int | None = None
     cut_midway: bool = False
     stream_error_after: int | None = None
+    stall_after: int | None = None
     ttft_s: float = 0.0
     chunk_delay_s: float = 0.0
     reasons: tuple[str, ...] = ()
@@ -106,6 +109,8 @@ class FaultInjector:
             reasons.append(f"cut_after={directives.cut_after} (directive)")
         if directives.stream_error_after is not None:
             reasons.append(f"stream_error={directives.stream_error_after} (directive)")
+        if directives.stall_after is not None:
+            reasons.append(f"stall_after={directives.stall_after} (directive)")
         if directives.cloudflare is not None:
             reasons.append(f"cloudflare={directives.cloudflare} (directive)")
         return FaultPlan(
@@ -116,6 +121,7 @@ class FaultInjector:
             cut_after=directives.cut_after,
             cut_midway=cut_midway,
             stream_error_after=directives.stream_error_after,
+            stall_after=directives.stall_after,
             ttft_s=ttft_ms / 1000,
             chunk_delay_s=chunk_ms / 1000,
             reasons=tuple(reasons),

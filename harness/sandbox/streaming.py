@@ -2,8 +2,9 @@
 
 ``EventStreamResponse`` paces SSE events (TTFT before the first content delta, a delay
 between events), can cut the stream (return without the final body message, which
-makes the server drop the connection mid-body, like a provider's edge resetting it) and
-watches for the client going away. Each response reports its outcome to ``on_finish``:
+makes the server drop the connection mid-body, like a provider's edge resetting it) or
+stall it (stop sending, connection open, until the client gives up) and watches for the
+client going away. Each response reports its outcome to ``on_finish``:
 ``completed``, ``cut`` or ``disconnected``.
 """
 
@@ -58,6 +59,7 @@ class EventStreamResponse(Response):
         ttft_s: float = 0.0,
         chunk_delay_s: float = 0.0,
         cut_after: int | None = None,
+        stall_after: int | None = None,
     ) -> None:
         self.status_code = 200
         self.background = None
@@ -65,6 +67,7 @@ class EventStreamResponse(Response):
         self.ttft_s = ttft_s
         self.chunk_delay_s = chunk_delay_s
         self.cut_after = cut_after
+        self.stall_after = stall_after
         self._on_finish = on_finish
         # No body attribute: init_headers then leaves out content-length (chunked).
         self.init_headers({"cache-control": "no-cache", **headers})
@@ -78,6 +81,9 @@ class EventStreamResponse(Response):
                 if self.cut_after is not None and index >= self.cut_after:
                     state["cut"] = True
                     return
+                if self.stall_after is not None and index >= self.stall_after:
+                    # Silent, connection open: only the client leaving ends this.
+                    await anyio.sleep_forever()
                 delay = self.chunk_delay_s if index else 0.0
                 if event.opens_content:
                     delay += self.ttft_s

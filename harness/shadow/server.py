@@ -22,6 +22,7 @@ from harness.shadow.mirror import Dispatch, LocalDispatch, ShadowMirror
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec
 from harness.store import CaptureStore
 from memory_proxy.config import ProxyConfig
+from memory_proxy.connection_limits import uvicorn_settings
 from memory_proxy.memory_router import MemoryRouter
 
 __all__ = ["ShadowRun", "build_shadow", "serve_shadow"]
@@ -132,7 +133,8 @@ def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, p
             port=port,
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=int(config.options.shutdown_grace_seconds),
+            # The same connection limits as `memory-proxy serve`: slow clients get a 408.
+            **uvicorn_settings(config.options),
         )
     finally:
         run.close()

@@ -45,6 +45,7 @@ OPENAI = ApiFormat(
         ErrorKind.OVERLOADED: ("service_unavailable_error", "service_unavailable"),
         ErrorKind.UPSTREAM: ("api_error", "upstream_error"),
         ErrorKind.TIMEOUT: ("timeout_error", "timeout"),
+        ErrorKind.REQUEST_TIMEOUT: ("request_timeout", "request_timeout"),
     },
     anthropic_envelope=False,
 )
@@ -61,6 +62,8 @@ ANTHROPIC = ApiFormat(
         ErrorKind.OVERLOADED: ("overloaded_error", None),
         ErrorKind.UPSTREAM: ("api_error", None),
         ErrorKind.TIMEOUT: ("api_error", None),
+        # Anthropic has no type for a client too slow to send; the 408 status says it.
+        ErrorKind.REQUEST_TIMEOUT: ("invalid_request_error", None),
     },
     anthropic_envelope=True,
 )

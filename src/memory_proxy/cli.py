@@ -41,6 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from memory_proxy.app import create_app
+    from memory_proxy.connection_limits import uvicorn_settings
 
     config = load_config(args.config)
     _require_key_off_loopback(args, config.general.master_key)
@@ -51,7 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level.lower(),
         access_log=False,
-        timeout_graceful_shutdown=int(config.options.shutdown_grace_seconds),
+        **uvicorn_settings(config.options),
     )
     return 0
 
@@ -59,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _legacy(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from memory_proxy.connection_limits import uvicorn_settings
     from memory_proxy.legacy_proxy import create_legacy_app
 
     config = load_config(args.config)
@@ -69,7 +71,7 @@ def _legacy(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level.lower(),
         access_log=False,
-        timeout_graceful_shutdown=int(config.options.shutdown_grace_seconds),
+        **uvicorn_settings(config.options),
     )
     return 0
 

@@ -111,6 +111,14 @@ class ProxyOptions:
     retry_backoff_seconds: float = 0.5
     retry_backoff_max_seconds: float = 8.0
     log_prompts: bool = False
+    # Connection limits (connection_limits.py): a request head must arrive within
+    # header_timeout_seconds of the accept (or of its first byte, on a reused connection)
+    # and hold at most max_header_bytes; its body within body_timeout_seconds of the head.
+    header_timeout_seconds: float = 10.0
+    max_header_bytes: int = 64 * 1024
+    body_timeout_seconds: float = 60.0
+    keep_alive_timeout_seconds: float = 5.0
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True)
@@ -296,6 +304,24 @@ def _parse_options(raw: Any, check: _Checker) -> ProxyOptions:
             "memory_proxy.retry_backoff_max_seconds",
         ),
         log_prompts=check.boolean(raw.get("log_prompts", False), "memory_proxy.log_prompts"),
+        header_timeout_seconds=check.positive_number(
+            raw.get("header_timeout_seconds", d.header_timeout_seconds),
+            "memory_proxy.header_timeout_seconds",
+        ),
+        max_header_bytes=check.positive_int(
+            raw.get("max_header_bytes", d.max_header_bytes), "memory_proxy.max_header_bytes"
+        ),
+        body_timeout_seconds=check.positive_number(
+            raw.get("body_timeout_seconds", d.body_timeout_seconds),
+            "memory_proxy.body_timeout_seconds",
+        ),
+        keep_alive_timeout_seconds=check.positive_number(
+            raw.get("keep_alive_timeout_seconds", d.keep_alive_timeout_seconds),
+            "memory_proxy.keep_alive_timeout_seconds",
+        ),
+        max_connections=check.positive_int(
+            raw.get("max_connections", d.max_connections), "memory_proxy.max_connections"
+        ),
     )
 
 

@@ -7,12 +7,15 @@
     ├── InvalidRequest          400
     ├── AuthenticationFailed    401
     ├── ModelNotFound           404
+    ├── RequestTimeout          408  the request head or body did not arrive in time
     ├── PayloadTooLarge         413
+    ├── HeadersTooLarge         431
     └── UpstreamError                the provider (or the way to it) failed
         ├── UpstreamRejected    4xx  the provider refused the request (passed on)
         ├── UpstreamRateLimited 429  retried before the first byte
-        ├── UpstreamUnavailable 503  overloaded / Cloudflare 1200; retried before the first byte
-        ├── UpstreamBadGateway  502  5xx, unreachable, or a reply that is not what the API says
+        ├── UpstreamUnavailable 503  overloaded / Cloudflare 1200 / unreachable (refused, DNS,
+        │                            TLS); retried before the first byte
+        ├── UpstreamBadGateway  502  5xx, a cut stream, or a reply that is not what the API says
         └── UpstreamTimeout     504
 
 Each error carries an :class:`ErrorKind`; ``api_formats`` turns a kind into the OpenAI or
@@ -27,10 +30,12 @@ __all__ = [
     "AuthenticationFailed",
     "ConfigError",
     "ErrorKind",
+    "HeadersTooLarge",
     "InvalidRequest",
     "ModelNotFound",
     "PayloadTooLarge",
     "ProxyError",
+    "RequestTimeout",
     "UpstreamBadGateway",
     "UpstreamError",
     "UpstreamRateLimited",
@@ -50,6 +55,7 @@ class ErrorKind(enum.Enum):
     OVERLOADED = "overloaded"
     UPSTREAM = "upstream"
     TIMEOUT = "timeout"
+    REQUEST_TIMEOUT = "request_timeout"
 
 
 class ConfigError(Exception):
@@ -92,8 +98,20 @@ class ModelNotFound(ProxyError):
         self.available = available
 
 
+class RequestTimeout(ProxyError):
+    """The client was too slow sending its request (see ``connection_limits``)."""
+
+    status = 408
+    kind = ErrorKind.REQUEST_TIMEOUT
+
+
 class PayloadTooLarge(ProxyError):
     status = 413
+    kind = ErrorKind.TOO_LARGE
+
+
+class HeadersTooLarge(ProxyError):
+    status = 431
     kind = ErrorKind.TOO_LARGE
 
 

@@ -84,6 +84,9 @@ async def create_message(state: ProxyState, request: Request) -> Response:
         ),
         extra_headers=headers,
         custom_llm_provider=route.provider,
+        # Retries are the proxy's own (before the first byte only): litellm's would
+        # multiply them, three upstream calls for every one the proxy makes.
+        num_retries=0,
         timeout=state.config.litellm.request_timeout,
     )
     if not stream:

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from memory_proxy.errors import InvalidRequest, PayloadTooLarge
 
@@ -38,11 +38,18 @@ async def read_body_bytes(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"request body of {declared} bytes exceeds the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client left, or was cut off as too slow (connection_limits), mid-body: an
+        # incomplete request, not a bug of ours. Nobody reads the reply; no traceback.
+        raise InvalidRequest(
+            f"the connection closed after {size} bytes of the request body"
+        ) from None
     return b"".join(chunks)
 
 

@@ -1,10 +1,36 @@
-"""Translate what litellm, httpx and aiohttp raise into the proxy's exception tree, once."""
+"""Translate what litellm, httpx and aiohttp raise into the proxy's exception tree, once.
+
+litellm wraps transport failures in its own classes with a made-up status: a refused
+connection, a DNS or TLS failure is an ``InternalServerError`` (500), a read timeout
+inside a stream a ``MidStreamFallbackError`` (500), a reply cut short of valid JSON an
+``APIConnectionError``. The transport's (or the JSON decoder's) own exception is still
+in the chain (``__cause__``, ``__context__``, ``original_exception``), so the chain
+decides, and the same fault maps to the same status on every path (litellm or relay):
+
+===========================================  ======  =======  ==========================
+fault                                        status  retried  error
+===========================================  ======  =======  ==========================
+connection refused or reset, DNS, TLS        503     yes      UpstreamUnavailable
+429 (its Retry-After passed on)              429     yes      UpstreamRateLimited
+503 / 529 overloaded, Cloudflare 1200        503     yes      UpstreamUnavailable
+timeout (connect, headers, between chunks)   504     no       UpstreamTimeout
+reply not valid JSON, a cut stream, 5xx      502     no       UpstreamBadGateway (or base)
+other 4xx                                    4xx     no       UpstreamRejected
+===========================================  ======  =======  ==========================
+
+Retries happen before the first byte only; after it, the error is one SSE error event.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import socket
+import ssl
+from collections.abc import Iterator
 
+import aiohttp
 import httpx
 
 from memory_proxy.errors import (
@@ -24,6 +50,18 @@ _CLOUDFLARE_1200 = re.compile(r"error code:?\s*1200", re.IGNORECASE)
 # litellm prefixes messages with its own class names; clients need the provider's words.
 _OVERLOADED = '"overloaded_error"'
 _LITELLM_PREFIX = re.compile(r"^(litellm\.\w+:\s*)+(\w+Exception\s*-\s*)?")
+_LITELLM_HINT = re.compile(r"\s*Handle with `litellm\.\w+`\.?")
+_OBJECT_REPR = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
+_TIMEOUTS = (asyncio.TimeoutError, httpx.TimeoutException)
+# The connection failed: refused or reset, DNS, TLS handshake. Not every OSError: a
+# file error litellm hit on the way must not turn a provider's 500 into "unreachable".
+_CONNECT_FAILURES = (
+    ConnectionError,
+    socket.gaierror,
+    ssl.SSLError,
+    aiohttp.ClientConnectorError,
+    httpx.ConnectError,
+)
 
 
 def is_cloudflare_1200(text: str) -> bool:
@@ -35,7 +73,7 @@ def translate_upstream_error(exc: BaseException) -> ProxyError:
     if isinstance(exc, ProxyError):
         return exc
     message = _clean_message(exc)
-    if isinstance(exc, asyncio.TimeoutError | httpx.TimeoutException):
+    if isinstance(exc, _TIMEOUTS):
         return UpstreamTimeout(f"upstream timed out: {message}")
     status = _status_of(exc)
     name = type(exc).__name__
@@ -50,11 +88,48 @@ def translate_upstream_error(exc: BaseException) -> ProxyError:
         return UpstreamUnavailable(message)
     if status is not None and 400 <= status < 500:
         return UpstreamRejected(message, status=status)
-    if name == "APIConnectionError" or isinstance(exc, httpx.TransportError | OSError):
-        return UpstreamUnavailable(f"upstream unreachable: {message}")
+    # No provider status (or litellm's stand-in 500): the transport failure underneath.
+    timeout = _in_chain(exc, _TIMEOUTS)
+    if timeout is not None:
+        return UpstreamTimeout(f"upstream timed out: {_clean_message(timeout)}")
+    unreachable = _in_chain(exc, _CONNECT_FAILURES)
+    not_json = _in_chain(exc, (json.JSONDecodeError,))
+    if unreachable is None and not_json is not None:
+        # litellm calls a reply it cannot parse an APIConnectionError; it is a bad reply
+        # (and its message would carry the reply's text).
+        return UpstreamBadGateway(f"upstream reply is not valid JSON: {not_json}")
+    if unreachable is None and (
+        name == "APIConnectionError" or isinstance(exc, httpx.TransportError | OSError)
+    ):
+        unreachable = exc
+    if unreachable is not None:
+        return UpstreamUnavailable(f"upstream unreachable: {_clean_message(unreachable)}")
     if status is not None and status >= 500:
         return UpstreamBadGateway(f"upstream error {status}: {message}")
     return UpstreamError(f"upstream call failed: {message}")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it was raised from or while handling, depth first."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (
+            getattr(current, "original_exception", None),
+            current.__context__,
+            current.__cause__,
+        ):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+
+
+def _in_chain(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    return next((link for link in _chain(exc) if isinstance(link, kinds)), None)
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -87,5 +162,7 @@ def _retry_after(exc: BaseException) -> str | None:
 def _clean_message(exc: BaseException) -> str:
     raw = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     text = _LITELLM_PREFIX.sub("", str(raw)).strip()
-    # Drop litellm's debugging tail ("Received Model Group=..." etc.).
-    return text.split("\nReceived Model Group")[0][:2000]
+    # Drop litellm's debugging tail ("Received Model Group=..." etc.) and hints, and
+    # object reprs (``ssl:<ssl.SSLContext object at 0x...>``) that only carry addresses.
+    text = _LITELLM_HINT.sub("", text.split("\nReceived Model Group")[0])
+    return _OBJECT_REPR.sub(r"\1", text)[:2000]

@@ -23,6 +23,7 @@ def test_no_directive_is_empty() -> None:
         ("[sandbox:stream_delay_ms=40]", Directives(stream_delay_ms=40)),
         ("[sandbox:ttft_ms=75]", Directives(ttft_ms=75)),
         ("[sandbox:stream_error=2]", Directives(stream_error_after=2)),
+        ("[sandbox:stall_after=4]", Directives(stall_after=4)),
     ],
 )
 def test_each_directive(text: str, expected: Directives) -> None:

@@ -218,6 +218,19 @@ def test_cut_after_drops_the_connection_mid_stream(http: httpx.Client, url: str)
     assert "cut_after=3 (directive)" in record["faults"]
 
 
+def test_stall_after_goes_silent_with_the_connection_open(http: httpx.Client, url: str) -> None:
+    lines: list[str] = []
+    body = anthropic_body("[sandbox:stall_after=3]", stream=True)
+    with pytest.raises(httpx.ReadTimeout):
+        with http.stream("POST", "/v1/messages", json=body, timeout=0.5) as response:
+            assert response.status_code == 200
+            lines.extend(line for line in response.iter_lines() if line.startswith("event: "))
+    assert lines == ["event: message_start", "event: content_block_start", "event: ping"]
+    record = _wait_for_outcome(url)
+    assert (record["outcome"], record["completed"]) == ("disconnected", False)
+    assert "stall_after=3 (directive)" in record["faults"]
+
+
 def test_stream_cut_rate_cuts_midway(http: httpx.Client, url: str) -> None:
     httpx.put(f"{url}/_sandbox/faults", json={"stream_cut_rate": 1}).raise_for_status()
     received: list[str] = []

@@ -25,7 +25,7 @@ from typing import Any
 from harness.corpus import KEY_PLACEHOLDER, CorpusEntry, dump_corpus
 from harness.observation import CapturedRequest
 from harness.redaction import SECRET_HEADERS
-from harness.store import DEFAULT_PATH, CaptureStore
+from harness.store import DEFAULT_PATH, CaptureStore, UnreadableRow
 
 __all__ = ["RecordSummary", "add_record_arguments", "entry_for", "record", "record_command"]
 
@@ -38,6 +38,7 @@ class RecordSummary:
     written: int
     skipped: int  # pairs whose client got no HTTP answer: nothing to expect
     hashed: int  # entries whose prompt text the store did not keep
+    unreadable: int = 0  # rows that do not read back as a pair (not JSON, malformed)
 
 
 def record(store_path: str | Path, out_path: str | Path) -> RecordSummary:
@@ -45,11 +46,14 @@ def record(store_path: str | Path, out_path: str | Path) -> RecordSummary:
     store_path = Path(store_path)
     if not store_path.is_file():
         raise FileNotFoundError(f"{store_path}: no capture store here")
-    skipped = hashed = 0
+    skipped = hashed = unreadable = 0
 
     def entries(store: CaptureStore) -> Iterator[CorpusEntry]:
-        nonlocal skipped, hashed
-        for stored in store.iter_pairs():
+        nonlocal skipped, hashed, unreadable
+        for stored in store.iter_rows():
+            if isinstance(stored, UnreadableRow):
+                unreadable += 1
+                continue
             status = stored.pair.primary.status
             if status is None:
                 skipped += 1
@@ -61,7 +65,7 @@ def record(store_path: str | Path, out_path: str | Path) -> RecordSummary:
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     with CaptureStore(store_path, spill=False) as store:
         written = dump_corpus(entries(store), out_path)
-    return RecordSummary(written, skipped, hashed)
+    return RecordSummary(written, skipped, hashed, unreadable)
 
 
 def entry_for(row_id: int, request: CapturedRequest, status: int) -> CorpusEntry:
@@ -116,6 +120,12 @@ def record_command(args: argparse.Namespace) -> int:
         print(f"harness record: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {summary.written} requests to {args.out} (skipped {summary.skipped} unanswered)")
+    if summary.unreadable:
+        print(
+            f"note: {summary.unreadable} rows of the store could not be read (not JSON or "
+            "malformed): not recorded",
+            file=sys.stderr,
+        )
     if summary.hashed:
         print(
             f"note: {summary.hashed} requests have hashed prompts (capture.store_prompts is "

@@ -4,8 +4,11 @@
 :class:`~harness.store_writer.BatchWriter`, which never blocks or raises into the caller
 and writes in batches. The schema and its migrations live in :mod:`harness.store_schema`.
 
-Readers (``count``, ``iter_pairs``, ``export_jsonl``) open their own connections, so they
-run while the writer writes. Comparisons, load runs and process samples come from offline
+Readers (``count``, ``iter_rows``, ``iter_pairs``, ``export_jsonl``) open their own
+connections, so they run while the writer writes. A row that does not read back as a pair
+(not JSON, a field of the wrong type: :class:`~harness.pair_json.MalformedPair`) never
+stops a reader: ``iter_rows`` yields an :class:`UnreadableRow` for it, with its id and
+why, and ``iter_pairs`` passes over it. Comparisons, load runs and process samples come from offline
 tools and are written synchronously.
 """
 
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.observation import CapturedPair
-from harness.pair_json import pair_from_dict, pair_to_dict
+from harness.pair_json import MalformedPair, loads, pair_from_dict, pair_to_dict
 from harness.redaction import Redactor
 from harness.store_schema import COMPARISON_CATEGORIES, PAIR_COLUMNS, migrate, schema_version
 from harness.store_writer import BatchWriter, Row, StoreHealth
@@ -29,7 +32,14 @@ from harness.store_writer import BatchWriter, Row, StoreHealth
 if TYPE_CHECKING:
     from harness.compare.comparator import Verdict
 
-__all__ = ["DEFAULT_PATH", "CaptureStore", "ProcessSample", "StoreHealth", "StoredPair"]
+__all__ = [
+    "DEFAULT_PATH",
+    "CaptureStore",
+    "ProcessSample",
+    "StoreHealth",
+    "StoredPair",
+    "UnreadableRow",
+]
 
 DEFAULT_PATH = Path("reports/shadow.db")
 _INSERT_PAIR = (
@@ -47,6 +57,14 @@ class StoredPair:
 
     id: int
     pair: CapturedPair
+
+
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A ``pairs`` row that does not read back as a pair: its id and why, never its content."""
+
+    id: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -169,10 +187,11 @@ class CaptureStore:
         with closing(self._connect()) as conn:
             return int(conn.execute("SELECT count(*) FROM pairs").fetchone()[0])
 
-    def iter_pairs(
+    def iter_rows(
         self, *, endpoint: str | None = None, after_id: int = 0, limit: int | None = None
-    ) -> Iterator[StoredPair]:
-        """Pairs in insertion order, optionally one endpoint's, after a row id."""
+    ) -> Iterator[StoredPair | UnreadableRow]:
+        """Rows in insertion order, optionally one endpoint's, after a row id: each one's
+        pair, or why it could not be read (one bad row never stops the rest)."""
         sql = f"{_SELECT_PAIR} WHERE id > ?"
         args: list[Any] = [after_id]
         if endpoint is not None:
@@ -183,11 +202,22 @@ class CaptureStore:
             sql += " LIMIT ?"
             args.append(limit)
         conn = self._connect()
+        # Bytes, decoded here: SQLite's own decoding raises on a column that is not UTF-8,
+        # which would end the whole query (and its message quotes the column's text).
+        conn.text_factory = bytes
         try:
             for row in conn.execute(sql, args):
-                yield StoredPair(row[0], _pair_from_row(row))
+                yield _read_row(row)
         finally:
             conn.close()
+
+    def iter_pairs(
+        self, *, endpoint: str | None = None, after_id: int = 0, limit: int | None = None
+    ) -> Iterator[StoredPair]:
+        """The readable pairs of :meth:`iter_rows` (an unreadable row is passed over)."""
+        for row in self.iter_rows(endpoint=endpoint, after_id=after_id, limit=limit):
+            if isinstance(row, StoredPair):
+                yield row
 
     def export_jsonl(self, path: str | Path) -> int:
         """Write every pair as one JSON object per line (``id`` plus the pair); the count."""
@@ -314,15 +344,29 @@ def _row(pair: CapturedPair) -> Row:
     )
 
 
+def _read_row(row: Row) -> StoredPair | UnreadableRow:
+    """A selected row as its pair, or as the reason it is none (the one place it is caught)."""
+    row_id = int(row[0])
+    try:
+        return StoredPair(row_id, _pair_from_row(row))
+    except MalformedPair as exc:
+        return UnreadableRow(row_id, str(exc))
+
+
 def _pair_from_row(row: Row) -> CapturedPair:
     _, request, primary, shadow, repeat, upstream, outcome = row
+    if isinstance(outcome, bytes):
+        try:
+            outcome = outcome.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedPair("mirror_outcome: not UTF-8") from None
     return pair_from_dict(
         {
-            "request": json.loads(request),
-            "primary": json.loads(primary),
-            "shadow": json.loads(shadow) if shadow is not None else None,
-            "shadow_repeat": json.loads(repeat) if repeat is not None else None,
-            "upstream": json.loads(upstream),
+            "request": loads("request_json", request),
+            "primary": loads("primary_json", primary),
+            "shadow": loads("shadow_json", shadow) if shadow is not None else None,
+            "shadow_repeat": loads("shadow_repeat_json", repeat) if repeat is not None else None,
+            "upstream": loads("upstream_json", upstream),
             "mirror_outcome": outcome,
         }
     )

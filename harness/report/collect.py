@@ -5,13 +5,21 @@ it carries a ``shadow_repeat``, once more legacy vs legacy for the A/A noise bas
 then only counts, latency samples and a few redacted examples are kept. A pair where
 legacy failed outright and the SDK succeeded (:mod:`harness.report.outcomes`) is counted
 apart instead of compared; its A/A repeat, latency and upstream calls count as always.
+
+A pair is judged first (every comparison, everything that reads the answers' content),
+then counted: nothing is counted until the judging is done, so a pair counts whole or not
+at all. :meth:`EvidenceCollector.add_row` is the one place a row that cannot be judged is
+caught: it, and a row the store could not read, is counted as uncomparable (row id and
+reason, never content) instead of ending the report.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import traceback
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from harness.compare import Comparator, Difference, Verdict
@@ -26,10 +34,12 @@ from harness.report.tally import (
     LatencySlice,
     RoutingTally,
     RunInfo,
+    UpstreamCall,
 )
 from harness.report.upstream_facts import routing_difference, upstream_calls
+from harness.store import StoredPair, UnreadableRow
 
-__all__ = ["EXAMPLE_CHARS", "EvidenceCollector", "is_error_pair"]
+__all__ = ["EXAMPLE_CHARS", "EvidenceCollector", "comparison_failure", "is_error_pair"]
 
 EXAMPLE_CHARS = 240  # an example value longer than this is cut: reports stay readable
 _INDEX = re.compile(r"\[\d+\]")
@@ -63,6 +73,35 @@ def _error_text(observation: Observation) -> str:
     return observation.error or ""
 
 
+def comparison_failure(exc: BaseException) -> str:
+    """Why a pair could not be compared, for the report: the exception's class and the
+    function that raised it. Not its message: that may quote the pair's content."""
+    named = [f.name for f in traceback.extract_tb(exc.__traceback__) if not f.name.startswith("<")]
+    where = f" in {named[-1]}" if named else ""
+    return f"comparison failed: {type(exc).__name__}{where}"
+
+
+def _fields(verdict: Verdict) -> dict[str, Difference]:
+    """The verdict's first difference per field path (list indices generalized)."""
+    seen: dict[str, Difference] = {}
+    for difference in verdict.differences:
+        seen.setdefault(_INDEX.sub("[*]", difference.path), difference)
+    return seen
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """What judging one pair found, before any of it is counted."""
+
+    shift: Direction | None
+    verdict: Verdict | None  # None: set apart (legacy failed outright, the SDK succeeded)
+    examples: dict[str, Example]  # field -> the verdict's example, where one is still wanted
+    outcome: Example | None  # the outright failure's example, when one side failed
+    noise: Verdict | None  # the A/A comparison, when the pair has a repeat
+    upstream: dict[str, list[UpstreamCall]]  # target -> the calls it sent upstream
+    routing: tuple[Example | None, bool] | None  # when both targets' calls were captured
+
+
 def _terminated(observation: Observation) -> bool:
     for event in observation.events or ():
         if event.event == "message_stop" or event.data.strip() == "[DONE]":
@@ -82,7 +121,44 @@ class EvidenceCollector:
         self.redactor = redactor or Redactor()
         self.evidence = Evidence(run)
 
+    def add_row(self, row: StoredPair | UnreadableRow) -> None:
+        """Fold one store row in; one that cannot be read or compared is counted and listed
+        as uncomparable instead. The one place a pair's failure is caught."""
+        if isinstance(row, UnreadableRow):
+            self.evidence.uncomparable.add(row.id, row.reason)
+            return
+        try:
+            judged = self._judge(row.pair)
+        except Exception as exc:  # whatever the pair made the comparison raise
+            self.evidence.uncomparable.add(row.id, comparison_failure(exc))
+            return
+        self._count(row.pair, judged)
+
     def add(self, pair: CapturedPair) -> None:
+        """Fold one pair in; raises, having counted nothing, when it cannot be compared."""
+        self._count(pair, self._judge(pair))
+
+    def _judge(self, pair: CapturedPair) -> _Judged:
+        """Every comparison and every value read for the examples: may raise, counts nothing."""
+        shift = direction(pair)
+        verdict = None if shift is Direction.SDK_BETTER else self.comparator.compare(pair)
+        examples: dict[str, Example] = {}
+        if verdict is not None and verdict.skipped is None:
+            examples = self._examples(pair, verdict)
+        outcome = self._outcome_example(shift, pair) if shift is not None else None
+        upstream: dict[str, list[UpstreamCall]] = {}
+        routing = None
+        if pair.upstream:
+            request_id = pair.request.request_id
+            for target, calls in pair.upstream.items():
+                upstream[target] = upstream_calls(request_id, calls)
+            sdk_calls, legacy_calls = pair.upstream.get("sdk"), pair.upstream.get("legacy")
+            if sdk_calls and legacy_calls:
+                routing = routing_difference(request_id, sdk_calls, legacy_calls)
+        return _Judged(shift, verdict, examples, outcome, self._repeat(pair), upstream, routing)
+
+    def _count(self, pair: CapturedPair, judged: _Judged) -> None:
+        """Count a judged pair (reads only its typed metadata and what judging found)."""
         e = self.evidence
         request = pair.request
         e.pairs += 1
@@ -96,26 +172,21 @@ class EvidenceCollector:
         e.family_pairs[request.client_family] += 1
         if pair.shadow is not None:
             e.mirrored += 1
-        sdk_is_primary = pair.primary.target == "sdk"
         error_pair = is_error_pair(pair)
 
-        shift = direction(pair)
-        if shift is Direction.SDK_BETTER:
-            self._outcome(shift, pair)
-        else:
-            verdict = self.comparator.compare(pair)
-            if verdict.skipped is None:
-                diffs = e.diffs.setdefault(request.endpoint, DiffTally())
-                self._tally(diffs, verdict, sdk_is_primary)
-                self._tally(e.families.setdefault(request.client_family, DiffTally()), verdict)
-                if request.stream:
-                    self._tally(e.stream_diffs, verdict)
-                if error_pair:
-                    self._tally(e.error_diffs, verdict)
-            if shift is Direction.SDK_WORSE:
-                self._outcome(shift, pair)
+        verdict = judged.verdict
+        if verdict is not None and verdict.skipped is None:
+            diffs = e.diffs.setdefault(request.endpoint, DiffTally())
+            self._tally(diffs, verdict, judged.examples)
+            self._tally(e.families.setdefault(request.client_family, DiffTally()), verdict)
+            if request.stream:
+                self._tally(e.stream_diffs, verdict)
+            if error_pair:
+                self._tally(e.error_diffs, verdict)
+        if judged.shift is not None:
+            self._outcome(judged.shift, pair, judged.outcome)
 
-        noise = self._repeat(pair)
+        noise = judged.noise
         if noise is not None:
             self._tally(e.noise.setdefault(request.endpoint, DiffTally()), noise)
             if request.stream:
@@ -125,7 +196,7 @@ class EvidenceCollector:
 
         self._latency(pair)
         self._stream_ending(pair)
-        self._upstream(pair)
+        self._upstream(pair, judged)
 
     def _repeat(self, pair: CapturedPair) -> Verdict | None:
         """Legacy against legacy: whichever side the legacy proxy was, and its repeat.
@@ -141,42 +212,61 @@ class EvidenceCollector:
             request.request_id, request.endpoint, request.stream, legacy, pair.shadow_repeat
         )
 
-    def _tally(
-        self, tally: DiffTally, verdict: Verdict, sdk_is_primary: bool | None = None
-    ) -> None:
-        """Count the verdict; keep examples when the orientation is given."""
-        tally.compared += 1
-        if not verdict.differences:
-            return
-        tally.categories.update({d.category for d in verdict.differences})
-        seen: dict[str, Difference] = {}
-        for difference in verdict.differences:
-            seen.setdefault(_INDEX.sub("[*]", difference.path), difference)
-        tally.fields.update(seen.keys())
-        for key, difference in seen.items():
-            tally.field_category.setdefault(key, difference.category)
-            if sdk_is_primary is None:
-                continue
-            examples = tally.examples.setdefault(key, [])
-            if len(examples) >= MAX_EXAMPLES:
+    def _examples(self, pair: CapturedPair, verdict: Verdict) -> dict[str, Example]:
+        """The verdict's examples, SDK vs legacy, for the fields still short of examples."""
+        tally = self.evidence.diffs.get(pair.request.endpoint)
+        sdk_is_primary = pair.primary.target == "sdk"
+        out = {}
+        for key, difference in _fields(verdict).items():
+            if tally is not None and len(tally.examples.get(key, ())) >= MAX_EXAMPLES:
                 continue
             sdk, legacy = difference.primary, difference.candidate
             if not sdk_is_primary:
                 sdk, legacy = legacy, sdk
-            examples.append(
-                Example(
-                    verdict.pair_id,
-                    difference.path,
-                    self._show(sdk),
-                    self._show(legacy),
-                    difference.detail,
-                )
+            out[key] = Example(
+                verdict.pair_id,
+                difference.path,
+                self._show(sdk),
+                self._show(legacy),
+                difference.detail,
             )
+        return out
 
-    def _outcome(self, shift: Direction, pair: CapturedPair) -> None:
-        """Count a pair where one side failed outright: how it failed, and an example."""
+    def _tally(
+        self, tally: DiffTally, verdict: Verdict, examples: dict[str, Example] | None = None
+    ) -> None:
+        """Count the verdict; keep the examples given."""
+        tally.compared += 1
+        if not verdict.differences:
+            return
+        tally.categories.update({d.category for d in verdict.differences})
+        seen = _fields(verdict)
+        tally.fields.update(seen.keys())
+        for key, difference in seen.items():
+            tally.field_category.setdefault(key, difference.category)
+        for key, example in (examples or {}).items():
+            kept = tally.examples.setdefault(key, [])
+            if len(kept) < MAX_EXAMPLES:
+                kept.append(example)
+
+    def _outcome_example(self, shift: Direction, pair: CapturedPair) -> Example | None:
         answers = oriented(pair)
         if answers is None:  # a direction needs both answers
+            return None
+        sdk, legacy = answers
+        failing = legacy if shift is Direction.SDK_BETTER else sdk
+        return Example(
+            pair.request.request_id,
+            "status",
+            outcome_label(sdk),
+            outcome_label(legacy),
+            self._show(_error_text(failing)),
+        )
+
+    def _outcome(self, shift: Direction, pair: CapturedPair, example: Example | None) -> None:
+        """Count a pair where one side failed outright: how it failed, and an example."""
+        answers = oriented(pair)
+        if answers is None or example is None:
             return
         sdk, legacy = answers
         e, request = self.evidence, pair.request
@@ -192,15 +282,7 @@ class EvidenceCollector:
             tally.stream_failures[label] += 1
         examples = tally.examples.setdefault(request.endpoint, [])
         if len(examples) < MAX_EXAMPLES:
-            examples.append(
-                Example(
-                    request.request_id,
-                    "status",
-                    outcome_label(sdk),
-                    outcome_label(legacy),
-                    self._show(_error_text(failing)),
-                )
-            )
+            examples.append(example)
 
     def _show(self, value: Any) -> str:
         value = self.redactor.redact(value)
@@ -234,20 +316,14 @@ class EvidenceCollector:
             if len(endings.examples) < MAX_EXAMPLES:
                 endings.examples.append(pair.request.request_id)
 
-    def _upstream(self, pair: CapturedPair) -> None:
-        if not pair.upstream:
-            return
-        request_id = pair.request.request_id
-        for target, calls in pair.upstream.items():
-            if isinstance(calls, list):
-                found = upstream_calls(request_id, calls)
-                self.evidence.upstream_calls.setdefault(target, []).extend(found)
-        sdk_calls, legacy_calls = pair.upstream.get("sdk"), pair.upstream.get("legacy")
-        if not sdk_calls or not legacy_calls:
+    def _upstream(self, pair: CapturedPair, judged: _Judged) -> None:
+        for target, found in judged.upstream.items():
+            self.evidence.upstream_calls.setdefault(target, []).extend(found)
+        if judged.routing is None:
             return
         routing = self.evidence.routing.setdefault(pair.request.client_family, RoutingTally())
         routing.compared += 1
-        difference, missing_user = routing_difference(request_id, sdk_calls, legacy_calls)
+        difference, missing_user = judged.routing
         routing.missing_user += missing_user
         if difference is not None:
             routing.mismatched += 1

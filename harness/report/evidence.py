@@ -3,6 +3,8 @@ runs and process samples, the config's hash and the versions that produced the r
 
 Large stores are folded in several processes, each over its own range of row ids; the
 parts are merged in id order, so the evidence is the same whatever the worker count.
+Rows that cannot be read or compared are counted as uncomparable, not folded
+(:meth:`~harness.report.collect.EvidenceCollector.add_row`).
 """
 
 from __future__ import annotations
@@ -162,11 +164,11 @@ def _fold(
     collector = EvidenceCollector(comparator, run, redactor)
     limit = None if last_id is None else last_id - after_id
     with CaptureStore(store_path, spill=False) as store:
-        for stored in store.iter_pairs(after_id=after_id, limit=limit):
+        for row in store.iter_rows(after_id=after_id, limit=limit):
             # The limit bounds the count; with gaps in the ids a few rows of the next
             # range come too (skipped, not folded twice).
-            if last_id is None or stored.id <= last_id:
-                collector.add(stored.pair)
+            if last_id is None or row.id <= last_id:
+                collector.add_row(row)
     return collector.evidence
 
 

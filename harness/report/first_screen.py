@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from harness.report.checks import pct
-from harness.report.model import Decision, DiffRow, GateResult, OutcomeShift, ReadinessReport
+from harness.report.model import (
+    Decision,
+    DiffRow,
+    GateResult,
+    OutcomeShift,
+    ReadinessReport,
+    Uncomparable,
+)
 from harness.report.outcomes import Direction
 
 __all__ = [
@@ -14,6 +21,7 @@ __all__ = [
     "first_screen",
     "gate_line",
     "sdk_better_line",
+    "uncomparable_line",
     "utc_text",
     "worst_line",
 ]
@@ -57,6 +65,16 @@ def sdk_better_line(shifts: tuple[OutcomeShift, ...]) -> str:
     return f"{label} in {total:,} pairs, set apart (not regressions): {per_endpoint}"
 
 
+def uncomparable_line(found: Uncomparable) -> str:
+    """``3 rows could not be compared (0.7 % of 420), in no gate: rows 12, 40, 41 ...``."""
+    ids = ", ".join(str(row_id) for row_id, _ in found.listed[:10])
+    more = f" and {found.rows - 10:,} more" if found.rows > 10 else ""
+    return (
+        f"{found.rows:,} rows could not be compared ({pct(found.rate)} of {found.of_rows:,}), "
+        f"in no gate's samples: rows {ids}{more} (reasons under Uncomparable captures)"
+    )
+
+
 def first_screen(report: ReadinessReport) -> FirstScreen:
     total = len(report.gates)
     failed, inconclusive = report.failed, report.inconclusive
@@ -73,16 +91,22 @@ def first_screen(report: ReadinessReport) -> FirstScreen:
     c = report.context
     better = sum(s.pairs for s in report.sdk_better)
     apart = f", {better:,} set apart" if better else ""
+    found = report.uncomparable
+    uncomparable = f", {found.rows:,} uncomparable rows" if found.rows else ""
     evidence = (
-        f"{c.pairs:,} pairs ({c.compared:,} compared{apart}, {c.aa_samples:,} A/A repeats) "
-        f"received {utc_text(c.first_received)} to {utc_text(c.last_received)}; "
-        f"exit code {report.decision.exit_code}"
+        f"{c.pairs:,} pairs ({c.compared:,} compared{apart}, {c.aa_samples:,} A/A repeats"
+        f"{uncomparable}) received {utc_text(c.first_received)} to "
+        f"{utc_text(c.last_received)}; exit code {report.decision.exit_code}"
     )
+    informational = [sdk_better_line(report.sdk_better)] if report.sdk_better else []
+    if found.rows:
+        # Said even when the captures-readable gate passes: these rows are in no gate.
+        informational.insert(0, uncomparable_line(found))
     return FirstScreen(
         headline,
         tuple(gate_line(g) for g in failed),
         tuple(gate_line(g) for g in inconclusive),
         tuple(worst_line(r) for r in report.worst) or ("no differences between SDK and legacy",),
         evidence,
-        (sdk_better_line(report.sdk_better),) if report.sdk_better else (),
+        tuple(informational),
     )

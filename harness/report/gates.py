@@ -1,6 +1,7 @@
 """The gate function: evidence + thresholds -> one :class:`GateResult` per gate (pure).
 
-Gates, in report order: functional parity per endpoint (health included), streaming
+Gates, in report order: captures readable (the rows that could not be compared,
+:mod:`.capture_gate`), functional parity per endpoint (health included), streaming
 parity, memory routing, cookie persistence, error handling (:mod:`.traffic_gates`,
 :mod:`.client_gates`), latency per endpoint x stream, load, memory growth
 (:mod:`.latency_gates`, :mod:`.resource_gates`), client compatibility. Each says PASS,
@@ -10,6 +11,7 @@ it needs (:mod:`.checks` holds the shared rules).
 
 from __future__ import annotations
 
+from harness.report.capture_gate import readable_gate
 from harness.report.checks import ENDPOINTS, thresholds_of
 from harness.report.client_gates import compatibility_gate, cookie_gate, routing_gate
 from harness.report.latency_gates import latency_gates, latency_summaries
@@ -35,7 +37,8 @@ def evaluate(
     min_samples = settings.report.min_samples
     overall = evidence.overall_noise()
     endpoints = [*ENDPOINTS, *sorted(set(evidence.diffs) - set(ENDPOINTS))]
-    gates = [parity_gate(e, evidence, overall, thresholds, min_samples) for e in endpoints]
+    gates = [readable_gate(evidence)]
+    gates.extend(parity_gate(e, evidence, overall, thresholds, min_samples) for e in endpoints)
     gates.append(streaming_gate(evidence, overall, thresholds, min_samples))
     gates.append(routing_gate(evidence, settings))
     gates.append(cookie_gate(evidence, min_samples))

@@ -32,6 +32,7 @@ __all__ = [
     "RunContext",
     "Series",
     "Status",
+    "Uncomparable",
     "counts_text",
     "decide",
 ]
@@ -244,6 +245,25 @@ class RunContext:
 
 
 @dataclass(frozen=True)
+class Uncomparable:
+    """Store rows the report could not read or compare: in no gate's samples, listed here
+    (row id and reason, never content) so that they are not lost silently."""
+
+    rows: int = 0
+    of_rows: int = 0  # every row read: the folded pairs and these
+    reasons: tuple[tuple[str, int], ...] = ()  # reason -> rows, most first
+    listed: tuple[tuple[int, str], ...] = ()  # (row id, reason), the first rows by id
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.of_rows if self.of_rows else 0.0
+
+    @property
+    def left_out(self) -> int:
+        return self.rows - len(self.listed)
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     decision: Decision
     gates: tuple[GateResult, ...]
@@ -256,6 +276,7 @@ class ReadinessReport:
     context: RunContext
     sdk_better: tuple[OutcomeShift, ...] = ()  # legacy failed where the SDK succeeded
     sdk_worse: tuple[OutcomeShift, ...] = ()  # the SDK failed where legacy succeeded
+    uncomparable: Uncomparable = field(default_factory=Uncomparable)
 
     @property
     def failed(self) -> tuple[GateResult, ...]:

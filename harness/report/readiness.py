@@ -2,11 +2,12 @@
 
 The gates decide; this adds what people read beside them: the Diffy tables, the worst
 differences, the pairs where only one proxy failed outright, latency, load and memory
-summaries, charts and the run's context.
+summaries, charts, the rows that could not be compared and the run's context.
 """
 
 from __future__ import annotations
 
+from harness.report.capture_gate import uncomparable_of
 from harness.report.charts import build_charts
 from harness.report.checks import thresholds_of
 from harness.report.diffy import diff_tables, outcome_shifts, worst_differences
@@ -62,4 +63,5 @@ def build_report(
         context=context,
         sdk_better=outcome_shifts(evidence, Direction.SDK_BETTER),
         sdk_worse=sdk_worse,
+        uncomparable=uncomparable_of(evidence),
     )

@@ -108,6 +108,22 @@ def _gates(gates: Sequence[GateResult]) -> str:
     return f'<section id="gates"><h2>Gates</h2>{table}</section>'
 
 
+def _uncomparable(report: ReadinessReport) -> str:
+    found = report.uncomparable
+    if not found.rows:
+        return ""
+    parts = [
+        f'<section id="uncomparable"><h2>Uncomparable captures: {found.rows:,} of '
+        f"{found.of_rows:,} rows ({pct(found.rate)}), in no gate's samples</h2>",
+        _table(("reason", "rows"), ((_e(r), str(n)) for r, n in found.reasons), numeric=(1,)),
+        _table(("row id", "reason"), ((str(i), _e(r)) for i, r in found.listed), numeric=(0,)),
+    ]
+    if found.left_out:
+        parts.append(f'<p class="mute">{found.left_out:,} more rows not listed.</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _side_by_side(sdk: str, legacy: str) -> tuple[str, str]:
     """Both values with what differs marked (removed on the SDK side, added on legacy's).
 
@@ -399,6 +415,7 @@ def render_html(report: ReadinessReport) -> str:
             "\n",
             _gates(report.gates),
             "\n",
+            _uncomparable(report),
             _differences(report.tables),
             "\n",
             _outcomes(report),

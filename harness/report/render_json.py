@@ -14,6 +14,7 @@ from harness.report.model import (
     OutcomeShift,
     ReadinessReport,
     RunContext,
+    Uncomparable,
 )
 
 __all__ = ["SCHEMA", "render_json", "report_dict", "utc"]
@@ -98,6 +99,17 @@ def _shift(shift: OutcomeShift) -> dict[str, Any]:
     }
 
 
+def _uncomparable(found: Uncomparable) -> dict[str, Any]:
+    return {
+        "rows": found.rows,
+        "of_rows": found.of_rows,
+        "rate": found.rate,
+        "reasons": dict(found.reasons),
+        "listed": [{"id": row_id, "reason": reason} for row_id, reason in found.listed],
+        "left_out": found.left_out,
+    }
+
+
 def _context(context: RunContext) -> dict[str, Any]:
     return {
         "generated_at": utc(context.generated_at),
@@ -132,7 +144,10 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
             "inconclusive": [g.name for g in report.inconclusive],
             "sdk_better_pairs": sum(s.pairs for s in report.sdk_better),
             "sdk_worse_pairs": sum(s.pairs for s in report.sdk_worse),
+            "uncomparable_rows": report.uncomparable.rows,
         },
+        # rows that could not be read or compared: in no gate's samples (row id, reason)
+        "uncomparable": _uncomparable(report.uncomparable),
         "worst_differences": [_row(r) for r in report.worst],
         # one proxy failed outright (5xx, 429, 408, no answer), the other succeeded
         "outcomes": {

@@ -91,6 +91,22 @@ def _gates(gates: Sequence[GateResult]) -> list[str]:
     return lines
 
 
+def _uncomparable(report: ReadinessReport) -> list[str]:
+    found = report.uncomparable
+    if not found.rows:
+        return []
+    lines = [
+        f"## Uncomparable captures: {found.rows:,} of {found.of_rows:,} rows "
+        f"({pct(found.rate)}), in no gate's samples",
+        "",
+    ]
+    lines += _table(("reason", "rows"), ((_esc(r), n) for r, n in found.reasons)) + [""]
+    lines += _table(("row id", "reason"), ((i, _esc(r)) for i, r in found.listed))
+    if found.left_out:
+        lines += ["", f"{found.left_out:,} more rows not listed."]
+    return lines + [""]
+
+
 def _examples(row: DiffRow) -> list[str]:
     if not row.examples:
         return []
@@ -290,6 +306,7 @@ def _context(report: ReadinessReport) -> list[str]:
 def render_markdown(report: ReadinessReport) -> str:
     lines = _first_screen(report)
     lines += _gates(report.gates)
+    lines += _uncomparable(report)
     lines += _differences(report.tables)
     lines += _outcomes(report)
     lines += _latency(report)

@@ -4,6 +4,8 @@ A report over 100,000 pairs must not hold 100,000 pairs: :mod:`harness.report.co
 folds each pair into these mergeable tallies (counts per category and field, up to
 ``MAX_EXAMPLES`` examples per field, latency samples as floats) and drops it. Tallies
 merge, so pairs can be folded in separate processes and the parts added up in order.
+Rows that could not be read or compared are counted apart (:class:`UncomparableRows`),
+in no other tally.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "MAX_EXAMPLES",
+    "MAX_UNCOMPARABLE_LISTED",
     "DiffTally",
     "Evidence",
     "Example",
@@ -24,10 +27,12 @@ __all__ = [
     "RssSeries",
     "RunInfo",
     "StreamEndings",
+    "UncomparableRows",
     "UpstreamCall",
 ]
 
 MAX_EXAMPLES = 5
+MAX_UNCOMPARABLE_LISTED = 100
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,28 @@ class StreamEndings:
 
 
 @dataclass
+class UncomparableRows:
+    """Store rows the report could not compare: unreadable (not JSON, a field of the wrong
+    type) or a comparison that raised. All counted, by reason; the first
+    ``MAX_UNCOMPARABLE_LISTED`` listed as (row id, reason) in id order."""
+
+    rows: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    listed: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, row_id: int, reason: str) -> None:
+        self.rows += 1
+        self.reasons[reason] += 1
+        if len(self.listed) < MAX_UNCOMPARABLE_LISTED:
+            self.listed.append((row_id, reason))
+
+    def merge(self, other: UncomparableRows) -> None:
+        self.rows += other.rows
+        self.reasons.update(other.reasons)
+        self.listed.extend(other.listed[: MAX_UNCOMPARABLE_LISTED - len(self.listed)])
+
+
+@dataclass
 class LatencySlice:
     """Latency samples of one endpoint x stream slice, per target (milliseconds)."""
 
@@ -226,7 +253,7 @@ class Evidence:
     """Everything the gates look at, folded from the store."""
 
     run: RunInfo
-    pairs: int = 0
+    pairs: int = 0  # folded; the uncomparable rows are not among them
     mirrored: int = 0
     first_received: float | None = None
     last_received: float | None = None
@@ -251,6 +278,12 @@ class Evidence:
     latency: dict[tuple[str, bool], LatencySlice] = field(default_factory=dict)
     load_runs: tuple[LoadRun, ...] = ()
     rss: tuple[RssSeries, ...] = ()
+    uncomparable: UncomparableRows = field(default_factory=UncomparableRows)
+
+    @property
+    def rows(self) -> int:
+        """Every store row read: the folded pairs and the uncomparable rows."""
+        return self.pairs + self.uncomparable.rows
 
     @property
     def compared(self) -> int:
@@ -297,3 +330,4 @@ class Evidence:
             self.upstream_calls.setdefault(target, []).extend(calls)
         for slice_key, latency in other.latency.items():
             self.latency.setdefault(slice_key, LatencySlice(*slice_key)).merge(latency)
+        self.uncomparable.merge(other.uncomparable)

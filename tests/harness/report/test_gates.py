@@ -82,6 +82,17 @@ def _set(attribute: str, value: object) -> Mutation:
     return mutate
 
 
+def _uncomparable(rows: int, pairs: int = 200) -> Mutation:
+    """``rows`` store rows that could not be compared, beside ``pairs`` folded ones."""
+
+    def mutate(e: Evidence) -> None:
+        e.pairs = pairs
+        for row_id in range(rows):
+            e.uncomparable.add(1000 + row_id, "primary_json: not JSON (Expecting value)")
+
+    return mutate
+
+
 def _family(family: str, **kwargs: int) -> Mutation:
     def mutate(e: Evidence) -> None:
         compared = kwargs.pop("compared", 40)
@@ -127,6 +138,11 @@ def _endings(streams: int, unterminated: int) -> Mutation:
 
 # (id, mutation, gate, status, needs)
 CASES: list[tuple[str, Mutation, str, Status, int]] = [
+    # captures readable: up to 1 % of the rows may be uncomparable; above, INCONCLUSIVE
+    ("1 uncomparable row of 100", _uncomparable(1, pairs=99), "captures readable", PASS, 0),
+    ("2 uncomparable rows of 202", _uncomparable(2), "captures readable", PASS, 0),
+    ("3 uncomparable rows of 203", _uncomparable(3), "captures readable", INCONCLUSIVE, 0),
+    ("all rows uncomparable", _uncomparable(5, pairs=0), "captures readable", INCONCLUSIVE, 0),
     # functional parity: Diffy against the noise; with no noise the absolute threshold decides
     ("content at +3 points", _set_chat(100, content=3), "parity: chat", PASS, 0),
     ("content just above", _set_chat(100, content=4), "parity: chat", FAIL, 0),
@@ -385,6 +401,21 @@ def test_decide(statuses: tuple[Status, ...], decision: Decision) -> None:
     gates = [GateResult(f"g{i}", s, 1, {}, "") for i, s in enumerate(statuses)]
     assert decide(gates) is decision
     assert decision.exit_code == {"GO": 0, "NO-GO": 1, "INCONCLUSIVE": 2}[decision.value]
+
+
+def test_uncomparable_rows_make_the_decision_at_best_inconclusive() -> None:
+    gates = _evaluate(_uncomparable(3))
+    assert decide(gates) is Decision.INCONCLUSIVE
+    readable = gate(gates, "captures readable")
+    assert readable.measured["uncomparable"] == 3 and readable.samples == 203
+    assert "3 of 203 rows (1.5 %)" in readable.detail and "not JSON" in readable.detail
+
+    # A regression seen in the pairs that were compared still says NO-GO.
+    def both(e: Evidence) -> None:
+        _uncomparable(3)(e)
+        _set_chat(100, content=10)(e)
+
+    assert decide(_evaluate(both)) is Decision.NO_GO
 
 
 def test_families_come_from_settings() -> None:

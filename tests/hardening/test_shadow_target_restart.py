@@ -81,8 +81,10 @@ def test_the_shadow_target_crashes_and_restarts_during_a_run(
             during = send(8)
             stats = _settled(shadow.url, 12)
             assert stats["breaker"] == "open"
-            assert stats["shadow_failed"] == 3  # then the breaker stopped trying
-            assert stats["skipped"]["breaker_open"] == 5
+            # Three failures open the breaker; mirrors already started by then fail too
+            # (the sidecar may take several queued requests at once); the rest are skipped.
+            failed = stats["shadow_failed"]
+            assert failed >= 3 and failed + stats["skipped"]["breaker_open"] == 8
 
             port = legacy.port
             stack.legacy_proxy(sandbox_config_path, litellm_server.url, port=port)
@@ -95,13 +97,14 @@ def test_the_shadow_target_crashes_and_restarts_during_a_run(
     assert before + during + after == [200] * 17  # clients never noticed
     pairs = [p.pair for p in CaptureStore(store).iter_pairs()]
     outcomes = Counter(p.mirror_outcome for p in pairs)
-    # 4 before, 3 failed tries kept as evidence, 5 after: 12 stored, 5 skipped and counted.
-    assert outcomes["mirrored"] == 9 and sum(outcomes.values()) == 12, outcomes
-    assert stats["completed"] == len(pairs) == 12
+    # 4 before, the failed tries kept as evidence, 5 after; the skipped ones are counted.
+    assert outcomes["mirrored"] == 9 and sum(outcomes.values()) == 9 + failed, outcomes
+    assert stats["completed"] == len(pairs) == 9 + failed
     assert all(p.primary.status == 200 for p in pairs)
-    failed = [p for p in pairs if p.mirror_outcome != "mirrored"]
+    failures = [p for p in pairs if p.mirror_outcome != "mirrored"]
     # The first try may reuse a pooled connection the crash cut: a dropped connection
     # rather than a refused one. Both are transport failures, stored with the reason.
-    assert all(p.mirror_outcome.startswith("failed:") for p in failed)
-    assert all(p.shadow is not None and p.shadow.error for p in failed)
+    assert len(failures) == failed
+    assert all(p.mirror_outcome.startswith("failed:") for p in failures)
+    assert all(p.shadow is not None and p.shadow.error for p in failures)
     assert "failed:connect" in outcomes

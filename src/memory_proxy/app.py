@@ -18,6 +18,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402 - the cost-map switch must be set before this import
 from fastapi import FastAPI, Request  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 from starlette.responses import JSONResponse, Response  # noqa: E402
 
 from memory_proxy import __version__  # noqa: E402
@@ -26,22 +27,16 @@ from memory_proxy.api_formats import error_format_for  # noqa: E402
 from memory_proxy.auth import require_master_key  # noqa: E402
 from memory_proxy.chat import chat_completions  # noqa: E402
 from memory_proxy.config import ProxyConfig  # noqa: E402
-from memory_proxy.errors import ProxyError, UpstreamError  # noqa: E402
+from memory_proxy.errors import InvalidRequest, ProxyError, UpstreamError  # noqa: E402
 from memory_proxy.fast_routes import Endpoint, FastRoutes  # noqa: E402
 from memory_proxy.messages import count_tokens, create_message  # noqa: E402
+from memory_proxy.openapi_schemas import generation_openapi, models_openapi  # noqa: E402
 from memory_proxy.proxy_state import ProxyState  # noqa: E402
 from memory_proxy.session import UpstreamSession  # noqa: E402
 
 __all__ = ["create_app"]
 
 logger = logging.getLogger("memory_proxy.app")
-
-_JSON_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
 
 
 def _configure_litellm() -> None:
@@ -119,11 +114,11 @@ def create_app(config: ProxyConfig) -> FastAPI:
             path,
             endpoint,
             methods=[method],
-            openapi_extra=_JSON_BODY,
+            openapi_extra=generation_openapi(path, state.models.names),
             include_in_schema=path != "/chat/completions",
         )
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", openapi_extra=models_openapi())
     @app.get("/models", include_in_schema=False)
     async def models(request: Request) -> Response:
         await authorized(request)
@@ -166,6 +161,14 @@ def create_app(config: ProxyConfig) -> FastAPI:
     @app.exception_handler(ProxyError)
     async def proxy_error(request: Request, exc: ProxyError) -> Response:
         return render_error(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def routing_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI's own answers (no such path, a method the path does not take) come in
+        # the endpoint's format too, not as {"detail": ...}.
+        response = render_error(request, InvalidRequest(str(exc.detail), status=exc.status_code))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

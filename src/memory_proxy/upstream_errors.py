@@ -16,6 +16,7 @@ connection refused or reset, DNS, TLS        503     yes      UpstreamUnavailabl
 timeout (connect, headers, between chunks)   504     no       UpstreamTimeout
 reply not valid JSON, a cut stream, 5xx      502     no       UpstreamBadGateway (or base)
 other 4xx                                    4xx     no       UpstreamRejected
+litellm failed building the request          400     no       InvalidRequest
 ===========================================  ======  =======  ==========================
 
 Retries happen before the first byte only; after it, the error is one SSE error event.
@@ -34,6 +35,7 @@ import aiohttp
 import httpx
 
 from memory_proxy.errors import (
+    InvalidRequest,
     ProxyError,
     UpstreamBadGateway,
     UpstreamError,
@@ -62,6 +64,10 @@ _CONNECT_FAILURES = (
     aiohttp.ClientConnectorError,
     httpx.ConnectError,
 )
+
+
+# Raised inside litellm while it builds the provider's request from the client's.
+_TRANSLATION_FAILURES = (ValueError, AttributeError, TypeError, KeyError, IndexError)
 
 
 def is_cloudflare_1200(text: str) -> bool:
@@ -98,6 +104,21 @@ def translate_upstream_error(exc: BaseException) -> ProxyError:
         # litellm calls a reply it cannot parse an APIConnectionError; it is a bad reply
         # (and its message would carry the reply's text).
         return UpstreamBadGateway(f"upstream reply is not valid JSON: {not_json}")
+    untranslatable = _in_chain(exc, _TRANSLATION_FAILURES)
+    if (
+        unreachable is None
+        and untranslatable is not None
+        and not isinstance(untranslatable, aiohttp.ClientError | httpx.HTTPError)
+    ):
+        # litellm failed on the request itself, before any call (e.g. a content block
+        # that is a list of nulls, or no messages): the client's request, not the
+        # provider. Its validation messages are kept; a crash's text is not.
+        if isinstance(untranslatable, ValueError):
+            return InvalidRequest(_clean_message(untranslatable))
+        return InvalidRequest(
+            f"the request could not be translated for the provider "
+            f"({type(untranslatable).__name__} in litellm); check its message shapes"
+        )
     if unreachable is None and (
         name == "APIConnectionError" or isinstance(exc, httpx.TransportError | OSError)
     ):
@@ -161,7 +182,9 @@ def _retry_after(exc: BaseException) -> str | None:
 
 def _clean_message(exc: BaseException) -> str:
     raw = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    text = _LITELLM_PREFIX.sub("", str(raw)).strip()
+    # litellm appends the traceback to some messages: file paths are nobody's business.
+    raw = str(raw).split("\nTraceback (most recent call last)")[0]
+    text = _LITELLM_PREFIX.sub("", raw).strip()
     # Drop litellm's debugging tail ("Received Model Group=..." etc.) and hints, and
     # object reprs (``ssl:<ssl.SSLContext object at 0x...>``) that only carry addresses.
     text = _LITELLM_HINT.sub("", text.split("\nReceived Model Group")[0])

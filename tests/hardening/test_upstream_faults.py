@@ -427,8 +427,28 @@ def _json_error() -> json.JSONDecodeError:
         (_json_error(), "APIConnectionError", 502, "not valid JSON"),
         # Not a transport failure: a provider's 500 stays a 502, never "unreachable".
         (FileNotFoundError("cost map"), "InternalServerError", 502, "upstream error 500"),
+        # litellm failing on the client's request before any call (found by schemathesis).
+        (
+            AttributeError("'list' object has no attribute 'get'"),
+            "APIConnectionError",
+            400,
+            "could not be translated",
+        ),
+        (
+            ValueError("Bad Request: messages is required"),
+            "APIConnectionError",
+            400,
+            "messages is required",
+        ),
     ],
-    ids=["connect", "timeout", "json", "unrelated-oserror"],
+    ids=[
+        "connect",
+        "timeout",
+        "json",
+        "unrelated-oserror",
+        "translation-crash",
+        "translation-refusal",
+    ],
 )
 def test_litellm_stand_in_500s_are_judged_by_their_cause(
     cause: BaseException, wrapper: str, status: int, fragment: str
@@ -441,3 +461,4 @@ def test_litellm_stand_in_500s_are_judged_by_their_cause(
     assert error.status == status
     assert fragment in error.message
     assert "cut sh" not in error.message  # a bad reply's text is not echoed
+    assert "Traceback" not in error.message and "object has no attribute" not in error.message

@@ -66,6 +66,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "shadow primary then runs on the others. Default: no pinning",
     )
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="pace every window at this many requests per second (default: as fast as "
+        "the path answers); the shadow targets then compare CPU per request and p50",
+    )
+    parser.add_argument(
         "--sandbox-args",
         default="",
         help="extra sandbox flags, quoted, e.g. '--latency-ms 20 --chunk-delay-ms 2'",
@@ -97,6 +104,7 @@ def bench_command(args: argparse.Namespace) -> int:
             mirror_nice=min(max(args.mirror_nice, 0), 19),
             mirror_idle=not args.mirror_normal,
             mirror_cpus=_cpus(args.mirror_cpus),
+            rate=max(0.0, args.rate),
         )
     except ValueError as exc:
         print(f"harness bench: {exc}", file=sys.stderr)

@@ -43,6 +43,7 @@ class LoadSpec:
     concurrency: int
     max_seconds: float = 300.0  # the whole run, then what is left is abandoned
     request_timeout: float = 60.0
+    rate: float = 0.0  # requests started per second; 0: each worker sends back to back
 
 
 @dataclass
@@ -106,7 +107,8 @@ async def _one(session: Any, spec: LoadSpec, body: bytes) -> tuple[float, float 
 
 
 async def run_load(spec: LoadSpec) -> LoadOutcome:
-    """Send ``spec.requests`` requests, ``spec.concurrency`` at a time, and time each."""
+    """Send ``spec.requests`` requests, ``spec.concurrency`` at a time (at ``spec.rate``
+    per second when set), and time each."""
     import aiohttp
 
     outcome = LoadOutcome()
@@ -115,10 +117,19 @@ async def run_load(spec: LoadSpec) -> LoadOutcome:
     remaining = spec.requests
     cpu_before = _own_cpu()
 
+    issued = 0
+
     async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal remaining
+        nonlocal remaining, issued
         while remaining > 0:
             remaining -= 1
+            if spec.rate > 0:
+                # Paced: request n starts at n / rate, whoever is free sends it (up to
+                # ``concurrency`` in flight), so a slow server cannot slow the schedule.
+                delay = started + issued / spec.rate - time.perf_counter()
+                issued += 1
+                if delay > 0:
+                    await asyncio.sleep(delay)
             try:
                 latency, ttft = await _one(session, spec, body)
             except _Failure as exc:

@@ -64,6 +64,7 @@ class BenchPlan:
     soak: int = 0
     out: Path = Path("reports/bench")
     max_seconds: float = 180.0  # per measured window; what is left then counts as failed
+    rate: float = 0.0  # paced windows (requests per second); 0: closed loop, saturating
     settle_seconds: float = 180.0  # a niced mirror target may take a while to drain
     sandbox_args: Sequence[str] = field(default_factory=tuple)
     mirror_nice: int = 19
@@ -88,6 +89,7 @@ class _Bench:
             requests=requests,
             concurrency=self.plan.concurrency,
             max_seconds=self.plan.max_seconds,
+            rate=self.plan.rate,
         )
 
     def settle(self, leaders: Sequence[int]) -> float:
@@ -192,6 +194,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
             "mirror_nice": plan.mirror_nice,
             "mirror_idle": plan.mirror_idle,
             "mirror_cpus": list(plan.mirror_cpus),
+            "rate": plan.rate,
         },
         machine=_machine(),
         paths=[],
@@ -257,7 +260,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
                     result.soak = bench.soak(loadgen, paths["sdk"], sdk_calls, everyone)
                 else:
                     result.notes.append("--soak skipped: the sdk path was not measured")
-    result.targets = check_targets(result.summaries(), result.cases, result.soak)
+    result.targets = check_targets(result.summaries(), result.cases, result.soak, rate=plan.rate)
     _add_notes(result)
     write_results(result, folder)
     return result, folder

@@ -15,6 +15,10 @@ gate, since a proxy as cheap as the fake provider itself can come close to it on
 where the generator, the provider and the proxy share a few cores.
 
 A target whose paths were not measured is left out, not failed.
+
+With ``--rate R`` every window is paced at R requests per second: the shadow targets then
+compare the primary's own CPU per request (its capacity, when CPU-bound) and p50 at the
+same offered load, and the SDK/legacy throughput ratio is left out (both carry R).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ def check_targets(
     cases: list[str],
     soak: SoakResult | None,
     targets: Targets = Targets(),
+    rate: float = 0.0,
 ) -> list[TargetCheck]:
     checks: list[TargetCheck] = []
     for case in cases:
@@ -60,7 +65,7 @@ def check_targets(
                     sdk.server_cpu_ms <= targets.sdk_cpu_ms,
                 )
             )
-        if sdk is not None and legacy is not None and legacy.rps > 0:
+        if sdk is not None and legacy is not None and legacy.rps > 0 and not rate:
             times = sdk.rps / legacy.rps
             cpu_times = (
                 legacy.server_cpu_ms / sdk.server_cpu_ms
@@ -78,7 +83,9 @@ def check_targets(
                     f"CPU per request ratio {cpu_times:.1f}x" if cpu_times else "",
                 )
             )
-        if sdk is not None and shadow is not None and sdk.rps > 0:
+        if rate and sdk is not None and shadow is not None:
+            checks.extend(_paced_shadow_checks(case, sdk, shadow, targets, rate))
+        elif sdk is not None and shadow is not None and sdk.rps > 0:
             loss = 1 - shadow.rps / sdk.rps
             checks.append(
                 TargetCheck(
@@ -134,6 +141,42 @@ def check_targets(
                 soak.growth_mb < targets.soak_growth_mb,
                 f"{soak.ok}/{soak.requests} requests, {soak.rss_start_mb:.0f} -> "
                 f"{soak.rss_end_mb:.0f} MB",
+            )
+        )
+    return checks
+
+
+def _paced_shadow_checks(
+    case: str, sdk: PathCaseSummary, shadow: PathCaseSummary, targets: Targets, rate: float
+) -> list[TargetCheck]:
+    """At a fixed offered rate both paths carry the same load, so the primary's cost is
+    its own CPU per request (a CPU-bound proxy's capacity is 1 / that) and its p50."""
+    checks = []
+    shadow_cpu = shadow.server_cpu_ms_by_role.get("shadow")
+    if sdk.server_cpu_ms and shadow_cpu:
+        loss = 1 - sdk.server_cpu_ms / shadow_cpu
+        checks.append(
+            TargetCheck(
+                f"shadow capacity cost at {rate:.0f} req/s [{case}]",
+                loss * 100,
+                "<=",
+                targets.shadow_rps_loss * 100,
+                "%",
+                loss <= targets.shadow_rps_loss,
+                f"primary CPU {shadow_cpu:.3f} vs {sdk.server_cpu_ms:.3f} ms/request",
+            )
+        )
+    if sdk.p50_ms and shadow.p50_ms is not None:
+        gain = shadow.p50_ms / sdk.p50_ms - 1
+        checks.append(
+            TargetCheck(
+                f"shadow p50 cost at {rate:.0f} req/s [{case}]",
+                gain * 100,
+                "<=",
+                targets.shadow_p50_gain * 100,
+                "%",
+                gain <= targets.shadow_p50_gain,
+                f"{shadow.p50_ms:.1f} vs {sdk.p50_ms:.1f} ms",
             )
         )
     return checks

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,21 @@ def test_targets_pass_and_miss() -> None:
     assert generator.passed and "direct 5.0x sdk" in generator.detail
     assert checks["sdk rss growth over soak"].measured == 10.0
     assert checks["sdk rss growth over soak"].verdict == "PASS"
+
+
+def test_paced_targets_compare_the_primarys_own_cpu_and_p50() -> None:
+    def summary(path: str, role: str, p50: float, cpu_ms: float) -> PathCaseSummary:
+        m = _m(path, 300, p50, cpu_ms / 10)
+        return summarize([replace(m, server_cpu_seconds={role: cpu_ms / 10})])
+
+    summaries = {
+        ("sdk", "chat"): summary("sdk", "sdk", 20.0, 0.50),
+        ("legacy", "chat"): summary("legacy", "legacy", 40.0, 20.0),
+        ("shadow", "chat"): summary("shadow", "shadow", 20.5, 0.54),
+    }
+    checks = {c.name: c for c in check_targets(summaries, ["chat"], None, rate=300)}
+    capacity = checks["shadow capacity cost at 300 req/s [chat]"]
+    assert capacity.passed and round(capacity.measured, 1) == 7.4  # 1 - 0.50 / 0.54
+    assert checks["shadow p50 cost at 300 req/s [chat]"].passed  # 2.5 %
+    # Every path carries the same paced load: no throughput ratio to gate.
+    assert not any("throughput" in name for name in checks)

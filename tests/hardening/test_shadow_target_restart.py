@@ -81,10 +81,10 @@ def test_the_shadow_target_crashes_and_restarts_during_a_run(
             during = send(8)
             stats = _settled(shadow.url, 12)
             assert stats["breaker"] == "open"
-            # Three failures open the breaker; mirrors already started by then fail too
-            # (the sidecar may take several queued requests at once); the rest are skipped.
+            # Three failures open the breaker; mirrors already queued by then fail too (a
+            # sidecar short of CPU may take all eight at once); the rest are skipped.
             failed = stats["shadow_failed"]
-            assert failed >= 3 and failed + stats["skipped"]["breaker_open"] == 8
+            assert failed >= 3 and failed + stats["skipped"].get("breaker_open", 0) == 8
 
             port = legacy.port
             stack.legacy_proxy(sandbox_config_path, litellm_server.url, port=port)

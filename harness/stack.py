@@ -95,10 +95,11 @@ class Stack:
         mirror_to: str,
         store: Path,
         port: int | None = None,
+        primary: str = "sdk",
     ) -> ChildProcess:
         port = port or free_port()
         child = ChildProcess(
-            "SDK proxy (shadow mode)",
+            f"{primary} proxy (shadow mode)",
             [
                 sys.executable,
                 "-m",
@@ -110,6 +111,8 @@ class Stack:
                 str(harness_config),
                 "--port",
                 str(port),
+                "--primary",
+                primary,
                 "--mirror-to",
                 mirror_to,
                 "--store",

@@ -127,37 +127,6 @@ def start_mirror_target(
     return legacy, server
 
 
-def start_shadow(stack: Stack, config: Path, mirror_to: str) -> ChildProcess:
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "harness.cli",
-        "shadow",
-        "--config",
-        str(config),
-        "--harness-config",
-        str(HARNESS_CONFIG),
-        "--port",
-        str(port),
-        "--primary",
-        "sdk",
-        "--mirror-to",
-        mirror_to,
-        "--store",
-        str(stack.run_dir / "shadow.db"),
-    ]
-    child = ChildProcess(
-        "shadow proxy",
-        argv,
-        port=port,
-        log_path=stack.run_dir / "shadow.log",
-        env=LITELLM_ENV,
-        ready_timeout=90,
-    )
-    return _started(child, stack)
-
-
 def start_paths(
     stack: Stack,
     names: Sequence[str],
@@ -196,7 +165,9 @@ def start_paths(
         mirror_legacy, mirror_server = start_mirror_target(
             stack, config, mirror_nice, mirror_idle, mirror_cpus
         )
-        shadow = start_shadow(stack, config, mirror_legacy.url)
+        shadow = stack.shadow(
+            config, HARNESS_CONFIG, mirror_legacy.url, stack.run_dir / "shadow.db"
+        )
         side = _pids(mirror_legacy=mirror_legacy, mirror_litellm=mirror_server)
         sidecar = _sidecar_pid(shadow.url)
         if sidecar is not None:

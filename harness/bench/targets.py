@@ -98,19 +98,7 @@ def check_targets(
                     f"{shadow.rps:.0f} vs {sdk.rps:.0f} req/s",
                 )
             )
-            if sdk.p50_ms and shadow.p50_ms is not None:
-                gain = shadow.p50_ms / sdk.p50_ms - 1
-                checks.append(
-                    TargetCheck(
-                        f"shadow p50 cost [{case}]",
-                        gain * 100,
-                        "<=",
-                        targets.shadow_p50_gain * 100,
-                        "%",
-                        gain <= targets.shadow_p50_gain,
-                        f"{shadow.p50_ms:.1f} vs {sdk.p50_ms:.1f} ms",
-                    )
-                )
+            checks.extend(_p50_check(f"shadow p50 cost [{case}]", sdk, shadow, targets))
         windows = [s for (_, c), s in summaries.items() if c == case]
         if windows:
             busiest = max(windows, key=lambda s: s.client_cpu_share)
@@ -166,17 +154,24 @@ def _paced_shadow_checks(
                 f"primary CPU {shadow_cpu:.3f} vs {sdk.server_cpu_ms:.3f} ms/request",
             )
         )
-    if sdk.p50_ms and shadow.p50_ms is not None:
-        gain = shadow.p50_ms / sdk.p50_ms - 1
-        checks.append(
-            TargetCheck(
-                f"shadow p50 cost at {rate:.0f} req/s [{case}]",
-                gain * 100,
-                "<=",
-                targets.shadow_p50_gain * 100,
-                "%",
-                gain <= targets.shadow_p50_gain,
-                f"{shadow.p50_ms:.1f} vs {sdk.p50_ms:.1f} ms",
-            )
-        )
+    checks.extend(_p50_check(f"shadow p50 cost at {rate:.0f} req/s [{case}]", sdk, shadow, targets))
     return checks
+
+
+def _p50_check(
+    name: str, sdk: PathCaseSummary, shadow: PathCaseSummary, targets: Targets
+) -> list[TargetCheck]:
+    if not sdk.p50_ms or shadow.p50_ms is None:
+        return []
+    gain = shadow.p50_ms / sdk.p50_ms - 1
+    return [
+        TargetCheck(
+            name,
+            gain * 100,
+            "<=",
+            targets.shadow_p50_gain * 100,
+            "%",
+            gain <= targets.shadow_p50_gain,
+            f"{shadow.p50_ms:.1f} vs {sdk.p50_ms:.1f} ms",
+        )
+    ]

@@ -8,7 +8,7 @@ the fact.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harness.observation import Observation, SseEvent
@@ -141,7 +141,3 @@ def _parse_body(data: bytes) -> object:
 
 def format_of(endpoint: str) -> StreamFormat:
     return "anthropic" if endpoint in ("messages", "count_tokens") else "openai"
-
-
-def headers_of(pairs: Mapping[str, str]) -> list[tuple[str, str]]:
-    return list(pairs.items())

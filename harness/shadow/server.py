@@ -7,23 +7,19 @@ mirror sidecar (:mod:`harness.shadow.sidecar`); otherwise both run in this proce
 from __future__ import annotations
 
 import logging
-import signal
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import uvicorn
 
 from harness.loopback import LoopbackServer
-from harness.redaction import PromptPolicy, Redactor
 from harness.settings import HarnessSettings
-from harness.shadow.engine import MirrorEngine
 from harness.shadow.forwarder import Forwarder
 from harness.shadow.mirror import Dispatch, LocalDispatch, ShadowMirror
-from harness.shadow.sidecar import SidecarDispatch, SidecarSpec
+from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
 from harness.store import CaptureStore
 from memory_proxy.config import ProxyConfig
 from memory_proxy.connection_limits import uvicorn_settings
-from memory_proxy.memory_router import MemoryRouter
 
 __all__ = ["ShadowRun", "build_shadow", "serve_shadow"]
 
@@ -75,37 +71,23 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
         primary = Forwarder(shadow.mirror_to, timeout=config.litellm.request_timeout)
         shadow_url = sdk.url
         names = ("legacy", "sdk")
+    spec = SidecarSpec(
+        settings=settings,
+        secrets=config.secrets,
+        user_id_mappings=config.user_id_mappings,
+        shadow_url=shadow_url,
+        repeat_url=shadow.mirror_to,
+        primary_name=names[0],
+        shadow_name=names[1],
+        nice=shadow.mirror_nice,
+        idle=shadow.mirror_idle,
+    )
     dispatch: Dispatch
     store = sidecar = None
     if shadow.mirror_process:
-        spec = SidecarSpec(
-            settings=settings,
-            secrets=config.secrets,
-            user_id_mappings=config.user_id_mappings,
-            shadow_url=shadow_url,
-            repeat_url=shadow.mirror_to,
-            primary_name=names[0],
-            shadow_name=names[1],
-            nice=shadow.mirror_nice,
-            idle=shadow.mirror_idle,
-        )
         dispatch = sidecar = SidecarDispatch(spec)
     else:
-        store = CaptureStore(
-            settings.capture.store,
-            redactor=Redactor(
-                config.secrets, store_prompts=cast(PromptPolicy, settings.capture.store_prompts)
-            ),
-        )
-        engine = MirrorEngine(
-            settings=settings,
-            sink=store,
-            shadow_url=shadow_url,
-            repeat_url=shadow.mirror_to,
-            primary_name=names[0],
-            shadow_name=names[1],
-            router=MemoryRouter(config.user_id_mappings),
-        )
+        engine, store = open_engine(spec)
         dispatch = LocalDispatch(engine)
     app = ShadowMirror(primary, settings=settings, dispatch=dispatch)
     return ShadowRun(app=app, store=store, sidecar=sidecar, internal=internal)
@@ -122,10 +104,7 @@ def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, p
         settings.capture.store,
     )
     # uvicorn re-raises the SIGTERM it shut down for once it returns: the handler it puts
-    # back must unwind (harness.cli installs one), or this process would end before the
-    # sidecar has written its last pairs.
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _exit_after_cleanup)
+    # back (harness.cli's) unwinds, so the finally below lets the sidecar finish writing.
     try:
         uvicorn.run(
             run.app,
@@ -139,7 +118,3 @@ def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, p
     finally:
         run.close()
     return 0
-
-
-def _exit_after_cleanup(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)

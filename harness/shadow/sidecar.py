@@ -47,7 +47,7 @@ from harness.shadow.recorder import RawExchange, TapRecord
 from harness.store import CaptureStore
 from memory_proxy.memory_router import MemoryRouter, UserIdMappings
 
-__all__ = ["SidecarDispatch", "SidecarSpec", "main"]
+__all__ = ["SidecarDispatch", "SidecarSpec", "main", "open_engine"]
 
 logger = logging.getLogger("harness.shadow")
 
@@ -60,7 +60,7 @@ _COUNTERS = ("queued", "completed", "shadow_failed", "worker_errors", "store_rej
 
 @dataclass(frozen=True)
 class SidecarSpec:
-    """Everything the sidecar needs, sent to it pickled on its stdin."""
+    """Everything the mirror needs; sent to the sidecar pickled on its stdin."""
 
     settings: HarnessSettings
     secrets: frozenset[str]
@@ -72,6 +72,27 @@ class SidecarSpec:
     nice: int = 10
     idle: bool = True
     fd: int = -1
+
+
+def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
+    """The mirror engine and the store it writes to, wherever the mirror runs."""
+    settings = spec.settings
+    store = CaptureStore(
+        settings.capture.store,
+        redactor=Redactor(
+            spec.secrets, store_prompts=cast(PromptPolicy, settings.capture.store_prompts)
+        ),
+    )
+    engine = MirrorEngine(
+        settings=settings,
+        sink=store,
+        shadow_url=spec.shadow_url,
+        repeat_url=spec.repeat_url,
+        primary_name=spec.primary_name,
+        shadow_name=spec.shadow_name,
+        router=MemoryRouter(spec.user_id_mappings),
+    )
+    return engine, store
 
 
 def _frame(payload: Any) -> bytes:
@@ -259,22 +280,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     yield_cpu(nice=spec.nice, idle=spec.idle)
-    settings = spec.settings
-    store = CaptureStore(
-        settings.capture.store,
-        redactor=Redactor(
-            spec.secrets, store_prompts=cast(PromptPolicy, settings.capture.store_prompts)
-        ),
-    )
-    engine = MirrorEngine(
-        settings=settings,
-        sink=store,
-        shadow_url=spec.shadow_url,
-        repeat_url=spec.repeat_url,
-        primary_name=spec.primary_name,
-        shadow_name=spec.shadow_name,
-        router=MemoryRouter(spec.user_id_mappings),
-    )
+    engine, store = open_engine(spec)
     try:
         asyncio.run(_serve(engine, socket.socket(fileno=spec.fd)))
     finally:

@@ -37,7 +37,11 @@ def _shadow(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     settings = load_harness_settings(args.harness_config)
     settings = settings.with_overrides(
-        "shadow", primary=args.primary, mirror_to=args.mirror_to, sample_rate=args.sample_rate
+        "shadow",
+        primary=args.primary,
+        mirror_to=args.mirror_to,
+        sample_rate=args.sample_rate,
+        max_rate=args.max_rate,
     )
     if args.store:
         settings = settings.with_overrides("capture", store=Path(args.store))
@@ -68,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     shadow.add_argument("--mirror-to", help="URL of the other proxy (default: harness.yaml)")
     shadow.add_argument("--primary", choices=["sdk", "legacy"], help="who answers clients")
     shadow.add_argument("--sample-rate", type=float, help="percent of users mirrored")
+    shadow.add_argument(
+        "--max-rate", type=float, help="mirrored requests per second at most (0: no cap)"
+    )
     shadow.add_argument("--store", help="SQLite file for captured pairs")
     shadow.set_defaults(func=_shadow)
     from harness.bench.cli import add_bench_arguments, bench_command

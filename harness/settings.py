@@ -33,6 +33,7 @@ class ShadowSettings:
     primary: str = "sdk"
     mirror_to: str = "http://127.0.0.1:8765"
     sample_rate: float = 100.0
+    max_rate: float = 0.0
     endpoints: tuple[str, ...] = MIRRORED_ENDPOINTS
     models: tuple[str, ...] = ()
     max_in_flight: int = 32
@@ -181,6 +182,10 @@ def _validate(settings: HarnessSettings, path: Path) -> None:
         value = getattr(shadow, name)
         if not 0 <= value <= 100:
             raise ConfigError(f"{path}: shadow.{name}: expected a percentage 0-100, got {value}")
+    if shadow.max_rate < 0:
+        raise ConfigError(
+            f"{path}: shadow.max_rate: expected >= 0 (0: no cap), got {shadow.max_rate}"
+        )
     if not 0 <= shadow.mirror_nice <= 19:
         raise ConfigError(f"{path}: shadow.mirror_nice: expected 0-19, got {shadow.mirror_nice}")
     unknown = set(shadow.endpoints) - set(MIRRORED_ENDPOINTS)

@@ -96,6 +96,7 @@ class Stack:
         store: Path,
         port: int | None = None,
         primary: str = "sdk",
+        max_rate: float = 0.0,
     ) -> ChildProcess:
         port = port or free_port()
         child = ChildProcess(
@@ -117,6 +118,7 @@ class Stack:
                 mirror_to,
                 "--store",
                 str(store),
+                *(["--max-rate", str(max_rate)] if max_rate else []),
             ],
             port=port,
             log_path=self.run_dir / "shadow.log",

@@ -66,6 +66,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "shadow primary then runs on the others. Default: no pinning",
     )
     parser.add_argument(
+        "--mirror-rate",
+        type=float,
+        default=0.0,
+        help="cap the shadow's mirrored requests per second (shadow.max_rate); "
+        "default: as config/harness.yaml says",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         default=0.0,
@@ -104,6 +111,7 @@ def bench_command(args: argparse.Namespace) -> int:
             mirror_nice=min(max(args.mirror_nice, 0), 19),
             mirror_idle=not args.mirror_normal,
             mirror_cpus=_cpus(args.mirror_cpus),
+            mirror_rate=max(0.0, args.mirror_rate),
             rate=max(0.0, args.rate),
         )
     except ValueError as exc:

@@ -136,6 +136,7 @@ def start_paths(
     mirror_nice: int = 19,
     mirror_idle: bool = True,
     mirror_cpus: Sequence[int] = (),
+    mirror_rate: float = 0.0,
 ) -> dict[str, BenchPath]:
     """Start what ``names`` need (each server once) and describe each path."""
     paths: dict[str, BenchPath] = {}
@@ -166,7 +167,11 @@ def start_paths(
             stack, config, mirror_nice, mirror_idle, mirror_cpus
         )
         shadow = stack.shadow(
-            config, HARNESS_CONFIG, mirror_legacy.url, stack.run_dir / "shadow.db"
+            config,
+            HARNESS_CONFIG,
+            mirror_legacy.url,
+            stack.run_dir / "shadow.db",
+            max_rate=mirror_rate,
         )
         side = _pids(mirror_legacy=mirror_legacy, mirror_litellm=mirror_server)
         sidecar = _sidecar_pid(shadow.url)

@@ -70,6 +70,7 @@ class BenchPlan:
     mirror_nice: int = 19
     mirror_idle: bool = True
     mirror_cpus: Sequence[int] = ()
+    mirror_rate: float = 0.0  # the shadow's shadow.max_rate; 0: as harness.yaml says
 
 
 class _Bench:
@@ -194,6 +195,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
             "mirror_nice": plan.mirror_nice,
             "mirror_idle": plan.mirror_idle,
             "mirror_cpus": list(plan.mirror_cpus),
+            "mirror_rate": plan.mirror_rate,
             "rate": plan.rate,
         },
         machine=_machine(),
@@ -214,6 +216,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
             mirror_nice=plan.mirror_nice,
             mirror_idle=plan.mirror_idle,
             mirror_cpus=plan.mirror_cpus,
+            mirror_rate=plan.mirror_rate,
         )
         result.paths = [
             PathInfo(p.name, p.ready_seconds, p.startup_seconds, list(p.processes), list(p.side))
@@ -345,13 +348,16 @@ def _add_notes(result: BenchResult) -> None:
     mirrored = [s for s in result.summaries().values() if s.path == "shadow"]
     if mirrored:
         done = ", ".join(f"{s.case} {s.mirrored}/{s.requests}" for s in mirrored)
+        cap = result.settings.get("mirror_rate")
         result.notes.append(
             f"shadow: mirror target (own legacy proxy + LiteLLM server) at nice "
             f"{result.settings.get('mirror_nice')}"
             f"{' under SCHED_IDLE' if result.settings.get('mirror_idle') else ''}, "
-            "the shadow's mirror sidecar as harness.yaml says; mirrors completed: "
-            f"{done} (the rest shed by the mirror's bounded queue). The mirror side's CPU "
-            "includes finishing those mirrors after the window."
+            "the shadow's mirror sidecar as harness.yaml says"
+            + (f", mirror capped at {cap:g} req/s" if cap else "")
+            + f"; mirrors completed: {done} (the rest shed by the mirror's rate cap or its "
+            "bounded queue). The mirror side's CPU includes finishing those mirrors after the "
+            "window."
         )
     failures = [m for m in result.measurements if m.ok < m.requests]
     for m in failures:

@@ -28,7 +28,7 @@ from harness.observation import CapturedPair, CapturedRequest
 from harness.settings import HarnessSettings
 from harness.shadow.breaker import CircuitBreaker
 from harness.shadow.recorder import RawExchange, format_of, observe
-from harness.shadow.sampling import SamplingPolicy
+from harness.shadow.sampling import RateCap, SamplingPolicy
 from harness.store import CaptureStore
 from harness.upstream_join import correlation_key
 from memory_proxy.memory_router import MemoryRouter, client_family
@@ -172,6 +172,7 @@ class MirrorEngine:
         self.policy = policy_for(settings, bool(self.repeat_url))
         shadow = settings.shadow
         self.breaker = CircuitBreaker(shadow.breaker_failures, shadow.breaker_cooldown_seconds)
+        self.cap = RateCap(shadow.max_rate)
         self.stats = MirrorStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -189,10 +190,21 @@ class MirrorEngine:
     def queue_depth(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
 
-    def offer(self, request: MirrorRequest, primary: asyncio.Future[RawExchange]) -> bool:
-        """Decide and enqueue, without ever blocking or raising; True when queued."""
+    def offer(
+        self,
+        request: MirrorRequest,
+        primary: asyncio.Future[RawExchange],
+        *,
+        admitted: bool = False,
+    ) -> bool:
+        """Decide and enqueue, without ever blocking or raising; True when queued.
+
+        ``admitted``: the primary's side already applied the sample and the rate cap (the
+        sidecar's requests); only the breaker and the queue decide here then."""
         try:
-            reason = admission(self.policy, self.router, request)
+            reason = None if admitted else admission(self.policy, self.router, request)
+            if reason is None and not admitted and not self.cap.take(time.monotonic()):
+                reason = "skipped:rate_limited"
             if reason is None and not self.breaker.allow():
                 reason = "skipped:breaker_open"
             if reason is not None:

@@ -1,11 +1,12 @@
-"""Which requests are mirrored: stateless endpoints, filters, a consistent sample. Pure."""
+"""Which requests are mirrored: stateless endpoints, filters, a consistent sample, a rate
+cap. Pure: the rate cap is given the time, it does not read a clock."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 
-__all__ = ["SamplingPolicy", "endpoint_of", "percent_bucket"]
+__all__ = ["RateCap", "SamplingPolicy", "endpoint_of", "percent_bucket"]
 
 # Only stateless endpoints: mirroring them cannot change what the primary does.
 _ENDPOINTS = {
@@ -48,3 +49,32 @@ class SamplingPolicy:
 
     def is_noise_probe(self, request_id: str) -> bool:
         return percent_bucket("aa:" + request_id) < self.aa_rate
+
+
+class RateCap:
+    """At most ``per_second`` mirrors a second, in bursts of at most one second's worth:
+    a token bucket. ``per_second <= 0`` caps nothing.
+
+    The sample decides *who* is mirrored; the cap bounds *how much* the mirror's target
+    is asked to do when traffic outgrows the host it shares with the primary. A capped
+    request is dropped whole, like one the full queue sheds, so the report's gates see
+    fewer pairs, not broken ones.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self.burst = max(per_second, 1.0)
+        self._tokens = self.burst
+        self._last: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self.per_second <= 0:
+            return True
+        if self._last is not None:
+            gained = max(0.0, now - self._last) * self.per_second
+            self._tokens = min(self.burst, self._tokens + gained)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

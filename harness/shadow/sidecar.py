@@ -35,6 +35,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -44,6 +45,7 @@ from harness.redaction import PromptPolicy, Redactor
 from harness.settings import HarnessSettings
 from harness.shadow.engine import MirrorEngine, MirrorRequest, admission, policy_for
 from harness.shadow.recorder import RawExchange, TapRecord
+from harness.shadow.sampling import RateCap
 from harness.store import CaptureStore
 from memory_proxy.memory_router import MemoryRouter, UserIdMappings
 
@@ -118,6 +120,7 @@ class SidecarDispatch:
         self.spec = spec
         self.policy = policy_for(spec.settings, bool(spec.repeat_url))
         self.router = MemoryRouter(spec.user_id_mappings)
+        self.cap = RateCap(spec.settings.shadow.max_rate)
         self.skipped: Counter[str] = Counter()
         self.remote: dict[str, Any] = {}
         self.accepting = True
@@ -158,6 +161,9 @@ class SidecarDispatch:
             return None
         if not self.accepting or writer.transport.get_write_buffer_size() > BUFFER_LIMIT:
             self.skipped["queue_full"] += 1
+            return None
+        if not self.cap.take(time.monotonic()):
+            self.skipped["rate_limited"] += 1
             return None
         self._next_token += 1
         writer.write(_frame(("q", self._next_token, request.as_tuple())))
@@ -252,7 +258,7 @@ async def _serve(engine: MirrorEngine, sock: socket.socket) -> None:
             kind, token, payload = frame
             if kind == "q":
                 primary: asyncio.Future[RawExchange] = loop.create_future()
-                if engine.offer(MirrorRequest(*payload), primary):
+                if engine.offer(MirrorRequest(*payload), primary, admitted=True):
                     pending[token] = primary
                 if accepting and engine.queue_depth >= queue_size:
                     report()

@@ -244,6 +244,26 @@ def test_queue_full_requests_are_counted_not_mirrored(primary_app: Any, sandbox:
     assert stats["queued"] <= 4
 
 
+def test_rate_cap_bounds_what_the_shadow_is_sent(primary_app: Any, sandbox: Any) -> None:
+    fake = FakeShadow()
+    sink = ListSink()
+    with (
+        LoopbackServer(fake.app) as shadow,
+        LoopbackServer(mirrored(primary_app, shadow.url, sink, max_rate=2)) as wrapped,
+    ):
+        with httpx.Client(base_url=wrapped.url, headers=AUTH) as client:
+            began = time.monotonic()
+            for i in range(20):
+                assert client.post("/v1/chat/completions", json=chat(f"r{i}")).status_code == 200
+            elapsed = time.monotonic() - began
+            wait_for(lambda: len(sink.pairs) == len(fake.seen))
+            stats = client.get("/_shadow/stats").json()
+    # A burst of 2, then 2 per second of the time the 20 requests took.
+    assert 2 <= len(fake.seen) <= 2 + 2 * elapsed + 1
+    assert stats["skipped"]["rate_limited"] == 20 - len(fake.seen)
+    assert stats["queued"] == len(fake.seen) == len(sink.pairs)
+
+
 def test_sampling_mirrors_whole_conversations(primary_app: Any, sandbox: Any) -> None:
     fake = FakeShadow()
     sink = ListSink()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from harness.shadow.breaker import CircuitBreaker
-from harness.shadow.sampling import SamplingPolicy, endpoint_of, percent_bucket
+from harness.shadow.sampling import RateCap, SamplingPolicy, endpoint_of, percent_bucket
 
 
 def test_only_stateless_endpoints_are_mirrored() -> None:
@@ -79,3 +79,28 @@ def test_success_resets_the_failure_count() -> None:
     breaker.record_success()
     breaker.record_failure()
     assert breaker.state == "closed"
+
+
+def test_rate_cap_allows_a_burst_of_one_second_then_the_rate() -> None:
+    cap = RateCap(5)
+    # A burst of one second's worth at once, then nothing until tokens come back.
+    assert [cap.take(0.0) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert cap.take(0.1) is False  # half a token
+    assert cap.take(0.2) is True  # one token after 0.2 s at 5/s
+    # Over ten seconds of steady offers at 50/s, about 5/s pass.
+    passed = sum(cap.take(0.2 + i / 50) for i in range(1, 501))
+    assert 49 <= passed <= 51
+
+
+def test_rate_cap_below_one_per_second_and_off() -> None:
+    slow = RateCap(0.5)
+    assert slow.take(0.0) is True and slow.take(1.0) is False and slow.take(2.0) is True
+    off = RateCap(0)
+    assert all(off.take(0.0) for _ in range(1000))
+
+
+def test_rate_cap_ignores_a_clock_that_steps_back() -> None:
+    cap = RateCap(1)
+    assert cap.take(10.0) is True
+    assert cap.take(5.0) is False  # no tokens gained, none owed
+    assert cap.take(6.0) is True

@@ -150,6 +150,34 @@ def test_a_full_sidecar_queue_stops_the_primary_shipping(
     assert CaptureStore(tmp_path / "shadow.db").count() == stats["queued"]
 
 
+def test_the_primary_applies_the_rate_cap_before_shipping(
+    primary_app: Any, fake_shadow: tuple[FakeShadow, LoopbackServer], sandbox: Any, tmp_path: Path
+) -> None:
+    fake, shadow = fake_shadow
+    settings = sidecar_settings(tmp_path / "shadow.db", max_rate=1)
+    app, dispatch = sidecar_mirror(primary_app, settings, shadow.url)
+    try:
+        with (
+            LoopbackServer(app) as server,
+            httpx.Client(base_url=server.url, headers=AUTH) as client,
+        ):
+            wait_for(lambda: dispatch.remote != {}, 20)
+            began = time.monotonic()
+            for i in range(10):
+                assert client.post("/v1/chat/completions", json=chat(f"c{i}")).status_code == 200
+            elapsed = time.monotonic() - began
+            queued = dispatch._next_token  # frames shipped to the sidecar
+            wait_for(lambda: client.get("/_shadow/stats").json()["completed"] == queued, 20)
+            stats = client.get("/_shadow/stats").json()
+    finally:
+        dispatch.wait()
+    # Decided in the primary: what the cap refused was never shipped.
+    assert 1 <= queued <= 1 + elapsed + 1
+    assert dispatch.skipped["rate_limited"] == 10 - queued
+    # The sidecar did not apply the cap a second time to what it was sent.
+    assert stats["queued"] == queued == len(fake.seen)
+
+
 def test_a_dead_sidecar_is_reported_and_the_primary_keeps_serving(
     primary_app: Any, fake_shadow: tuple[FakeShadow, LoopbackServer], sandbox: Any, tmp_path: Path
 ) -> None:

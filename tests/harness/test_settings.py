@@ -1,0 +1,36 @@
+"""``config/harness.yaml`` as settings: the shipped file loads, bad values name themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.settings import load_harness_settings
+from memory_proxy.errors import ConfigError
+
+SHIPPED = Path(__file__).resolve().parents[2] / "config" / "harness.yaml"
+
+
+def test_the_shipped_file_loads_with_the_mirror_uncapped() -> None:
+    settings = load_harness_settings(SHIPPED)
+    assert settings.shadow.max_rate == 0
+    assert settings.shadow.sample_rate == 100
+    assert settings.with_overrides("shadow", max_rate=25).shadow.max_rate == 25.0
+
+
+@pytest.mark.parametrize(
+    ("shadow", "message"),
+    [
+        ("max_rate: -1", "shadow.max_rate: expected >= 0"),
+        ("max_rate: fast", "shadow.max_rate: expected a number"),
+        ("sample_rate: 150", "shadow.sample_rate: expected a percentage"),
+        ("mirror_nice: 30", "shadow.mirror_nice: expected 0-19"),
+        ("rate_cap: 5", "shadow.rate_cap: unknown setting"),
+    ],
+)
+def test_bad_shadow_values_are_refused_by_name(tmp_path: Path, shadow: str, message: str) -> None:
+    path = tmp_path / "harness.yaml"
+    path.write_text(f"shadow:\n  {shadow}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_harness_settings(path)

@@ -8,17 +8,20 @@
     legacy   loadgen -> legacy proxy -> LiteLLM server -> sandbox  (two hops)
     shadow   loadgen -> SDK proxy in shadow mode -> sandbox
                                    \\-> mirror -> legacy proxy -> LiteLLM server
+                                                                  -> mirror sandbox
 
-One sandbox serves them all; the legacy proxy and LiteLLM server are shared by the
-``legacy`` and ``litellm`` paths (only one path carries load at a time). The shadow's
-mirror target is a legacy proxy + LiteLLM server of its own, lowered once ready (nice
-``mirror_nice``, 19 by default, and SCHED_IDLE unless ``mirror_idle`` is off): shadow
-mode must not take CPU from the primary, and on a host they share, the kernel then gives
-the mirror only what the primary leaves (the mirror's bounded queue sheds the rest, as
-designed). ``--mirror-normal --mirror-nice 0`` shows the cost of not doing so. A
-path's ``processes`` are the servers whose CPU it is charged with; ``side``
-are the ones it makes work without answering the client: the shadow's mirror sidecar
-(which lowers its own priority, ``shadow.mirror_nice``) and the mirror's target.
+One sandbox serves every path's primary; the legacy proxy and LiteLLM server are shared
+by the ``legacy`` and ``litellm`` paths (only one path carries load at a time). The
+shadow's mirror target is a legacy proxy + LiteLLM server + sandbox of its own (in use
+the provider is across the network: the mirror's calls must not queue in the process
+that answers the primary's), lowered once ready (nice ``mirror_nice``, 19 by default,
+and SCHED_IDLE unless ``mirror_idle`` is off): shadow mode must not take CPU from the
+primary, and on a host they share, the kernel then gives the mirror only what the
+primary leaves (the mirror's bounded queue and ``--mirror-rate`` cap shed the rest).
+``--mirror-normal --mirror-nice 0`` shows the cost of not doing so. A path's
+``processes`` are the servers whose CPU it is charged with; ``side`` are the ones it
+makes work without answering the client: the shadow's mirror sidecar (which lowers its
+own priority, ``shadow.mirror_nice``) and the mirror's target.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import httpx
 from harness.bench.procstat import group_members
 from harness.cpu_priority import yield_cpu
 from harness.loopback import free_port
+from harness.sandbox_config import write_sandbox_config
 from harness.stack import LITELLM_ENV, Stack
 from memory_proxy.litellm_server import LiteLLMServer
 from memory_proxy.processes import ChildProcess
@@ -78,7 +82,9 @@ def _started(child: ChildProcess, stack: Stack) -> ChildProcess:
     return child
 
 
-def start_sandbox(stack: Stack, extra_args: Sequence[str] = ()) -> ChildProcess:
+def start_sandbox(
+    stack: Stack, extra_args: Sequence[str] = (), name: str = "sandbox"
+) -> ChildProcess:
     """The sandbox via ``harness.cli sandbox``: uvicorn without an access log line per
     request (``python -m harness.sandbox`` logs each one, work no provider does for us)."""
     port = free_port()
@@ -86,10 +92,10 @@ def start_sandbox(stack: Stack, extra_args: Sequence[str] = ()) -> ChildProcess:
     # A bounded capture list: the bench never reads it, and it should not grow the heap.
     argv += ["--capture-limit", "100", *extra_args]
     child = ChildProcess(
-        "sandbox provider",
+        f"{name} provider",
         argv,
         port=port,
-        log_path=stack.run_dir / "sandbox.log",
+        log_path=stack.run_dir / f"{name}.log",
         ready_path="/_sandbox/health",
         ready_timeout=60,
     )
@@ -97,9 +103,19 @@ def start_sandbox(stack: Stack, extra_args: Sequence[str] = ()) -> ChildProcess:
 
 
 def start_mirror_target(
-    stack: Stack, config: Path, nice: int, idle: bool, cpus: Sequence[int] = ()
-) -> tuple[ChildProcess, LiteLLMServer]:
-    """A legacy proxy + LiteLLM server for the shadow to mirror to, lowered once ready."""
+    stack: Stack,
+    nice: int,
+    idle: bool,
+    cpus: Sequence[int] = (),
+    sandbox_args: Sequence[str] = (),
+) -> tuple[ChildProcess, LiteLLMServer, ChildProcess]:
+    """A legacy proxy + LiteLLM server for the shadow to mirror to, lowered once ready.
+
+    It calls a sandbox of its own: in use the provider is across the network, so the
+    mirror's upstream calls must not queue on the event loop that answers the primary's.
+    """
+    sandbox = start_sandbox(stack, sandbox_args, name="mirror-sandbox")
+    config = write_sandbox_config(sandbox.url, stack.run_dir / "mirror-sandbox.yaml")
     server = LiteLLMServer(
         config,
         port=free_port(),
@@ -120,11 +136,11 @@ def start_mirror_target(
         ready_timeout=90,
     )
     _started(legacy, stack)
-    for leader in (server.pid, legacy.pid):
+    for leader in (sandbox.pid, server.pid, legacy.pid):
         # Each leads its own process group: every worker it forked is lowered too.
         for pid in group_members(leader) if leader is not None else []:
             yield_cpu(pid, nice=nice, idle=idle, cpus=cpus)
-    return legacy, server
+    return legacy, server, sandbox
 
 
 def start_paths(
@@ -137,6 +153,7 @@ def start_paths(
     mirror_idle: bool = True,
     mirror_cpus: Sequence[int] = (),
     mirror_rate: float = 0.0,
+    sandbox_args: Sequence[str] = (),
 ) -> dict[str, BenchPath]:
     """Start what ``names`` need (each server once) and describe each path."""
     paths: dict[str, BenchPath] = {}
@@ -163,8 +180,8 @@ def start_paths(
                 "legacy", legacy.url, _pids(**two_hop), _startups(**two_hop)
             )
     if "shadow" in names:
-        mirror_legacy, mirror_server = start_mirror_target(
-            stack, config, mirror_nice, mirror_idle, mirror_cpus
+        mirror_legacy, mirror_server, mirror_sandbox = start_mirror_target(
+            stack, mirror_nice, mirror_idle, mirror_cpus, sandbox_args
         )
         shadow = stack.shadow(
             config,
@@ -173,7 +190,9 @@ def start_paths(
             stack.run_dir / "shadow.db",
             max_rate=mirror_rate,
         )
-        side = _pids(mirror_legacy=mirror_legacy, mirror_litellm=mirror_server)
+        side = _pids(
+            mirror_legacy=mirror_legacy, mirror_litellm=mirror_server, mirror_sandbox=mirror_sandbox
+        )
         sidecar = _sidecar_pid(shadow.url)
         if sidecar is not None:
             side = {"mirror_sidecar": sidecar, **side}

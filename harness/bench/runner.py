@@ -217,6 +217,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
             mirror_idle=plan.mirror_idle,
             mirror_cpus=plan.mirror_cpus,
             mirror_rate=plan.mirror_rate,
+            sandbox_args=plan.sandbox_args,
         )
         result.paths = [
             PathInfo(p.name, p.ready_seconds, p.startup_seconds, list(p.processes), list(p.side))

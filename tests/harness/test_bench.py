@@ -67,6 +67,41 @@ def test_a_tiny_run_writes_results_and_tables(tmp_path: Path) -> None:
     assert result.targets and len(result.measurements) == 2
 
 
+def test_a_shadow_run_charges_the_mirror_side_and_honours_the_mirror_cap(
+    tmp_path: Path,
+) -> None:
+    plan = BenchPlan(
+        paths=["sdk", "shadow"],
+        cases=[CASES["chat"]],
+        requests=100,
+        concurrency=5,
+        rounds=1,
+        warmup=10,
+        rate=50,
+        mirror_rate=5,
+        out=tmp_path,
+    )
+    result, folder = run_bench(plan, say=lambda _: None)
+    window = next(m for m in result.measurements if m.path == "shadow")
+    assert window.ok == 100
+    # The mirror target calls a sandbox of its own, charged to the mirror side.
+    assert set(window.side_cpu_seconds) == {
+        "mirror_sidecar",
+        "mirror_legacy",
+        "mirror_litellm",
+        "mirror_sandbox",
+    }
+    assert window.side_cpu_seconds["mirror_sandbox"] > 0
+    assert (folder / "logs" / "mirror-sandbox.log").exists()
+    # A burst of one second's worth, then 5 per second of the window.
+    assert 5 <= window.mirrored <= 5 + 5 * window.wall_seconds + 1
+    assert any("mirror capped at 5 req/s" in note for note in result.notes)
+    assert {t.name for t in result.targets} >= {
+        "shadow capacity cost at 50 req/s [chat]",
+        "shadow p50 cost at 50 req/s [chat]",
+    }
+
+
 def test_cli_refuses_unknown_paths_and_cases(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     add_bench_arguments(parser)

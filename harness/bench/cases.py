@@ -1,4 +1,5 @@
-"""What the bench sends: four cases (two API formats, stream or not) as data.
+"""What the bench sends: the cases (two API formats, stream or not, passed through or
+translated) as data.
 
 A proxy gets the client's request (client model name, the proxy's master key); the
 direct baseline gets what the proxies send the provider for it (the deployment's URL,
@@ -71,7 +72,10 @@ class BenchCase:
         base = (route.deployment.api_base or "").rstrip("/")
         key = route.deployment.api_key or "unset"
         headers = {"content-type": "application/json", **route.deployment.extra_headers}
-        if self.api == "anthropic":
+        # In the provider's own format, which differs from the client's when the proxy
+        # translates (an OpenAI-format request for a Claude model goes out as Messages).
+        api: ApiName = "anthropic" if route.deployment.provider == "anthropic" else "openai"
+        if api == "anthropic":
             url = base + "/v1/messages"
             headers.update({"x-api-key": key, "anthropic-version": "2023-06-01"})
         else:
@@ -82,10 +86,13 @@ class BenchCase:
             headers=headers,
             body=json.dumps(self.body(route.upstream_model_id)).encode(),
             stream=self.stream,
-            api=self.api,
+            api=api,
         )
 
 
+# The first four are the default: each format passed through to a provider of its own
+# format. The ``-claude`` pair asks for a Claude model in the OpenAI format, which the SDK
+# proxy translates in-process with litellm (how the OpenAI SDK and JetBrains reach Claude).
 CASES: dict[str, BenchCase] = {
     case.name: case
     for case in (
@@ -93,6 +100,10 @@ CASES: dict[str, BenchCase] = {
         BenchCase("chat-stream", "openai", True, "gpt-4o", "/v1/chat/completions"),
         BenchCase("messages", "anthropic", False, "claude-sonnet-4.5", "/v1/messages"),
         BenchCase("messages-stream", "anthropic", True, "claude-sonnet-4.5", "/v1/messages"),
+        BenchCase("chat-claude", "openai", False, "claude-sonnet-4.5", "/v1/chat/completions"),
+        BenchCase(
+            "chat-claude-stream", "openai", True, "claude-sonnet-4.5", "/v1/chat/completions"
+        ),
     )
 }
 

@@ -27,7 +27,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cases",
         default="chat,chat-stream,messages,messages-stream",
-        help="comma list of chat, chat-stream, messages, messages-stream",
+        help="comma list of chat, chat-stream, messages, messages-stream, and the "
+        "translated chat-claude, chat-claude-stream (OpenAI format, Claude model)",
     )
     parser.add_argument(
         "--paths", default=",".join(PATH_NAMES), help=f"comma list of {', '.join(PATH_NAMES)}"

@@ -130,6 +130,12 @@ def test_direct_call_is_what_a_proxy_sends_upstream(tmp_path: Path) -> None:
     proxied = CASES["messages"].proxy_call("http://p", "key")
     assert proxied.url == "http://p/v1/messages" and proxied.headers["x-api-key"] == "key"
     assert json.loads(proxied.body)["model"] == "claude-sonnet-4.5"
+    # A translated case: the client speaks OpenAI, the provider is sent Messages.
+    translated = CASES["chat-claude-stream"]
+    assert translated.proxy_call("http://p", "key").url == "http://p/v1/chat/completions"
+    upstream = translated.direct_call(config)
+    assert upstream.api == "anthropic" and upstream.url.endswith("/v1/messages")
+    assert upstream.headers["anthropic-version"] == "2023-06-01" and upstream.stream
 
 
 def test_procstat_reads_this_process() -> None:

@@ -1,5 +1,5 @@
 """Which requests are mirrored: stateless endpoints, filters, a consistent sample, a rate
-cap. Pure: the rate cap is given the time, it does not read a clock."""
+cap. No I/O: the rate cap is handed the time rather than reading a clock."""
 
 from __future__ import annotations
 

@@ -59,8 +59,10 @@ def run_demo(
             "Stand-ins for Supermemory's router, Anthropic and OpenAI: "
             "deterministic replies, SSE, cookies, captures.",
         )
-        sdk_sandbox = stack.sandbox()
-        legacy_sandbox = stack.sandbox(None, "--capture-limit", "100000")
+        # Room for every call of the run: the load step sends each sandbox far more than
+        # the default ring keeps, and the shadow run's calls are read after it.
+        sdk_sandbox = stack.sandbox(None, "--capture-limit", "200000")
+        legacy_sandbox = stack.sandbox(None, "--capture-limit", "200000")
         _say(f"      for the SDK proxy:    {sdk_sandbox.url}")
         _say(f"      for the LiteLLM server: {legacy_sandbox.url}")
         sdk_config = write_sandbox_config(sdk_sandbox.url, run_dir / "sdk.yaml")

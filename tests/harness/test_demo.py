@@ -27,6 +27,10 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     latest = tmp_path / "latest"
     report = json.loads((latest / "report.json").read_text())
     assert report["decision"] in ("GO", "NO-GO", "INCONCLUSIVE")
+    # Upstream evidence from both sandboxes reached the gates that need it.
+    gates = {gate["name"]: gate for gate in report["gates"]}
+    assert gates["cookie persistence"]["samples"] > 0
+    assert gates["memory routing"]["samples"] > 0
     # Every process it started is gone: their ports refuse connections.
     for url in set(re.findall(r"(http://127\.0\.0\.1:\d+)", out)):
         with pytest.raises(httpx.ConnectError):

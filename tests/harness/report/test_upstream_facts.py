@@ -24,11 +24,26 @@ def test_calls_racing_the_first_answer_are_not_held_against_the_proxy() -> None:
     calls = [
         _call(1, 10.0, valid=False, issued=True),  # answered at 10.1 with a cookie
         _call(2, 10.05, valid=False, issued=True),  # sent before that answer: excused
-        _call(3, 10.2, valid=True, issued=False),
+        _call(3, 10.2, valid=True, issued=False),  # still within the race window
         _call(4, 11.0, valid=True, issued=False),
     ]
     facts = cookie_persistence("sdk", upstream_calls("r", calls))
-    assert (facts.calls, facts.expected, facts.carried, facts.missed) == (4, 2, 2, 0)
+    assert (facts.calls, facts.expected, facts.carried, facts.missed) == (4, 1, 1, 0)
+
+
+def test_calls_built_before_the_cookie_arrived_may_reach_the_provider_after_it() -> None:
+    # As in the demo's replay: four requests at once; the first answer sets the cookie,
+    # the next call carries it, and three built before that land a few ms later.
+    calls = [
+        _call(1, 10.000, valid=False, issued=True, duration_ms=40.0),
+        _call(2, 10.052, valid=True, issued=False),
+        _call(3, 10.053, valid=False, issued=True),
+        _call(4, 10.056, valid=False, issued=True),
+        _call(5, 10.300, valid=True, issued=False),
+        _call(6, 10.600, valid=False, issued=True),  # long after: a real miss
+    ]
+    facts = cookie_persistence("sdk", upstream_calls("r", calls))
+    assert (facts.expected, facts.carried, facts.missed) == (2, 1, 1)
 
 
 def test_a_call_without_the_cookie_after_one_was_set_is_a_miss() -> None:

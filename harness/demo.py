@@ -34,6 +34,9 @@ from memory_proxy.config import load_config
 __all__ = ["run_demo"]
 
 HARNESS_CONFIG = Path(__file__).resolve().parents[1] / "config" / "harness.yaml"
+# Calls each sandbox keeps: more than the load step sends it, so the shadow run's calls
+# are still there when the upstream evidence is read after the load.
+CAPTURE_LIMIT = "200000"
 
 
 def _say(text: str = "") -> None:
@@ -59,10 +62,8 @@ def run_demo(
             "Stand-ins for Supermemory's router, Anthropic and OpenAI: "
             "deterministic replies, SSE, cookies, captures.",
         )
-        # Room for every call of the run: the load step sends each sandbox far more than
-        # the default ring keeps, and the shadow run's calls are read after it.
-        sdk_sandbox = stack.sandbox(None, "--capture-limit", "200000")
-        legacy_sandbox = stack.sandbox(None, "--capture-limit", "200000")
+        sdk_sandbox = stack.sandbox(None, "--capture-limit", CAPTURE_LIMIT)
+        legacy_sandbox = stack.sandbox(None, "--capture-limit", CAPTURE_LIMIT)
         _say(f"      for the SDK proxy:    {sdk_sandbox.url}")
         _say(f"      for the LiteLLM server: {legacy_sandbox.url}")
         sdk_config = write_sandbox_config(sdk_sandbox.url, run_dir / "sdk.yaml")

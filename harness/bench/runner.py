@@ -351,7 +351,7 @@ def _add_notes(result: BenchResult) -> None:
         done = ", ".join(f"{s.case} {s.mirrored}/{s.requests}" for s in mirrored)
         cap = result.settings.get("mirror_rate")
         result.notes.append(
-            f"shadow: mirror target (own legacy proxy + LiteLLM server) at nice "
+            f"shadow: mirror target (own legacy proxy + LiteLLM server + sandbox) at nice "
             f"{result.settings.get('mirror_nice')}"
             f"{' under SCHED_IDLE' if result.settings.get('mirror_idle') else ''}, "
             "the shadow's mirror sidecar as harness.yaml says"

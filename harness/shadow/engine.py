@@ -202,9 +202,11 @@ class MirrorEngine:
         ``admitted``: the primary's side already applied the sample and the rate cap (the
         sidecar's requests); only the breaker and the queue decide here then."""
         try:
-            reason = None if admitted else admission(self.policy, self.router, request)
-            if reason is None and not admitted and not self.cap.take(time.monotonic()):
-                reason = "skipped:rate_limited"
+            reason = None
+            if not admitted:
+                reason = admission(self.policy, self.router, request)
+                if reason is None and not self.cap.take(time.monotonic()):
+                    reason = "skipped:rate_limited"
             if reason is None and not self.breaker.allow():
                 reason = "skipped:breaker_open"
             if reason is not None:

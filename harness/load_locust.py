@@ -8,8 +8,9 @@ from the JSON summary it writes (see ``loadtests/slo.py``).
 
 The child runs in a session of its own, so a Ctrl-C in the terminal reaches only the
 driver, which then stops Locust with SIGINT: Locust writes its HTML report, shuts down
-cleanly and still writes its CSV and summary for what it measured. SIGTERM, the fallback
-for a child that ignores SIGINT (started from a shell that ignores it), skips the HTML.
+cleanly and still writes its CSV and summary for what it measured. The child starts with
+SIGINT at its default even when we inherited it ignored; SIGTERM, the fallback for a
+child that still does not stop, skips the HTML.
 """
 
 from __future__ import annotations
@@ -128,6 +129,10 @@ def run_locust(job: LocustJob) -> LocustOutcome:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # A shell that runs us in the background hands SIGINT down ignored, and Python
+            # keeps an ignored SIGINT ignored: Locust would then miss our stop and lose
+            # its HTML report to the SIGTERM fallback.
+            preexec_fn=_default_sigint,
         )
         try:
             process.wait(timeout=job.duration_s + _GRACE_S)
@@ -138,6 +143,10 @@ def run_locust(job: LocustJob) -> LocustOutcome:
         finally:
             exit_code = _stop(process)
     return LocustOutcome(exit_code, _read_summary(job.summary_path), interrupted, timed_out)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int | None:

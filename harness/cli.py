@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     shadow.set_defaults(func=_shadow)
     from harness.bench.cli import add_bench_arguments, bench_command
     from harness.cutover.cli import add_switch_arguments, cutover_command, rollback_command
-    from harness.load import add_load_arguments, load_command
-    from harness.replay import (
+    from harness.load.driver import add_load_arguments, load_command
+    from harness.replay.sender import (
         add_record_arguments,
         add_replay_arguments,
         record_command,

@@ -20,15 +20,15 @@ from typing import TextIO, cast
 import httpx
 
 from harness.corpus import CORPUS_PATH
-from harness.load import LoadPlan, run_load
-from harness.load_targets import LoadTarget
+from harness.load.driver import LoadPlan, run_load
+from harness.load.targets import LoadTarget
 from harness.redaction import Redactor
-from harness.replay import replay
-from harness.sandbox_config import write_sandbox_config
+from harness.replay.sender import replay
+from harness.sandbox.config_file import write_sandbox_config
 from harness.settings import load_harness_settings
 from harness.stack import Stack
-from harness.store import CaptureStore
-from harness.upstream_collect import collect_upstream
+from harness.store.capture_store import CaptureStore
+from harness.upstream.collect import collect_upstream
 from memory_proxy.config import load_config
 
 __all__ = ["run_demo"]

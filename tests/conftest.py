@@ -14,8 +14,8 @@ import pytest  # noqa: E402
 
 from harness.loopback import LoopbackServer  # noqa: E402
 from harness.sandbox import SandboxSettings, create_app  # noqa: E402
-from harness.sandbox_config import write_sandbox_config  # noqa: E402
-from harness.sandbox_control import SandboxControl  # noqa: E402
+from harness.sandbox.client import SandboxControl  # noqa: E402
+from harness.sandbox.config_file import write_sandbox_config  # noqa: E402
 
 MASTER_KEY = "sk-proxy-sandbox-master-7f3a9c"  # config/sandbox.yaml's
 

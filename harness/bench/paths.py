@@ -37,7 +37,7 @@ import httpx
 from harness.bench.procstat import group_members
 from harness.cpu_priority import yield_cpu
 from harness.loopback import free_port
-from harness.sandbox_config import write_sandbox_config
+from harness.sandbox.config_file import write_sandbox_config
 from harness.stack import LITELLM_ENV, Stack
 from memory_proxy.litellm_server import LiteLLMServer
 from memory_proxy.processes import ChildProcess

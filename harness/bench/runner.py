@@ -41,7 +41,7 @@ from harness.bench.paths import BenchPath, start_paths, start_sandbox
 from harness.bench.procstat import GroupSnapshot, snapshot
 from harness.bench.render import write_results
 from harness.bench.targets import check_targets
-from harness.sandbox_config import write_sandbox_config
+from harness.sandbox.config_file import write_sandbox_config
 from harness.stack import Stack
 from memory_proxy.config import load_config
 

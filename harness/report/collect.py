@@ -37,7 +37,7 @@ from harness.report.tally import (
     UpstreamCall,
 )
 from harness.report.upstream_facts import routing_difference, upstream_calls
-from harness.store import StoredPair, UnreadableRow
+from harness.store.capture_store import StoredPair, UnreadableRow
 
 __all__ = ["EXAMPLE_CHARS", "EvidenceCollector", "comparison_failure", "is_error_pair"]
 

@@ -27,7 +27,7 @@ from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
 from harness.report.tally import Evidence, LoadRun, RssSeries, RunInfo
 from harness.settings import HarnessSettings
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 from memory_proxy.errors import ConfigError
 
 __all__ = [

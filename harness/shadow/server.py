@@ -17,7 +17,7 @@ from harness.settings import HarnessSettings
 from harness.shadow.forwarder import Forwarder
 from harness.shadow.mirror import Dispatch, LocalDispatch, ShadowMirror
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 from memory_proxy.config import ProxyConfig
 from memory_proxy.connection_limits import uvicorn_settings
 

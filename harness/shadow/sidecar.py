@@ -46,7 +46,7 @@ from harness.settings import HarnessSettings
 from harness.shadow.engine import MirrorEngine, MirrorRequest, admission, policy_for
 from harness.shadow.recorder import RawExchange, TapRecord
 from harness.shadow.sampling import RateCap
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 from memory_proxy.memory_router import MemoryRouter, UserIdMappings
 
 __all__ = ["SidecarDispatch", "SidecarSpec", "main", "open_engine"]

@@ -15,8 +15,8 @@ import pytest
 from harness.cutover.stack_control import find_running, stop_stack
 from harness.cutover.switch import SwitchOptions, cutover, rollback
 from harness.loopback import LoopbackServer, free_port
-from harness.sandbox_config import write_sandbox_config
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
+from harness.sandbox.config_file import write_sandbox_config
 
 
 def report(tmp: Path, verdict: str) -> Path:

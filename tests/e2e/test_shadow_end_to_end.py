@@ -19,12 +19,12 @@ from harness.compare import Comparator
 from harness.loopback import LoopbackServer, free_port
 from harness.redaction import Redactor
 from harness.sandbox import SandboxSettings, create_app
-from harness.sandbox_config import write_sandbox_config
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
+from harness.sandbox.config_file import write_sandbox_config
 from harness.settings import CaptureSettings, HarnessSettings, ShadowSettings
 from harness.shadow.server import build_shadow
-from harness.store import CaptureStore
-from harness.upstream_collect import collect_upstream
+from harness.store.capture_store import CaptureStore
+from harness.upstream.collect import collect_upstream
 from memory_proxy.config import load_config
 from memory_proxy.legacy_proxy import create_legacy_app
 from memory_proxy.litellm_server import LiteLLMServer

@@ -30,8 +30,8 @@ import pytest
 import uvicorn
 
 from harness.loopback import LoopbackServer, free_port
-from harness.sandbox_config import write_sandbox_config
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
+from harness.sandbox.config_file import write_sandbox_config
 from memory_proxy.config import load_config
 from memory_proxy.connection_limits import uvicorn_settings
 from memory_proxy.processes import ChildProcess

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from harness.loopback import LoopbackServer
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
 from tests.conftest import MASTER_KEY
 
 PROMPT = "tell me a long story [sandbox:stream_delay_ms=50]"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from harness.loopback import LoopbackServer
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
 from tests.conftest import MASTER_KEY
 
 MEMORY_HEADERS = (b"x-memory-user-id", b"x-sm-conversation-id", b"x-claude-code-session-id")

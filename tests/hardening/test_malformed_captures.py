@@ -25,8 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.compare import Comparator
-from harness.pair_json import MalformedPair, pair_from_dict
-from harness.replay_record import record
+from harness.replay.record import record
 from harness.report.capture_gate import READABLE_GATE
 from harness.report.collect import EvidenceCollector
 from harness.report.evidence import collect_evidence
@@ -36,7 +35,8 @@ from harness.report.render_html import render_html
 from harness.report.render_json import render_json
 from harness.report.render_md import render_markdown
 from harness.settings import HarnessSettings
-from harness.store import CaptureStore, StoredPair, UnreadableRow
+from harness.store.capture_store import CaptureStore, StoredPair, UnreadableRow
+from harness.store.pair_json import MalformedPair, pair_from_dict
 from tests.harness.report.factories import RUN
 from tests.harness.report.synthetic import build_store
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from harness.stack import Stack
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 from memory_proxy.litellm_server import LiteLLMServer
 from tests.conftest import MASTER_KEY
 

@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 
 REPO = Path(__file__).resolve().parents[2]
 FLUSHED = 300
@@ -21,7 +21,7 @@ FLUSHED = 300
 CHILD = textwrap.dedent(
     """
     import itertools, sys
-    from harness.store import CaptureStore
+    from harness.store.capture_store import CaptureStore
     from tests.harness.builders import chat_observation, make_pair
 
     store = CaptureStore(sys.argv[1], batch_size=16)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.observation import CapturedPair
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 from tests.harness.builders import chat_observation, make_pair, reply
 
 DISK_KB = 384

@@ -37,7 +37,7 @@ import openai
 import pytest
 
 from harness.loopback import LoopbackServer, free_port
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
 
 MASTER_KEY = "sk-proxy-faults-master-4b1e"
 ANTHROPIC_KEY = "sk-ant-faults-secret-7c55d0"

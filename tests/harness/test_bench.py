@@ -21,7 +21,7 @@ from harness.bench.paths import parse_paths
 from harness.bench.procstat import group_members, snapshot
 from harness.bench.render import COLUMNS
 from harness.bench.targets import check_targets
-from harness.sandbox_config import write_sandbox_config
+from harness.sandbox.config_file import write_sandbox_config
 from memory_proxy.config import load_config
 
 

@@ -19,7 +19,7 @@ from harness.observation import CapturedPair
 from harness.sandbox.anthropic_api import message_events
 from harness.sandbox.openai_api import completion_events
 from harness.sse import SseDecoder, assemble, decode_sse
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 from memory_proxy.memory_router import HeaderPattern, MemoryRouter, UserIdMappings
 from memory_proxy.streaming import SseFramer
 from tests.harness.builders import (

@@ -11,7 +11,7 @@ import pytest
 
 from harness.observation import Observation, SseEvent
 from harness.redaction import REDACTED, Redactor, prompt_hash
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 from tests.harness.builders import chat_observation, make_pair, messages_observation
 
 ANTHROPIC_KEY = "sk-ant-api03-Zq8vTestSecret0123456789abcdef"

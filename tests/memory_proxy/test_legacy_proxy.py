@@ -22,7 +22,7 @@ import openai
 import pytest
 
 from harness.loopback import LoopbackServer, free_port
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
 from memory_proxy.config import load_config
 from memory_proxy.legacy_proxy import LEGACY_TRIES, create_legacy_app
 from tests.conftest import MASTER_KEY

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from harness.loopback import LoopbackServer
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
 from tests.conftest import MASTER_KEY
 
 
@@ -308,7 +308,7 @@ def test_upstream_500_is_502(sdk_proxy: LoopbackServer, sandbox: SandboxControl)
 def test_upstream_timeout_is_504(
     tmp_path, sandbox_server: LoopbackServer, sandbox: SandboxControl
 ) -> None:
-    from harness.sandbox_config import write_sandbox_config
+    from harness.sandbox.config_file import write_sandbox_config
     from memory_proxy.app import create_app
     from memory_proxy.config import load_config
 
@@ -327,7 +327,7 @@ def test_upstream_timeout_is_504(
 
 def test_upstream_unreachable_is_503(tmp_path) -> None:
     from harness.loopback import free_port
-    from harness.sandbox_config import write_sandbox_config
+    from harness.sandbox.config_file import write_sandbox_config
     from memory_proxy.app import create_app
     from memory_proxy.config import load_config
 

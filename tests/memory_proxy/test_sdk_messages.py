@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from harness.loopback import LoopbackServer
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
 from tests.conftest import MASTER_KEY
 
 CLAUDE_CODE_TURN = json.loads(

@@ -22,8 +22,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from harness.loopback import LoopbackServer
-from harness.sandbox_config import write_sandbox_config
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
+from harness.sandbox.config_file import write_sandbox_config
 from memory_proxy.app import create_app
 from memory_proxy.config import load_config
 from tests.conftest import MASTER_KEY

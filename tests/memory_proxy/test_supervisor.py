@@ -25,7 +25,7 @@ import openai
 import pytest
 
 from harness.loopback import free_port
-from harness.sandbox_control import SandboxControl
+from harness.sandbox.client import SandboxControl
 from memory_proxy.config import ProxyConfig, parse_config
 from memory_proxy.stack_plan import (
     PlanError,

@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.observation import CapturedPair, CapturedRequest, Observation
 from harness.redaction import Redactor
-from harness.store import CaptureStore, ProcessSample
+from harness.store.capture_store import CaptureStore, ProcessSample
 from tests.harness.builders import chat_observation, messages_observation, reply
 
 __all__ = ["BASE_TIME", "FAMILIES", "SLOTS", "build_store"]

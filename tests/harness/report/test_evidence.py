@@ -85,7 +85,7 @@ def test_two_workers_give_the_same_report_as_one(tmp_path: Path) -> None:
 
 
 def test_load_runs_are_read_tolerantly(tmp_path: Path) -> None:
-    from harness.store import CaptureStore
+    from harness.store.capture_store import CaptureStore
 
     with CaptureStore(tmp_path / "s.db", spill=False) as store:
         store.add_load_run("a", target="sdk", results={"requests": 10})

@@ -15,7 +15,7 @@ from harness.loopback import LoopbackServer
 from harness.settings import CaptureSettings, HarnessSettings, ShadowSettings
 from harness.shadow.server import build_shadow
 from harness.stack import Stack
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 from memory_proxy.config import load_config
 from tests.conftest import MASTER_KEY
 

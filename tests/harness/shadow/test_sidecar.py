@@ -23,7 +23,7 @@ from harness.settings import CaptureSettings, HarnessSettings, ShadowSettings
 from harness.shadow.mirror import ShadowMirror
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec
 from harness.stack import Stack
-from harness.store import CaptureStore
+from harness.store.capture_store import CaptureStore
 from memory_proxy.config import load_config
 from memory_proxy.memory_router import UserIdMappings
 from tests.conftest import MASTER_KEY

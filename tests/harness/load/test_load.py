@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-import harness.load as load_module
-from harness.load import (
+import harness.load.driver as load_module
+from harness.load.driver import (
     LoadPlan,
     LoadTarget,
     RemoteTargetRefused,
@@ -33,11 +33,11 @@ from harness.load import (
     parse_target,
     run_load,
 )
-from harness.load_locust import LOCUSTFILE, LocustJob
+from harness.load.locust_job import LOCUSTFILE, LocustJob
+from harness.load.process_sampler import ProcessSampler, find_listening_pid
 from harness.loopback import LoopbackServer, free_port
-from harness.process_sampler import ProcessSampler, find_listening_pid
-from harness.sandbox_control import SandboxControl
-from harness.store import CaptureStore
+from harness.sandbox.client import SandboxControl
+from harness.store.capture_store import CaptureStore
 from tests.conftest import MASTER_KEY
 
 LOAD_NAMES = {"chat", "chat stream", "messages", "messages stream+tools"}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import psutil
 
-from harness.store import ProcessSample
+from harness.store.capture_store import ProcessSample
 
 __all__ = ["ProcessSampler", "find_listening_pid", "read_process"]
 

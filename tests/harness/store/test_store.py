@@ -14,9 +14,9 @@ import pytest
 
 from harness.compare import CATEGORIES, Comparator
 from harness.observation import CapturedPair
-from harness.pair_json import pair_from_dict
-from harness.store import CaptureStore, ProcessSample
-from harness.store_schema import COMPARISON_CATEGORIES, SCHEMA_VERSION, SchemaTooNew, migrate
+from harness.store.capture_store import CaptureStore, ProcessSample
+from harness.store.pair_json import pair_from_dict
+from harness.store.schema import COMPARISON_CATEGORIES, SCHEMA_VERSION, SchemaTooNew, migrate
 from tests.harness.builders import chat_observation, make_pair, messages_observation
 
 

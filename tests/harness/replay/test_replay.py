@@ -14,7 +14,8 @@ from harness.corpus import KEY_PLACEHOLDER, CorpusEntry, load_corpus
 from harness.loopback import LoopbackServer
 from harness.observation import CapturedPair, CapturedRequest, Observation
 from harness.redaction import Redactor
-from harness.replay import (
+from harness.replay.record import WRONG_KEY
+from harness.replay.sender import (
     add_record_arguments,
     add_replay_arguments,
     record,
@@ -22,9 +23,8 @@ from harness.replay import (
     replay,
     replay_command,
 )
-from harness.replay_record import WRONG_KEY
-from harness.sandbox_control import SandboxControl
-from harness.store import CaptureStore
+from harness.sandbox.client import SandboxControl
+from harness.store.capture_store import CaptureStore
 from tests.conftest import MASTER_KEY
 
 CORPUS = load_corpus()

@@ -8,7 +8,7 @@ in substance: a stream that ends without ``[DONE]`` / ``message_stop`` or with a
 event, or a JSON reply that does not parse.
 
 ``harness record`` goes the other way: the shadow store's captured client requests
-become a corpus (see :mod:`harness.replay_record`).
+become a corpus (see :mod:`harness.replay.record`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import httpx
 
 from harness.answer_check import check_body
 from harness.corpus import CORPUS_PATH, CorpusEntry, load_corpus
-from harness.replay_record import add_record_arguments, record, record_command
-from harness.target_key import add_key_arguments, resolve_key
+from harness.replay.record import add_record_arguments, record, record_command
+from harness.replay.target_key import add_key_arguments, resolve_key
 
 __all__ = [
     "Mismatch",

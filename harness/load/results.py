@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.store import ProcessSample
+from harness.store.capture_store import ProcessSample
 
 __all__ = ["TargetResult", "format_table"]
 

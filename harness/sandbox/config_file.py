@@ -6,7 +6,7 @@ from pathlib import Path
 
 __all__ = ["SANDBOX_CONFIG", "SANDBOX_DEFAULT_URL", "write_sandbox_config"]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SANDBOX_CONFIG = REPO / "config" / "sandbox.yaml"
 SANDBOX_DEFAULT_URL = "http://127.0.0.1:9100"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 __all__ = ["LOCUSTFILE", "LocustJob", "LocustOutcome", "run_locust"]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO / "loadtests" / "locustfile.py"
 # Beyond the planned duration: start-up, the stop of running requests, the report.
 _GRACE_S = 60.0

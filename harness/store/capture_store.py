@@ -1,12 +1,12 @@
 """The capture store: redacted pairs in SQLite (WAL mode), written off the caller's thread.
 
 ``CaptureStore.put`` redacts a pair (:mod:`harness.redaction`) and hands it to the
-:class:`~harness.store_writer.BatchWriter`, which never blocks or raises into the caller
-and writes in batches. The schema and its migrations live in :mod:`harness.store_schema`.
+:class:`~harness.store.writer.BatchWriter`, which never blocks or raises into the caller
+and writes in batches. The schema and its migrations live in :mod:`harness.store.schema`.
 
 Readers (``count``, ``iter_rows``, ``iter_pairs``, ``export_jsonl``) open their own
 connections, so they run while the writer writes. A row that does not read back as a pair
-(not JSON, a field of the wrong type: :class:`~harness.pair_json.MalformedPair`) never
+(not JSON, a field of the wrong type: :class:`~harness.store.pair_json.MalformedPair`) never
 stops a reader: ``iter_rows`` yields an :class:`UnreadableRow` for it, with its id and
 why, and ``iter_pairs`` passes over it. Comparisons, load runs and process samples come from offline
 tools and are written synchronously.
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.observation import CapturedPair
-from harness.pair_json import MalformedPair, loads, pair_from_dict, pair_to_dict
 from harness.redaction import Redactor
-from harness.store_schema import COMPARISON_CATEGORIES, PAIR_COLUMNS, migrate, schema_version
-from harness.store_writer import BatchWriter, Row, StoreHealth
+from harness.store.pair_json import MalformedPair, loads, pair_from_dict, pair_to_dict
+from harness.store.schema import COMPARISON_CATEGORIES, PAIR_COLUMNS, migrate, schema_version
+from harness.store.writer import BatchWriter, Row, StoreHealth
 
 if TYPE_CHECKING:
     from harness.compare.comparator import Verdict

@@ -25,7 +25,7 @@ from typing import Any
 from harness.corpus import KEY_PLACEHOLDER, CorpusEntry, dump_corpus
 from harness.observation import CapturedRequest
 from harness.redaction import SECRET_HEADERS
-from harness.store import DEFAULT_PATH, CaptureStore, UnreadableRow
+from harness.store.capture_store import DEFAULT_PATH, CaptureStore, UnreadableRow
 
 __all__ = ["RecordSummary", "add_record_arguments", "entry_for", "record", "record_command"]
 

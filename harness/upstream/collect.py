@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from harness.redaction import Redactor
-from harness.sandbox_control import SandboxControl
-from harness.store import CaptureStore
-from harness.upstream_join import attach_upstream
+from harness.sandbox.client import SandboxControl
+from harness.store.capture_store import CaptureStore
+from harness.upstream.join import attach_upstream
 
 __all__ = ["collect_upstream"]
 

@@ -14,7 +14,7 @@ For each target (``NAME=URL``, loopback only unless ``--allow-remote``)::
 then prints the targets side by side. Exit status: 0 when every target met the SLO
 (``load.max_failure_ratio``, ``load.p95_ms`` of ``config/harness.yaml``), 1 when one
 missed it, was down or failed to run, 130 after Ctrl-C (what was measured is still
-written and stored). Nothing here imports Locust (see :mod:`harness.load_locust`).
+written and stored). Nothing here imports Locust (see :mod:`harness.load.locust_job`).
 """
 
 from __future__ import annotations
@@ -31,20 +31,20 @@ from typing import TextIO
 import httpx
 
 from harness.corpus import CORPUS_PATH, load_corpus
-from harness.load_locust import LocustJob, run_locust
-from harness.load_report import TargetResult, format_table
-from harness.load_targets import (
+from harness.load.locust_job import LocustJob, run_locust
+from harness.load.process_sampler import ProcessSampler, find_listening_pid
+from harness.load.results import TargetResult, format_table
+from harness.load.targets import (
     LoadTarget,
     RemoteTargetRefused,
     check_loopback,
     parse_duration,
     parse_target,
 )
-from harness.process_sampler import ProcessSampler, find_listening_pid
-from harness.replay import replay
+from harness.replay.sender import replay
+from harness.replay.target_key import add_key_arguments, resolve_key
 from harness.settings import load_harness_settings
-from harness.store import CaptureStore
-from harness.target_key import add_key_arguments, resolve_key
+from harness.store.capture_store import CaptureStore
 
 __all__ = [
     "PROFILE_DURATIONS",

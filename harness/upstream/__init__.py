@@ -1,0 +1,19 @@
+"""What each proxy sent the provider, fetched and attached to the captured pairs."""
+
+from __future__ import annotations
+
+from harness.upstream.collect import (
+    collect_upstream,
+)
+from harness.upstream.join import (
+    attach_upstream,
+    correlation_key,
+    last_user_text,
+)
+
+__all__ = [
+    "attach_upstream",
+    "collect_upstream",
+    "correlation_key",
+    "last_user_text",
+]

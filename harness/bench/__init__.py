@@ -6,7 +6,6 @@ what it is gated on.
 
 from __future__ import annotations
 
-from harness.bench.cli import add_bench_arguments, bench_command
 from harness.bench.runner import BenchPlan, run_bench
 
-__all__ = ["BenchPlan", "add_bench_arguments", "bench_command", "run_bench"]
+__all__ = ["BenchPlan", "run_bench"]

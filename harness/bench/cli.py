@@ -14,10 +14,10 @@ from harness.bench.render import render_table
 from harness.bench.runner import BenchPlan, run_bench
 from memory_proxy.processes import ProcessStartError
 
-__all__ = ["add_bench_arguments", "bench_command"]
+__all__ = ["add_arguments", "run"]
 
 
-def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requests", type=int, default=1000, help="requests per measured round")
     parser.add_argument("--concurrency", type=int, default=50, help="requests in flight")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds (medians reported)")
@@ -95,7 +95,7 @@ def _cpus(text: str) -> tuple[int, ...]:
     return cpus
 
 
-def bench_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Exit status: 0 when every target passed, 1 when one missed, 2 on bad input."""
     try:
         plan = BenchPlan(

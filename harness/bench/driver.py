@@ -10,11 +10,12 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.bench.loadgen import LoadOutcome, LoadSpec
+from harness.errors import HarnessError
 
 __all__ = ["LoadGenerator", "LoadGeneratorError"]
 
 
-class LoadGeneratorError(RuntimeError):
+class LoadGeneratorError(HarnessError, RuntimeError):
     """The load generator process died or answered something unreadable."""
 
 

@@ -37,6 +37,7 @@ import httpx
 from harness.bench.procstat import group_members
 from harness.cpu_priority import yield_cpu
 from harness.loopback import free_port
+from harness.paths import HARNESS_CONFIG
 from harness.sandbox.config_file import write_sandbox_config
 from harness.stack import LITELLM_ENV, Stack
 from memory_proxy.litellm_server import LiteLLMServer
@@ -45,7 +46,6 @@ from memory_proxy.processes import ChildProcess
 __all__ = ["PATH_NAMES", "BenchPath", "parse_paths", "start_paths"]
 
 PATH_NAMES = ("direct", "sdk", "litellm", "legacy", "shadow")
-HARNESS_CONFIG = Path(__file__).resolve().parents[2] / "config" / "harness.yaml"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.errors import HarnessError
 from memory_proxy.memory_router import client_family
 
 __all__ = [
@@ -52,7 +53,7 @@ _ENDPOINT_SUFFIXES = (
 ApiFormat = Literal["openai", "anthropic"]
 
 
-class CorpusError(ValueError):
+class CorpusError(HarnessError, ValueError):
     """A corpus line that does not follow the format; the message names file and line."""
 
 

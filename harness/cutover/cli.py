@@ -7,10 +7,10 @@ from pathlib import Path
 
 from harness.cutover.switch import SwitchOptions, cutover, rollback
 
-__all__ = ["add_switch_arguments", "cutover_command", "rollback_command"]
+__all__ = ["add_arguments", "add_rollback_arguments", "run", "run_rollback"]
 
 
-def add_switch_arguments(parser: argparse.ArgumentParser, *, with_report: bool) -> None:
+def _add_switch_arguments(parser: argparse.ArgumentParser, *, with_report: bool) -> None:
     parser.add_argument("--config", default="config/config.yaml", type=Path)
     parser.add_argument(
         "--run-root", default="runs", type=Path, help="where `memory-proxy up` run folders live"
@@ -32,6 +32,14 @@ def add_switch_arguments(parser: argparse.ArgumentParser, *, with_report: bool) 
         parser.add_argument("--reason", help="why the cutover is forced (recorded)")
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_switch_arguments(parser, with_report=True)
+
+
+def add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_switch_arguments(parser, with_report=False)
+
+
 def _options(args: argparse.Namespace) -> SwitchOptions:
     ports = {"sdk": args.sdk_port}
     if args.legacy_port:
@@ -47,12 +55,12 @@ def _options(args: argparse.Namespace) -> SwitchOptions:
     )
 
 
-def cutover_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.force and not args.reason:
         print("cutover: --force needs --reason '...' (it is recorded)")
         return 2
     return cutover(_options(args), args.report, args.reason if args.force else None)
 
 
-def rollback_command(args: argparse.Namespace) -> int:
+def run_rollback(args: argparse.Namespace) -> int:
     return rollback(_options(args))

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from harness.errors import HarnessError
+
 __all__ = ["ConfigEditError", "read_use_sdk", "set_use_sdk"]
 
 _SECTION = re.compile(r"^general_settings:\s*(#.*)?$")
@@ -19,7 +21,7 @@ _USE_SDK = re.compile(r"^(?P<indent>\s+)use_sdk:(?P<space>\s*)(?P<value>[^#\s]*)
 _CHILD = re.compile(r"^(?P<indent>\s+)[^\s#]")
 
 
-class ConfigEditError(Exception):
+class ConfigEditError(HarnessError):
     """The file cannot be edited safely (its structure is not what the edit expects)."""
 
 

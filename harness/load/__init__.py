@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from harness.load.driver import (
+    HEALTH_PATH,
     PROFILE_DURATIONS,
     LoadPlan,
     LoadReport,
-    add_load_arguments,
-    load_command,
     run_load,
 )
 from harness.load.locust_job import (
@@ -34,6 +33,7 @@ from harness.load.targets import (
 )
 
 __all__ = [
+    "HEALTH_PATH",
     "LOCUSTFILE",
     "LoadPlan",
     "LoadReport",
@@ -44,11 +44,9 @@ __all__ = [
     "ProcessSampler",
     "RemoteTargetRefused",
     "TargetResult",
-    "add_load_arguments",
     "check_loopback",
     "find_listening_pid",
     "format_table",
-    "load_command",
     "parse_duration",
     "parse_target",
     "read_process",

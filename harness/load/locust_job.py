@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.paths import LOADTESTS_DIR, REPO_ROOT
+
 __all__ = ["LOCUSTFILE", "LocustJob", "LocustOutcome", "run_locust"]
 
-REPO = Path(__file__).resolve().parents[2]
-LOCUSTFILE = REPO / "loadtests" / "locustfile.py"
+LOCUSTFILE = LOADTESTS_DIR / "locustfile.py"
 # Beyond the planned duration: start-up, the stop of running requests, the report.
 _GRACE_S = 60.0
 # How long each stop signal gets before the next, harder one.
@@ -99,7 +100,7 @@ class LocustJob:
                 "LOAD_P95_MS": f"{self.p95_ms:g}",
                 "LOAD_SUMMARY": str(self.summary_path),
                 "PYTHONPATH": os.pathsep.join(
-                    p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
+                    p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
                 ),
             }
         )
@@ -123,7 +124,7 @@ def run_locust(job: LocustJob) -> LocustOutcome:
     with job.log_path.open("wb") as log:
         process = subprocess.Popen(
             job.command(),
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env=job.environment(),
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from harness.errors import HarnessError
+
 __all__ = ["LoadTarget", "RemoteTargetRefused", "check_loopback", "parse_duration", "parse_target"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-class RemoteTargetRefused(ValueError):
+class RemoteTargetRefused(HarnessError, ValueError):
     """A target off this machine without ``--allow-remote``: nothing was sent."""
 
 

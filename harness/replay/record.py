@@ -1,4 +1,4 @@
-"""``harness record``: the shadow store's captured client requests as a replay corpus.
+"""The shadow store's captured client requests as a replay corpus.
 
 The store holds requests already redacted (credential headers are ``[REDACTED]`` or not
 kept at all). A recorded entry gets the corpus's ``$KEY`` placeholder in the header its
@@ -14,8 +14,6 @@ counted as ``hashed``; their replies will differ from the original ones.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,9 +23,9 @@ from typing import Any
 from harness.corpus import KEY_PLACEHOLDER, CorpusEntry, dump_corpus
 from harness.observation import CapturedRequest
 from harness.redaction import SECRET_HEADERS
-from harness.store.capture_store import DEFAULT_PATH, CaptureStore, UnreadableRow
+from harness.store.capture_store import CaptureStore, UnreadableRow
 
-__all__ = ["RecordSummary", "add_record_arguments", "entry_for", "record", "record_command"]
+__all__ = ["RecordSummary", "entry_for", "record"]
 
 WRONG_KEY = "sk-recorded-wrong-key-000000000000"
 _HASH_PREFIX = "sha256:"
@@ -105,31 +103,3 @@ def _has_hashes(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_hashes(v) for v in value)
     return False
-
-
-def add_record_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", default=str(DEFAULT_PATH), help="the shadow capture store")
-    parser.add_argument("--out", required=True, help="JSONL corpus to write")
-
-
-def record_command(args: argparse.Namespace) -> int:
-    """``harness record``: 0 when written, 1 when the store is missing."""
-    try:
-        summary = record(args.store, args.out)
-    except FileNotFoundError as exc:
-        print(f"harness record: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {summary.written} requests to {args.out} (skipped {summary.skipped} unanswered)")
-    if summary.unreadable:
-        print(
-            f"note: {summary.unreadable} rows of the store could not be read (not JSON or "
-            "malformed): not recorded",
-            file=sys.stderr,
-        )
-    if summary.hashed:
-        print(
-            f"note: {summary.hashed} requests have hashed prompts (capture.store_prompts is "
-            "not 'full'): they replay with the hashes as text",
-            file=sys.stderr,
-        )
-    return 0

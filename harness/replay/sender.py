@@ -1,4 +1,4 @@
-"""``harness replay``: send a corpus to a proxy and check every answer's status.
+"""Send a corpus to a proxy to a proxy and check every answer's status.
 
 Each corpus entry (:mod:`harness.corpus`) is sent as written, ``$KEY`` replaced by the
 target's key, at most ``concurrency`` at a time and, with ``rate``, no faster than
@@ -6,14 +6,10 @@ target's key, at most ``concurrency`` at a time and, with ``rate``, no faster th
 the entry expects, when no answer came, or when an expected success is not a success
 in substance: a stream that ends without ``[DONE]`` / ``message_stop`` or with an error
 event, or a JSON reply that does not parse.
-
-``harness record`` goes the other way: the shadow store's captured client requests
-become a corpus (see :mod:`harness.replay.record`).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -26,22 +22,9 @@ from typing import TextIO
 import httpx
 
 from harness.answer_check import check_body
-from harness.corpus import CORPUS_PATH, CorpusEntry, load_corpus
-from harness.replay.record import add_record_arguments, record, record_command
-from harness.replay.target_key import add_key_arguments, resolve_key
+from harness.corpus import CorpusEntry, load_corpus
 
-__all__ = [
-    "Mismatch",
-    "ReplayOutcome",
-    "ReplaySummary",
-    "add_record_arguments",
-    "add_replay_arguments",
-    "record",
-    "record_command",
-    "replay",
-    "replay_async",
-    "replay_command",
-]
+__all__ = ["Mismatch", "ReplayOutcome", "ReplaySummary", "replay", "replay_async"]
 
 # The sender's own business: httpx sets these for the body it actually sends.
 _TRANSPORT_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
@@ -269,36 +252,3 @@ class _ProgressBar:
         if self._stream is not None and self.done:
             self._stream.write("\n")
             self._stream.flush()
-
-
-# -- the command line ------------------------------------------------------------------
-
-
-def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "corpus", nargs="?", default=str(CORPUS_PATH), help="JSONL corpus (default: built-in)"
-    )
-    parser.add_argument("--target", required=True, help="base URL of the proxy to replay to")
-    parser.add_argument("--rate", type=float, help="at most this many requests a second")
-    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
-    parser.add_argument("--loop", type=int, default=1, help="send the corpus this many times")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_key_arguments(parser)
-
-
-def replay_command(args: argparse.Namespace) -> int:
-    """``harness replay``: 0 when every answer met its expectation, 1 otherwise."""
-    key = resolve_key(args.key, args.config)
-    summary = replay(
-        args.corpus,
-        args.target,
-        key,
-        rate=args.rate,
-        concurrency=args.concurrency,
-        loop=args.loop,
-        progress=not args.no_progress,
-        timeout=args.timeout,
-    )
-    print(summary.format())
-    return 0 if summary.ok else 1

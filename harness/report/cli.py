@@ -9,10 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["add_report_arguments", "report_command"]
+__all__ = ["add_arguments", "run"]
 
 
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", help="capture store (default: capture.store in harness.yaml)")
     parser.add_argument("--out", default="reports", help="where <UTC timestamp>/ goes")
     parser.add_argument("--harness-config", default="config/harness.yaml")
@@ -24,7 +24,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def report_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from harness.report.evidence import collect_evidence, run_info
     from harness.report.first_screen import first_screen
     from harness.report.output import write_report

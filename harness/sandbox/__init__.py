@@ -52,13 +52,13 @@ Every API request is captured (secrets masked) for ``GET /_sandbox/requests``.
 from __future__ import annotations
 
 from harness.sandbox.app import create_app
-from harness.sandbox.cli import add_cli_arguments, settings_from_args
+from harness.sandbox.cli import add_arguments, settings_from_args
 from harness.sandbox.settings import FaultSettings, SandboxSettings
 
 __all__ = [
     "FaultSettings",
     "SandboxSettings",
-    "add_cli_arguments",
+    "add_arguments",
     "create_app",
     "settings_from_args",
 ]

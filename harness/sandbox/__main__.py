@@ -7,7 +7,7 @@ import argparse
 import uvicorn
 
 from harness.sandbox.app import create_app
-from harness.sandbox.cli import add_cli_arguments, settings_from_args
+from harness.sandbox.cli import add_arguments, settings_from_args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m harness.sandbox",
         description="Offline stand-in for Anthropic, OpenAI and Supermemory's memory router.",
     )
-    add_cli_arguments(parser)
+    add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         settings = settings_from_args(args)

@@ -7,7 +7,7 @@ import argparse
 
 from harness.sandbox.settings import DEFAULT_MODELS, FaultSettings, SandboxSettings
 
-__all__ = ["add_cli_arguments", "settings_from_args"]
+__all__ = ["add_arguments", "run", "settings_from_args"]
 
 _FAULT_FLAGS = (
     ("latency_ms", "base latency before the response headers (ms)"),
@@ -22,7 +22,7 @@ _FAULT_FLAGS = (
 )
 
 
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sandbox's options (``--port``, ``--host``, fault flags, ...) to ``parser``."""
     defaults = SandboxSettings()
     parser.add_argument("--host", default=defaults.host, help="interface to bind")
@@ -71,3 +71,14 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         capture_limit=args.capture_limit,
         faults=faults,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the sandbox provider until interrupted."""
+    import uvicorn
+
+    from harness.sandbox.app import create_app
+
+    settings = settings_from_args(args)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    return 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.paths import SANDBOX_CONFIG
+
 __all__ = ["SANDBOX_CONFIG", "SANDBOX_DEFAULT_URL", "write_sandbox_config"]
 
-REPO = Path(__file__).resolve().parents[2]
-SANDBOX_CONFIG = REPO / "config" / "sandbox.yaml"
 SANDBOX_DEFAULT_URL = "http://127.0.0.1:9100"
 
 

@@ -22,6 +22,7 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Union
 
+from harness.errors import HarnessError
 from harness.observation import CapturedPair, Observation
 
 __all__ = ["MalformedPair", "loads", "observation_from_dict", "pair_from_dict", "pair_to_dict"]
@@ -34,7 +35,7 @@ _Path = tuple[Any, str] | tuple[()]
 _Convert = Callable[[Any, _Path], Any]
 
 
-class MalformedPair(ValueError):
+class MalformedPair(HarnessError, ValueError):
     """A stored pair that does not read back: which field, and what was wrong with it."""
 
 

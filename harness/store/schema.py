@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from harness.errors import HarnessError
+
 __all__ = [
     "COMPARISON_CATEGORIES",
     "MIGRATIONS",
@@ -113,7 +115,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(HarnessError, RuntimeError):
     """The database was written by a newer harness than this one."""
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench import BenchPlan, add_bench_arguments, bench_command, run_bench
+from harness.bench import BenchPlan, run_bench
 from harness.bench.cases import CASES, parse_cases
+from harness.bench.cli import add_arguments as add_bench_arguments
+from harness.bench.cli import run as bench_command
 from harness.bench.model import Measurement, PathCaseSummary, SoakResult, percentile, summarize
 from harness.bench.paths import parse_paths
 from harness.bench.procstat import group_members, snapshot

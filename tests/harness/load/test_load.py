@@ -22,19 +22,18 @@ import httpx
 import pytest
 
 import harness.load.driver as load_module
-from harness.load.driver import (
-    LoadPlan,
-    LoadTarget,
-    RemoteTargetRefused,
-    add_load_arguments,
-    check_loopback,
-    load_command,
-    parse_duration,
-    parse_target,
-    run_load,
-)
+from harness.load.cli import add_arguments as add_load_arguments
+from harness.load.cli import run as load_command
+from harness.load.driver import LoadPlan, run_load
 from harness.load.locust_job import LOCUSTFILE, LocustJob
 from harness.load.process_sampler import ProcessSampler, find_listening_pid
+from harness.load.targets import (
+    LoadTarget,
+    RemoteTargetRefused,
+    check_loopback,
+    parse_duration,
+    parse_target,
+)
 from harness.loopback import LoopbackServer, free_port
 from harness.sandbox.client import SandboxControl
 from harness.store.capture_store import CaptureStore

@@ -14,15 +14,12 @@ from harness.corpus import KEY_PLACEHOLDER, CorpusEntry, load_corpus
 from harness.loopback import LoopbackServer
 from harness.observation import CapturedPair, CapturedRequest, Observation
 from harness.redaction import Redactor
-from harness.replay.record import WRONG_KEY
-from harness.replay.sender import (
-    add_record_arguments,
-    add_replay_arguments,
-    record,
-    record_command,
-    replay,
-    replay_command,
-)
+from harness.replay.cli import add_arguments as add_replay_arguments
+from harness.replay.cli import add_record_arguments
+from harness.replay.cli import run as replay_command
+from harness.replay.cli import run_record as record_command
+from harness.replay.record import WRONG_KEY, record
+from harness.replay.sender import replay
 from harness.sandbox.client import SandboxControl
 from harness.store.capture_store import CaptureStore
 from tests.conftest import MASTER_KEY

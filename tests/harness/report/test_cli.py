@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.cli import add_report_arguments, report_command
+from harness.report.cli import add_arguments as add_report_arguments
+from harness.report.cli import run as report_command
 from memory_proxy.errors import ConfigError
 from tests.harness.report.synthetic import build_store
 

@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from harness.sandbox import FaultSettings, SandboxSettings, add_cli_arguments, settings_from_args
+from harness.sandbox import FaultSettings, SandboxSettings, add_arguments, settings_from_args
 from harness.sandbox.__main__ import main
 
 
 def _parse(*argv: str) -> SandboxSettings:
     parser = argparse.ArgumentParser()
-    add_cli_arguments(parser)
+    add_arguments(parser)
     return settings_from_args(parser.parse_args(list(argv)))
 
 

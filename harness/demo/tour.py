@@ -22,6 +22,7 @@ import httpx
 from harness.corpus import CORPUS_PATH
 from harness.load.driver import LoadPlan, run_load
 from harness.load.targets import LoadTarget
+from harness.paths import HARNESS_CONFIG
 from harness.redaction import Redactor
 from harness.replay.sender import replay
 from harness.sandbox.config_file import write_sandbox_config
@@ -33,7 +34,6 @@ from memory_proxy.config import load_config
 
 __all__ = ["run_demo"]
 
-HARNESS_CONFIG = Path(__file__).resolve().parents[1] / "config" / "harness.yaml"
 # Calls each sandbox keeps: more than the load step sends it, so the shadow run's calls
 # are still there when the upstream evidence is read after the load.
 CAPTURE_LIMIT = "200000"
@@ -158,9 +158,9 @@ def run_demo(
         "Cutover-readiness report",
         "Gates from the migration plan, each with its evidence; GO, NO-GO or INCONCLUSIVE.",
     )
-    from harness.report.cli import report_command
+    from harness.report import cli as report_cli
 
-    verdict_code = report_command(
+    verdict_code = report_cli.run(
         argparse.Namespace(
             store=str(store_path),
             out=str(reports.resolve()),

@@ -1,0 +1,43 @@
+"""``harness shadow``: serve the primary proxy and mirror each request to the other."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--harness-config", default="config/harness.yaml")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8764)
+    parser.add_argument("--mirror-to", help="URL of the other proxy (default: harness.yaml)")
+    parser.add_argument("--primary", choices=["sdk", "legacy"], help="who answers clients")
+    parser.add_argument("--sample-rate", type=float, help="percent of users mirrored")
+    parser.add_argument(
+        "--max-rate", type=float, help="mirrored requests per second at most (0: no cap)"
+    )
+    parser.add_argument("--store", help="SQLite file for captured pairs")
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.settings import load_harness_settings
+    from harness.shadow.server import serve_shadow
+    from memory_proxy.cli import configure_logging
+    from memory_proxy.config import load_config
+
+    configure_logging()
+    config = load_config(args.config)
+    settings = load_harness_settings(args.harness_config)
+    settings = settings.with_overrides(
+        "shadow",
+        primary=args.primary,
+        mirror_to=args.mirror_to,
+        sample_rate=args.sample_rate,
+        max_rate=args.max_rate,
+    )
+    if args.store:
+        settings = settings.with_overrides("capture", store=Path(args.store))
+    return serve_shadow(config, settings, host=args.host, port=args.port)

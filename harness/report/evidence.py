@@ -11,30 +11,26 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 import multiprocessing
 import os
-import sqlite3
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from harness.compare import DEFAULT_IGNORE_RULES, Comparator
 from harness.redaction import Redactor
 from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
-from harness.report.tally import Evidence, LoadRun, RssSeries, RunInfo
+from harness.report.tally import Evidence, RssSeries, RunInfo
 from harness.settings import HarnessSettings
-from harness.store.capture_store import CaptureStore
+from harness.store.capture_store import CaptureStore, LoadRun
 from memory_proxy.errors import ConfigError
 
 __all__ = [
     "PARALLEL_FROM",
     "collect_evidence",
     "comparator_for",
-    "read_load_runs",
+    "id_ranges",
     "read_rss",
     "run_info",
 ]
@@ -95,39 +91,6 @@ def comparator_for(
     return comparator, Redactor(secrets)
 
 
-def _json_object(text: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def read_load_runs(store_path: str | Path) -> tuple[LoadRun, ...]:
-    """Every ``load_runs`` row, oldest first (none when the table is missing)."""
-    uri = f"file:{Path(store_path)}?mode=ro"
-    try:
-        with closing(sqlite3.connect(uri, uri=True)) as conn:
-            rows = conn.execute(
-                "SELECT id, name, target, started_at, finished_at, params_json, results_json "
-                "FROM load_runs ORDER BY id"
-            ).fetchall()
-    except sqlite3.Error:
-        return ()
-    return tuple(
-        LoadRun(
-            id=int(row[0]),
-            name=str(row[1]),
-            target=row[2],
-            started_at=row[3],
-            finished_at=row[4],
-            params=_json_object(row[5]),
-            results=_json_object(row[6]),
-        )
-        for row in rows
-    )
-
-
 def read_rss(store: CaptureStore, runs: tuple[LoadRun, ...]) -> tuple[RssSeries, ...]:
     out = []
     for run in runs:
@@ -140,12 +103,8 @@ def read_rss(store: CaptureStore, runs: tuple[LoadRun, ...]) -> tuple[RssSeries,
     return tuple(out)
 
 
-def _id_ranges(store_path: Path, workers: int) -> list[tuple[int, int]]:
-    uri = f"file:{store_path}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as conn:
-        low, high = conn.execute("SELECT min(id), max(id) FROM pairs").fetchone()
-    if low is None:
-        return []
+def id_ranges(low: int, high: int, workers: int) -> list[tuple[int, int]]:
+    """Row ids ``low..high`` cut into at most ``workers`` ranges ``(after_id, until_id]``."""
     span = high - low + 1
     bounds = [low - 1 + span * i // workers for i in range(workers + 1)]
     return [(bounds[i], bounds[i + 1]) for i in range(workers) if bounds[i + 1] > bounds[i]]
@@ -162,13 +121,9 @@ def _fold(
     """Fold the pairs with ``after_id < id <= last_id`` (a worker's share, or all)."""
     comparator, redactor = comparator_for(settings, config_path)
     collector = EvidenceCollector(comparator, run, redactor)
-    limit = None if last_id is None else last_id - after_id
     with CaptureStore(store_path, spill=False) as store:
-        for row in store.iter_rows(after_id=after_id, limit=limit):
-            # The limit bounds the count; with gaps in the ids a few rows of the next
-            # range come too (skipped, not folded twice).
-            if last_id is None or row.id <= last_id:
-                collector.add_row(row)
+        for row in store.iter_rows(after_id=after_id, until_id=last_id):
+            collector.add_row(row)
     return collector.evidence
 
 
@@ -189,9 +144,10 @@ def collect_evidence(
         pairs = store.count()
         if workers is None:
             workers = min(2, os.cpu_count() or 1) if pairs >= PARALLEL_FROM else 1
-        runs = read_load_runs(path)
+        runs = store.load_runs()
         rss = read_rss(store, runs)
-    ranges = _id_ranges(path, workers) if workers > 1 else []
+        bounds = store.id_range()
+    ranges = id_ranges(*bounds, workers) if bounds and workers > 1 else []
     if len(ranges) > 1:
         # spawn, not fork: the parent may hold threads (the store's writer, pytest's).
         context = multiprocessing.get_context("spawn")

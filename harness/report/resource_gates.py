@@ -15,8 +15,9 @@ from harness.report.checks import RATIO_SLACK, TARGETS, combine, ms
 from harness.report.model import Check, GateResult, LoadSummary, MemorySummary
 from harness.report.model import Status as S
 from harness.report.stats import least_squares_slope
-from harness.report.tally import LoadRun, RssSeries
+from harness.report.tally import RssSeries
 from harness.settings import HarnessSettings
+from harness.store.capture_store import LoadRun
 
 __all__ = [
     "LOAD_KEYS",

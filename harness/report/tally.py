@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.store.capture_store import LoadRun
+
 __all__ = [
     "MAX_EXAMPLES",
     "MAX_UNCOMPARABLE_LISTED",
@@ -21,7 +23,6 @@ __all__ = [
     "Evidence",
     "Example",
     "LatencySlice",
-    "LoadRun",
     "OutcomeTally",
     "RoutingTally",
     "RssSeries",
@@ -211,19 +212,6 @@ class LatencySlice:
         for mine, theirs in ((self.total, other.total), (self.ttft, other.ttft)):
             for target, values in theirs.items():
                 mine.setdefault(target, []).extend(values)
-
-
-@dataclass(frozen=True)
-class LoadRun:
-    """A ``load_runs`` row as written by the load driver (JSON columns parsed)."""
-
-    id: int
-    name: str
-    target: str | None
-    started_at: float | None
-    finished_at: float | None
-    params: dict[str, Any]
-    results: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@
 :class:`~harness.store.writer.BatchWriter`, which never blocks or raises into the caller
 and writes in batches. The schema and its migrations live in :mod:`harness.store.schema`.
 
-Readers (``count``, ``iter_rows``, ``iter_pairs``, ``export_jsonl``) open their own
-connections, so they run while the writer writes. A row that does not read back as a pair
-(not JSON, a field of the wrong type: :class:`~harness.store.pair_json.MalformedPair`) never
-stops a reader: ``iter_rows`` yields an :class:`UnreadableRow` for it, with its id and
-why, and ``iter_pairs`` passes over it. Comparisons, load runs and process samples come from offline
-tools and are written synchronously.
+Readers (``count``, ``id_range``, ``iter_rows``, ``iter_pairs``, ``export_jsonl``,
+``load_runs``, ``process_samples``) open their own connections, so they run while the
+writer writes; every SQL statement of the harness is in this package. A row that does
+not read back as a pair (not JSON, a field of the wrong type:
+:class:`~harness.store.pair_json.MalformedPair`) never stops a reader: ``iter_rows``
+yields an :class:`UnreadableRow` for it, with its id and why, and ``iter_pairs`` passes
+over it. Load runs and process samples come from offline tools and are written
+synchronously.
 """
 
 from __future__ import annotations
@@ -21,20 +23,18 @@ from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.observation import CapturedPair
 from harness.redaction import Redactor
 from harness.store.pair_json import MalformedPair, loads, pair_from_dict, pair_to_dict
-from harness.store.schema import COMPARISON_CATEGORIES, PAIR_COLUMNS, migrate, schema_version
+from harness.store.schema import PAIR_COLUMNS, migrate, schema_version
 from harness.store.writer import BatchWriter, Row, StoreHealth
-
-if TYPE_CHECKING:
-    from harness.compare.comparator import Verdict
 
 __all__ = [
     "DEFAULT_PATH",
     "CaptureStore",
+    "LoadRun",
     "ProcessSample",
     "StoreHealth",
     "StoredPair",
@@ -75,6 +75,19 @@ class ProcessSample:
     t: float  # seconds since the run started
     rss_bytes: int | None
     cpu_seconds: float | None
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """A ``load_runs`` row as written by the load driver (JSON columns parsed)."""
+
+    id: int
+    name: str
+    target: str | None
+    started_at: float | None
+    finished_at: float | None
+    params: dict[str, Any]
+    results: dict[str, Any]
 
 
 class CaptureStore:
@@ -187,13 +200,28 @@ class CaptureStore:
         with closing(self._connect()) as conn:
             return int(conn.execute("SELECT count(*) FROM pairs").fetchone()[0])
 
+    def id_range(self) -> tuple[int, int] | None:
+        """The lowest and highest ``pairs`` row id; None when there is no row."""
+        with closing(self._connect()) as conn:
+            low, high = conn.execute("SELECT min(id), max(id) FROM pairs").fetchone()
+        return None if low is None else (int(low), int(high))
+
     def iter_rows(
-        self, *, endpoint: str | None = None, after_id: int = 0, limit: int | None = None
+        self,
+        *,
+        endpoint: str | None = None,
+        after_id: int = 0,
+        until_id: int | None = None,
+        limit: int | None = None,
     ) -> Iterator[StoredPair | UnreadableRow]:
-        """Rows in insertion order, optionally one endpoint's, after a row id: each one's
-        pair, or why it could not be read (one bad row never stops the rest)."""
+        """Rows in insertion order with ``after_id < id <= until_id``, optionally one
+        endpoint's: each one's pair, or why it could not be read (one bad row never stops
+        the rest)."""
         sql = f"{_SELECT_PAIR} WHERE id > ?"
         args: list[Any] = [after_id]
+        if until_id is not None:
+            sql += " AND id <= ?"
+            args.append(until_id)
         if endpoint is not None:
             sql += " AND endpoint = ?"
             args.append(endpoint)
@@ -230,33 +258,6 @@ class CaptureStore:
         return count
 
     # -- offline results -------------------------------------------------------------
-
-    def save_verdicts(self, verdicts: Iterable[Verdict]) -> int:
-        columns = ("pair_id", "compared_at", "match", "verdict_json", *COMPARISON_CATEGORIES)
-        now = time.time()
-        rows = [
-            (
-                v.pair_id,
-                now,
-                int(v.match),
-                _dumps(v.to_dict()),
-                *(int(v.categories.get(c, False)) for c in COMPARISON_CATEGORIES),
-            )
-            for v in verdicts
-        ]
-        sql = (
-            f"INSERT INTO comparisons ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' for _ in columns)})"
-        )
-        self._write_now(sql, rows)
-        return len(rows)
-
-    def iter_verdicts(self) -> Iterator[dict[str, Any]]:
-        """The saved verdicts as dicts, in the order they were saved."""
-        with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT verdict_json FROM comparisons ORDER BY id").fetchall()
-        for (text,) in rows:
-            yield json.loads(text)
 
     def set_upstream(self, upstream: dict[int, dict[str, list[dict[str, Any]]]]) -> int:
         """Record, per pair id, what each target sent upstream (already redacted)."""
@@ -298,6 +299,30 @@ class CaptureStore:
         )
         return len(rows)
 
+    def load_runs(self) -> tuple[LoadRun, ...]:
+        """Every ``load_runs`` row, oldest first; a JSON column that does not parse as an
+        object reads as ``{}`` (none at all when the table cannot be read)."""
+        try:
+            with closing(self._connect()) as conn:
+                rows = conn.execute(
+                    "SELECT id, name, target, started_at, finished_at, params_json, "
+                    "results_json FROM load_runs ORDER BY id"
+                ).fetchall()
+        except sqlite3.Error:
+            return ()
+        return tuple(
+            LoadRun(
+                id=int(row[0]),
+                name=str(row[1]),
+                target=row[2],
+                started_at=row[3],
+                finished_at=row[4],
+                params=_json_object(row[5]),
+                results=_json_object(row[6]),
+            )
+            for row in rows
+        )
+
     def process_samples(self, run_id: int) -> list[ProcessSample]:
         with closing(self._connect()) as conn:
             rows = conn.execute(
@@ -316,6 +341,14 @@ class CaptureStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _dumps(value: Any) -> str:

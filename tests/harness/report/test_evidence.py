@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.compare import Comparator
 from harness.observation import Observation
 from harness.report.collect import EvidenceCollector, is_error_pair
-from harness.report.evidence import collect_evidence, read_load_runs
+from harness.report.evidence import collect_evidence, id_ranges
 from harness.report.readiness import build_report
 from harness.report.render_json import render_json
 from harness.settings import HarnessSettings
@@ -91,9 +91,16 @@ def test_load_runs_are_read_tolerantly(tmp_path: Path) -> None:
         store.add_load_run("a", target="sdk", results={"requests": 10})
         store.add_load_run("b", params={"users": 50})
         store.put(make_pair(chat_observation(), None))
-    runs = read_load_runs(tmp_path / "s.db")
+        runs = store.load_runs()
     assert [(r.name, r.target, r.results, r.params) for r in runs] == [
         ("a", "sdk", {"requests": 10}, {}),
         ("b", None, {}, {"users": 50}),
     ]
-    assert read_load_runs(tmp_path / "missing.db") == ()
+    with CaptureStore(tmp_path / "empty.db", spill=False) as empty:
+        assert empty.load_runs() == ()
+
+
+def test_id_ranges_cover_every_id_once() -> None:
+    assert id_ranges(1, 10, 1) == [(0, 10)]
+    assert id_ranges(1, 10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert id_ranges(5, 6, 4) == [(4, 5), (5, 6)]  # fewer ids than workers

@@ -374,7 +374,7 @@ def test_latency_reports_bootstrap_intervals() -> None:
 
 def test_legacy_primary_load_results_read_per_row_target() -> None:
     from harness.report.resource_gates import load_summaries
-    from harness.report.tally import LoadRun
+    from harness.store.capture_store import LoadRun
 
     runs = (
         LoadRun(1, "sdk-run", "sdk", 0, 1, {"users": 50}, {"requests": 100, "failures": 0}),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.report.resource_gates import load_summaries
-from harness.report.tally import LoadRun
+from harness.store.capture_store import LoadRun
 
 
 def test_driver_shape_is_read() -> None:

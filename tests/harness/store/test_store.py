@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.compare import CATEGORIES, Comparator
+from harness.compare import CATEGORIES
 from harness.observation import CapturedPair
 from harness.store.capture_store import CaptureStore, ProcessSample
 from harness.store.pair_json import pair_from_dict
@@ -204,13 +204,20 @@ def test_failed_rows_are_retried_when_the_database_comes_back(tmp_path: Path) ->
     assert store.count() == 2
 
 
-def test_verdicts_load_runs_and_process_samples(tmp_path: Path) -> None:
-    pair = make_pair(chat_observation(), chat_observation(target="legacy", stream=False))
-    verdict = Comparator().compare(pair)
+def test_load_runs_and_process_samples(tmp_path: Path) -> None:
     with CaptureStore(tmp_path / "s.db") as store:
-        assert store.save_verdicts([verdict]) == 1
-        assert list(store.iter_verdicts()) == [verdict.to_dict()]
         run = store.add_load_run("chat-50u", target="sdk", params={"users": 50})
         samples = [ProcessSample("sdk", 0.5, 100, 0.1), ProcessSample("sdk", 1.0, 120, 0.2)]
         assert store.add_process_samples(run, samples) == 2
         assert store.process_samples(run) == samples
+
+
+def test_rows_are_read_by_id_range(tmp_path: Path) -> None:
+    with CaptureStore(tmp_path / "s.db") as store:
+        assert store.id_range() is None
+        for i in range(6):
+            store.put(_pair(i))
+    with CaptureStore(tmp_path / "s.db", spill=False) as store:
+        assert store.id_range() == (1, 6)
+        assert [r.id for r in store.iter_rows(after_id=2, until_id=4)] == [3, 4]
+        assert [r.id for r in store.iter_rows(after_id=4)] == [5, 6]

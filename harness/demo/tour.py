@@ -24,7 +24,7 @@ from harness.load.driver import LoadPlan, run_load
 from harness.load.targets import LoadTarget
 from harness.paths import HARNESS_CONFIG
 from harness.redaction import Redactor
-from harness.replay.sender import replay
+from harness.replay.sender import ReplayPlan, replay
 from harness.sandbox.config_file import write_sandbox_config
 from harness.settings import load_harness_settings
 from harness.stack import Stack
@@ -103,7 +103,7 @@ def run_demo(
             "90 recorded requests: both API formats, streams, "
             "tools, five client families, and 21 that must fail.",
         )
-        summary = replay(CORPUS_PATH, shadow.url, key, concurrency=4, progress=False)
+        summary = replay(ReplayPlan(CORPUS_PATH, shadow.url, key, concurrency=4, progress=False))
         for line in summary.format().splitlines():
             _say(f"      {line}")
         _wait_for_mirrors(shadow.url)

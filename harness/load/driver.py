@@ -37,7 +37,7 @@ from harness.load.targets import (
     LoadTarget,
     check_loopback,
 )
-from harness.replay.sender import replay
+from harness.replay.sender import ReplayPlan, replay
 from harness.store.capture_store import CaptureStore
 
 __all__ = ["HEALTH_PATH", "PROFILE_DURATIONS", "LoadPlan", "LoadReport", "run_load"]
@@ -173,7 +173,9 @@ def _warm_up(plan: LoadPlan, target: LoadTarget, out: TextIO) -> None:
     # A fresh proxy answers its first requests seconds late (litellm imports providers
     # lazily): that is start-up, not the load's latency.
     entries = [e for e in load_corpus(plan.corpus or CORPUS_PATH) if e.expects_success]
-    summary = replay(entries, target.url, plan.key, loop=plan.warmup_loops, progress=False)
+    summary = replay(
+        ReplayPlan(entries, target.url, plan.key, loop=plan.warmup_loops, progress=False)
+    )
     print(
         f"[{target.name}] warm-up: {summary.total} requests in {summary.duration_s:.1f} s, "
         f"{len(summary.mismatches)} not as expected",

@@ -10,6 +10,7 @@ from harness.replay.record import (
 from harness.replay.sender import (
     Mismatch,
     ReplayOutcome,
+    ReplayPlan,
     ReplaySummary,
     replay,
     replay_async,
@@ -25,6 +26,7 @@ __all__ = [
     "Mismatch",
     "RecordSummary",
     "ReplayOutcome",
+    "ReplayPlan",
     "ReplaySummary",
     "add_key_arguments",
     "entry_for",

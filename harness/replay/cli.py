@@ -12,7 +12,7 @@ import sys
 
 from harness.corpus import CORPUS_PATH
 from harness.replay.record import record
-from harness.replay.sender import replay
+from harness.replay.sender import ReplayPlan, replay
 from harness.replay.target_key import add_key_arguments, resolve_key
 from harness.store.capture_store import DEFAULT_PATH
 
@@ -36,14 +36,16 @@ def run(args: argparse.Namespace) -> int:
     """``harness replay``: 0 when every answer met its expectation, 1 otherwise."""
     key = resolve_key(args.key, args.config)
     summary = replay(
-        args.corpus,
-        args.target,
-        key,
-        rate=args.rate,
-        concurrency=args.concurrency,
-        loop=args.loop,
-        progress=not args.no_progress,
-        timeout=args.timeout,
+        ReplayPlan(
+            args.corpus,
+            args.target,
+            key,
+            rate=args.rate,
+            concurrency=args.concurrency,
+            loop=args.loop,
+            progress=not args.no_progress,
+            timeout=args.timeout,
+        )
     )
     print(summary.format())
     return 0 if summary.ok else 1

@@ -24,7 +24,7 @@ import httpx
 from harness.answer_check import check_body
 from harness.corpus import CorpusEntry, load_corpus
 
-__all__ = ["Mismatch", "ReplayOutcome", "ReplaySummary", "replay", "replay_async"]
+__all__ = ["Mismatch", "ReplayOutcome", "ReplayPlan", "ReplaySummary", "replay", "replay_async"]
 
 # The sender's own business: httpx sets these for the body it actually sends.
 _TRANSPORT_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
@@ -83,39 +83,34 @@ class ReplaySummary:
         return "\n".join(lines)
 
 
-def replay(
-    corpus: str | Path | Sequence[CorpusEntry],
-    target_url: str,
-    key: str,
-    rate: float | None = None,
-    concurrency: int = 4,
-    loop: int = 1,
-    progress: bool = True,
-    *,
-    timeout: float = 120.0,
-) -> ReplaySummary:
-    """Send every entry ``loop`` times; see the module docstring."""
-    return asyncio.run(
-        replay_async(corpus, target_url, key, rate, concurrency, loop, progress, timeout=timeout)
-    )
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What to send where: the corpus (a file or entries), the target and its key, and the
+    pace (``concurrency`` in flight, at most ``rate`` a second overall, ``loop`` times)."""
+
+    corpus: str | Path | Sequence[CorpusEntry]
+    target_url: str
+    key: str
+    rate: float | None = None
+    concurrency: int = 4
+    loop: int = 1
+    progress: bool = True
+    timeout: float = 120.0
 
 
-async def replay_async(
-    corpus: str | Path | Sequence[CorpusEntry],
-    target_url: str,
-    key: str,
-    rate: float | None = None,
-    concurrency: int = 4,
-    loop: int = 1,
-    progress: bool = True,
-    *,
-    timeout: float = 120.0,
-) -> ReplaySummary:
+def replay(plan: ReplayPlan) -> ReplaySummary:
+    """Send every entry ``plan.loop`` times; see the module docstring."""
+    return asyncio.run(replay_async(plan))
+
+
+async def replay_async(plan: ReplayPlan) -> ReplaySummary:
+    corpus, target_url, key = plan.corpus, plan.target_url, plan.key
+    rate, concurrency, loop = plan.rate, plan.concurrency, plan.loop
     entries = load_corpus(corpus) if isinstance(corpus, str | Path) else list(corpus)
     if concurrency < 1 or loop < 1 or (rate is not None and rate <= 0):
         raise ValueError("concurrency and loop must be >= 1 and rate > 0")
     jobs = [entry for _ in range(loop) for entry in entries]
-    bar = _ProgressBar(len(jobs), sys.stderr if progress else None)
+    bar = _ProgressBar(len(jobs), sys.stderr if plan.progress else None)
     queue: asyncio.Queue[tuple[int, CorpusEntry]] = asyncio.Queue()
     for job in enumerate(jobs):
         queue.put_nowait(job)
@@ -123,7 +118,7 @@ async def replay_async(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     started = time.perf_counter()
     async with httpx.AsyncClient(
-        base_url=target_url.rstrip("/"), timeout=timeout, limits=limits, trust_env=False
+        base_url=target_url.rstrip("/"), timeout=plan.timeout, limits=limits, trust_env=False
     ) as client:
 
         async def worker() -> None:

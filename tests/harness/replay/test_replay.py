@@ -19,7 +19,7 @@ from harness.replay.cli import add_record_arguments
 from harness.replay.cli import run as replay_command
 from harness.replay.cli import run_record as record_command
 from harness.replay.record import WRONG_KEY, record
-from harness.replay.sender import replay
+from harness.replay.sender import ReplayPlan, replay
 from harness.sandbox.client import SandboxControl
 from harness.store.capture_store import CaptureStore
 from tests.conftest import MASTER_KEY
@@ -35,7 +35,7 @@ def _by_id(*ids: str) -> list[CorpusEntry]:
 def test_corpus_replays_with_no_mismatch(
     sdk_proxy: LoopbackServer, sandbox: SandboxControl
 ) -> None:
-    summary = replay(CORPUS, sdk_proxy.url, MASTER_KEY, concurrency=8, progress=False)
+    summary = replay(ReplayPlan(CORPUS, sdk_proxy.url, MASTER_KEY, concurrency=8, progress=False))
 
     assert summary.mismatches == ()
     assert summary.ok and summary.total == len(CORPUS)
@@ -67,7 +67,9 @@ def test_a_wrong_answer_is_a_mismatch(sdk_proxy: LoopbackServer, sandbox: Sandbo
     )
     wrong_expectation = dataclasses.replace(unknown, id="wrong-expectation", expect_status=(200,))
     summary = replay(
-        [basic, broken_stream, wrong_expectation], sdk_proxy.url, MASTER_KEY, progress=False
+        ReplayPlan(
+            [basic, broken_stream, wrong_expectation], sdk_proxy.url, MASTER_KEY, progress=False
+        )
     )
 
     mismatches = {m.entry_id: m for m in summary.mismatches}
@@ -80,7 +82,9 @@ def test_a_wrong_answer_is_a_mismatch(sdk_proxy: LoopbackServer, sandbox: Sandbo
 
 
 def test_an_unreachable_target_is_reported_not_raised() -> None:
-    summary = replay(_by_id("chat-basic"), "http://127.0.0.1:1", MASTER_KEY, progress=False)
+    summary = replay(
+        ReplayPlan(_by_id("chat-basic"), "http://127.0.0.1:1", MASTER_KEY, progress=False)
+    )
     assert summary.status_counts == {"error": 1}
     assert summary.mismatches[0].got is None
     assert "ConnectError" in summary.mismatches[0].detail
@@ -91,7 +95,7 @@ def test_rate_loop_and_progress(
 ) -> None:
     entries = _by_id("chat-basic", "models-curl-nov1", "fail-bad-auth-chat")
     started = time.perf_counter()
-    summary = replay(entries, sdk_proxy.url, MASTER_KEY, rate=20, concurrency=4, loop=2)
+    summary = replay(ReplayPlan(entries, sdk_proxy.url, MASTER_KEY, rate=20, concurrency=4, loop=2))
     elapsed = time.perf_counter() - started
 
     assert summary.total == 6 and summary.ok
@@ -170,7 +174,9 @@ def test_record_round_trip(
         auth = entry.header("x-api-key") or entry.header("authorization") or ""
         assert (WRONG_KEY if 401 in source.expect_status else KEY_PLACEHOLDER) in auth
         assert entry.user_agent == source.user_agent
-    replayed = replay(recorded, sdk_proxy.url, MASTER_KEY, concurrency=8, progress=False)
+    replayed = replay(
+        ReplayPlan(recorded, sdk_proxy.url, MASTER_KEY, concurrency=8, progress=False)
+    )
     assert replayed.mismatches == ()
 
 

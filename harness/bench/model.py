@@ -7,7 +7,6 @@ so the gate and the renderers never touch a process or a socket.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,21 +19,10 @@ __all__ = [
     "PathInfo",
     "SoakResult",
     "TargetCheck",
-    "percentile",
     "summarize",
 ]
 
 MB = 1024 * 1024
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100), linear between closest ranks; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass(frozen=True)

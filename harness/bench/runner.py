@@ -35,7 +35,6 @@ from harness.bench.model import (
     Measurement,
     PathInfo,
     SoakResult,
-    percentile,
 )
 from harness.bench.paths import BenchPath, start_paths, start_sandbox
 from harness.bench.procstat import GroupSnapshot, snapshot
@@ -43,6 +42,7 @@ from harness.bench.render import write_results
 from harness.bench.targets import check_targets
 from harness.sandbox.config_file import write_sandbox_config
 from harness.stack import Stack
+from harness.stats import percentile
 from memory_proxy.config import load_config
 
 __all__ = ["BenchPlan", "run_bench"]
@@ -279,6 +279,7 @@ def _measurement(
     before: dict[str, GroupSnapshot],
     after: dict[str, GroupSnapshot],
 ) -> Measurement:
+    latencies, ttft = sorted(outcome.latencies_ms), sorted(outcome.ttft_ms)
     return Measurement(
         path=path.name,
         case=case.name,
@@ -287,11 +288,11 @@ def _measurement(
         ok=outcome.ok,
         failures=outcome.failures,
         wall_seconds=outcome.wall_seconds,
-        p50_ms=percentile(outcome.latencies_ms, 50),
-        p95_ms=percentile(outcome.latencies_ms, 95),
-        p99_ms=percentile(outcome.latencies_ms, 99),
-        ttft_p50_ms=percentile(outcome.ttft_ms, 50),
-        ttft_p95_ms=percentile(outcome.ttft_ms, 95),
+        p50_ms=percentile(latencies, 0.50),
+        p95_ms=percentile(latencies, 0.95),
+        p99_ms=percentile(latencies, 0.99),
+        ttft_p50_ms=percentile(ttft, 0.50),
+        ttft_p95_ms=percentile(ttft, 0.95),
         server_cpu_seconds={role: after[role].cpu_since(before[role]) for role in after},
         client_cpu_seconds=outcome.client_cpu_seconds,
         peak_rss_bytes=sum(s.peak_rss_bytes for s in after.values()),

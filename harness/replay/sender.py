@@ -23,6 +23,7 @@ import httpx
 
 from harness.answer_check import check_body
 from harness.corpus import CorpusEntry, load_corpus
+from harness.stats import percentile
 
 __all__ = ["Mismatch", "ReplayOutcome", "ReplayPlan", "ReplaySummary", "replay", "replay_async"]
 
@@ -185,22 +186,14 @@ def _summarize(
             for o in outcomes
             if o.problem is not None
         ),
-        latency_p50_ms=_percentile(latencies, 50),
-        latency_p95_ms=_percentile(latencies, 95),
+        latency_p50_ms=percentile(latencies, 0.50),
+        latency_p95_ms=percentile(latencies, 0.95),
         outcomes=tuple(outcomes),
     )
 
 
 def _status_label(status: int | None) -> str:
     return "error" if status is None else str(status)
-
-
-def _percentile(ordered: Sequence[float], pct: float) -> float | None:
-    """Nearest-rank percentile of an ascending sequence."""
-    if not ordered:
-        return None
-    rank = max(1, -(-len(ordered) * pct // 100))
-    return ordered[int(rank) - 1]
 
 
 def _ms(value: float | None) -> str:

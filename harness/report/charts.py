@@ -10,8 +10,8 @@ from harness.report.checks import TARGETS
 from harness.report.latency_gates import slice_order
 from harness.report.model import Chart, Series
 from harness.report.resource_gates import MIB
-from harness.report.stats import cdf_points, histogram, percentile
 from harness.report.tally import Evidence, RssSeries
+from harness.stats import cdf_points, histogram, percentile
 
 __all__ = ["RSS_POINTS", "build_charts", "slice_slug"]
 

@@ -17,10 +17,10 @@ from harness.report.client_gates import compatibility_gate, cookie_gate, routing
 from harness.report.latency_gates import latency_gates, latency_summaries
 from harness.report.model import GateResult, LatencySummary
 from harness.report.resource_gates import load_gate, load_summaries, memory_gate, memory_summaries
-from harness.report.stats import BOOTSTRAP_SEED
 from harness.report.tally import Evidence
 from harness.report.traffic_gates import error_gate, parity_gate, streaming_gate
 from harness.settings import HarnessSettings
+from harness.stats import BOOTSTRAP_SEED
 
 __all__ = ["evaluate"]
 

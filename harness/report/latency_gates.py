@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from harness.report.checks import RATIO_SLACK, TARGETS, combine, ms
 from harness.report.model import Check, GateResult, LatencySummary
 from harness.report.model import Status as S
-from harness.report.stats import BOOTSTRAP_SEED, bootstrap_quantile_difference, percentile
 from harness.report.tally import Evidence
 from harness.settings import HarnessSettings
+from harness.stats import BOOTSTRAP_SEED, bootstrap_quantile_difference, percentile
 
 __all__ = ["latency_gates", "latency_summaries", "slice_order"]
 

@@ -16,9 +16,9 @@ from harness.report.latency_gates import latency_summaries
 from harness.report.model import ReadinessReport, RunContext, decide
 from harness.report.outcomes import Direction
 from harness.report.resource_gates import load_summaries, memory_summaries
-from harness.report.stats import BOOTSTRAP_SEED
 from harness.report.tally import Evidence
 from harness.settings import HarnessSettings
+from harness.stats import BOOTSTRAP_SEED
 
 __all__ = ["build_report"]
 

@@ -14,9 +14,9 @@ from typing import Any
 from harness.report.checks import RATIO_SLACK, TARGETS, combine, ms
 from harness.report.model import Check, GateResult, LoadSummary, MemorySummary
 from harness.report.model import Status as S
-from harness.report.stats import least_squares_slope
 from harness.report.tally import RssSeries
 from harness.settings import HarnessSettings
+from harness.stats import least_squares_slope
 from harness.store.capture_store import LoadRun
 
 __all__ = [

@@ -18,12 +18,13 @@ from harness.bench import BenchPlan, run_bench
 from harness.bench.cases import CASES, parse_cases
 from harness.bench.cli import add_arguments as add_bench_arguments
 from harness.bench.cli import run as bench_command
-from harness.bench.model import Measurement, PathCaseSummary, SoakResult, percentile, summarize
+from harness.bench.model import Measurement, PathCaseSummary, SoakResult, summarize
 from harness.bench.paths import parse_paths
 from harness.bench.procstat import group_members, snapshot
 from harness.bench.render import COLUMNS
 from harness.bench.targets import check_targets
 from harness.sandbox.config_file import write_sandbox_config
+from harness.stats import percentile
 from memory_proxy.config import load_config
 
 
@@ -172,7 +173,8 @@ def _m(path: str, rps: float, p50: float, cpu_s: float, ok: int = 100) -> Measur
 def test_summaries_are_medians_over_rounds() -> None:
     s = summarize([_m("sdk", 100, 10, 0.1), _m("sdk", 300, 30, 0.3), _m("sdk", 200, 20, 0.2)])
     assert (round(s.rps), s.p50_ms, s.server_cpu_ms, s.rounds) == (200, 20, 2.0, 3)
-    assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([], 50) is None
+    # The bench's percentiles are the report's (nearest rank): tests/harness/test_stats.py.
+    assert percentile([1, 2, 3, 4], 0.5) == 2 and percentile([], 0.5) is None
 
 
 def test_targets_pass_and_miss() -> None:

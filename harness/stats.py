@@ -1,6 +1,7 @@
 """Percentiles, bootstrap intervals and a least-squares slope, in plain Python (pure).
 
-Percentiles are nearest-rank: always an observed value, identical in every renderer.
+Percentiles are nearest-rank: always an observed value. The report, the replay summary and
+the bench all take theirs from :func:`percentile`, so a p95 means the same everywhere.
 
 The bootstrap of a quantile difference resamples each side independently. Drawing a
 resample of ``n`` values and taking its ``k``-th smallest is the same as taking the

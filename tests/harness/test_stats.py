@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from harness.report.stats import (
+from harness.stats import (
     bootstrap_quantile_difference,
     cdf_points,
     histogram,

@@ -16,6 +16,7 @@ from types import TracebackType
 from harness.loopback import free_port
 from memory_proxy.litellm_server import LiteLLMServer
 from memory_proxy.processes import ChildProcess
+from memory_proxy.stack_plan import Role, proxy_argv
 
 __all__ = ["Stack"]
 
@@ -32,61 +33,52 @@ class Stack:
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
-    def sandbox(self, port: int | None = None, *extra_args: str) -> ChildProcess:
-        port = port or free_port()
+    def sandbox(self, *extra_args: str, name: str = "sandbox") -> ChildProcess:
+        """A sandbox provider via ``harness sandbox`` (uvicorn without a log line per
+        request: ``python -m harness.sandbox`` logs each one, work no provider does)."""
+        port = free_port()
         child = ChildProcess(
-            "sandbox provider",
-            [sys.executable, "-m", "harness.sandbox", "--port", str(port), *extra_args],
+            f"{name} provider",
+            [sys.executable, "-m", "harness.cli", "sandbox", "--port", str(port), *extra_args],
             port=port,
-            log_path=self.run_dir / "sandbox.log",
+            log_path=self.run_dir / f"{name}.log",
             ready_path="/_sandbox/health",
             ready_timeout=60,
         )
-        return self._start(child)
+        return self.start(child)
 
     def sdk_proxy(self, config: Path, port: int | None = None) -> ChildProcess:
-        port = port or free_port()
-        child = ChildProcess(
-            "SDK proxy",
-            [
-                sys.executable,
-                "-m",
-                "memory_proxy.cli",
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-            ],
-            port=port,
-            log_path=self.run_dir / "sdk-proxy.log",
-            env=LITELLM_ENV,
-            ready_timeout=90,
-        )
-        return self._start(child)
+        return self._proxy("sdk", "SDK proxy", config, port)
 
-    def legacy_proxy(self, config: Path, litellm_url: str, port: int | None = None) -> ChildProcess:
+    def legacy_proxy(
+        self,
+        config: Path,
+        litellm_url: str,
+        port: int | None = None,
+        *,
+        name: str = "legacy-proxy",
+    ) -> ChildProcess:
+        return self._proxy("legacy", name.replace("-", " "), config, port, litellm_url, name)
+
+    def _proxy(
+        self,
+        role: Role,
+        title: str,
+        config: Path,
+        port: int | None,
+        litellm_url: str | None = None,
+        name: str | None = None,
+    ) -> ChildProcess:
         port = port or free_port()
         child = ChildProcess(
-            "legacy proxy",
-            [
-                sys.executable,
-                "-m",
-                "memory_proxy.cli",
-                "legacy",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-                "--litellm-url",
-                litellm_url,
-            ],
+            title,
+            list(proxy_argv(role, config, port, litellm_url=litellm_url)),
             port=port,
-            log_path=self.run_dir / "legacy-proxy.log",
+            log_path=self.run_dir / f"{name or title.replace(' ', '-').lower()}.log",
             env=LITELLM_ENV,
             ready_timeout=90,
         )
-        return self._start(child)
+        return self.start(child)
 
     def shadow(
         self,
@@ -125,20 +117,23 @@ class Stack:
             env=LITELLM_ENV,
             ready_timeout=90,
         )
-        return self._start(child)
+        return self.start(child)
 
-    def litellm_server(self, config: Path, port: int | None = None) -> LiteLLMServer:
+    def litellm_server(
+        self, config: Path, port: int | None = None, *, name: str = "litellm-server"
+    ) -> LiteLLMServer:
         server = LiteLLMServer(
             config,
             port=port or free_port(),
-            log_path=self.run_dir / "litellm-server.log",
+            log_path=self.run_dir / f"{name}.log",
             ready_timeout=120,
         )
         server.start()
         self.started.append(server)
         return server
 
-    def _start(self, child: ChildProcess) -> ChildProcess:
+    def start(self, child: ChildProcess) -> ChildProcess:
+        """Start ``child`` and stop it with the rest of the stack."""
         child.start()
         self.started.append(child)
         return child

@@ -3,8 +3,8 @@
 ``python -m harness.bench.loadgen`` reads one :class:`LoadSpec` per line (JSON) and
 answers each with one :class:`LoadOutcome` line, so the servers it measures never share
 its process, and it can be kept for a whole run (no interpreter start per measurement).
-aiohttp, not httpx: an httpx generator burned ~5.5 ms CPU per request and capped the
-direct baseline near 195 req/s (FACTS.md). Its own CPU time is reported with the
+aiohttp, not httpx: measured on a 2-core host, an httpx generator burned ~5.5 ms CPU per
+request and capped the direct baseline near 195 req/s. Its own CPU time is reported with the
 results, so a saturated generator shows.
 
 Every reply is checked cheaply: status 200, the format's marker in a body, and in a

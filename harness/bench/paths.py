@@ -27,7 +27,6 @@ own priority, ``shadow.mirror_nice``) and the mirror's target.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,16 +35,17 @@ import httpx
 
 from harness.bench.procstat import group_members
 from harness.cpu_priority import yield_cpu
-from harness.loopback import free_port
 from harness.paths import HARNESS_CONFIG
 from harness.sandbox.config_file import write_sandbox_config
-from harness.stack import LITELLM_ENV, Stack
+from harness.stack import Stack
 from memory_proxy.litellm_server import LiteLLMServer
 from memory_proxy.processes import ChildProcess
 
-__all__ = ["PATH_NAMES", "BenchPath", "parse_paths", "start_paths"]
+__all__ = ["BENCH_SANDBOX_ARGS", "PATH_NAMES", "BenchPath", "parse_paths", "start_paths"]
 
 PATH_NAMES = ("direct", "sdk", "litellm", "legacy", "shadow")
+# A bounded capture list: the bench never reads it, and it should not grow the heap.
+BENCH_SANDBOX_ARGS = ("--capture-limit", "100")
 
 
 @dataclass(frozen=True)
@@ -76,32 +76,6 @@ def parse_paths(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _started(child: ChildProcess, stack: Stack) -> ChildProcess:
-    child.start()
-    stack.started.append(child)
-    return child
-
-
-def start_sandbox(
-    stack: Stack, extra_args: Sequence[str] = (), name: str = "sandbox"
-) -> ChildProcess:
-    """The sandbox via ``harness.cli sandbox``: uvicorn without an access log line per
-    request (``python -m harness.sandbox`` logs each one, work no provider does for us)."""
-    port = free_port()
-    argv = [sys.executable, "-m", "harness.cli", "sandbox", "--port", str(port)]
-    # A bounded capture list: the bench never reads it, and it should not grow the heap.
-    argv += ["--capture-limit", "100", *extra_args]
-    child = ChildProcess(
-        f"{name} provider",
-        argv,
-        port=port,
-        log_path=stack.run_dir / f"{name}.log",
-        ready_path="/_sandbox/health",
-        ready_timeout=60,
-    )
-    return _started(child, stack)
-
-
 def start_mirror_target(
     stack: Stack,
     nice: int,
@@ -114,28 +88,10 @@ def start_mirror_target(
     It calls a sandbox of its own: in use the provider is across the network, so the
     mirror's upstream calls must not queue on the event loop that answers the primary's.
     """
-    sandbox = start_sandbox(stack, sandbox_args, name="mirror-sandbox")
+    sandbox = stack.sandbox(*BENCH_SANDBOX_ARGS, *sandbox_args, name="mirror-sandbox")
     config = write_sandbox_config(sandbox.url, stack.run_dir / "mirror-sandbox.yaml")
-    server = LiteLLMServer(
-        config,
-        port=free_port(),
-        log_path=stack.run_dir / "mirror-litellm-server.log",
-        ready_timeout=120,
-    )
-    server.start()
-    stack.started.append(server)
-    port = free_port()
-    argv = [sys.executable, "-m", "memory_proxy.cli", "legacy", "--config", str(config)]
-    argv += ["--port", str(port), "--litellm-url", server.url]
-    legacy = ChildProcess(
-        "mirror legacy proxy",
-        argv,
-        port=port,
-        log_path=stack.run_dir / "mirror-legacy-proxy.log",
-        env=LITELLM_ENV,
-        ready_timeout=90,
-    )
-    _started(legacy, stack)
+    server = stack.litellm_server(config, name="mirror-litellm-server")
+    legacy = stack.legacy_proxy(config, server.url, name="mirror-legacy-proxy")
     for leader in (sandbox.pid, server.pid, legacy.pid):
         # Each leads its own process group: every worker it forked is lowered too.
         for pid in group_members(leader) if leader is not None else []:

@@ -36,7 +36,7 @@ from harness.bench.model import (
     PathInfo,
     SoakResult,
 )
-from harness.bench.paths import BenchPath, start_paths, start_sandbox
+from harness.bench.paths import BENCH_SANDBOX_ARGS, BenchPath, start_paths
 from harness.bench.procstat import GroupSnapshot, snapshot
 from harness.bench.render import write_results
 from harness.bench.targets import check_targets
@@ -204,7 +204,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
     )
     say(f"harness bench: results in {folder}")
     with Stack(folder / "logs") as stack:
-        sandbox = start_sandbox(stack, plan.sandbox_args)
+        sandbox = stack.sandbox(*BENCH_SANDBOX_ARGS, *plan.sandbox_args)
         config_path = write_sandbox_config(sandbox.url, folder / "sandbox.yaml")
         config = load_config(config_path)
         say(f"  sandbox ready in {sandbox.startup_seconds:.1f} s; starting {', '.join(plan.paths)}")

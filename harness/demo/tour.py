@@ -62,8 +62,8 @@ def run_demo(
             "Stand-ins for Supermemory's router, Anthropic and OpenAI: "
             "deterministic replies, SSE, cookies, captures.",
         )
-        sdk_sandbox = stack.sandbox(None, "--capture-limit", CAPTURE_LIMIT)
-        legacy_sandbox = stack.sandbox(None, "--capture-limit", CAPTURE_LIMIT)
+        sdk_sandbox = stack.sandbox("--capture-limit", CAPTURE_LIMIT, name="sdk-sandbox")
+        legacy_sandbox = stack.sandbox("--capture-limit", CAPTURE_LIMIT, name="legacy-sandbox")
         _say(f"      for the SDK proxy:    {sdk_sandbox.url}")
         _say(f"      for the LiteLLM server: {legacy_sandbox.url}")
         sdk_config = write_sandbox_config(sdk_sandbox.url, run_dir / "sdk.yaml")

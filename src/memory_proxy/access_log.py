@@ -2,7 +2,7 @@
 
 A pure ASGI middleware, so a stream's line is written when its last byte is sent (or
 when the client goes away), with the real latency. Handlers add fields with
-``proxy_state.annotate``; no prompt text or credential is ever logged.
+:func:`annotate`; no prompt text or credential is ever logged.
 """
 
 from __future__ import annotations

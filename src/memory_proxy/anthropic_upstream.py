@@ -2,8 +2,8 @@
 
 For anthropic-provider models the proxy sends the client's body on as written (only
 ``model`` becomes the deployment's id) and relays the reply's bytes unchanged.
-``litellm.anthropic_messages`` was the plan, but litellm 1.106.12 rewrites Messages
-requests by its own model table: ``thinking: {type: enabled}`` becomes ``adaptive`` for
+Not ``litellm.anthropic_messages``: litellm 1.106.12 rewrites Messages requests by its
+own model table: ``thinking: {type: enabled}`` becomes ``adaptive`` for
 the Opus 5 family, ``budget_tokens`` is clamped and ``display`` dropped for Sonnet 4.5,
 ``output_config`` is removed for models it believes lack it, and ``anthropic-beta``
 values are reordered. Claude Code sends what its model accepts; a memory proxy must not

@@ -9,7 +9,8 @@ the memory headers, and forwards every other request (``/v1/*`` and the unversio
 paths) with its own key. Streams are
 passed through as they arrive, and each client request makes exactly one upstream
 request (the proxy being migrated sent streams upstream twice). 429, 503 and Cloudflare
-1200 replies are retried with exponential backoff before the first byte, as it did.
+1200 replies are retried with exponential backoff before the first byte, as the migrated
+proxy retries them.
 """
 
 from __future__ import annotations

@@ -46,8 +46,9 @@ def _p(header: str, pattern: str, user_id: str) -> HeaderPattern:
     return HeaderPattern(header, re.compile(pattern, re.IGNORECASE), user_id)
 
 
-# Real clients' User-Agents (FACTS.md). The migrated system's sample `^Claude Code`
-# never matched Claude Code, whose User-Agent is `claude-cli/<version> (external, cli)`.
+# Real clients' User-Agents, as captured from each client. The migrated system's sample
+# `^Claude Code` never matched Claude Code, whose User-Agent is
+# `claude-cli/<version> (external, cli)` (or `(external, sdk-cli)`).
 DEFAULT_PATTERNS: tuple[HeaderPattern, ...] = (
     _p("user-agent", r"^claude-cli/", "claude-code"),
     _p("user-agent", r"^Anthropic/Python", "anthropic-sdk"),

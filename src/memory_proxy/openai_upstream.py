@@ -1,8 +1,8 @@
 """Chat Completions to an openai-provider model, as a pass-through over the shared session.
 
 The client already speaks the provider's API, so ``litellm.acompletion`` would only turn
-the reply into pydantic objects and back (about 5 ms of CPU a call, 0.3 ms per stream
-chunk: FACTS.md) and rewrite it on the way. Instead the client's body goes to
+the reply into pydantic objects and back (measured with litellm 1.106.12: about 5 ms of
+CPU a call and 0.3 ms per stream chunk) and rewrite it on the way. Instead the client's body goes to
 ``{api_base}/chat/completions`` as written, with the deployment's model id, key and
 headers, and the reply's bytes come back unchanged, as ``anthropic_upstream`` does for
 Messages. A deployment whose ``litellm_params`` hold anything but Chat Completions request

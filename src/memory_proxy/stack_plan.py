@@ -34,6 +34,7 @@ __all__ = [
     "StackPlan",
     "default_run_dir",
     "plan_stack",
+    "proxy_argv",
     "resolve_mode",
 ]
 
@@ -107,6 +108,26 @@ def resolve_mode(requested: Mode | None, use_sdk: bool) -> Mode:
     return "sdk" if use_sdk else "legacy"
 
 
+def proxy_argv(
+    role: Role,
+    config_path: str | Path,
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    litellm_url: str | None = None,
+    python: str = sys.executable,
+    log_level: str = "INFO",
+) -> tuple[str, ...]:
+    """The command line that starts the SDK proxy (``sdk``) or the legacy proxy (``legacy``,
+    forwarding to ``litellm_url``): ``memory-proxy up``, the demo and the bench all use it."""
+    command = "serve" if role == "sdk" else "legacy"
+    argv: tuple[str, ...] = (python, "-m", "memory_proxy.cli", "--log-level", log_level, command)
+    argv += ("--config", str(config_path), "--host", host, "--port", str(port))
+    if litellm_url is not None:
+        argv += ("--litellm-url", litellm_url)
+    return argv
+
+
 def plan_stack(
     config: ProxyConfig,
     mode: Mode | None = None,
@@ -122,22 +143,15 @@ def plan_stack(
         raise PlanError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     config_path = str(config.path)
 
-    def proxy(role: Role, port: int, *extra: str) -> ProcessSpec:
-        command = "serve" if role == "sdk" else "legacy"
-        argv = (
-            python,
-            "-m",
-            "memory_proxy.cli",
-            "--log-level",
-            log_level,
-            command,
-            "--config",
+    def proxy(role: Role, port: int, litellm_url: str | None = None) -> ProcessSpec:
+        argv = proxy_argv(
+            role,
             config_path,
-            "--host",
-            host,
-            "--port",
-            str(port),
-            *extra,
+            port,
+            host=host,
+            litellm_url=litellm_url,
+            python=python,
+            log_level=log_level,
         )
         return ProcessSpec(role, host, port, argv)
 
@@ -151,7 +165,7 @@ def plan_stack(
         default_legacy = DEFAULT_LEGACY_PORT if mode == "both" else ports.main
         legacy_port = ports.legacy if ports.legacy is not None else default_legacy
         litellm_url = processes[0].url
-        processes.append(proxy("legacy", legacy_port, "--litellm-url", litellm_url))
+        processes.append(proxy("legacy", legacy_port, litellm_url))
 
     taken: dict[int, ProcessSpec] = {}
     for spec in processes:

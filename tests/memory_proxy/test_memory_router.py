@@ -12,7 +12,7 @@ from memory_proxy.memory_router import (
     sanitize_header_value,
 )
 
-# Real User-Agents (FACTS.md and the SDKs' own formats).
+# Real User-Agents, as captured from each client and as the SDKs build them.
 CLAUDE_CODE = "claude-cli/2.1.332 (external, cli)"
 ANTHROPIC_SDK = "Anthropic/Python 0.40.0"
 OPENAI_SDK = "OpenAI/Python 1.54.0"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.report.checks import RATIO_SLACK, TARGETS, combine, ms
+from harness.report.checks import RATIO_SLACK, TARGETS, combine
+from harness.report.formatting import ms
 from harness.report.model import Check, GateResult, LatencySummary
 from harness.report.model import Status as S
 from harness.report.stats import BOOTSTRAP_SEED, bootstrap_quantile_difference, percentile

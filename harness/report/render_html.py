@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from harness.report.checks import ms, pct
-from harness.report.first_screen import first_screen, utc_text
+from harness.report.first_screen import first_screen
+from harness.report.formatting import ms, pct, utc_text
 from harness.report.html_assets import CSP, ERROR_RECORDER, STYLE
 from harness.report.model import Chart, DiffRow, DiffTable, GateResult, ReadinessReport
 from harness.report.outcomes import Direction

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from harness.report.checks import ms, pct
-from harness.report.first_screen import first_screen, utc_text
+from harness.report.first_screen import first_screen
+from harness.report.formatting import ms, pct, utc_text
 from harness.report.model import DiffRow, DiffTable, GateResult, ReadinessReport
 from harness.report.outcomes import Direction
 

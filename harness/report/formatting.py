@@ -1,0 +1,21 @@
+"""How the report writes numbers and times: one spelling for every gate and renderer (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = ["ms", "pct", "utc_text"]
+
+
+def pct(rate: float) -> str:
+    return f"{rate * 100:.1f} %"
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def utc_text(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-__all__ = ["ms", "pct", "utc_text"]
+__all__ = ["interval_text", "ms", "pct", "utc_text"]
 
 
 def pct(rate: float) -> str:
@@ -13,6 +13,11 @@ def pct(rate: float) -> str:
 
 def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
+
+
+def interval_text(bounds: tuple[float, float] | None) -> str:
+    """A difference's confidence interval, signed so its side of zero shows: ``[-2.0, +0.3]``."""
+    return "-" if bounds is None else f"[{bounds[0]:+.1f}, {bounds[1]:+.1f}]"
 
 
 def utc_text(timestamp: float | None) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from harness.report.first_screen import first_screen
-from harness.report.formatting import ms, pct, utc_text
+from harness.report.formatting import interval_text, ms, pct, utc_text
 from harness.report.html_assets import CSP, ERROR_RECORDER, STYLE
 from harness.report.model import Chart, DiffRow, DiffTable, GateResult, ReadinessReport
 from harness.report.outcomes import Direction
@@ -261,10 +261,6 @@ def _charts(charts: Iterable[Chart]) -> str:
     return f'<div class="charts">{"".join(svgs)}</div>' if svgs else ""
 
 
-def _ci(interval: tuple[float, float] | None) -> str:
-    return "-" if interval is None else f"[{interval[0]:+.1f}, {interval[1]:+.1f}]"
-
-
 def _latency(report: ReadinessReport) -> str:
     parts = ['<section id="latency"><h2>Latency (ms, SDK / legacy)</h2>']
     if not report.latency:
@@ -296,8 +292,8 @@ def _latency(report: ReadinessReport) -> str:
                         both(s.total, "p99"),
                         both(s.ttft, "p50") if s.ttft else "-",
                         both(s.ttft, "p95") if s.ttft else "-",
-                        _ci(s.intervals.get("p50")),
-                        _ci(s.intervals.get("p95")),
+                        interval_text(s.intervals.get("p50")),
+                        interval_text(s.intervals.get("p95")),
                     )
                     for s in report.latency
                 ),

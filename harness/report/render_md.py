@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from harness.report.first_screen import first_screen
-from harness.report.formatting import ms, pct, utc_text
+from harness.report.formatting import interval_text, ms, pct, utc_text
 from harness.report.model import DiffRow, DiffTable, GateResult, ReadinessReport
 from harness.report.outcomes import Direction
 
@@ -194,10 +194,6 @@ def _outcomes(report: ReadinessReport) -> list[str]:
     return lines
 
 
-def _ci(interval: tuple[float, float] | None) -> str:
-    return "-" if interval is None else f"[{interval[0]:+.1f}, {interval[1]:+.1f}]"
-
-
 def _latency(report: ReadinessReport) -> list[str]:
     lines = ["## Latency (ms, SDK / legacy)", ""]
     if not report.latency:
@@ -227,8 +223,8 @@ def _latency(report: ReadinessReport) -> list[str]:
                 pair(s.total, "p99"),
                 pair(s.ttft, "p50") if s.ttft else "-",
                 pair(s.ttft, "p95") if s.ttft else "-",
-                _ci(s.intervals.get("p50")),
-                _ci(s.intervals.get("p95")),
+                interval_text(s.intervals.get("p50")),
+                interval_text(s.intervals.get("p95")),
             )
             for s in report.latency
         ),

@@ -87,7 +87,7 @@ def _gates(gates: Sequence[GateResult]) -> str:
                             str(c.samples),
                             _e(c.measured),
                             _e(c.threshold),
-                            _e(c.detail),
+                            _e(c.detail) or "-",
                         )
                         for c in g.checks
                     ),
@@ -100,7 +100,7 @@ def _gates(gates: Sequence[GateResult]) -> str:
                 f"<strong>{_e(g.name)}</strong>",
                 _badge(g.status.value),
                 str(g.samples),
-                _e(g.summary) + checks,
+                (_e(g.summary) or "-") + checks,
                 _e(g.threshold),
             )
         )
@@ -160,7 +160,7 @@ def _examples(row: DiffRow) -> str:
                 f"<code>{_e(example['path'])}</code>",
                 f'<span class="mono">{sdk}</span>',
                 f'<span class="mono">{legacy}</span>',
-                _e(example["detail"]),
+                _e(example["detail"]) or "-",
             )
         )
     table = _table(("pair", "path", "SDK", "legacy", "note"), rows)
@@ -169,8 +169,8 @@ def _examples(row: DiffRow) -> str:
 
 def _differences(tables: Sequence[DiffTable]) -> str:
     parts = [
-        '<section id="differences"><h2>Differences: SDK vs legacy, against the legacy A/A '
-        "noise</h2>"
+        '<section id="differences"><h2>Differences (SDK vs legacy against the legacy A/A '
+        "noise)</h2>"
     ]
     if not tables:
         parts.append('<p class="mute">No compared pairs.</p>')
@@ -204,7 +204,8 @@ def _differences(tables: Sequence[DiffTable]) -> str:
                 ("field", "category", "pairs", "difference rate", "noise rate", "verdict"),
                 (
                     (
-                        f"<code>{_e(r.key)}</code>" + _examples(r),
+                        f"<code>{_e(r.key)}</code>"
+                        + (_examples(r) if r.verdict in ("regression", "info") else ""),
                         _e(r.category),
                         str(r.count),
                         pct(r.rate),
@@ -246,7 +247,7 @@ def _outcomes(report: ReadinessReport) -> str:
                 str(s.pairs),
                 f"{s.of_pairs} ({pct(s.rate)})",
                 _e(s.failures_text),
-                _list([f"{e['pair_id']}: {e['detail']}" for e in s.examples]),
+                _list([f"{e['pair_id']}: {e['detail']}" for e in s.examples[:2]]),
             )
             for s in shifts
         )
@@ -280,8 +281,8 @@ def _latency(report: ReadinessReport) -> str:
                     "p99",
                     "TTFT p50",
                     "TTFT p95",
-                    "p50 diff CI",
-                    "p95 diff CI",
+                    "p50 diff 95 % CI",
+                    "p95 diff 95 % CI",
                 ),
                 (
                     (

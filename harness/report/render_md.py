@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from harness.report.first_screen import first_screen
 from harness.report.formatting import interval_text, ms, pct, utc_text
-from harness.report.model import DiffRow, DiffTable, GateResult, ReadinessReport
+from harness.report.model import Chart, DiffRow, DiffTable, GateResult, ReadinessReport
 from harness.report.outcomes import Direction
 
 __all__ = ["render_markdown"]
@@ -194,6 +194,13 @@ def _outcomes(report: ReadinessReport) -> list[str]:
     return lines
 
 
+def _charts(charts: Iterable[Chart]) -> list[str]:
+    lines: list[str] = []
+    for chart in charts:
+        lines += [f"![{_esc(chart.title)}](charts/{chart.slug}.svg)", ""]
+    return lines
+
+
 def _latency(report: ReadinessReport) -> list[str]:
     lines = ["## Latency (ms, SDK / legacy)", ""]
     if not report.latency:
@@ -229,9 +236,8 @@ def _latency(report: ReadinessReport) -> list[str]:
             for s in report.latency
         ),
     )
-    lines.append("")
-    for chart in report.charts:
-        lines += [f"![{_esc(chart.title)}](charts/{chart.slug}.svg)", ""]
+    lines += ["", "Intervals: 95 % bootstrap of SDK minus legacy.", ""]
+    lines += _charts(c for c in report.charts if c.slug.startswith(("latency-", "ttft-")))
     return lines
 
 
@@ -277,7 +283,7 @@ def _load_and_memory(report: ReadinessReport) -> list[str]:
         )
     else:
         lines.append("No process samples.")
-    return lines + [""]
+    return lines + [""] + _charts(c for c in report.charts if c.slug == "rss")
 
 
 def _context(report: ReadinessReport) -> list[str]:

@@ -1,13 +1,16 @@
 """The readiness report's data model: gate results, the verdict, and what renderers show.
 
 As in coveragepy's ``coverage/results.py``, the numbers live here once; the gate function
-(:mod:`harness.report.gates`) fills them in and every renderer (Markdown, HTML, JSON)
-reads the same :class:`ReadinessReport`, so the three formats cannot disagree.
+(:mod:`harness.report.gates`) fills them in. JSON writes them from this model; Markdown and
+HTML lay out the display tables :mod:`harness.report.sections` builds from it once, so the
+formats cannot disagree.
 
 ::
 
     Evidence --gates.evaluate--> [GateResult] --decide--> Decision
-    Evidence + [GateResult] --readiness.build_report--> ReadinessReport --render_*--> text
+    Evidence + [GateResult] --readiness.build_report--> ReadinessReport
+    ReadinessReport --sections--> [Section] --render_md / render_html--> text
+    ReadinessReport --render_json--> text
 """
 
 from __future__ import annotations

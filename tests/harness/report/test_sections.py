@@ -1,7 +1,8 @@
 """The Markdown and HTML reports show the same sections: titles, table headers, notes, charts.
 
-These tests read the two outputs back and compare what a reader sees, so a wording that
-drifts in one renderer fails here.
+Both lay out the sections built once in :mod:`harness.report.sections`; these tests read the
+two outputs back and compare what a reader sees, so a wording that drifts in one renderer
+fails here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from harness.report.model import ReadinessReport
 from harness.report.render_html import render_html
 from harness.report.render_md import render_markdown
+from harness.report.sections import Table, sections
 
 _MD_ESCAPE = re.compile(r"\\(.)")
 
@@ -101,3 +103,32 @@ def test_same_examples_of_outcomes(both: list[tuple[tuple[str, str], tuple[str, 
 def test_html_leaves_no_cell_empty(nogo_report: ReadinessReport) -> None:
     # Markdown writes "-" where there is nothing to say; HTML says the same.
     assert not re.findall(r"<td[^>]*></td>", render_html(nogo_report))
+
+
+def _tables(parts: tuple[object, ...]) -> list[Table]:
+    found = []
+    for part in parts:
+        if isinstance(part, Table):
+            found.append(part)
+            found += _tables(tuple(r.nested.table for r in part.rows if r.nested))
+    return found
+
+
+def test_sections_in_reading_order(nogo_report: ReadinessReport) -> None:
+    built = sections(nogo_report)
+    assert [s.slug for s in built] == [
+        "gates",
+        "differences",
+        "outcomes",
+        "latency",
+        "load",
+        "memory",
+        "context",
+    ]  # no uncomparable rows in this store: no section for them
+    for section in built:
+        for table in _tables(section.parts):
+            assert all(len(row.cells) == len(table.columns) for row in table.rows), section.slug
+            assert 0 <= table.fold < len(table.columns)
+    charts = {s.slug: [c.slug for c in s.charts] for s in built}
+    assert charts["memory"] == ["rss"]
+    assert len(charts["latency"]) == len(nogo_report.charts) - 1

@@ -131,6 +131,11 @@ class DiffTable:
     fields: tuple[DiffRow, ...]
     fields_left_out: int = 0  # field rows beyond the table's limit
 
+    @property
+    def shown_categories(self) -> tuple[DiffRow, ...]:
+        """The categories worth a row in every format: those that differ, or whose noise does."""
+        return tuple(r for r in self.categories if r.verdict != "ok" or r.noise_rate)
+
 
 def counts_text(counts: Iterable[tuple[str, int]]) -> str:
     """``[("504", 89), ("429", 33)]`` -> ``"504 x89, 429 x33"``."""

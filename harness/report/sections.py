@@ -223,7 +223,7 @@ def _difference_parts(table: DiffTable) -> list[Part]:
             f"{table.noise_samples:,} A/A repeats"
         )
     ]
-    shown = [r for r in table.categories if r.verdict != "ok" or r.noise_rate]
+    shown = table.shown_categories
     if not shown:
         return [*parts, Note("No differences.")]
     categories = _table(

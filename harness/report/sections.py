@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harness.report.formatting import interval_text, ms, pct, utc_text
+from harness.report.formatting import MISSING, interval_text, ms, pct, utc_text
 from harness.report.model import (
     Chart,
     DiffRow,
@@ -30,7 +30,7 @@ from harness.report.model import (
 from harness.report.outcomes import Direction
 
 __all__ = [
-    "MISSING",
+    "EXAMPLES_OF",
     "OUTCOME_EXAMPLES",
     "Cell",
     "Column",
@@ -45,7 +45,6 @@ __all__ = [
     "sections",
 ]
 
-MISSING = "-"  # a cell with nothing to say, in every format
 OUTCOME_EXAMPLES = 2  # per endpoint: a table cell, not a log
 EXAMPLES_OF = ("regression", "info")  # the verdicts whose fields show their examples
 

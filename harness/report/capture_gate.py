@@ -15,7 +15,7 @@ could hide a difference as well as a match. So:
 
 from __future__ import annotations
 
-from harness.report.checks import pct
+from harness.report.formatting import pct
 from harness.report.model import GateResult, Status, Uncomparable
 from harness.report.tally import Evidence
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.compare import Comparator, Thresholds
+from harness.report.formatting import pct
 from harness.report.model import Check, Status, counts_text
 from harness.report.outcomes import Direction
 from harness.report.tally import DiffTally
@@ -29,8 +30,6 @@ __all__ = [
     "diffy_check",
     "gate_detail",
     "informational_check",
-    "ms",
-    "pct",
     "rates_measured",
     "sdk_better_check",
     "strict_check",
@@ -54,14 +53,6 @@ STRICT_CATEGORIES = (("tool calls", "tool_calls"),)
 INFORMATIONAL_CATEGORIES = ("error_message", "model", "headers", "upstream", "other")
 ERROR_WORDING = "informational: LiteLLM prefixes its error messages differently"
 RATIO_SLACK = 1e-9  # "at most 10 % slower" includes exactly 10 %, whatever floats say
-
-
-def pct(rate: float) -> str:
-    return f"{rate * 100:.1f} %"
-
-
-def ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
 
 
 class NoiseBaseline:

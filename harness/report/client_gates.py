@@ -10,7 +10,8 @@ the gate lists them per family as an informational check.
 from __future__ import annotations
 
 from harness.compare import Thresholds
-from harness.report.checks import NoiseBaseline, category_checks, combine, pct, sdk_better_check
+from harness.report.checks import NoiseBaseline, category_checks, combine, sdk_better_check
+from harness.report.formatting import pct
 from harness.report.model import Check, GateResult, Status
 from harness.report.tally import DiffTally, Evidence
 from harness.report.upstream_facts import cookie_persistence

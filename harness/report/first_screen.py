@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from harness.report.checks import pct
+from harness.report.formatting import pct, utc_text
 from harness.report.model import (
     Decision,
     DiffRow,
@@ -22,15 +21,8 @@ __all__ = [
     "gate_line",
     "sdk_better_line",
     "uncomparable_line",
-    "utc_text",
     "worst_line",
 ]
-
-
-def utc_text(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @dataclass(frozen=True)

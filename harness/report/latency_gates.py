@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.report.checks import RATIO_SLACK, TARGETS, combine, ms
+from harness.report.checks import RATIO_SLACK, TARGETS, combine
+from harness.report.formatting import interval_text, ms
 from harness.report.model import Check, GateResult, LatencySummary
 from harness.report.model import Status as S
 from harness.report.tally import Evidence
@@ -77,7 +78,7 @@ def _ratio_check(
     if legacy > 0:
         measured += f" (x{sdk / legacy:.2f})"
     if interval is not None:
-        measured += f"; diff 95 % CI [{interval[0]:+.1f}, {interval[1]:+.1f}] ms"
+        measured += f"; diff 95 % CI {interval_text(interval)} ms"
     status = S.PASS if sdk <= legacy * ratio * (1 + RATIO_SLACK) else S.FAIL
     detail = ""
     if samples < min_samples:

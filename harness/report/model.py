@@ -1,13 +1,16 @@
 """The readiness report's data model: gate results, the verdict, and what renderers show.
 
 As in coveragepy's ``coverage/results.py``, the numbers live here once; the gate function
-(:mod:`harness.report.gates`) fills them in and every renderer (Markdown, HTML, JSON)
-reads the same :class:`ReadinessReport`, so the three formats cannot disagree.
+(:mod:`harness.report.gates`) fills them in. JSON writes them from this model; Markdown and
+HTML lay out the display tables :mod:`harness.report.sections` builds from it once, so the
+formats cannot disagree.
 
 ::
 
     Evidence --gates.evaluate--> [GateResult] --decide--> Decision
-    Evidence + [GateResult] --readiness.build_report--> ReadinessReport --render_*--> text
+    Evidence + [GateResult] --readiness.build_report--> ReadinessReport
+    ReadinessReport --sections--> [Section] --render_md / render_html--> text
+    ReadinessReport --render_json--> text
 """
 
 from __future__ import annotations
@@ -127,6 +130,11 @@ class DiffTable:
     categories: tuple[DiffRow, ...]
     fields: tuple[DiffRow, ...]
     fields_left_out: int = 0  # field rows beyond the table's limit
+
+    @property
+    def shown_categories(self) -> tuple[DiffRow, ...]:
+        """The categories worth a row in every format: those that differ, or whose noise does."""
+        return tuple(r for r in self.categories if r.verdict != "ok" or r.noise_rate)
 
 
 def counts_text(counts: Iterable[tuple[str, int]]) -> str:

@@ -1,5 +1,9 @@
 """The report as ONE self-contained HTML file: inline CSS, inline SVG, nothing fetched.
 
+Every word and number comes from :mod:`.first_screen` and :mod:`.sections`; this module only
+escapes and lays them out (a gate's checks and a field's examples fold into their rows, the
+charts are drawn inline).
+
 A Content-Security-Policy forbids every network load, so the file works offline by
 construction. The one inline script only records script errors into the ``data-errors``
 attribute of ``<html>``, so a headless browser can prove the page ran clean.
@@ -12,11 +16,10 @@ import re
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from harness.report.checks import ms, pct
-from harness.report.first_screen import first_screen, utc_text
+from harness.report.first_screen import first_screen
 from harness.report.html_assets import CSP, ERROR_RECORDER, STYLE
-from harness.report.model import Chart, DiffRow, DiffTable, GateResult, ReadinessReport
-from harness.report.outcomes import Direction
+from harness.report.model import Chart, ReadinessReport
+from harness.report.sections import Heading, Kind, Note, Part, Row, Section, Table, sections
 from harness.report.svg import render_svg
 
 __all__ = ["render_html"]
@@ -31,20 +34,6 @@ def _e(text: object) -> str:
 
 def _badge(status: str) -> str:
     return f'<span class="badge {status}">{status}</span>'
-
-
-def _table(
-    header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()
-) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = []
-    for row in rows:
-        cells = "".join(
-            f'<td class="num">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
-            for i, cell in enumerate(row)
-        )
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _list(items: Sequence[str], tag: str = "ul") -> str:
@@ -71,57 +60,18 @@ def _first_screen(report: ReadinessReport) -> str:
     return "".join(parts)
 
 
-def _gates(gates: Sequence[GateResult]) -> str:
-    rows = []
-    for g in gates:
-        checks = ""
-        if g.checks:
-            checks = (
-                "<details><summary>checks</summary>"
-                + _table(
-                    ("check", "status", "samples", "measured", "threshold", "note"),
-                    (
-                        (
-                            _e(c.name),
-                            _badge(c.status.value),
-                            str(c.samples),
-                            _e(c.measured),
-                            _e(c.threshold),
-                            _e(c.detail),
-                        )
-                        for c in g.checks
-                    ),
-                    numeric=(2,),
-                )
-                + "</details>"
-            )
-        rows.append(
-            (
-                f"<strong>{_e(g.name)}</strong>",
-                _badge(g.status.value),
-                str(g.samples),
-                _e(g.summary) + checks,
-                _e(g.threshold),
-            )
-        )
-    table = _table(("gate", "status", "samples", "detail", "threshold"), rows, numeric=(2,))
-    return f'<section id="gates"><h2>Gates</h2>{table}</section>'
-
-
-def _uncomparable(report: ReadinessReport) -> str:
-    found = report.uncomparable
-    if not found.rows:
-        return ""
-    parts = [
-        f'<section id="uncomparable"><h2>Uncomparable captures: {found.rows:,} of '
-        f"{found.of_rows:,} rows ({pct(found.rate)}), in no gate's samples</h2>",
-        _table(("reason", "rows"), ((_e(r), str(n)) for r, n in found.reasons), numeric=(1,)),
-        _table(("row id", "reason"), ((str(i), _e(r)) for i, r in found.listed), numeric=(0,)),
-    ]
-    if found.left_out:
-        parts.append(f'<p class="mute">{found.left_out:,} more rows not listed.</p>')
-    parts.append("</section>")
-    return "".join(parts)
+def _inline(text: str, kind: Kind) -> str:
+    if kind is Kind.NAME:
+        return f"<strong>{_e(text)}</strong>"
+    if kind is Kind.STATUS:
+        return _badge(text)
+    if kind is Kind.VERDICT:
+        return f'<span class="{_e(text)}">{_e(text)}</span>'
+    if kind is Kind.CODE:
+        return f"<code>{_e(text)}</code>"
+    if kind in (Kind.MONO, Kind.CAPTURED):
+        return f'<span class="mono">{_e(text)}</span>'
+    return _e(text)
 
 
 def _side_by_side(sdk: str, legacy: str) -> tuple[str, str]:
@@ -148,112 +98,50 @@ def _side_by_side(sdk: str, legacy: str) -> tuple[str, str]:
     return "".join(a), "".join(b)
 
 
-def _examples(row: DiffRow) -> str:
-    if not row.examples:
-        return ""
-    rows = []
-    for example in row.examples:
-        sdk, legacy = _side_by_side(example["sdk"], example["legacy"])
-        rows.append(
-            (
-                f'<span class="mono">{_e(example["pair_id"])}</span>',
-                f"<code>{_e(example['path'])}</code>",
-                f'<span class="mono">{sdk}</span>',
-                f'<span class="mono">{legacy}</span>',
-                _e(example["detail"]),
-            )
-        )
-    table = _table(("pair", "path", "SDK", "legacy", "note"), rows)
-    return f"<details><summary>{len(row.examples)} examples</summary>{table}</details>"
-
-
-def _differences(tables: Sequence[DiffTable]) -> str:
-    parts = [
-        '<section id="differences"><h2>Differences: SDK vs legacy, against the legacy A/A '
-        "noise</h2>"
+def _cells(row: Row, kinds: Sequence[Kind]) -> list[str]:
+    cells = [
+        _list(cell) if isinstance(cell, tuple) else _inline(cell, kind)
+        for cell, kind in zip(row.cells, kinds, strict=True)
     ]
-    if not tables:
-        parts.append('<p class="mute">No compared pairs.</p>')
-    for table in tables:
-        parts.append(
-            f"<h3>{_e(table.endpoint)}: {table.compared:,} compared pairs, "
-            f"{table.noise_samples:,} A/A repeats</h3>"
+    captured = [i for i, kind in enumerate(kinds) if kind is Kind.CAPTURED]
+    if len(captured) == 2:  # the SDK's and legacy's value: what differs is marked
+        i, j = captured
+        sdk, legacy = _side_by_side(str(row.cells[i]), str(row.cells[j]))
+        cells[i], cells[j] = (
+            f'<span class="mono">{sdk}</span>',
+            f'<span class="mono">{legacy}</span>',
         )
-        shown = [r for r in table.categories if r.verdict != "ok" or r.noise_rate]
-        if not shown:
-            parts.append('<p class="mute">No differences.</p>')
-            continue
-        parts.append(
-            _table(
-                ("category", "pairs", "difference rate", "noise rate", "verdict"),
-                (
-                    (
-                        _e(r.key),
-                        str(r.count),
-                        pct(r.rate),
-                        pct(r.noise_rate),
-                        f'<span class="{r.verdict}">{r.verdict}</span>',
-                    )
-                    for r in shown
-                ),
-                numeric=(1, 2, 3),
-            )
-        )
-        parts.append(
-            _table(
-                ("field", "category", "pairs", "difference rate", "noise rate", "verdict"),
-                (
-                    (
-                        f"<code>{_e(r.key)}</code>" + _examples(r),
-                        _e(r.category),
-                        str(r.count),
-                        pct(r.rate),
-                        pct(r.noise_rate),
-                        f'<span class="{r.verdict}">{r.verdict}</span>',
-                    )
-                    for r in table.fields
-                ),
-                numeric=(2, 3, 4),
-            )
-        )
-        if table.fields_left_out:
-            parts.append(f'<p class="mute">{table.fields_left_out} more fields not listed.</p>')
-    parts.append("</section>")
-    return "".join(parts)
+    return cells
 
 
-def _outcomes(report: ReadinessReport) -> str:
-    parts = [
-        '<section id="outcomes"><h2>Outcomes: one proxy failed outright (5xx, 429, 408, '
-        "no answer), one succeeded</h2>"
-    ]
-    for direction, how, failing, shifts in (
-        (
-            Direction.SDK_BETTER,
-            "set apart: not compared, not regressions",
-            "legacy",
-            report.sdk_better,
-        ),
-        (Direction.SDK_WORSE, "compared as always: counted in the gates", "SDK", report.sdk_worse),
-    ):
-        parts.append(f"<h3>{_e(direction.label)} ({_e(how)})</h3>")
-        if not shifts:
-            parts.append('<p class="mute">None.</p>')
-            continue
-        rows = (
-            (
-                _e(s.endpoint),
-                str(s.pairs),
-                f"{s.of_pairs} ({pct(s.rate)})",
-                _e(s.failures_text),
-                _list([f"{e['pair_id']}: {e['detail']}" for e in s.examples]),
+def _table(table: Table) -> str:
+    head = "".join(f"<th>{_e(c.title)}</th>" for c in table.columns)
+    kinds = [c.kind for c in table.columns]
+    body = []
+    for row in table.rows:
+        cells = _cells(row, kinds)
+        if row.nested is not None:  # folded into its row, one click away
+            nested = _table(row.nested.table)
+            cells[table.fold] += (
+                f"<details><summary>{_e(row.nested.label)}</summary>{nested}</details>"
             )
-            for s in shifts
+        tds = "".join(
+            f'<td class="num">{cell}</td>' if kind is Kind.NUMBER else f"<td>{cell}</td>"
+            for cell, kind in zip(cells, kinds, strict=True)
         )
-        header = ("endpoint", "pairs", "of mirrored", f"{failing} answered", "examples")
-        parts.append(_table(header, rows, numeric=(1, 2)))
-    parts.append("</section>")
-    return "".join(parts)
+        body.append(f"<tr>{tds}</tr>")
+    html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    if table.note:
+        html += f'<p class="mute">{_e(table.note)}</p>'
+    return html
+
+
+def _part(part: Part) -> str:
+    if isinstance(part, Heading):
+        return f"<h3>{_e(part.text)}</h3>"
+    if isinstance(part, Note):
+        return f'<p class="mute">{_e(part.text)}</p>'
+    return _table(part)
 
 
 def _charts(charts: Iterable[Chart]) -> str:
@@ -261,139 +149,12 @@ def _charts(charts: Iterable[Chart]) -> str:
     return f'<div class="charts">{"".join(svgs)}</div>' if svgs else ""
 
 
-def _ci(interval: tuple[float, float] | None) -> str:
-    return "-" if interval is None else f"[{interval[0]:+.1f}, {interval[1]:+.1f}]"
-
-
-def _latency(report: ReadinessReport) -> str:
-    parts = ['<section id="latency"><h2>Latency (ms, SDK / legacy)</h2>']
-    if not report.latency:
-        parts.append('<p class="mute">No successful exchanges with timings.</p>')
-    else:
-
-        def both(values: dict[str, dict[str, float | None]], key: str) -> str:
-            return f"{ms(values['sdk'][key])} / {ms(values['legacy'][key])}"
-
-        parts.append(
-            _table(
-                (
-                    "slice",
-                    "samples",
-                    "p50",
-                    "p95",
-                    "p99",
-                    "TTFT p50",
-                    "TTFT p95",
-                    "p50 diff CI",
-                    "p95 diff CI",
-                ),
-                (
-                    (
-                        _e(s.label),
-                        f"{s.samples['sdk']} / {s.samples['legacy']}",
-                        both(s.total, "p50"),
-                        both(s.total, "p95"),
-                        both(s.total, "p99"),
-                        both(s.ttft, "p50") if s.ttft else "-",
-                        both(s.ttft, "p95") if s.ttft else "-",
-                        _ci(s.intervals.get("p50")),
-                        _ci(s.intervals.get("p95")),
-                    )
-                    for s in report.latency
-                ),
-                numeric=(1, 2, 3, 4, 5, 6, 7, 8),
-            )
-        )
-        parts.append('<p class="mute">Intervals: 95 % bootstrap of SDK minus legacy.</p>')
-    parts.append(_charts(c for c in report.charts if c.slug.startswith(("latency-", "ttft-"))))
-    parts.append("</section>")
-    return "".join(parts)
-
-
-def _load_and_memory(report: ReadinessReport) -> str:
-    parts = ['<section id="load"><h2>Load runs</h2>']
-    if report.load:
-        parts.append(
-            _table(
-                (
-                    "target",
-                    "run",
-                    "users",
-                    "requests",
-                    "failures",
-                    "rps",
-                    "p50",
-                    "p95",
-                    "p99",
-                    "SLO",
-                ),
-                (
-                    (
-                        _e(s.target),
-                        _e(s.run),
-                        _e(s.users if s.users is not None else "-"),
-                        _e(s.requests if s.requests is not None else "-"),
-                        _e(s.failures if s.failures is not None else "-"),
-                        f"{s.rps:.1f}" if s.rps is not None else "-",
-                        ms(s.p50_ms),
-                        ms(s.p95_ms),
-                        ms(s.p99_ms),
-                        {True: "passed", False: "missed", None: "-"}[s.slo_passed],
-                    )
-                    for s in report.load
-                ),
-                numeric=(2, 3, 4, 5, 6, 7, 8),
-            )
-        )
-    else:
-        parts.append('<p class="mute">No load runs.</p>')
-    parts.append('</section><section id="memory"><h2>Memory (RSS)</h2>')
-    if report.memory:
-        parts.append(
-            _table(
-                ("target", "run", "samples", "duration", "first", "last", "slope"),
-                (
-                    (
-                        _e(s.target),
-                        _e(s.run),
-                        str(s.samples),
-                        f"{s.duration_s:.0f} s",
-                        f"{s.first_mb:.1f} MB" if s.first_mb is not None else "-",
-                        f"{s.last_mb:.1f} MB" if s.last_mb is not None else "-",
-                        f"{s.slope_mb_per_hour:+.1f} MB/h"
-                        if s.slope_mb_per_hour is not None
-                        else "-",
-                    )
-                    for s in report.memory
-                ),
-                numeric=(2, 3, 4, 5, 6),
-            )
-        )
-    else:
-        parts.append('<p class="mute">No process samples.</p>')
-    parts.append(_charts(c for c in report.charts if c.slug == "rss"))
-    parts.append("</section>")
-    return "".join(parts)
-
-
-def _context(report: ReadinessReport) -> str:
-    c = report.context
-    primaries = ", ".join(f"{t}: {n:,}" for t, n in c.primaries.items()) or "-"
-    rows = (
-        ("generated", utc_text(c.generated_at)),
-        ("project version (memory_proxy)", c.project_version),
-        ("litellm version", c.litellm_version),
-        ("config", f"{c.config_path} (sha256 {c.config_sha256 or 'unreadable'})"),
-        ("store", c.store_path),
-        ("time span", f"{utc_text(c.first_received)} to {utc_text(c.last_received)}"),
-        ("pairs", f"{c.pairs:,} ({c.mirrored:,} mirrored, {c.compared:,} compared)"),
-        ("A/A repeats", f"{c.aa_samples:,}"),
-        ("answered clients", primaries),
-        ("sampling", f"{c.sample_rate:g} % of users mirrored, {c.aa_rate:g} % repeated (A/A)"),
-        ("load runs / process samples", f"{c.load_runs} / {c.process_samples:,}"),
+def _section(section: Section) -> str:
+    parts = "".join(_part(p) for p in section.parts)
+    return (
+        f'<section id="{_e(section.slug)}"><h2>{_e(section.title)}</h2>{parts}'
+        f"{_charts(section.charts)}</section>"
     )
-    table = _table(("", ""), ((_e(k), f'<span class="mono">{_e(v)}</span>') for k, v in rows))
-    return f'<section id="context"><h2>Run context</h2>{table}</section>'
 
 
 def render_html(report: ReadinessReport) -> str:
@@ -413,18 +174,7 @@ def render_html(report: ReadinessReport) -> str:
             "<main>\n",
             _first_screen(report),
             "\n",
-            _gates(report.gates),
-            "\n",
-            _uncomparable(report),
-            _differences(report.tables),
-            "\n",
-            _outcomes(report),
-            "\n",
-            _latency(report),
-            "\n",
-            _load_and_memory(report),
-            "\n",
-            _context(report),
+            "\n".join(_section(section) for section in sections(report)),
             "\n</main>\n</body>\n</html>\n",
         ]
     )

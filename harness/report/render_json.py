@@ -82,7 +82,7 @@ def _table(table: DiffTable) -> dict[str, Any]:
         "endpoint": table.endpoint,
         "compared": table.compared,
         "noise_samples": table.noise_samples,
-        "categories": [_row(r) for r in table.categories if r.verdict != "ok" or r.noise_rate],
+        "categories": [_row(r) for r in table.shown_categories],
         "fields": [_row(r) for r in table.fields],
         "fields_left_out": table.fields_left_out,
     }

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.report.checks import RATIO_SLACK, TARGETS, combine, ms
+from harness.report.checks import RATIO_SLACK, TARGETS, combine
+from harness.report.formatting import ms
 from harness.report.model import Check, GateResult, LoadSummary, MemorySummary
 from harness.report.model import Status as S
 from harness.report.tally import RssSeries

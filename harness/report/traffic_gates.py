@@ -21,11 +21,11 @@ from harness.report.checks import (
     diffy_check,
     gate_detail,
     informational_check,
-    pct,
     rates_measured,
     sdk_better_check,
     strict_check,
 )
+from harness.report.formatting import pct
 from harness.report.model import Check, GateResult, Status
 from harness.report.tally import DiffTally, Evidence
 

@@ -1,0 +1,402 @@
+"""The report's sections, built once as tables of display strings (pure).
+
+As coverage.py's ``tabular_report`` hands each reporter the same header and rows, every
+wording, number and choice of rows is made here; :mod:`.render_md` and :mod:`.render_html`
+only lay the sections out and escape them, so the two formats cannot disagree. A column's
+:class:`Kind` says what its cells are (a status, a field path, a number), never how to draw
+them: each renderer maps kinds to its own markup.
+
+::
+
+    ReadinessReport --sections--> (Section: title, [Heading | Note | Table], charts)
+    Table: columns (title, kind), rows of display strings, a row's nested table
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from harness.report.formatting import MISSING, interval_text, ms, pct, utc_text
+from harness.report.model import (
+    Chart,
+    DiffRow,
+    DiffTable,
+    GateResult,
+    LatencySummary,
+    ReadinessReport,
+)
+from harness.report.outcomes import Direction
+
+__all__ = [
+    "EXAMPLES_OF",
+    "OUTCOME_EXAMPLES",
+    "Cell",
+    "Column",
+    "Heading",
+    "Kind",
+    "Nested",
+    "Note",
+    "Part",
+    "Row",
+    "Section",
+    "Table",
+    "sections",
+]
+
+OUTCOME_EXAMPLES = 2  # per endpoint: a table cell, not a log
+EXAMPLES_OF = ("regression", "info")  # the verdicts whose fields show their examples
+
+
+class Kind(StrEnum):
+    """What a column holds; each renderer decides how that looks."""
+
+    TEXT = "text"
+    NAME = "name"  # what the row is about (a gate)
+    NUMBER = "number"  # written by .formatting: no markup in it, aligned as a number
+    STATUS = "status"  # a Status value
+    VERDICT = "verdict"  # regression, info, noise, ok
+    CODE = "code"  # a field path, as the tables group it
+    MONO = "mono"  # an id, a concrete path, a version or hash
+    CAPTURED = "captured"  # a captured value; a row's two are compared side by side
+
+
+# A cell is one string, or a list of strings (a row's examples).
+Cell = str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    kind: Kind = Kind.TEXT
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A table that belongs to one row: a gate's checks, a field's examples.
+
+    Laid out apart (Markdown) it goes after its parent table under ``title``, a heading of
+    its own when ``heading``, else a lead-in line; folded into its row (HTML) it hides
+    behind ``label``. ``title`` is (text, kind) pieces joined by spaces, since a field path
+    in it reads as code.
+    """
+
+    title: tuple[tuple[str, Kind], ...]
+    label: str
+    table: Table
+    heading: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: tuple[Cell, ...]
+    nested: Nested | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[Column, ...]
+    rows: tuple[Row, ...]
+    note: str = ""  # said right under the table: what it leaves out, how to read it
+    fold: int = 0  # the column a row's nested table folds into, where it is folded
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+
+
+Part = Heading | Note | Table
+
+
+@dataclass(frozen=True)
+class Section:
+    slug: str  # a stable id (the HTML anchor)
+    title: str
+    parts: tuple[Part, ...]
+    charts: tuple[Chart, ...] = ()
+
+
+def _columns(*specs: str | tuple[str, Kind]) -> tuple[Column, ...]:
+    return tuple(Column(s) if isinstance(s, str) else Column(*s) for s in specs)
+
+
+def _numbers(*titles: str) -> tuple[Column, ...]:
+    return tuple(Column(title, Kind.NUMBER) for title in titles)
+
+
+def _table(columns: tuple[Column, ...], rows: Sequence[Sequence[Cell]], note: str = "") -> Table:
+    return Table(columns, tuple(Row(tuple(cells)) for cells in rows), note)
+
+
+_CHECKS = _columns(
+    "check", ("status", Kind.STATUS), ("samples", Kind.NUMBER), "measured", "threshold", "note"
+)
+
+
+def _checks(gate: GateResult) -> Nested | None:
+    if not gate.checks:
+        return None
+    rows = [
+        (c.name, c.status.value, str(c.samples), c.measured, c.threshold, c.detail or MISSING)
+        for c in gate.checks
+    ]
+    title = ((f"{gate.name}: {gate.status.value}", Kind.TEXT),)
+    return Nested(title, "checks", _table(_CHECKS, rows), heading=True)
+
+
+def _gates(report: ReadinessReport) -> Section:
+    columns = _columns(
+        ("gate", Kind.NAME),
+        ("status", Kind.STATUS),
+        ("samples", Kind.NUMBER),
+        "detail",
+        "threshold",
+    )
+    rows = tuple(
+        Row(
+            (g.name, g.status.value, str(g.samples), g.summary or MISSING, g.threshold),
+            _checks(g),
+        )
+        for g in report.gates
+    )
+    return Section("gates", "Gates", (Table(columns, rows, fold=3),))
+
+
+def _uncomparable(report: ReadinessReport) -> Section | None:
+    found = report.uncomparable
+    if not found.rows:
+        return None
+    title = (
+        f"Uncomparable captures: {found.rows:,} of {found.of_rows:,} rows "
+        f"({pct(found.rate)}), in no gate's samples"
+    )
+    reasons = _table(
+        _columns("reason", ("rows", Kind.NUMBER)), [(r, str(n)) for r, n in found.reasons]
+    )
+    listed = _table(
+        _columns(("row id", Kind.NUMBER), "reason"),
+        [(str(i), r) for i, r in found.listed],
+        f"{found.left_out:,} more rows not listed." if found.left_out else "",
+    )
+    return Section("uncomparable", title, (reasons, listed))
+
+
+_EXAMPLES = _columns(
+    ("pair", Kind.MONO),
+    ("path", Kind.MONO),
+    ("SDK", Kind.CAPTURED),
+    ("legacy", Kind.CAPTURED),
+    "note",
+)
+
+
+def _examples(row: DiffRow) -> Nested | None:
+    if not row.examples or row.verdict not in EXAMPLES_OF:
+        return None
+    rows = [
+        (e["pair_id"], e["path"], e["sdk"], e["legacy"], e["detail"] or MISSING)
+        for e in row.examples
+    ]
+    title = (("Examples of", Kind.TEXT), (row.key, Kind.CODE), (f"({row.endpoint}):", Kind.TEXT))
+    return Nested(title, f"{len(row.examples)} examples", _table(_EXAMPLES, rows))
+
+
+_RATES = _numbers("pairs", "difference rate", "noise rate")
+
+
+def _rates(row: DiffRow) -> tuple[str, str, str]:
+    return str(row.count), pct(row.rate), pct(row.noise_rate)
+
+
+def _difference_parts(table: DiffTable) -> list[Part]:
+    parts: list[Part] = [
+        Heading(
+            f"{table.endpoint}: {table.compared:,} compared pairs, "
+            f"{table.noise_samples:,} A/A repeats"
+        )
+    ]
+    shown = table.shown_categories
+    if not shown:
+        return [*parts, Note("No differences.")]
+    categories = _table(
+        (Column("category"), *_RATES, Column("verdict", Kind.VERDICT)),
+        [(r.key, *_rates(r), r.verdict) for r in shown],
+    )
+    fields = Table(
+        (*_columns(("field", Kind.CODE), "category"), *_RATES, Column("verdict", Kind.VERDICT)),
+        tuple(Row((r.key, r.category, *_rates(r), r.verdict), _examples(r)) for r in table.fields),
+        f"{table.fields_left_out} more fields not listed." if table.fields_left_out else "",
+    )
+    return [*parts, categories, fields]
+
+
+def _differences(report: ReadinessReport) -> Section:
+    parts: list[Part] = []
+    for table in report.tables:
+        parts += _difference_parts(table)
+    title = "Differences (SDK vs legacy against the legacy A/A noise)"
+    return Section("differences", title, tuple(parts) or (Note("No compared pairs."),))
+
+
+def _outcomes(report: ReadinessReport) -> Section:
+    parts: list[Part] = []
+    for direction, how, failing, shifts in (
+        (
+            Direction.SDK_BETTER,
+            "set apart: not compared, not regressions",
+            "legacy",
+            report.sdk_better,
+        ),
+        (Direction.SDK_WORSE, "compared as always: counted in the gates", "SDK", report.sdk_worse),
+    ):
+        parts.append(Heading(f"{direction.label} ({how})"))
+        if not shifts:
+            parts.append(Note("None."))
+            continue
+        columns = _columns(
+            "endpoint",
+            ("pairs", Kind.NUMBER),
+            ("of mirrored", Kind.NUMBER),
+            f"{failing} answered",
+            "examples",
+        )
+        rows = [
+            (
+                s.endpoint,
+                str(s.pairs),
+                f"{s.of_pairs} ({pct(s.rate)})",
+                s.failures_text,
+                tuple(f"{e['pair_id']}: {e['detail']}" for e in s.examples[:OUTCOME_EXAMPLES]),
+            )
+            for s in shifts
+        ]
+        parts.append(_table(columns, rows))
+    title = "Outcomes: one proxy failed outright (5xx, 429, 408, no answer), one succeeded"
+    return Section("outcomes", title, tuple(parts))
+
+
+def _sides(values: dict[str, dict[str, float | None]], key: str) -> str:
+    return f"{ms(values['sdk'][key])} / {ms(values['legacy'][key])}"
+
+
+def _latency_row(s: LatencySummary) -> tuple[str, ...]:
+    return (
+        s.label,
+        f"{s.samples['sdk']} / {s.samples['legacy']}",
+        _sides(s.total, "p50"),
+        _sides(s.total, "p95"),
+        _sides(s.total, "p99"),
+        _sides(s.ttft, "p50") if s.ttft else MISSING,
+        _sides(s.ttft, "p95") if s.ttft else MISSING,
+        interval_text(s.intervals.get("p50")),
+        interval_text(s.intervals.get("p95")),
+    )
+
+
+def _latency(report: ReadinessReport) -> Section:
+    title = "Latency (ms, SDK / legacy)"
+    charts = tuple(c for c in report.charts if c.slug.startswith(("latency-", "ttft-")))
+    if not report.latency:
+        return Section("latency", title, (Note("No successful exchanges with timings."),), charts)
+    numbers = _numbers("samples", "p50", "p95", "p99", "TTFT p50", "TTFT p95")
+    table = _table(
+        (Column("slice"), *numbers, *_numbers("p50 diff 95 % CI", "p95 diff 95 % CI")),
+        [_latency_row(s) for s in report.latency],
+        "Intervals: 95 % bootstrap of SDK minus legacy.",
+    )
+    return Section("latency", title, (table,), charts)
+
+
+def _count(value: int | None) -> str:
+    return MISSING if value is None else str(value)
+
+
+def _load(report: ReadinessReport) -> Section:
+    if not report.load:
+        return Section("load", "Load runs", (Note("No load runs."),))
+    slo = {True: "passed", False: "missed", None: MISSING}
+    rows = [
+        (
+            s.target,
+            s.run,
+            _count(s.users),
+            _count(s.requests),
+            _count(s.failures),
+            MISSING if s.rps is None else f"{s.rps:.1f}",
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.p99_ms),
+            slo[s.slo_passed],
+        )
+        for s in report.load
+    ]
+    numbers = _numbers("users", "requests", "failures", "rps", "p50", "p95", "p99")
+    columns = (*_columns("target", "run"), *numbers, Column("SLO"))
+    return Section("load", "Load runs", (_table(columns, rows),))
+
+
+def _mb(value: float | None, unit: str = "MB", sign: str = "") -> str:
+    return MISSING if value is None else f"{value:{sign}.1f} {unit}"
+
+
+def _memory(report: ReadinessReport) -> Section:
+    charts = tuple(c for c in report.charts if c.slug == "rss")
+    if not report.memory:
+        return Section("memory", "Memory (RSS)", (Note("No process samples."),), charts)
+    rows = [
+        (
+            s.target,
+            s.run,
+            str(s.samples),
+            f"{s.duration_s:.0f} s",
+            _mb(s.first_mb),
+            _mb(s.last_mb),
+            _mb(s.slope_mb_per_hour, "MB/h", "+"),
+        )
+        for s in report.memory
+    ]
+    numbers = _numbers("samples", "duration", "first", "last", "slope")
+    columns = (*_columns("target", "run"), *numbers)
+    return Section("memory", "Memory (RSS)", (_table(columns, rows),), charts)
+
+
+def _context(report: ReadinessReport) -> Section:
+    c = report.context
+    primaries = ", ".join(f"{t}: {n:,}" for t, n in c.primaries.items()) or MISSING
+    rows = (
+        ("generated", utc_text(c.generated_at)),
+        ("project version (memory_proxy)", c.project_version),
+        ("litellm version", c.litellm_version),
+        ("config", f"{c.config_path} (sha256 {c.config_sha256 or 'unreadable'})"),
+        ("store", c.store_path),
+        ("time span", f"{utc_text(c.first_received)} to {utc_text(c.last_received)}"),
+        ("pairs", f"{c.pairs:,} ({c.mirrored:,} mirrored, {c.compared:,} compared)"),
+        ("A/A repeats", f"{c.aa_samples:,}"),
+        ("answered clients", primaries),
+        ("sampling", f"{c.sample_rate:g} % of users mirrored, {c.aa_rate:g} % repeated (A/A)"),
+        ("load runs / process samples", f"{c.load_runs} / {c.process_samples:,}"),
+    )
+    table = _table(_columns("", ("", Kind.MONO)), rows)
+    return Section("context", "Run context", (table,))
+
+
+def sections(report: ReadinessReport) -> tuple[Section, ...]:
+    """Everything after the first screen, in reading order."""
+    built = (
+        _gates(report),
+        _uncomparable(report),
+        _differences(report),
+        _outcomes(report),
+        _latency(report),
+        _load(report),
+        _memory(report),
+        _context(report),
+    )
+    return tuple(s for s in built if s is not None)

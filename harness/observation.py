@@ -79,7 +79,11 @@ class CapturedRequest:
 
 @dataclass(frozen=True)
 class CapturedPair:
-    """One client request and both answers. ``shadow`` is None when it was not mirrored."""
+    """One client request and both answers. ``shadow`` is None when it was not mirrored.
+
+    ``primary`` / ``shadow`` are roles (who answered the client); ``sdk`` / ``legacy`` /
+    ``legacy_repeat`` are the same answers by proxy, for code that compares the proxies.
+    """
 
     request: CapturedRequest
     primary: Observation
@@ -90,6 +94,27 @@ class CapturedPair:
     # What each target sent the sandbox upstream for this request (when the upstream is
     # the sandbox): target -> captured upstream requests.
     upstream: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    # The stored format keeps the roles (primary, shadow); what each proxy answered is
+    # derived, so rows written before and after read the same.
+    @property
+    def sdk(self) -> Observation | None:
+        """The SDK proxy's answer, whichever side it was; None when it was not mirrored."""
+        return self.primary if self._sdk_is_primary else self.shadow
+
+    @property
+    def legacy(self) -> Observation | None:
+        """The legacy proxy's answer, whichever side it was; None when it was not mirrored."""
+        return self.shadow if self._sdk_is_primary else self.primary
+
+    @property
+    def legacy_repeat(self) -> Observation | None:
+        """The legacy proxy's second answer (A/A noise probes always go to legacy)."""
+        return self.shadow_repeat
+
+    @property
+    def _sdk_is_primary(self) -> bool:
+        return self.primary.target == "sdk"
 
 
 def last_user_text(body: Any) -> str:

@@ -3,8 +3,8 @@
 ``Comparator.compare(pair)`` normalizes the primary's and the shadow's answers, diffs
 them and returns a frozen :class:`Verdict` (differences, ignored differences, a flag per
 category). Diffy's method decides what counts: the same comparison between two calls to
-the *same* target (shadow vs ``shadow_repeat``, legacy vs legacy) measures the noise of
-each category (:class:`NoiseModel`); ``classify`` calls a category a regression only when
+the *same* target (legacy vs ``legacy_repeat``) measures the noise of each category
+(:class:`NoiseModel`); ``classify`` calls a category a regression only when
 its primary-vs-shadow difference rate exceeds the noise rate by both the relative and the
 absolute threshold.
 """
@@ -184,12 +184,16 @@ class Comparator:
         )
 
     def compare_repeat(self, pair: CapturedPair) -> Verdict | None:
-        """The A/A comparison: shadow against its repeat; None without a repeat."""
-        if pair.shadow is None or pair.shadow_repeat is None:
+        """The A/A comparison: legacy against its repeat, whichever side legacy was.
+
+        None without a repeat, or when the pair was not mirrored.
+        """
+        legacy, repeat = pair.legacy, pair.legacy_repeat
+        if pair.shadow is None or legacy is None or repeat is None:
             return None
         request = pair.request
         return self.compare_observations(
-            request.request_id, request.endpoint, request.stream, pair.shadow, pair.shadow_repeat
+            request.request_id, request.endpoint, request.stream, legacy, repeat
         )
 
     def compare_observations(

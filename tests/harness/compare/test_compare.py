@@ -564,6 +564,15 @@ def test_noise_model_from_a_a_pairs_and_classification() -> None:
     assert set(result) == set(CATEGORIES)
 
 
+def test_repeat_is_compared_with_legacy_whichever_side_legacy_was() -> None:
+    legacy = chat_observation(target="legacy")
+    sdk = chat_observation(reply("the SDK's own answer", output_tokens=99))
+    repeat = chat_observation(target="legacy")
+    for primary, shadow in ((sdk, legacy), (legacy, sdk)):
+        verdict = COMPARATOR.compare_repeat(make_pair(primary, shadow, repeat=repeat))
+        assert verdict is not None and verdict.match  # legacy vs legacy: nothing differs
+
+
 def test_noise_model_of_nothing() -> None:
     assert NoiseModel.from_verdicts([]).samples == 0
     assert COMPARATOR.compare_repeat(make_pair(chat_observation(), None)) is None

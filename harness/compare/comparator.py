@@ -1,12 +1,12 @@
 """Comparing captured pairs, and telling regressions from noise (pure, off the request path).
 
-``Comparator.compare(pair)`` normalizes the primary's and the shadow's answers, diffs
-them and returns a frozen :class:`Verdict` (differences, ignored differences, a flag per
-category). Diffy's method decides what counts: the same comparison between two calls to
-the *same* target (legacy vs ``legacy_repeat``) measures the noise of each category
-(:class:`NoiseModel`); ``classify`` calls a category a regression only when
-its primary-vs-shadow difference rate exceeds the noise rate by both the relative and the
-absolute threshold.
+``Comparator.compare(pair)`` normalizes the SDK's and legacy's answers (whichever
+answered the client), diffs them and returns a frozen :class:`Verdict` (differences,
+ignored differences, a flag per category). Diffy's method decides what counts: the same
+comparison between two calls to the *same* target (legacy vs ``legacy_repeat``) measures
+the noise of each category (:class:`NoiseModel`); ``classify`` calls a category a
+regression only when its SDK-vs-legacy difference rate exceeds the noise rate by both the
+relative and the absolute threshold.
 """
 
 from __future__ import annotations
@@ -169,9 +169,11 @@ class Comparator:
         self.check_upstream = check_upstream
 
     def compare(self, pair: CapturedPair) -> Verdict:
-        """The primary's answer against the shadow's, plus upstream parity."""
+        """The SDK's answer against legacy's, whichever answered the client, plus upstream
+        parity: each difference's ``primary`` value is the SDK's, ``candidate`` legacy's."""
         request = pair.request
-        if pair.shadow is None:
+        sdk, legacy = pair.sdk, pair.legacy
+        if sdk is None or legacy is None:  # not mirrored
             return Verdict(
                 request.request_id,
                 request.endpoint,
@@ -180,7 +182,7 @@ class Comparator:
             )
         extra = upstream_parity(pair) if self.check_upstream else []
         return self.compare_observations(
-            request.request_id, request.endpoint, request.stream, pair.primary, pair.shadow, extra
+            request.request_id, request.endpoint, request.stream, sdk, legacy, extra
         )
 
     def compare_repeat(self, pair: CapturedPair) -> Verdict | None:

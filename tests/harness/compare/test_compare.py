@@ -564,6 +564,17 @@ def test_noise_model_from_a_a_pairs_and_classification() -> None:
     assert set(result) == set(CATEGORIES)
 
 
+def test_verdicts_read_sdk_against_legacy_whichever_side_answered() -> None:
+    sdk = chat_observation(reply("the SDK's own answer", output_tokens=99))
+    legacy = chat_observation(target="legacy")
+    upstream = {"sdk": [_call()], "legacy": [_call(path="/v1/v1/messages")]}
+    for primary, shadow in ((sdk, legacy), (legacy, sdk)):
+        verdict = COMPARATOR.compare(make_pair(primary, shadow, upstream=upstream))
+        values = {d.path: (d.primary, d.candidate) for d in verdict.differences}
+        assert values["body.usage.completion_tokens"] == (99, 14)
+        assert values["upstream[0].path"] == ("/v1/messages", "/v1/v1/messages")
+
+
 def test_repeat_is_compared_with_legacy_whichever_side_legacy_was() -> None:
     legacy = chat_observation(target="legacy")
     sdk = chat_observation(reply("the SDK's own answer", output_tokens=99))

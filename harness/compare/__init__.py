@@ -1,10 +1,11 @@
-"""Comparing the primary's and the shadow's answers: normalize, diff, judge against noise.
+"""Comparing the SDK's and legacy's answers: normalize, diff, judge against noise.
 
 ::
 
     Observation --normalize--> comparable dict --IgnoreRules--> Normalized
     Normalized x 2 --diff--> [Difference] --Comparator--> Verdict
-    Verdicts (A/A) --> NoiseModel;  rates vs noise --Comparator.classify--> regressions
+    A/A Verdicts --harness.report.collect--> noise tallies
+    rates vs noise --Comparator.classify--> regressions
 
 All pure: nothing here touches the network, the store or the request path.
 """
@@ -14,10 +15,8 @@ from __future__ import annotations
 from harness.compare.comparator import (
     CategoryAssessment,
     Comparator,
-    NoiseModel,
     Thresholds,
     Verdict,
-    difference_rates,
 )
 from harness.compare.diff import CATEGORIES, MISSING, Difference, diff
 from harness.compare.normalize import (
@@ -38,14 +37,12 @@ __all__ = [
     "Comparator",
     "Difference",
     "IgnoreRules",
-    "NoiseModel",
     "Normalized",
     "Thresholds",
     "Verdict",
     "canonical_model",
     "comparable",
     "diff",
-    "difference_rates",
     "normalize",
     "upstream_parity",
 ]

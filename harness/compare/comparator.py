@@ -3,18 +3,21 @@
 ``Comparator.compare(pair)`` normalizes the SDK's and legacy's answers (whichever
 answered the client), diffs them and returns a frozen :class:`Verdict` (differences,
 ignored differences, a flag per category). Diffy's method decides what counts: the same
-comparison between two calls to the *same* target (legacy vs ``legacy_repeat``) measures
-the noise of each category (:class:`NoiseModel`); ``classify`` calls a category a
-regression only when its SDK-vs-legacy difference rate exceeds the noise rate by both the
-relative and the absolute threshold.
+comparison between two calls to the *same* target (``Comparator.compare_repeat``: legacy
+vs ``legacy_repeat``) measures the noise of each category; ``classify`` calls a category
+a regression only when its SDK-vs-legacy difference rate exceeds the noise rate by both
+the relative and the absolute threshold.
+
+The rates themselves are counted in one place, the report's mergeable tallies:
+:mod:`harness.report.collect` folds each pair's verdict and A/A verdict into
+``DiffTally`` counts per endpoint (``Evidence.diffs`` and ``Evidence.noise``), and the
+report classifies their ``category_rates()`` and ``field_rates()``.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.compare.diff import (
@@ -29,18 +32,10 @@ from harness.compare.rules import IgnoreRules
 from harness.compare.upstream import upstream_parity
 from harness.observation import CapturedPair, Observation
 
-__all__ = [
-    "CategoryAssessment",
-    "Comparator",
-    "NoiseModel",
-    "Thresholds",
-    "Verdict",
-    "difference_rates",
-]
+__all__ = ["CategoryAssessment", "Comparator", "Thresholds", "Verdict"]
 
 # Rates are fractions of pairs; a rate exactly at a threshold is not "exceeding" it.
 _EPSILON = 1e-9
-_INDEX = re.compile(r"\[\d+\]")
 
 
 @dataclass(frozen=True)
@@ -107,46 +102,6 @@ class CategoryAssessment:
     rate: float
     noise_rate: float
     regression: bool
-
-
-def difference_rates(
-    verdicts: Iterable[Verdict],
-) -> tuple[int, dict[str, float], dict[str, float]]:
-    """(compared pairs, category -> rate, field path -> rate), skipped verdicts aside.
-
-    A field path has list indices generalized (``body.choices[*].message.content``).
-    """
-    compared = 0
-    categories: Counter[str] = Counter()
-    fields: Counter[str] = Counter()
-    for verdict in verdicts:
-        if verdict.skipped is not None:
-            continue
-        compared += 1
-        categories.update({d.category for d in verdict.differences})
-        fields.update({_INDEX.sub("[*]", d.path) for d in verdict.differences})
-    if not compared:
-        return 0, dict.fromkeys(CATEGORIES, 0.0), {}
-    category_rates = {c: categories[c] / compared for c in CATEGORIES}
-    category_rates.update({c: n / compared for c, n in categories.items()})
-    return compared, category_rates, {f: n / compared for f, n in sorted(fields.items())}
-
-
-@dataclass(frozen=True)
-class NoiseModel:
-    """Difference rates between two answers of the same target to the same request."""
-
-    samples: int = 0
-    category_rates: Mapping[str, float] = field(default_factory=dict)
-    field_rates: Mapping[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def from_verdicts(cls, verdicts: Iterable[Verdict]) -> NoiseModel:
-        samples, categories, fields = difference_rates(verdicts)
-        return cls(samples, categories, fields)
-
-    def rate(self, category: str) -> float:
-        return self.category_rates.get(category, 0.0)
 
 
 class Comparator:
@@ -220,11 +175,6 @@ class Comparator:
             differences=tuple(d for d in found if not d.ignored),
             ignored=tuple(ignored),
         )
-
-    def calibrate(self, pairs: Iterable[CapturedPair]) -> NoiseModel:
-        """The noise model from the pairs that carry a shadow repeat."""
-        verdicts = (self.compare_repeat(pair) for pair in pairs)
-        return NoiseModel.from_verdicts(v for v in verdicts if v is not None)
 
     def classify(
         self, category_rates: Mapping[str, float], noise_rates: Mapping[str, float]

@@ -1,4 +1,4 @@
-"""Normalize, diff, verdicts, ignore rules, noise calibration and upstream parity."""
+"""Normalize, diff, verdicts, ignore rules, noise thresholds and upstream parity."""
 
 from __future__ import annotations
 
@@ -17,13 +17,11 @@ from harness.compare import (
     MISSING,
     Comparator,
     IgnoreRules,
-    NoiseModel,
     Thresholds,
     Verdict,
     canonical_model,
     comparable,
     diff,
-    difference_rates,
     normalize,
     upstream_parity,
 )
@@ -537,33 +535,6 @@ def test_classify_thresholds_are_configurable() -> None:
     assert lenient.classify({"usage": 0.20}, {"usage": 0.08})["usage"].regression
 
 
-def test_noise_model_from_a_a_pairs_and_classification() -> None:
-    pairs = []
-    for i in range(10):
-        legacy = chat_observation(target="legacy")
-        # Every other repeat says something else: content is noisy at 50 %.
-        repeat = chat_observation(
-            reply("a different sampled answer") if i % 2 else None, target="legacy"
-        )
-        # Six primaries say something else, three of them with other token counts.
-        tokens = 99 if i < 3 else 14
-        planned = reply("yet another answer", output_tokens=tokens) if i < 6 else None
-        primary = chat_observation(planned)
-        pairs.append(make_pair(primary, legacy, repeat=repeat, request_id=f"r{i}"))
-    pairs.append(make_pair(chat_observation(), legacy))  # no repeat: not in the noise model
-    noise = COMPARATOR.calibrate(pairs)
-    assert noise.samples == 10
-    assert noise.rate("content") == 0.5 and noise.rate("usage") == 0.0
-    assert noise.field_rates == {"body.choices[*].message.content": 0.5}
-    verdicts = [COMPARATOR.compare(p) for p in pairs]
-    compared, rates, fields = difference_rates(verdicts)
-    assert compared == 11 and rates["content"] == 6 / 11
-    result = COMPARATOR.classify(rates, noise.category_rates)
-    assert not result["content"].regression  # 55 % vs 50 % noise: within 20 % relative
-    assert result["usage"].regression  # 27 % vs no noise
-    assert set(result) == set(CATEGORIES)
-
-
 def test_verdicts_read_sdk_against_legacy_whichever_side_answered() -> None:
     sdk = chat_observation(reply("the SDK's own answer", output_tokens=99))
     legacy = chat_observation(target="legacy")
@@ -584,8 +555,7 @@ def test_repeat_is_compared_with_legacy_whichever_side_legacy_was() -> None:
         assert verdict is not None and verdict.match  # legacy vs legacy: nothing differs
 
 
-def test_noise_model_of_nothing() -> None:
-    assert NoiseModel.from_verdicts([]).samples == 0
+def test_no_repeat_no_a_a_verdict() -> None:
     assert COMPARATOR.compare_repeat(make_pair(chat_observation(), None)) is None
 
 

@@ -5,19 +5,14 @@
     Observation --normalize--> comparable dict --IgnoreRules--> Normalized
     Normalized x 2 --diff--> [Difference] --Comparator--> Verdict
     A/A Verdicts --harness.report.collect--> noise tallies
-    rates vs noise --Comparator.classify--> regressions
+    rates vs noise --classify(thresholds)--> regressions
 
 All pure: nothing here touches the network, the store or the request path.
 """
 
 from __future__ import annotations
 
-from harness.compare.comparator import (
-    CategoryAssessment,
-    Comparator,
-    Thresholds,
-    Verdict,
-)
+from harness.compare.comparator import Comparator, Verdict
 from harness.compare.diff import CATEGORIES, MISSING, Difference, diff
 from harness.compare.normalize import (
     COMPARED_HEADERS,
@@ -25,6 +20,7 @@ from harness.compare.normalize import (
     comparable,
     normalize,
 )
+from harness.compare.regression import CategoryAssessment, Thresholds, classify
 from harness.compare.rules import IgnoreRules, Normalized, canonical_model
 from harness.compare.upstream import upstream_parity
 
@@ -41,6 +37,7 @@ __all__ = [
     "Thresholds",
     "Verdict",
     "canonical_model",
+    "classify",
     "comparable",
     "diff",
     "normalize",

@@ -1,12 +1,10 @@
-"""Comparing captured pairs, and telling regressions from noise (pure, off the request path).
+"""Comparing captured pairs (pure, off the request path).
 
 ``Comparator.compare(pair)`` normalizes the SDK's and legacy's answers (whichever
 answered the client), diffs them and returns a frozen :class:`Verdict` (differences,
-ignored differences, a flag per category). Diffy's method decides what counts: the same
-comparison between two calls to the *same* target (``Comparator.compare_repeat``: legacy
-vs ``legacy_repeat``) measures the noise of each category; ``classify`` calls a category
-a regression only when its SDK-vs-legacy difference rate exceeds the noise rate by both
-the relative and the absolute threshold.
+ignored differences, a flag per category). ``Comparator.compare_repeat(pair)`` compares
+legacy with its ``legacy_repeat``: Diffy's A/A comparison, whose rates are the noise a
+difference must exceed to count (:mod:`harness.compare.regression`).
 
 The rates themselves are counted in one place, the report's mergeable tallies:
 :mod:`harness.report.collect` folds each pair's verdict and A/A verdict into
@@ -20,31 +18,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.compare.diff import (
-    CATEGORIES,
-    DEFAULT_CONTENT_SIMILARITY,
-    Difference,
-    diff,
-    diff_ignored,
-)
+from harness.compare.diff import CATEGORIES, Difference, diff, diff_ignored
 from harness.compare.normalize import COMPARED_HEADERS, DEFAULT_IGNORE_RULES, normalize
+from harness.compare.regression import CategoryAssessment, Thresholds, classify
 from harness.compare.rules import IgnoreRules
 from harness.compare.upstream import upstream_parity
 from harness.observation import CapturedPair, Observation
 
-__all__ = ["CategoryAssessment", "Comparator", "Thresholds", "Verdict"]
-
-# Rates are fractions of pairs; a rate exactly at a threshold is not "exceeding" it.
-_EPSILON = 1e-9
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When a difference rate is a regression (Diffy's starting points), and content slack."""
-
-    relative: float = 0.20  # excess over the noise rate, as a fraction of the noise rate
-    absolute: float = 0.03  # excess over the noise rate, as a fraction of all pairs
-    content_similarity: float = DEFAULT_CONTENT_SIMILARITY
+__all__ = ["Comparator", "Verdict"]
 
 
 @dataclass(frozen=True)
@@ -92,16 +73,6 @@ class Verdict:
             ignored=tuple(Difference(**d) for d in data.get("ignored", ())),
             skipped=data.get("skipped"),
         )
-
-
-@dataclass(frozen=True)
-class CategoryAssessment:
-    """One category's difference rate against its noise rate."""
-
-    category: str
-    rate: float
-    noise_rate: float
-    regression: bool
 
 
 class Comparator:
@@ -179,19 +150,6 @@ class Comparator:
     def classify(
         self, category_rates: Mapping[str, float], noise_rates: Mapping[str, float]
     ) -> dict[str, CategoryAssessment]:
-        """Each category's rate against its noise: a regression only above both thresholds.
-
-        Works as well for field rates (any keys). With no noise, the relative test passes
-        for any excess and the absolute one decides.
-        """
-        out = {}
-        for key in [*category_rates, *(k for k in noise_rates if k not in category_rates)]:
-            rate = category_rates.get(key, 0.0)
-            noise = noise_rates.get(key, 0.0)
-            excess = rate - noise
-            regression = (
-                excess > self.thresholds.absolute + _EPSILON
-                and excess > self.thresholds.relative * noise + _EPSILON
-            )
-            out[key] = CategoryAssessment(key, rate, noise, regression)
-        return out
+        """:func:`~harness.compare.regression.classify` with this comparator's thresholds
+        (kept for callers that hold a comparator; the rule needs only the thresholds)."""
+        return classify(self.thresholds, category_rates, noise_rates)

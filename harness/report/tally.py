@@ -10,7 +10,7 @@ in no other tally.
 These tallies are the harness's one noise path: the A/A verdicts (legacy against its
 repeat) are counted in ``Evidence.noise`` exactly as SDK-vs-legacy verdicts are in
 ``Evidence.diffs``, and the gates classify one's rates against the other's
-(:func:`harness.compare.Comparator.classify`).
+(:func:`harness.compare.classify`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from harness.compare import (
     Thresholds,
     Verdict,
     canonical_model,
+    classify,
     comparable,
     diff,
     normalize,
@@ -524,15 +525,20 @@ def test_any_sandbox_answer_matches_itself(text: str, stream: bool, tool: bool) 
     ],
 )
 def test_classify_threshold_edges(rate: float, noise: float, regression: bool) -> None:
-    [assessment] = COMPARATOR.classify({"content": rate}, {"content": noise}).values()
+    [assessment] = classify(Thresholds(), {"content": rate}, {"content": noise}).values()
     assert assessment.regression is regression
     assert (assessment.rate, assessment.noise_rate) == (rate, noise)
 
 
 def test_classify_thresholds_are_configurable() -> None:
-    lenient = Comparator(thresholds=Thresholds(relative=1.0, absolute=0.10))
-    assert not lenient.classify({"usage": 0.15}, {"usage": 0.08})["usage"].regression
-    assert lenient.classify({"usage": 0.20}, {"usage": 0.08})["usage"].regression
+    lenient = Thresholds(relative=1.0, absolute=0.10)
+    assert not classify(lenient, {"usage": 0.15}, {"usage": 0.08})["usage"].regression
+    assert classify(lenient, {"usage": 0.20}, {"usage": 0.08})["usage"].regression
+    # A comparator classifies with its own thresholds.
+    held = Comparator(thresholds=lenient)
+    assert held.classify({"usage": 0.20}, {"usage": 0.08}) == classify(
+        lenient, {"usage": 0.20}, {"usage": 0.08}
+    )
 
 
 def test_verdicts_read_sdk_against_legacy_whichever_side_answered() -> None:

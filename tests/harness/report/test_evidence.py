@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from harness.compare import Comparator
+from harness.compare import Comparator, Thresholds, classify
 from harness.observation import Observation
 from harness.report.collect import EvidenceCollector, is_error_pair
 from harness.report.evidence import collect_evidence, read_load_runs
@@ -73,7 +73,7 @@ def test_noise_baseline_from_a_a_pairs_and_classification() -> None:
     assert noise.field_rates() == {"body.choices[*].message.content": 0.5}
     diffs = collector.evidence.diffs["chat"]
     assert diffs.compared == 11 and diffs.rate("content") == 6 / 11
-    result = collector.comparator.classify(diffs.category_rates(), noise.category_rates())
+    result = classify(Thresholds(), diffs.category_rates(), noise.category_rates())
     assert not result["content"].regression  # 55 % vs 50 % noise: within 20 % relative
     assert result["usage"].regression  # 27 % vs no noise
     assert set(result) == {"content", "usage"}  # every category either side counted

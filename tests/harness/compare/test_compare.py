@@ -506,6 +506,24 @@ def test_any_sandbox_answer_matches_itself(text: str, stream: bool, tool: bool) 
         assert _verdict(primary, replace(primary, target="legacy"), endpoint).match
 
 
+def test_a_boolean_is_not_a_number() -> None:
+    # Python's True == 1 hid these: the property test's oracle (DeepDiff) found them.
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        return {"status": 200, "error_type": None, "headers": {}, "body": body}
+
+    cached = diff(
+        answer({"usage": {"cached_tokens": 0}}), answer({"usage": {"cached_tokens": False}})
+    )
+    assert [(d.category, d.path) for d in cached] == [("type_change", "body.usage.cached_tokens")]
+    listed = diff(answer({"flags": [True, 1.0]}), answer({"flags": [1, 1]}))
+    assert [d.path for d in listed] == ["body.flags[0]"]  # 1.0 and 1: one JSON number
+    assert diff(answer({"flags": [True]}), answer({"flags": [True]})) == []
+    sdk = chat_observation(reply(tool=("get_weather", {"city": "Paris", "metric": True})))
+    legacy = chat_observation(reply(tool=("get_weather", {"city": "Paris", "metric": 1})))
+    verdict = _verdict(sdk, replace(legacy, target="legacy"))
+    assert _categories(verdict) == {"tool_calls"}
+
+
 # -- noise and thresholds -----------------------------------------------------------------
 
 

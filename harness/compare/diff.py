@@ -205,11 +205,14 @@ def _area(rest: PathKey, primary_body: Any, candidate_body: Any) -> str | None:
     return None
 
 
-def _block_type(body: Any, index: int) -> Any:
+def _block_type(body: Any, index: int) -> str | None:
     try:
-        return body["content"][index].get("type")
+        block_type = body["content"][index].get("type")
     except (AttributeError, IndexError, KeyError, TypeError):
         return None
+    # A malformed answer's "type" may be a list or an object: not a block type, and not
+    # something to put in a set.
+    return block_type if isinstance(block_type, str) else None
 
 
 class _Differ:

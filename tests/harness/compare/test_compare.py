@@ -524,6 +524,17 @@ def test_a_boolean_is_not_a_number() -> None:
     assert _categories(verdict) == {"tool_calls"}
 
 
+def test_a_malformed_block_type_is_a_difference_not_a_crash() -> None:
+    # Found by the property test: an unhashable "type" raised TypeError in categorize.
+    def answer(block_type: Any) -> dict[str, Any]:
+        body = {"content": [{"type": block_type, "text": "hi"}]}
+        return {"status": 200, "error_type": None, "headers": {}, "body": body}
+
+    found = diff(answer("text"), answer(["text"]))
+    assert [(d.category, d.path) for d in found] == [("content", "body.content[0].type")]
+    assert [d.category for d in diff(answer({"a": 1}), answer("tool_use"))] == ["tool_calls"]
+
+
 # -- noise and thresholds -----------------------------------------------------------------
 
 

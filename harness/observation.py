@@ -4,14 +4,27 @@ As in Scientist/Laboratory: an :class:`Observation` is one target's answer (a re
 error, plus timings); a :class:`CapturedPair` is one client request with the primary's
 observation (what the client got) and the shadow's (mirrored, discarded). Comparisons
 and reports work on these only, never on live traffic.
+
+A request's :func:`correlation_key` is part of the capture: the live shadow path stamps
+it on each :class:`CapturedRequest`, and the report finds the request's upstream calls
+by it later (:mod:`harness.upstream.join`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CapturedPair", "CapturedRequest", "Observation", "SseEvent"]
+__all__ = [
+    "CapturedPair",
+    "CapturedRequest",
+    "Observation",
+    "SseEvent",
+    "correlation_key",
+    "last_user_text",
+]
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,11 @@ class CapturedRequest:
 
 @dataclass(frozen=True)
 class CapturedPair:
-    """One client request and both answers. ``shadow`` is None when it was not mirrored."""
+    """One client request and both answers. ``shadow`` is None when it was not mirrored.
+
+    ``primary`` / ``shadow`` are roles (who answered the client); ``sdk`` / ``legacy`` /
+    ``legacy_repeat`` are the same answers by proxy, for code that compares the proxies.
+    """
 
     request: CapturedRequest
     primary: Observation
@@ -77,3 +94,62 @@ class CapturedPair:
     # What each target sent the sandbox upstream for this request (when the upstream is
     # the sandbox): target -> captured upstream requests.
     upstream: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    # The stored format keeps the roles (primary, shadow); what each proxy answered is
+    # derived, so rows written before and after read the same.
+    @property
+    def sdk(self) -> Observation | None:
+        """The SDK proxy's answer, whichever side it was; None when it was not mirrored."""
+        return self.primary if self._sdk_is_primary else self.shadow
+
+    @property
+    def legacy(self) -> Observation | None:
+        """The legacy proxy's answer, whichever side it was; None when it was not mirrored."""
+        return self.shadow if self._sdk_is_primary else self.primary
+
+    @property
+    def legacy_repeat(self) -> Observation | None:
+        """The legacy proxy's second answer (A/A noise probes always go to legacy)."""
+        return self.shadow_repeat
+
+    @property
+    def _sdk_is_primary(self) -> bool:
+        return self.primary.target == "sdk"
+
+
+def last_user_text(body: Any) -> str:
+    """The text of the last user turn, in either API format (tool results included)."""
+    if not isinstance(body, dict):
+        return ""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return ""
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "tool"):
+            continue
+        return _text(message.get("content"))
+    return ""
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content.strip()
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if isinstance(block.get("text"), str):
+                parts.append(block["text"])
+            elif block.get("type") == "tool_result":
+                parts.append(_text(block.get("content")))
+        return "\n".join(p.strip() for p in parts if p)
+    return ""
+
+
+def correlation_key(user_id: str | None, body: Any, stream: bool) -> str | None:
+    text = last_user_text(body)
+    if not text:
+        return None
+    raw = json.dumps([user_id or "", text, bool(stream)], ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]

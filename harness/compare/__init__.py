@@ -1,24 +1,18 @@
-"""Comparing the primary's and the shadow's answers: normalize, diff, judge against noise.
+"""Comparing the SDK's and legacy's answers: normalize, diff, judge against noise.
 
 ::
 
     Observation --normalize--> comparable dict --IgnoreRules--> Normalized
     Normalized x 2 --diff--> [Difference] --Comparator--> Verdict
-    Verdicts (A/A) --> NoiseModel;  rates vs noise --Comparator.classify--> regressions
+    A/A Verdicts --harness.report.collect--> noise tallies
+    rates vs noise --classify(thresholds)--> regressions
 
 All pure: nothing here touches the network, the store or the request path.
 """
 
 from __future__ import annotations
 
-from harness.compare.comparator import (
-    CategoryAssessment,
-    Comparator,
-    NoiseModel,
-    Thresholds,
-    Verdict,
-    difference_rates,
-)
+from harness.compare.comparator import Comparator, Verdict
 from harness.compare.diff import CATEGORIES, MISSING, Difference, diff
 from harness.compare.normalize import (
     COMPARED_HEADERS,
@@ -26,6 +20,7 @@ from harness.compare.normalize import (
     comparable,
     normalize,
 )
+from harness.compare.regression import CategoryAssessment, Thresholds, classify
 from harness.compare.rules import IgnoreRules, Normalized, canonical_model
 from harness.compare.upstream import upstream_parity
 
@@ -38,14 +33,13 @@ __all__ = [
     "Comparator",
     "Difference",
     "IgnoreRules",
-    "NoiseModel",
     "Normalized",
     "Thresholds",
     "Verdict",
     "canonical_model",
+    "classify",
     "comparable",
     "diff",
-    "difference_rates",
     "normalize",
     "upstream_parity",
 ]

@@ -1,55 +1,31 @@
-"""Comparing captured pairs, and telling regressions from noise (pure, off the request path).
+"""Comparing captured pairs (pure, off the request path).
 
-``Comparator.compare(pair)`` normalizes the primary's and the shadow's answers, diffs
-them and returns a frozen :class:`Verdict` (differences, ignored differences, a flag per
-category). Diffy's method decides what counts: the same comparison between two calls to
-the *same* target (shadow vs ``shadow_repeat``, legacy vs legacy) measures the noise of
-each category (:class:`NoiseModel`); ``classify`` calls a category a regression only when
-its primary-vs-shadow difference rate exceeds the noise rate by both the relative and the
-absolute threshold.
+``Comparator.compare(pair)`` normalizes the SDK's and legacy's answers (whichever
+answered the client), diffs them and returns a frozen :class:`Verdict` (differences,
+ignored differences, a flag per category). ``Comparator.compare_repeat(pair)`` compares
+legacy with its ``legacy_repeat``: Diffy's A/A comparison, whose rates are the noise a
+difference must exceed to count (:mod:`harness.compare.regression`).
+
+The rates themselves are counted in one place, the report's mergeable tallies:
+:mod:`harness.report.collect` folds each pair's verdict and A/A verdict into
+``DiffTally`` counts per endpoint (``Evidence.diffs`` and ``Evidence.noise``), and the
+report classifies their ``category_rates()`` and ``field_rates()``.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from harness.compare.diff import (
-    CATEGORIES,
-    DEFAULT_CONTENT_SIMILARITY,
-    Difference,
-    diff,
-    diff_ignored,
-)
+from harness.compare.diff import CATEGORIES, Difference, diff, diff_ignored
 from harness.compare.normalize import COMPARED_HEADERS, DEFAULT_IGNORE_RULES, normalize
+from harness.compare.regression import CategoryAssessment, Thresholds, classify
 from harness.compare.rules import IgnoreRules
 from harness.compare.upstream import upstream_parity
 from harness.observation import CapturedPair, Observation
 
-__all__ = [
-    "CategoryAssessment",
-    "Comparator",
-    "NoiseModel",
-    "Thresholds",
-    "Verdict",
-    "difference_rates",
-]
-
-# Rates are fractions of pairs; a rate exactly at a threshold is not "exceeding" it.
-_EPSILON = 1e-9
-_INDEX = re.compile(r"\[\d+\]")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When a difference rate is a regression (Diffy's starting points), and content slack."""
-
-    relative: float = 0.20  # excess over the noise rate, as a fraction of the noise rate
-    absolute: float = 0.03  # excess over the noise rate, as a fraction of all pairs
-    content_similarity: float = DEFAULT_CONTENT_SIMILARITY
+__all__ = ["Comparator", "Verdict"]
 
 
 @dataclass(frozen=True)
@@ -99,56 +75,6 @@ class Verdict:
         )
 
 
-@dataclass(frozen=True)
-class CategoryAssessment:
-    """One category's difference rate against its noise rate."""
-
-    category: str
-    rate: float
-    noise_rate: float
-    regression: bool
-
-
-def difference_rates(
-    verdicts: Iterable[Verdict],
-) -> tuple[int, dict[str, float], dict[str, float]]:
-    """(compared pairs, category -> rate, field path -> rate), skipped verdicts aside.
-
-    A field path has list indices generalized (``body.choices[*].message.content``).
-    """
-    compared = 0
-    categories: Counter[str] = Counter()
-    fields: Counter[str] = Counter()
-    for verdict in verdicts:
-        if verdict.skipped is not None:
-            continue
-        compared += 1
-        categories.update({d.category for d in verdict.differences})
-        fields.update({_INDEX.sub("[*]", d.path) for d in verdict.differences})
-    if not compared:
-        return 0, dict.fromkeys(CATEGORIES, 0.0), {}
-    category_rates = {c: categories[c] / compared for c in CATEGORIES}
-    category_rates.update({c: n / compared for c, n in categories.items()})
-    return compared, category_rates, {f: n / compared for f, n in sorted(fields.items())}
-
-
-@dataclass(frozen=True)
-class NoiseModel:
-    """Difference rates between two answers of the same target to the same request."""
-
-    samples: int = 0
-    category_rates: Mapping[str, float] = field(default_factory=dict)
-    field_rates: Mapping[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def from_verdicts(cls, verdicts: Iterable[Verdict]) -> NoiseModel:
-        samples, categories, fields = difference_rates(verdicts)
-        return cls(samples, categories, fields)
-
-    def rate(self, category: str) -> float:
-        return self.category_rates.get(category, 0.0)
-
-
 class Comparator:
     """Normalize + diff with the configured ignore rules and thresholds."""
 
@@ -169,9 +95,11 @@ class Comparator:
         self.check_upstream = check_upstream
 
     def compare(self, pair: CapturedPair) -> Verdict:
-        """The primary's answer against the shadow's, plus upstream parity."""
+        """The SDK's answer against legacy's, whichever answered the client, plus upstream
+        parity: each difference's ``primary`` value is the SDK's, ``candidate`` legacy's."""
         request = pair.request
-        if pair.shadow is None:
+        sdk, legacy = pair.sdk, pair.legacy
+        if sdk is None or legacy is None:  # not mirrored
             return Verdict(
                 request.request_id,
                 request.endpoint,
@@ -180,16 +108,20 @@ class Comparator:
             )
         extra = upstream_parity(pair) if self.check_upstream else []
         return self.compare_observations(
-            request.request_id, request.endpoint, request.stream, pair.primary, pair.shadow, extra
+            request.request_id, request.endpoint, request.stream, sdk, legacy, extra
         )
 
     def compare_repeat(self, pair: CapturedPair) -> Verdict | None:
-        """The A/A comparison: shadow against its repeat; None without a repeat."""
-        if pair.shadow is None or pair.shadow_repeat is None:
+        """The A/A comparison: legacy against its repeat, whichever side legacy was.
+
+        None without a repeat, or when the pair was not mirrored.
+        """
+        legacy, repeat = pair.legacy, pair.legacy_repeat
+        if pair.shadow is None or legacy is None or repeat is None:
             return None
         request = pair.request
         return self.compare_observations(
-            request.request_id, request.endpoint, request.stream, pair.shadow, pair.shadow_repeat
+            request.request_id, request.endpoint, request.stream, legacy, repeat
         )
 
     def compare_observations(
@@ -215,27 +147,9 @@ class Comparator:
             ignored=tuple(ignored),
         )
 
-    def calibrate(self, pairs: Iterable[CapturedPair]) -> NoiseModel:
-        """The noise model from the pairs that carry a shadow repeat."""
-        verdicts = (self.compare_repeat(pair) for pair in pairs)
-        return NoiseModel.from_verdicts(v for v in verdicts if v is not None)
-
     def classify(
         self, category_rates: Mapping[str, float], noise_rates: Mapping[str, float]
     ) -> dict[str, CategoryAssessment]:
-        """Each category's rate against its noise: a regression only above both thresholds.
-
-        Works as well for field rates (any keys). With no noise, the relative test passes
-        for any excess and the absolute one decides.
-        """
-        out = {}
-        for key in [*category_rates, *(k for k in noise_rates if k not in category_rates)]:
-            rate = category_rates.get(key, 0.0)
-            noise = noise_rates.get(key, 0.0)
-            excess = rate - noise
-            regression = (
-                excess > self.thresholds.absolute + _EPSILON
-                and excess > self.thresholds.relative * noise + _EPSILON
-            )
-            out[key] = CategoryAssessment(key, rate, noise, regression)
-        return out
+        """:func:`~harness.compare.regression.classify` with this comparator's thresholds
+        (kept for callers that hold a comparator; the rule needs only the thresholds)."""
+        return classify(self.thresholds, category_rates, noise_rates)

@@ -23,11 +23,12 @@ other              any other value
 Content strings that differ only in whitespace, or whose ``difflib`` similarity ratio
 reaches the threshold, are returned as ignored differences, not dropped.
 
-The walk is our own rather than DeepDiff's: equal answers cost one ``==``, differing
-dicts are walked key by key down to the values that differ, and lists of different
-lengths are aligned on equal items (``difflib``), so one inserted content block is one
-addition rather than a change at every later index. DeepDiff cost 0.3-0.5 ms per call on
-a small chat body and pairs list items by index.
+The walk is our own rather than DeepDiff's: equal answers cost one ``==`` and one pass
+to tell ``true`` from ``1`` (which ``==`` does not), differing dicts are walked key by
+key down to the values that differ, and lists of different lengths are aligned on equal
+items (``difflib``), so one inserted content block is one addition rather than a change
+at every later index. DeepDiff cost 0.3-0.5 ms per call on a small chat body and pairs
+list items by index; it stays the oracle of this module's property test.
 """
 
 from __future__ import annotations
@@ -120,11 +121,11 @@ def diff(
     content_similarity: float = DEFAULT_CONTENT_SIMILARITY,
 ) -> list[Difference]:
     """The differences between two normalized answers (empty when equal)."""
-    if primary == candidate:
+    if _same(primary, candidate):
         return []
     found = _Differ(primary, candidate, content_similarity)
     for key in ("status", "error_type"):
-        if primary.get(key) != candidate.get(key):
+        if not _same(primary.get(key), candidate.get(key)):
             found.add((key,), "value", primary.get(key), candidate.get(key))
     found.mapping(("headers",), primary.get("headers") or {}, candidate.get("headers") or {})
     found.stream(primary.get("stream"), candidate.get("stream"))
@@ -144,7 +145,7 @@ def diff_ignored(
         p_rule, c_rule = primary.get(path), candidate.get(path)
         a = p_rule[1] if p_rule else MISSING
         b = c_rule[1] if c_rule else MISSING
-        if a == b:
+        if _same(a, b):
             continue
         change = "removed" if c_rule is None else "added" if p_rule is None else "value"
         rule = (p_rule or c_rule or ("", None))[0]
@@ -204,11 +205,14 @@ def _area(rest: PathKey, primary_body: Any, candidate_body: Any) -> str | None:
     return None
 
 
-def _block_type(body: Any, index: int) -> Any:
+def _block_type(body: Any, index: int) -> str | None:
     try:
-        return body["content"][index].get("type")
+        block_type = body["content"][index].get("type")
     except (AttributeError, IndexError, KeyError, TypeError):
         return None
+    # A malformed answer's "type" may be a list or an object: not a block type, and not
+    # something to put in a set.
+    return block_type if isinstance(block_type, str) else None
 
 
 class _Differ:
@@ -235,7 +239,7 @@ class _Differ:
                 self.add((*path, key), "removed", a[key], MISSING)
             elif key not in a:
                 self.add((*path, key), "added", MISSING, b[key])
-            elif a[key] != b[key]:
+            elif not _same(a[key], b[key]):
                 self.value((*path, key), a[key], b[key])
 
     def value(self, path: PathKey, a: Any, b: Any) -> None:
@@ -257,7 +261,7 @@ class _Differ:
                 continue
             paired = min(i2 - i1, j2 - j1)
             for k in range(paired):
-                if a[i1 + k] != b[j1 + k]:
+                if not _same(a[i1 + k], b[j1 + k]):
                     self.value((*path, i1 + k), a[i1 + k], b[j1 + k])
             for i in range(i1 + paired, i2):
                 self.add((*path, i), "removed", a[i], MISSING)
@@ -265,23 +269,44 @@ class _Differ:
                 self.add((*path, j), "added", MISSING, b[j])
 
     def stream(self, a: Any, b: Any) -> None:
-        if a == b:
+        if _same(a, b):
             return
         if not isinstance(a, dict) or not isinstance(b, dict):
             change = "removed" if b is None else "added" if a is None else "type"
             self.add(("stream",), change, MISSING if a is None else a, MISSING if b is None else b)
             return
         for key in [*a, *(k for k in b if k not in a)]:
-            if a.get(key, MISSING) != b.get(key, MISSING):
+            if not _same(a.get(key, MISSING), b.get(key, MISSING)):
                 self.add(("stream", key), "value", a.get(key, MISSING), b.get(key, MISSING))
 
     def body(self, a: Any, b: Any) -> None:
-        if a == b:
+        if _same(a, b):
             return
         if isinstance(a, dict) and isinstance(b, dict):
             self.mapping(("body",), a, b)
         else:
             self.value(("body",), a, b)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: Python's ``==``, except that ``true`` is not ``1`` (Python's
+    ``True == 1``). ``1`` and ``1.0`` stay equal: JSON has one number type."""
+    return a == b and _no_boolean_for_number(a, b)
+
+
+def _no_boolean_for_number(a: Any, b: Any) -> bool:
+    """Whether two values that are ``==`` also agree on which of them are booleans.
+
+    ``==`` has already run at C speed; this walk only looks for a boolean where the other
+    side has a number, so equal answers cost one pass over them.
+    """
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b)
+    if isinstance(a, dict):  # so is b, with the same keys: they are ==
+        return all(_no_boolean_for_number(item, b[key]) for key, item in a.items())
+    if isinstance(a, list):
+        return all(_no_boolean_for_number(x, y) for x, y in zip(a, b, strict=True))
+    return True
 
 
 def _fingerprints(items: list[Any]) -> list[str]:

@@ -27,21 +27,23 @@ _BODY_KEYS_ASIDE = frozenset({"model"})
 def upstream_parity(
     pair: CapturedPair, body_keys_aside: Iterable[str] = _BODY_KEYS_ASIDE
 ) -> list[Difference]:
-    """Differences between what the primary and the shadow target sent upstream.
+    """Differences between what the SDK and the legacy target sent upstream (the SDK's
+    values as ``primary``, whichever answered the client).
 
     Empty when either target's calls were not captured.
     """
-    primary_target = pair.primary.target
-    shadow_target = pair.shadow.target if pair.shadow is not None else "legacy"
-    if primary_target not in pair.upstream or shadow_target not in pair.upstream:
+    sdk, legacy = pair.sdk, pair.legacy
+    sdk_target = sdk.target if sdk is not None else "sdk"
+    legacy_target = legacy.target if legacy is not None else "legacy"
+    if sdk_target not in pair.upstream or legacy_target not in pair.upstream:
         return []
-    primary_calls = pair.upstream[primary_target]
-    shadow_calls = pair.upstream[shadow_target]
+    sdk_calls = pair.upstream[sdk_target]
+    legacy_calls = pair.upstream[legacy_target]
     aside = frozenset(body_keys_aside)
     out: list[Difference] = []
-    if len(primary_calls) != len(shadow_calls):
-        out.append(_difference("upstream.calls", len(primary_calls), len(shadow_calls)))
-    for index, (a, b) in enumerate(zip(primary_calls, shadow_calls, strict=False)):
+    if len(sdk_calls) != len(legacy_calls):
+        out.append(_difference("upstream.calls", len(sdk_calls), len(legacy_calls)))
+    for index, (a, b) in enumerate(zip(sdk_calls, legacy_calls, strict=False)):
         out.extend(_call_differences(f"upstream[{index}]", a, b, aside))
     return out
 

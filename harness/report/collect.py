@@ -1,7 +1,7 @@
 """Folding captured pairs into :class:`~harness.report.tally.Evidence` (pure, no I/O).
 
 Each pair is compared once (SDK vs legacy, whichever side answered the client) and, when
-it carries a ``shadow_repeat``, once more legacy vs legacy for the A/A noise baseline;
+it carries a ``legacy_repeat``, once more legacy vs legacy for the A/A noise baseline;
 then only counts, latency samples and a few redacted examples are kept. A pair where
 legacy failed outright and the SDK succeeded (:mod:`harness.report.outcomes`) is counted
 apart instead of compared; its A/A repeat, latency and upstream calls count as always.
@@ -25,7 +25,7 @@ from typing import Any
 from harness.compare import Comparator, Difference, Verdict
 from harness.observation import CapturedPair, Observation
 from harness.redaction import Redactor
-from harness.report.outcomes import Direction, direction, oriented, outcome_label
+from harness.report.outcomes import Direction, direction, outcome_label
 from harness.report.tally import (
     MAX_EXAMPLES,
     DiffTally,
@@ -155,7 +155,8 @@ class EvidenceCollector:
             sdk_calls, legacy_calls = pair.upstream.get("sdk"), pair.upstream.get("legacy")
             if sdk_calls and legacy_calls:
                 routing = routing_difference(request_id, sdk_calls, legacy_calls)
-        return _Judged(shift, verdict, examples, outcome, self._repeat(pair), upstream, routing)
+        noise = self.comparator.compare_repeat(pair)
+        return _Judged(shift, verdict, examples, outcome, noise, upstream, routing)
 
     def _count(self, pair: CapturedPair, judged: _Judged) -> None:
         """Count a judged pair (reads only its typed metadata and what judging found)."""
@@ -198,36 +199,21 @@ class EvidenceCollector:
         self._stream_ending(pair)
         self._upstream(pair, judged)
 
-    def _repeat(self, pair: CapturedPair) -> Verdict | None:
-        """Legacy against legacy: whichever side the legacy proxy was, and its repeat.
-
-        (``Comparator.compare_repeat`` compares shadow and repeat, which is A/A only when
-        the shadow is the legacy proxy.)
-        """
-        if pair.shadow is None or pair.shadow_repeat is None:
-            return None
-        legacy = pair.shadow if pair.primary.target == "sdk" else pair.primary
-        request = pair.request
-        return self.comparator.compare_observations(
-            request.request_id, request.endpoint, request.stream, legacy, pair.shadow_repeat
-        )
-
     def _examples(self, pair: CapturedPair, verdict: Verdict) -> dict[str, Example]:
-        """The verdict's examples, SDK vs legacy, for the fields still short of examples."""
+        """The verdict's examples, SDK vs legacy, for the fields still short of examples.
+
+        ``Comparator.compare`` puts the SDK's value first, whichever answered the client.
+        """
         tally = self.evidence.diffs.get(pair.request.endpoint)
-        sdk_is_primary = pair.primary.target == "sdk"
         out = {}
         for key, difference in _fields(verdict).items():
             if tally is not None and len(tally.examples.get(key, ())) >= MAX_EXAMPLES:
                 continue
-            sdk, legacy = difference.primary, difference.candidate
-            if not sdk_is_primary:
-                sdk, legacy = legacy, sdk
             out[key] = Example(
                 verdict.pair_id,
                 difference.path,
-                self._show(sdk),
-                self._show(legacy),
+                self._show(difference.primary),
+                self._show(difference.candidate),
                 difference.detail,
             )
         return out
@@ -250,10 +236,9 @@ class EvidenceCollector:
                 kept.append(example)
 
     def _outcome_example(self, shift: Direction, pair: CapturedPair) -> Example | None:
-        answers = oriented(pair)
-        if answers is None:  # a direction needs both answers
+        sdk, legacy = pair.sdk, pair.legacy
+        if sdk is None or legacy is None:  # a direction needs both answers
             return None
-        sdk, legacy = answers
         failing = legacy if shift is Direction.SDK_BETTER else sdk
         return Example(
             pair.request.request_id,
@@ -265,10 +250,9 @@ class EvidenceCollector:
 
     def _outcome(self, shift: Direction, pair: CapturedPair, example: Example | None) -> None:
         """Count a pair where one side failed outright: how it failed, and an example."""
-        answers = oriented(pair)
-        if answers is None or example is None:
+        sdk, legacy = pair.sdk, pair.legacy
+        if sdk is None or legacy is None or example is None:
             return
-        sdk, legacy = answers
         e, request = self.evidence, pair.request
         if shift is Direction.SDK_BETTER:
             tally, failing = e.sdk_better, legacy
@@ -306,7 +290,7 @@ class EvidenceCollector:
                 latency.ttft.setdefault(observation.target, []).append(observation.ttft_ms)
 
     def _stream_ending(self, pair: CapturedPair) -> None:
-        sdk = pair.primary if pair.primary.target == "sdk" else pair.shadow
+        sdk = pair.sdk
         if sdk is None or not sdk.is_stream or not _ok(sdk) or sdk.truncated:
             return
         endings = self.evidence.stream_endings

@@ -8,7 +8,7 @@ informational, such as error wording), ``noise`` (within the noise), ``ok`` (non
 
 from __future__ import annotations
 
-from harness.compare import CATEGORIES, Comparator, Thresholds
+from harness.compare import CATEGORIES, Thresholds, classify
 from harness.report.checks import (
     ENDPOINTS,
     INFORMATIONAL_CATEGORIES,
@@ -38,10 +38,10 @@ def _verdict(category: str, count: int, regression: bool) -> str:
 
 
 def _table(
-    endpoint: str, diffs: DiffTally, noise: NoiseBaseline, comparator: Comparator
+    endpoint: str, diffs: DiffTally, noise: NoiseBaseline, thresholds: Thresholds
 ) -> DiffTable:
     noise_tally = noise.tally
-    judged = comparator.classify(diffs.category_rates(), noise_tally.category_rates())
+    judged = classify(thresholds, diffs.category_rates(), noise_tally.category_rates())
     categories = []
     for category in CATEGORIES:
         assessment = judged.get(category)
@@ -59,7 +59,7 @@ def _table(
                 _verdict(category, count, assessment.regression),
             )
         )
-    field_judged = comparator.classify(diffs.field_rates(), noise_tally.field_rates())
+    field_judged = classify(thresholds, diffs.field_rates(), noise_tally.field_rates())
     fields = []
     for key, assessment in field_judged.items():
         category = diffs.field_category.get(key) or noise_tally.field_category.get(key, "other")
@@ -90,7 +90,6 @@ def _table(
 def diff_tables(
     evidence: Evidence, thresholds: Thresholds, min_samples: int
 ) -> tuple[DiffTable, ...]:
-    comparator = Comparator(rules=(), thresholds=thresholds)
     overall = evidence.overall_noise()
     endpoints = [e for e in ENDPOINTS if e in evidence.diffs]
     endpoints += sorted(set(evidence.diffs) - set(ENDPOINTS))
@@ -99,7 +98,7 @@ def diff_tables(
             endpoint,
             evidence.diffs[endpoint],
             NoiseBaseline(evidence.noise.get(endpoint, DiffTally()), overall, min_samples),
-            comparator,
+            thresholds,
         )
         for endpoint in endpoints
     )
@@ -132,11 +131,11 @@ def outcome_shifts(evidence: Evidence, direction: Direction) -> tuple[OutcomeShi
     return tuple(shifts)
 
 
-def _worse_row(shift: OutcomeShift, table: DiffTable, comparator: Comparator) -> DiffRow:
+def _worse_row(shift: OutcomeShift, table: DiffTable, thresholds: Thresholds) -> DiffRow:
     """The SDK's outright failures as a status row, judged like any status difference."""
     noise = next((r.noise_rate for r in table.categories if r.key == "status"), 0.0)
     rate = shift.pairs / table.compared if table.compared else 0.0
-    judged = comparator.classify({"status": rate}, {"status": noise})["status"]
+    judged = classify(thresholds, {"status": rate}, {"status": noise})["status"]
     return DiffRow(
         shift.endpoint,
         f"{Direction.SDK_WORSE.label}: SDK {shift.failures_text}",
@@ -162,10 +161,10 @@ def worst_differences(
     endpoint and category: a tool call that differs shows up in its name, input and type at
     once, and three lines about one cause would hide the next one.
     """
-    comparator = Comparator(rules=(), thresholds=thresholds)
+    thresholds = thresholds or Thresholds()
     by_endpoint = {t.endpoint: t for t in tables}
     first = [
-        _worse_row(s, by_endpoint[s.endpoint], comparator)
+        _worse_row(s, by_endpoint[s.endpoint], thresholds)
         for s in sdk_worse
         if s.endpoint in by_endpoint
     ]

@@ -33,7 +33,6 @@ __all__ = [
     "Direction",
     "direction",
     "failed_outright",
-    "oriented",
     "outcome_label",
     "succeeded",
 ]
@@ -82,21 +81,11 @@ def succeeded(observation: Observation, endpoint: str) -> bool:
     return check_json(endpoint, observation.body).ok
 
 
-def oriented(pair: CapturedPair) -> tuple[Observation, Observation] | None:
-    """(SDK, legacy) whichever answered the client; None when not mirrored."""
-    if pair.shadow is None:
-        return None
-    if pair.primary.target == "sdk":
-        return pair.primary, pair.shadow
-    return pair.shadow, pair.primary
-
-
 def direction(pair: CapturedPair) -> Direction | None:
     """SDK_BETTER, SDK_WORSE or None (same outcome, not an outright failure, not mirrored)."""
-    answers = oriented(pair)
-    if answers is None:
+    sdk, legacy = pair.sdk, pair.legacy
+    if sdk is None or legacy is None:
         return None
-    sdk, legacy = answers
     endpoint = pair.request.endpoint
     # The status tests first: the substance check runs only on the few pairs that need it.
     if failed_outright(legacy) and not failed_outright(sdk) and succeeded(sdk, endpoint):

@@ -6,6 +6,11 @@ folds each pair into these mergeable tallies (counts per category and field, up 
 merge, so pairs can be folded in separate processes and the parts added up in order.
 Rows that could not be read or compared are counted apart (:class:`UncomparableRows`),
 in no other tally.
+
+These tallies are the harness's one noise path: the A/A verdicts (legacy against its
+repeat) are counted in ``Evidence.noise`` exactly as SDK-vs-legacy verdicts are in
+``Evidence.diffs``, and the gates classify one's rates against the other's
+(:func:`harness.compare.classify`).
 """
 
 from __future__ import annotations

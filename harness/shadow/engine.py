@@ -24,13 +24,12 @@ from typing import Any, Protocol
 
 import httpx
 
-from harness.observation import CapturedPair, CapturedRequest
+from harness.observation import CapturedPair, CapturedRequest, correlation_key
 from harness.settings import HarnessSettings
 from harness.shadow.breaker import CircuitBreaker
 from harness.shadow.recorder import RawExchange, format_of, observe
 from harness.shadow.sampling import RateCap, SamplingPolicy
 from harness.store.capture_store import CaptureStore
-from harness.upstream.join import correlation_key
 from memory_proxy.memory_router import MemoryRouter, client_family
 
 __all__ = ["MirrorEngine", "MirrorRequest", "MirrorStats", "PairSink", "admission"]

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from harness.upstream.collect import (
-    collect_upstream,
-)
-from harness.upstream.join import (
-    attach_upstream,
-    correlation_key,
-    last_user_text,
-)
+from harness.upstream.collect import collect_upstream
+from harness.upstream.join import attach_upstream
 
-__all__ = [
-    "attach_upstream",
-    "collect_upstream",
-    "correlation_key",
-    "last_user_text",
-]
+__all__ = ["attach_upstream", "collect_upstream"]

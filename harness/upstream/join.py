@@ -12,57 +12,19 @@ it after a 429/503, so identical requests sent one after another each get their 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["attach_upstream", "correlation_key", "last_user_text"]
+from harness.observation import correlation_key
+
+__all__ = ["attach_upstream"]
 
 # Upstream calls may start a little before the pair's recorded arrival (clock reads on
 # two processes) and end after the slower side finished.
 _SLACK_BEFORE_S = 1.0
 _SLACK_AFTER_S = 5.0
 _RETRIED = (429, 503, 529)
-
-
-def last_user_text(body: Any) -> str:
-    """The text of the last user turn, in either API format (tool results included)."""
-    if not isinstance(body, dict):
-        return ""
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return ""
-    for message in reversed(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "tool"):
-            continue
-        return _text(message.get("content"))
-    return ""
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content.strip()
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if not isinstance(block, dict):
-                continue
-            if isinstance(block.get("text"), str):
-                parts.append(block["text"])
-            elif block.get("type") == "tool_result":
-                parts.append(_text(block.get("content")))
-        return "\n".join(p.strip() for p in parts if p)
-    return ""
-
-
-def correlation_key(user_id: str | None, body: Any, stream: bool) -> str | None:
-    text = last_user_text(body)
-    if not text:
-        return None
-    raw = json.dumps([user_id or "", text, bool(stream)], ensure_ascii=False)
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def capture_key(capture: Mapping[str, Any]) -> str | None:

@@ -195,9 +195,9 @@ def test_every_request_captured_compared_and_a_difference_classified(stacks: Sta
         assert call["headers"]["x-sm-user-id"] == "claude-code"
         assert call["headers"]["x-sm-conversation-id"] == "e2e-session"
         assert call["credentials"]["x-supermemory-api-key"]["present"]
-    # A/A probes ran (aa_rate 100 %) and the noise model can be calibrated from them.
+    # A/A probes ran (aa_rate 100 %) and each compares legacy with its repeat.
     assert any(p.shadow_repeat is not None for p in pairs)
-    comparator.calibrate(pairs)
+    assert all(comparator.compare_repeat(p) is not None for p in pairs if p.shadow_repeat)
     # Secrets never reach the database file.
     store.close()
     raw = b"".join(f.read_bytes() for f in stacks.store_path.parent.glob("shadow.db*"))

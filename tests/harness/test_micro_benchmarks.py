@@ -2,7 +2,7 @@
 
 In the normal suite (``--benchmark-disable``) each runs once, as a test of its result;
 measure with ``pytest tests/harness/test_micro_benchmarks.py --benchmark-enable``.
-Normalize + diff per captured pair is measured in ``test_compare_benchmark.py``, not here.
+Normalize + diff per captured pair is measured in ``compare/test_compare_benchmark.py``, not here.
 What a whole request costs through each path is ``harness bench``'s job.
 """
 

@@ -1,11 +1,12 @@
-"""Folding pairs into evidence: orientation, the A/A side, error pairs, the worker split."""
+"""Folding pairs into evidence: orientation, the A/A noise baseline, error pairs, the
+worker split."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
-from harness.compare import Comparator
+from harness.compare import Comparator, Thresholds, classify
 from harness.observation import Observation
 from harness.report.collect import EvidenceCollector, is_error_pair
 from harness.report.evidence import collect_evidence, id_ranges
@@ -47,6 +48,42 @@ def test_noise_compares_legacy_with_legacy_when_legacy_answered() -> None:
     collector.add(make_pair(legacy, sdk, repeat=legacy))
     noise = collector.evidence.noise["chat"]
     assert noise.compared == 1 and not noise.categories
+
+
+def test_noise_baseline_from_a_a_pairs_and_classification() -> None:
+    pairs = []
+    for i in range(10):
+        legacy = chat_observation(target="legacy")
+        # Every other repeat says something else: content is noisy at 50 %.
+        repeat = chat_observation(
+            reply("a different sampled answer") if i % 2 else None, target="legacy"
+        )
+        # Six primaries say something else, three of them with other token counts.
+        tokens = 99 if i < 3 else 14
+        planned = reply("yet another answer", output_tokens=tokens) if i < 6 else None
+        primary = chat_observation(planned)
+        pairs.append(make_pair(primary, legacy, repeat=repeat, request_id=f"r{i}"))
+    pairs.append(make_pair(chat_observation(), legacy))  # no repeat: not in the noise
+    collector = _collector()
+    for pair in pairs:
+        collector.add(pair)
+    noise = collector.evidence.noise["chat"]
+    assert noise.compared == collector.evidence.aa_samples == 10
+    assert noise.rate("content") == 0.5 and noise.rate("usage") == 0.0
+    assert noise.field_rates() == {"body.choices[*].message.content": 0.5}
+    diffs = collector.evidence.diffs["chat"]
+    assert diffs.compared == 11 and diffs.rate("content") == 6 / 11
+    result = classify(Thresholds(), diffs.category_rates(), noise.category_rates())
+    assert not result["content"].regression  # 55 % vs 50 % noise: within 20 % relative
+    assert result["usage"].regression  # 27 % vs no noise
+    assert set(result) == {"content", "usage"}  # every category either side counted
+
+
+def test_no_repeats_no_noise_baseline() -> None:
+    collector = _collector()
+    collector.add(make_pair(chat_observation(), chat_observation(target="legacy")))
+    assert collector.evidence.aa_samples == 0 and not collector.evidence.noise
+    assert collector.evidence.overall_noise().compared == 0
 
 
 def test_error_pairs() -> None:

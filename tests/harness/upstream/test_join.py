@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.upstream.join import attach_upstream, correlation_key, last_user_text
+from harness.observation import correlation_key, last_user_text
+from harness.upstream.join import attach_upstream
 
 
 def test_last_user_text_in_both_formats() -> None:

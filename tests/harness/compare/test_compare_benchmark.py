@@ -1,7 +1,7 @@
 """Comparator throughput: normalize + diff per pair (target >= 2,000 pairs/s).
 
 Runs once per test in the normal suite (``--benchmark-disable``); measure with
-``pytest tests/harness/test_compare_benchmark.py --benchmark-enable``.
+``pytest tests/harness/compare/test_compare_benchmark.py --benchmark-enable``.
 """
 
 from __future__ import annotations

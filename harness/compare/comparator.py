@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.compare.diff import CATEGORIES, Difference, diff, diff_ignored
 from harness.compare.normalize import COMPARED_HEADERS, DEFAULT_IGNORE_RULES, normalize
-from harness.compare.regression import CategoryAssessment, Thresholds, classify
+from harness.compare.regression import Thresholds
 from harness.compare.rules import IgnoreRules
 from harness.compare.upstream import upstream_parity
 from harness.observation import CapturedPair, Observation
@@ -146,10 +146,3 @@ class Comparator:
             differences=tuple(d for d in found if not d.ignored),
             ignored=tuple(ignored),
         )
-
-    def classify(
-        self, category_rates: Mapping[str, float], noise_rates: Mapping[str, float]
-    ) -> dict[str, CategoryAssessment]:
-        """:func:`~harness.compare.regression.classify` with this comparator's thresholds
-        (kept for callers that hold a comparator; the rule needs only the thresholds)."""
-        return classify(self.thresholds, category_rates, noise_rates)

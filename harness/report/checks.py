@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness.compare import Comparator, Thresholds
+from harness.compare import Thresholds, classify
 from harness.report.formatting import pct
 from harness.report.model import Check, Status, counts_text
 from harness.report.outcomes import Direction
@@ -97,9 +97,7 @@ def diffy_check(
 ) -> Check:
     """Diffy's rule: a regression only when the rate beats noise by both thresholds."""
     rate, noise_rate = diffs.rate(category), noise.rate(category)
-    judged = Comparator(rules=(), thresholds=thresholds).classify(
-        {category: rate}, {category: noise_rate}
-    )[category]
+    judged = classify(thresholds, {category: rate}, {category: noise_rate})[category]
     status, note = _adequate(
         Status.FAIL if judged.regression else Status.PASS, diffs.compared, min_samples
     )

@@ -14,15 +14,15 @@ the shadow call, decoding, redaction and SQLite cost the primary no CPU time.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from time import perf_counter
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harness.settings import HarnessSettings
+from harness.shadow.dispatch import Dispatch, LocalDispatch
 from harness.shadow.engine import (
     SHADOW_HEADER,
     MirrorEngine,
@@ -30,14 +30,12 @@ from harness.shadow.engine import (
     MirrorStats,
     PairSink,
 )
-from harness.shadow.recorder import RawExchange, TapRecord
+from harness.shadow.recorder import TapRecord
 from harness.shadow.sampling import endpoint_of
 from memory_proxy.memory_router import MemoryRouter
 
 __all__ = [
     "SHADOW_HEADER",
-    "Dispatch",
-    "LocalDispatch",
     "MirrorStats",
     "PairSink",
     "ShadowMirror",
@@ -45,51 +43,6 @@ __all__ = [
 
 STATS_PATH = "/_shadow/stats"
 PREREAD_LIMIT = 32 * 1024 * 1024
-
-
-class Dispatch(Protocol):
-    """Where the tap hands what it saw. ``offer`` returns a token for ``done``, or None
-    when the request is not mirrored (counted under ``skipped``)."""
-
-    def offer(self, request: MirrorRequest) -> object | None: ...
-
-    def done(self, token: object, record: TapRecord) -> None: ...
-
-    def skip(self, reason: str) -> None: ...
-
-    def stats(self) -> dict[str, Any]: ...
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class LocalDispatch:
-    """The engine on the serving process's own event loop."""
-
-    def __init__(self, engine: MirrorEngine) -> None:
-        self.engine = engine
-
-    def offer(self, request: MirrorRequest) -> object | None:
-        primary: asyncio.Future[RawExchange] = asyncio.get_running_loop().create_future()
-        return primary if self.engine.offer(request, primary) else None
-
-    def done(self, token: object, record: TapRecord) -> None:
-        assert isinstance(token, asyncio.Future)
-        if not token.done():
-            token.set_result(RawExchange.from_tap(record))
-
-    def skip(self, reason: str) -> None:
-        self.engine.stats.skipped[reason] += 1
-
-    def stats(self) -> dict[str, Any]:
-        return self.engine.snapshot()
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        await self.engine.drain()
 
 
 class ShadowMirror:

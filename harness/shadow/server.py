@@ -14,8 +14,9 @@ import uvicorn
 
 from harness.loopback import LoopbackServer
 from harness.settings import HarnessSettings
+from harness.shadow.dispatch import Dispatch, LocalDispatch
 from harness.shadow.forwarder import Forwarder
-from harness.shadow.mirror import Dispatch, LocalDispatch, ShadowMirror
+from harness.shadow.mirror import ShadowMirror
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
 from harness.store.capture_store import CaptureStore
 from memory_proxy.config import ProxyConfig

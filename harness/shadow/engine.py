@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,7 +30,8 @@ from harness.settings import HarnessSettings
 from harness.shadow.breaker import CircuitBreaker
 from harness.shadow.recorder import RawExchange, format_of, observe
 from harness.shadow.sampling import RateCap, SamplingPolicy
-from harness.store.capture_store import CaptureStore
+from harness.shadow.targets import MirrorTargets
+from harness.store.writer import StoreHealth
 from harness.upstream.join import correlation_key
 from memory_proxy.memory_router import MemoryRouter, client_family
 
@@ -156,20 +158,18 @@ class MirrorEngine:
         *,
         settings: HarnessSettings,
         sink: PairSink,
-        shadow_url: str,
-        repeat_url: str | None,
-        primary_name: str,
-        shadow_name: str,
+        targets: MirrorTargets,
         router: MemoryRouter | None = None,
+        store_health: Callable[[], StoreHealth] | None = None,
     ) -> None:
+        """``store_health``: what the sink could not write, when the sink is a store that
+        keeps count; reported with the counters, live, not only at exit."""
         self.settings = settings
         self.sink = sink
-        self.shadow_url = shadow_url.rstrip("/")
-        self.repeat_url = repeat_url.rstrip("/") if repeat_url else None
-        self.primary_name = primary_name
-        self.shadow_name = shadow_name
+        self.targets = targets
         self.router = router or MemoryRouter()
-        self.policy = policy_for(settings, bool(self.repeat_url))
+        self.store_health = store_health
+        self.policy = policy_for(settings, targets.repeat is not None)
         shadow = settings.shadow
         self.breaker = CircuitBreaker(shadow.breaker_failures, shadow.breaker_cooldown_seconds)
         self.cap = RateCap(shadow.max_rate)
@@ -180,9 +180,8 @@ class MirrorEngine:
 
     def snapshot(self) -> dict[str, Any]:
         snap = {**self.stats.as_dict(), "breaker": self.breaker.state}
-        if isinstance(self.sink, CaptureStore):
-            # What the store could not write is reported here, live, not only at exit.
-            health = self.sink.health()
+        if self.store_health is not None:
+            health = self.store_health()
             snap["store"] = {**dataclasses.asdict(health), "ok": health.ok}
         return snap
 
@@ -257,7 +256,8 @@ class MirrorEngine:
 
     async def _mirror(self, job: _Job) -> None:
         fmt = format_of(job.request.endpoint)
-        shadow_raw = await self._call(self.shadow_url, job)
+        targets = self.targets
+        shadow_raw = await self._call(targets.shadow.url, job)
         # Any transport failure counts: a target that died mid-run first shows up as a
         # dropped keep-alive connection, not as a refused one.
         if shadow_raw.error is not None:
@@ -266,8 +266,8 @@ class MirrorEngine:
         else:
             self.breaker.record_success()
         repeat_raw = None
-        if job.noise_probe and self.repeat_url and shadow_raw.error is None:
-            repeat_raw = await self._call(self.repeat_url, job)
+        if job.noise_probe and targets.repeat is not None and shadow_raw.error is None:
+            repeat_raw = await self._call(targets.repeat.url, job)
         timeout = self.settings.shadow.timeout_seconds
         try:
             primary_raw = await asyncio.wait_for(asyncio.shield(job.primary), timeout)
@@ -278,14 +278,16 @@ class MirrorEngine:
         pair = CapturedPair(
             request=self._captured_request(job),
             primary=observe(
-                self.primary_name, primary_raw, fmt, keep_headers=keep, max_events=max_events
+                targets.primary, primary_raw, fmt, keep_headers=keep, max_events=max_events
             ),
             shadow=observe(
-                self.shadow_name, shadow_raw, fmt, keep_headers=keep, max_events=max_events
+                targets.shadow.role, shadow_raw, fmt, keep_headers=keep, max_events=max_events
             ),
             shadow_repeat=(
-                observe("legacy", repeat_raw, fmt, keep_headers=keep, max_events=max_events)
-                if repeat_raw is not None
+                observe(
+                    targets.repeat.role, repeat_raw, fmt, keep_headers=keep, max_events=max_events
+                )
+                if repeat_raw is not None and targets.repeat is not None
                 else None
             ),
             mirror_outcome="mirrored" if shadow_raw.error is None else f"failed:{shadow_raw.error}",

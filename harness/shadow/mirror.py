@@ -22,17 +22,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harness.settings import HarnessSettings
-from harness.shadow.dispatch import Dispatch, LocalDispatch
-from harness.shadow.engine import (
-    SHADOW_HEADER,
-    MirrorEngine,
-    MirrorRequest,
-    MirrorStats,
-    PairSink,
-)
+from harness.shadow.dispatch import Dispatch
+from harness.shadow.engine import SHADOW_HEADER, MirrorRequest, MirrorStats, PairSink
 from harness.shadow.recorder import TapRecord
 from harness.shadow.sampling import endpoint_of
-from memory_proxy.memory_router import MemoryRouter
 
 __all__ = [
     "SHADOW_HEADER",
@@ -46,33 +39,12 @@ PREREAD_LIMIT = 32 * 1024 * 1024
 
 
 class ShadowMirror:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        settings: HarnessSettings,
-        sink: PairSink | None = None,
-        shadow_url: str = "",
-        repeat_url: str | None = None,
-        primary_name: str = "sdk",
-        shadow_name: str = "legacy",
-        router: MemoryRouter | None = None,
-        dispatch: Dispatch | None = None,
-    ) -> None:
+    """Serves ``app`` and hands what it saw to ``dispatch``. Which dispatch, and so where
+    the mirror runs, is decided once, by the caller (``build_shadow``, or a test)."""
+
+    def __init__(self, app: ASGIApp, *, settings: HarnessSettings, dispatch: Dispatch) -> None:
         self.app = app
         self.settings = settings
-        if dispatch is None:
-            assert sink is not None, "an in-process mirror needs a sink"
-            engine = MirrorEngine(
-                settings=settings,
-                sink=sink,
-                shadow_url=shadow_url,
-                repeat_url=repeat_url,
-                primary_name=primary_name,
-                shadow_name=shadow_name,
-                router=router,
-            )
-            dispatch = LocalDispatch(engine)
         self.dispatch = dispatch
         self.seen = 0
 

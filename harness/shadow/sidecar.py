@@ -46,6 +46,7 @@ from harness.settings import HarnessSettings
 from harness.shadow.engine import MirrorEngine, MirrorRequest, admission, policy_for
 from harness.shadow.recorder import RawExchange, TapRecord
 from harness.shadow.sampling import RateCap
+from harness.shadow.targets import MirrorTargets
 from harness.store.capture_store import CaptureStore
 from memory_proxy.memory_router import MemoryRouter, UserIdMappings
 
@@ -67,10 +68,7 @@ class SidecarSpec:
     settings: HarnessSettings
     secrets: frozenset[str]
     user_id_mappings: UserIdMappings
-    shadow_url: str
-    repeat_url: str | None
-    primary_name: str
-    shadow_name: str
+    targets: MirrorTargets
     nice: int = 10
     idle: bool = True
     fd: int = -1
@@ -88,11 +86,9 @@ def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
     engine = MirrorEngine(
         settings=settings,
         sink=store,
-        shadow_url=spec.shadow_url,
-        repeat_url=spec.repeat_url,
-        primary_name=spec.primary_name,
-        shadow_name=spec.shadow_name,
+        targets=spec.targets,
         router=MemoryRouter(spec.user_id_mappings),
+        store_health=store.health,
     )
     return engine, store
 
@@ -118,7 +114,7 @@ class SidecarDispatch:
 
     def __init__(self, spec: SidecarSpec) -> None:
         self.spec = spec
-        self.policy = policy_for(spec.settings, bool(spec.repeat_url))
+        self.policy = policy_for(spec.settings, spec.targets.repeat is not None)
         self.router = MemoryRouter(spec.user_id_mappings)
         self.cap = RateCap(spec.settings.shadow.max_rate)
         self.skipped: Counter[str] = Counter()

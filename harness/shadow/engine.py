@@ -185,6 +185,9 @@ class MirrorEngine:
             snap["store"] = {**dataclasses.asdict(health), "ok": health.ok}
         return snap
 
+    def has_room(self) -> bool:
+        return self._queue is None or not self._queue.full()
+
     @property
     def queue_depth(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
@@ -204,8 +207,12 @@ class MirrorEngine:
             reason = None
             if not admitted:
                 reason = admission(self.policy, self.router, request)
-                if reason is None and not self.cap.take(time.monotonic()):
-                    reason = "skipped:rate_limited"
+            # Room before the cap and the breaker: a request the queue sheds spends no
+            # token, and is never granted the breaker's one half-open probe.
+            if reason is None and not self.has_room():
+                reason = "skipped:queue_full"
+            if reason is None and not admitted and not self.cap.take(time.monotonic()):
+                reason = "skipped:rate_limited"
             if reason is None and not self.breaker.allow():
                 reason = "skipped:breaker_open"
             if reason is not None:

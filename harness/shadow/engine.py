@@ -1,12 +1,13 @@
 """``MirrorEngine``: sends mirrored requests to the shadow target and stores both answers.
 
-It takes a :class:`MirrorRequest` plus a future for the primary's answer, decides
-(sampling, circuit breaker, bounded queue), and lets at most ``max_in_flight`` workers
-send the request to the shadow target, wait for the primary's answer, turn both into
-observations and hand the pair to the store. It runs wherever the mirror's work is meant
-to run: in the serving process (``shadow.mirror_process: false``) or in the mirror
-sidecar process (:mod:`harness.shadow.sidecar`), which keeps all of this off the
-primary's event loop.
+It takes a :class:`MirrorRequest` its dispatch has admitted, plus a future for the
+primary's answer, makes the last two checks (room in the queue, circuit breaker: steps
+6 and 7 of the admission path drawn in :mod:`harness.shadow.dispatch`), and lets at
+most ``max_in_flight`` workers send the request to the shadow target, wait for the
+primary's answer, turn both into observations and hand the pair to the store. It runs
+wherever the mirror's work is meant to run: in the serving process
+(``shadow.mirror_process: false``) or in the mirror sidecar process
+(:mod:`harness.shadow.sidecar`), which keeps all of this off the primary's event loop.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from harness.observation import CapturedPair, CapturedRequest
 from harness.settings import HarnessSettings
 from harness.shadow.breaker import CircuitBreaker
 from harness.shadow.recorder import RawExchange, format_of, observe
-from harness.shadow.sampling import RateCap, SamplingPolicy
+from harness.shadow.sampling import policy_for
 from harness.shadow.targets import MirrorTargets
 from harness.store.writer import StoreHealth
 from harness.upstream.join import correlation_key
 from memory_proxy.memory_router import MemoryRouter, client_family
 
-__all__ = ["MirrorEngine", "MirrorRequest", "MirrorStats", "PairSink", "admission"]
+__all__ = ["SHADOW_HEADER", "MirrorEngine", "MirrorRequest", "MirrorStats", "PairSink"]
 
 logger = logging.getLogger("harness.shadow")
 
@@ -86,6 +87,15 @@ class MirrorRequest:
         """Lower-cased names, latin-1 as HTTP/1.1 carries them."""
         return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.raw_headers]
 
+    def json_body(self) -> Any:
+        """The body parsed as JSON, or None when it is empty or not JSON."""
+        return _json_or_none(self.body)
+
+    def model(self) -> str | None:
+        parsed = self.json_body()
+        model = parsed.get("model") if isinstance(parsed, dict) else None
+        return model if isinstance(model, str) else None
+
     def as_tuple(self) -> tuple[str, str, str, str, list[tuple[bytes, bytes]], bytes, float]:
         return (
             self.endpoint,
@@ -120,30 +130,6 @@ class MirrorStats:
         }
 
 
-def admission(policy: SamplingPolicy, router: MemoryRouter, request: MirrorRequest) -> str | None:
-    """None to mirror ``request``, else why not: the sampling policy's answer. Pure."""
-    if request.endpoint not in policy.endpoints:
-        return "skipped:endpoint"
-    if policy.rate >= 100 and not policy.models:
-        return None  # everyone is mirrored: no need to know who this is
-    lookup = dict(request.headers())
-    decision = router.detect_user_id(lookup)
-    key = decision.conversation_id or decision.user_id
-    # Parse the body only when a model filter needs it: this runs on the request path.
-    model = _model_of(request.body) if policy.models else None
-    return policy.decide(request.endpoint, model, key)
-
-
-def policy_for(settings: HarnessSettings, with_repeat: bool) -> SamplingPolicy:
-    shadow = settings.shadow
-    return SamplingPolicy(
-        rate=shadow.sample_rate,
-        endpoints=shadow.endpoints,
-        models=shadow.models,
-        aa_rate=shadow.aa_rate if with_repeat else 0.0,
-    )
-
-
 @dataclass
 class _Job:
     request_id: str
@@ -169,10 +155,11 @@ class MirrorEngine:
         self.targets = targets
         self.router = router or MemoryRouter()
         self.store_health = store_health
-        self.policy = policy_for(settings, targets.repeat is not None)
+        # The engine asks it only which requests are noise probes; admission is the
+        # dispatch's, built from the same settings.
+        self.policy = policy_for(settings.shadow, repeat=targets.repeat is not None)
         shadow = settings.shadow
         self.breaker = CircuitBreaker(shadow.breaker_failures, shadow.breaker_cooldown_seconds)
-        self.cap = RateCap(shadow.max_rate)
         self.stats = MirrorStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -192,31 +179,19 @@ class MirrorEngine:
     def queue_depth(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
 
-    def offer(
-        self,
-        request: MirrorRequest,
-        primary: asyncio.Future[RawExchange],
-        *,
-        admitted: bool = False,
-    ) -> bool:
-        """Decide and enqueue, without ever blocking or raising; True when queued.
+    def enqueue(self, request: MirrorRequest, primary: asyncio.Future[RawExchange]) -> bool:
+        """Queue an admitted request, without ever blocking or raising; True when queued.
 
-        ``admitted``: the primary's side already applied the sample and the rate cap (the
-        sidecar's requests); only the breaker and the queue decide here then."""
+        Room first, then the breaker: asking the breaker may grant its one half-open
+        probe, which must then be sent, not shed by a full queue."""
         try:
             reason = None
-            if not admitted:
-                reason = admission(self.policy, self.router, request)
-            # Room before the cap and the breaker: a request the queue sheds spends no
-            # token, and is never granted the breaker's one half-open probe.
-            if reason is None and not self.has_room():
-                reason = "skipped:queue_full"
-            if reason is None and not admitted and not self.cap.take(time.monotonic()):
-                reason = "skipped:rate_limited"
-            if reason is None and not self.breaker.allow():
-                reason = "skipped:breaker_open"
+            if not self.has_room():
+                reason = "queue_full"
+            elif not self.breaker.allow():
+                reason = "breaker_open"
             if reason is not None:
-                self.stats.skipped[reason.removeprefix("skipped:")] += 1
+                self.stats.skipped[reason] += 1
                 return False
             request_id = "shd_" + uuid.uuid4().hex[:20]
             job = _Job(request_id, request, primary, self.policy.is_noise_probe(request_id))
@@ -343,7 +318,7 @@ class MirrorEngine:
         request = job.request
         lookup = dict(request.headers())
         decision = self.router.detect_user_id(lookup)
-        body = _json_or_none(request.body)
+        body = request.json_body()
         stream = bool(body.get("stream")) if isinstance(body, dict) else False
         return CapturedRequest(
             request_id=job.request_id,
@@ -379,12 +354,6 @@ class MirrorEngine:
             await self._http.aclose()
             self._http = None
         self._queue = None
-
-
-def _model_of(body: bytes) -> str | None:
-    parsed = _json_or_none(body)
-    model = parsed.get("model") if isinstance(parsed, dict) else None
-    return model if isinstance(model, str) else None
 
 
 def _json_or_none(body: bytes) -> Any:

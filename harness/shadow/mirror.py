@@ -6,10 +6,12 @@ On the request path it only taps ``receive`` (to keep a copy of the body) and ``
 Nothing the dispatch does is awaited by the client's request, and nothing can raise
 into it.
 
-Two dispatches exist. :class:`LocalDispatch` runs the :class:`MirrorEngine` on this
-event loop (tests, and ``shadow.mirror_process: false``). The sidecar dispatch
-(:mod:`harness.shadow.sidecar`) ships both halves to a mirror process of its own, so
-the shadow call, decoding, redaction and SQLite cost the primary no CPU time.
+Whether a request is mirrored at all is the dispatch's decision, made in one order
+drawn in :mod:`harness.shadow.dispatch`. Two dispatches exist: ``LocalDispatch`` runs
+the mirror engine on this event loop (tests, and ``shadow.mirror_process: false``);
+``SidecarDispatch`` (:mod:`harness.shadow.sidecar`) ships both halves to a mirror
+process of its own, so the shadow call, decoding, redaction and SQLite cost the primary
+no CPU time.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """``MirrorEngine``: sends mirrored requests to the shadow target and stores both answers.
 
-It takes a :class:`MirrorRequest` plus a future for the primary's answer, decides
-(sampling, circuit breaker, bounded queue), and lets at most ``max_in_flight`` workers
-send the request to the shadow target, wait for the primary's answer, turn both into
-observations and hand the pair to the store. It runs wherever the mirror's work is meant
-to run: in the serving process (``shadow.mirror_process: false``) or in the mirror
-sidecar process (:mod:`harness.shadow.sidecar`), which keeps all of this off the
-primary's event loop.
+It takes a :class:`MirrorRequest` its dispatch has admitted, plus a future for the
+primary's answer, makes the last two checks (room in the queue, circuit breaker: steps
+6 and 7 of the admission path drawn in :mod:`harness.shadow.dispatch`), and lets at
+most ``max_in_flight`` workers send the request to the shadow target, wait for the
+primary's answer, turn both into observations and hand the pair to the store. It runs
+wherever the mirror's work is meant to run: in the serving process
+(``shadow.mirror_process: false``) or in the mirror sidecar process
+(:mod:`harness.shadow.sidecar`), which keeps all of this off the primary's event loop.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,11 +30,12 @@ from harness.observation import CapturedPair, CapturedRequest, correlation_key
 from harness.settings import HarnessSettings
 from harness.shadow.breaker import CircuitBreaker
 from harness.shadow.recorder import RawExchange, format_of, observe
-from harness.shadow.sampling import RateCap, SamplingPolicy
-from harness.store.capture_store import CaptureStore
+from harness.shadow.sampling import policy_for
+from harness.shadow.targets import MirrorTargets
+from harness.store.writer import StoreHealth
 from memory_proxy.memory_router import MemoryRouter, client_family
 
-__all__ = ["MirrorEngine", "MirrorRequest", "MirrorStats", "PairSink", "admission"]
+__all__ = ["SHADOW_HEADER", "MirrorEngine", "MirrorRequest", "MirrorStats", "PairSink"]
 
 logger = logging.getLogger("harness.shadow")
 
@@ -83,6 +86,15 @@ class MirrorRequest:
         """Lower-cased names, latin-1 as HTTP/1.1 carries them."""
         return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.raw_headers]
 
+    def json_body(self) -> Any:
+        """The body parsed as JSON, or None when it is empty or not JSON."""
+        return _json_or_none(self.body)
+
+    def model(self) -> str | None:
+        parsed = self.json_body()
+        model = parsed.get("model") if isinstance(parsed, dict) else None
+        return model if isinstance(model, str) else None
+
     def as_tuple(self) -> tuple[str, str, str, str, list[tuple[bytes, bytes]], bytes, float]:
         return (
             self.endpoint,
@@ -117,30 +129,6 @@ class MirrorStats:
         }
 
 
-def admission(policy: SamplingPolicy, router: MemoryRouter, request: MirrorRequest) -> str | None:
-    """None to mirror ``request``, else why not: the sampling policy's answer. Pure."""
-    if request.endpoint not in policy.endpoints:
-        return "skipped:endpoint"
-    if policy.rate >= 100 and not policy.models:
-        return None  # everyone is mirrored: no need to know who this is
-    lookup = dict(request.headers())
-    decision = router.detect_user_id(lookup)
-    key = decision.conversation_id or decision.user_id
-    # Parse the body only when a model filter needs it: this runs on the request path.
-    model = _model_of(request.body) if policy.models else None
-    return policy.decide(request.endpoint, model, key)
-
-
-def policy_for(settings: HarnessSettings, with_repeat: bool) -> SamplingPolicy:
-    shadow = settings.shadow
-    return SamplingPolicy(
-        rate=shadow.sample_rate,
-        endpoints=shadow.endpoints,
-        models=shadow.models,
-        aa_rate=shadow.aa_rate if with_repeat else 0.0,
-    )
-
-
 @dataclass
 class _Job:
     request_id: str
@@ -155,23 +143,22 @@ class MirrorEngine:
         *,
         settings: HarnessSettings,
         sink: PairSink,
-        shadow_url: str,
-        repeat_url: str | None,
-        primary_name: str,
-        shadow_name: str,
+        targets: MirrorTargets,
         router: MemoryRouter | None = None,
+        store_health: Callable[[], StoreHealth] | None = None,
     ) -> None:
+        """``store_health``: what the sink could not write, when the sink is a store that
+        keeps count; reported with the counters, live, not only at exit."""
         self.settings = settings
         self.sink = sink
-        self.shadow_url = shadow_url.rstrip("/")
-        self.repeat_url = repeat_url.rstrip("/") if repeat_url else None
-        self.primary_name = primary_name
-        self.shadow_name = shadow_name
+        self.targets = targets
         self.router = router or MemoryRouter()
-        self.policy = policy_for(settings, bool(self.repeat_url))
+        self.store_health = store_health
+        # The engine asks it only which requests are noise probes; admission is the
+        # dispatch's, built from the same settings.
+        self.policy = policy_for(settings.shadow, repeat=targets.repeat is not None)
         shadow = settings.shadow
         self.breaker = CircuitBreaker(shadow.breaker_failures, shadow.breaker_cooldown_seconds)
-        self.cap = RateCap(shadow.max_rate)
         self.stats = MirrorStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -179,37 +166,31 @@ class MirrorEngine:
 
     def snapshot(self) -> dict[str, Any]:
         snap = {**self.stats.as_dict(), "breaker": self.breaker.state}
-        if isinstance(self.sink, CaptureStore):
-            # What the store could not write is reported here, live, not only at exit.
-            health = self.sink.health()
+        if self.store_health is not None:
+            health = self.store_health()
             snap["store"] = {**dataclasses.asdict(health), "ok": health.ok}
         return snap
+
+    def has_room(self) -> bool:
+        return self._queue is None or not self._queue.full()
 
     @property
     def queue_depth(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
 
-    def offer(
-        self,
-        request: MirrorRequest,
-        primary: asyncio.Future[RawExchange],
-        *,
-        admitted: bool = False,
-    ) -> bool:
-        """Decide and enqueue, without ever blocking or raising; True when queued.
+    def enqueue(self, request: MirrorRequest, primary: asyncio.Future[RawExchange]) -> bool:
+        """Queue an admitted request, without ever blocking or raising; True when queued.
 
-        ``admitted``: the primary's side already applied the sample and the rate cap (the
-        sidecar's requests); only the breaker and the queue decide here then."""
+        Room first, then the breaker: asking the breaker may grant its one half-open
+        probe, which must then be sent, not shed by a full queue."""
         try:
             reason = None
-            if not admitted:
-                reason = admission(self.policy, self.router, request)
-                if reason is None and not self.cap.take(time.monotonic()):
-                    reason = "skipped:rate_limited"
-            if reason is None and not self.breaker.allow():
-                reason = "skipped:breaker_open"
+            if not self.has_room():
+                reason = "queue_full"
+            elif not self.breaker.allow():
+                reason = "breaker_open"
             if reason is not None:
-                self.stats.skipped[reason.removeprefix("skipped:")] += 1
+                self.stats.skipped[reason] += 1
                 return False
             request_id = "shd_" + uuid.uuid4().hex[:20]
             job = _Job(request_id, request, primary, self.policy.is_noise_probe(request_id))
@@ -256,7 +237,8 @@ class MirrorEngine:
 
     async def _mirror(self, job: _Job) -> None:
         fmt = format_of(job.request.endpoint)
-        shadow_raw = await self._call(self.shadow_url, job)
+        targets = self.targets
+        shadow_raw = await self._call(targets.shadow.url, job)
         # Any transport failure counts: a target that died mid-run first shows up as a
         # dropped keep-alive connection, not as a refused one.
         if shadow_raw.error is not None:
@@ -265,8 +247,8 @@ class MirrorEngine:
         else:
             self.breaker.record_success()
         repeat_raw = None
-        if job.noise_probe and self.repeat_url and shadow_raw.error is None:
-            repeat_raw = await self._call(self.repeat_url, job)
+        if job.noise_probe and targets.repeat is not None and shadow_raw.error is None:
+            repeat_raw = await self._call(targets.repeat.url, job)
         timeout = self.settings.shadow.timeout_seconds
         try:
             primary_raw = await asyncio.wait_for(asyncio.shield(job.primary), timeout)
@@ -277,14 +259,16 @@ class MirrorEngine:
         pair = CapturedPair(
             request=self._captured_request(job),
             primary=observe(
-                self.primary_name, primary_raw, fmt, keep_headers=keep, max_events=max_events
+                targets.primary, primary_raw, fmt, keep_headers=keep, max_events=max_events
             ),
             shadow=observe(
-                self.shadow_name, shadow_raw, fmt, keep_headers=keep, max_events=max_events
+                targets.shadow.role, shadow_raw, fmt, keep_headers=keep, max_events=max_events
             ),
             shadow_repeat=(
-                observe("legacy", repeat_raw, fmt, keep_headers=keep, max_events=max_events)
-                if repeat_raw is not None
+                observe(
+                    targets.repeat.role, repeat_raw, fmt, keep_headers=keep, max_events=max_events
+                )
+                if repeat_raw is not None and targets.repeat is not None
                 else None
             ),
             mirror_outcome="mirrored" if shadow_raw.error is None else f"failed:{shadow_raw.error}",
@@ -333,7 +317,7 @@ class MirrorEngine:
         request = job.request
         lookup = dict(request.headers())
         decision = self.router.detect_user_id(lookup)
-        body = _json_or_none(request.body)
+        body = request.json_body()
         stream = bool(body.get("stream")) if isinstance(body, dict) else False
         return CapturedRequest(
             request_id=job.request_id,
@@ -369,12 +353,6 @@ class MirrorEngine:
             await self._http.aclose()
             self._http = None
         self._queue = None
-
-
-def _model_of(body: bytes) -> str | None:
-    parsed = _json_or_none(body)
-    model = parsed.get("model") if isinstance(parsed, dict) else None
-    return model if isinstance(model, str) else None
 
 
 def _json_or_none(body: bytes) -> Any:

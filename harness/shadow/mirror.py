@@ -6,38 +6,31 @@ On the request path it only taps ``receive`` (to keep a copy of the body) and ``
 Nothing the dispatch does is awaited by the client's request, and nothing can raise
 into it.
 
-Two dispatches exist. :class:`LocalDispatch` runs the :class:`MirrorEngine` on this
-event loop (tests, and ``shadow.mirror_process: false``). The sidecar dispatch
-(:mod:`harness.shadow.sidecar`) ships both halves to a mirror process of its own, so
-the shadow call, decoding, redaction and SQLite cost the primary no CPU time.
+Whether a request is mirrored at all is the dispatch's decision, made in one order
+drawn in :mod:`harness.shadow.dispatch`. Two dispatches exist: ``LocalDispatch`` runs
+the mirror engine on this event loop (tests, and ``shadow.mirror_process: false``);
+``SidecarDispatch`` (:mod:`harness.shadow.sidecar`) ships both halves to a mirror
+process of its own, so the shadow call, decoding, redaction and SQLite cost the primary
+no CPU time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from time import perf_counter
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harness.settings import HarnessSettings
-from harness.shadow.engine import (
-    SHADOW_HEADER,
-    MirrorEngine,
-    MirrorRequest,
-    MirrorStats,
-    PairSink,
-)
-from harness.shadow.recorder import RawExchange, TapRecord
+from harness.shadow.dispatch import Dispatch
+from harness.shadow.engine import SHADOW_HEADER, MirrorRequest, MirrorStats, PairSink
+from harness.shadow.recorder import TapRecord
 from harness.shadow.sampling import endpoint_of
-from memory_proxy.memory_router import MemoryRouter
 
 __all__ = [
     "SHADOW_HEADER",
-    "Dispatch",
-    "LocalDispatch",
     "MirrorStats",
     "PairSink",
     "ShadowMirror",
@@ -47,79 +40,13 @@ STATS_PATH = "/_shadow/stats"
 PREREAD_LIMIT = 32 * 1024 * 1024
 
 
-class Dispatch(Protocol):
-    """Where the tap hands what it saw. ``offer`` returns a token for ``done``, or None
-    when the request is not mirrored (counted under ``skipped``)."""
-
-    def offer(self, request: MirrorRequest) -> object | None: ...
-
-    def done(self, token: object, record: TapRecord) -> None: ...
-
-    def skip(self, reason: str) -> None: ...
-
-    def stats(self) -> dict[str, Any]: ...
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class LocalDispatch:
-    """The engine on the serving process's own event loop."""
-
-    def __init__(self, engine: MirrorEngine) -> None:
-        self.engine = engine
-
-    def offer(self, request: MirrorRequest) -> object | None:
-        primary: asyncio.Future[RawExchange] = asyncio.get_running_loop().create_future()
-        return primary if self.engine.offer(request, primary) else None
-
-    def done(self, token: object, record: TapRecord) -> None:
-        assert isinstance(token, asyncio.Future)
-        if not token.done():
-            token.set_result(RawExchange.from_tap(record))
-
-    def skip(self, reason: str) -> None:
-        self.engine.stats.skipped[reason] += 1
-
-    def stats(self) -> dict[str, Any]:
-        return self.engine.snapshot()
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        await self.engine.drain()
-
-
 class ShadowMirror:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        settings: HarnessSettings,
-        sink: PairSink | None = None,
-        shadow_url: str = "",
-        repeat_url: str | None = None,
-        primary_name: str = "sdk",
-        shadow_name: str = "legacy",
-        router: MemoryRouter | None = None,
-        dispatch: Dispatch | None = None,
-    ) -> None:
+    """Serves ``app`` and hands what it saw to ``dispatch``. Which dispatch, and so where
+    the mirror runs, is decided once, by the caller (``build_shadow``, or a test)."""
+
+    def __init__(self, app: ASGIApp, *, settings: HarnessSettings, dispatch: Dispatch) -> None:
         self.app = app
         self.settings = settings
-        if dispatch is None:
-            assert sink is not None, "an in-process mirror needs a sink"
-            engine = MirrorEngine(
-                settings=settings,
-                sink=sink,
-                shadow_url=shadow_url,
-                repeat_url=repeat_url,
-                primary_name=primary_name,
-                shadow_name=shadow_name,
-                router=router,
-            )
-            dispatch = LocalDispatch(engine)
         self.dispatch = dispatch
         self.seen = 0
 

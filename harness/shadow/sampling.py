@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-__all__ = ["RateCap", "SamplingPolicy", "endpoint_of", "percent_bucket"]
+from harness.settings import ShadowSettings
+
+__all__ = ["RateCap", "SamplingPolicy", "endpoint_of", "percent_bucket", "policy_for"]
 
 # Only stateless endpoints: mirroring them cannot change what the primary does.
 _ENDPOINTS = {
@@ -49,6 +51,16 @@ class SamplingPolicy:
 
     def is_noise_probe(self, request_id: str) -> bool:
         return percent_bucket("aa:" + request_id) < self.aa_rate
+
+
+def policy_for(shadow: ShadowSettings, *, repeat: bool) -> SamplingPolicy:
+    """The policy ``shadow`` describes; no A/A noise probes without a repeat target."""
+    return SamplingPolicy(
+        rate=shadow.sample_rate,
+        endpoints=shadow.endpoints,
+        models=shadow.models,
+        aa_rate=shadow.aa_rate if repeat else 0.0,
+    )
 
 
 class RateCap:

@@ -14,9 +14,11 @@ import uvicorn
 
 from harness.loopback import LoopbackServer
 from harness.settings import HarnessSettings
+from harness.shadow.dispatch import Dispatch, LocalDispatch
 from harness.shadow.forwarder import Forwarder
-from harness.shadow.mirror import Dispatch, LocalDispatch, ShadowMirror
+from harness.shadow.mirror import ShadowMirror
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
+from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.store.capture_store import CaptureStore
 from memory_proxy.config import ProxyConfig
 from memory_proxy.connection_limits import uvicorn_settings
@@ -60,25 +62,24 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
 
     shadow = settings.shadow
     internal: list[LoopbackServer] = []
+    # ``mirror_to`` is the legacy proxy whichever side answers clients.
+    legacy = MirrorTarget("legacy", shadow.mirror_to)
     primary: Any
     if shadow.primary == "sdk":
         primary = create_app(config)
-        shadow_url = shadow.mirror_to
-        names = ("sdk", "legacy")
+        targets = MirrorTargets(primary="sdk", shadow=legacy, repeat=legacy)
     else:
         sdk = LoopbackServer(create_app(config)).start()
         internal.append(sdk)
-        primary = Forwarder(shadow.mirror_to, timeout=config.litellm.request_timeout)
-        shadow_url = sdk.url
-        names = ("legacy", "sdk")
+        primary = Forwarder(legacy.url, timeout=config.litellm.request_timeout)
+        targets = MirrorTargets(
+            primary="legacy", shadow=MirrorTarget("sdk", sdk.url), repeat=legacy
+        )
     spec = SidecarSpec(
         settings=settings,
         secrets=config.secrets,
         user_id_mappings=config.user_id_mappings,
-        shadow_url=shadow_url,
-        repeat_url=shadow.mirror_to,
-        primary_name=names[0],
-        shadow_name=names[1],
+        targets=targets,
         nice=shadow.mirror_nice,
         idle=shadow.mirror_idle,
     )

@@ -35,17 +35,17 @@ import socket
 import struct
 import subprocess
 import sys
-import time
-from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from harness.cpu_priority import yield_cpu
 from harness.redaction import PromptPolicy, Redactor
 from harness.settings import HarnessSettings
-from harness.shadow.engine import MirrorEngine, MirrorRequest, admission, policy_for
+from harness.shadow.dispatch import Dispatch
+from harness.shadow.engine import MirrorEngine, MirrorRequest
 from harness.shadow.recorder import RawExchange, TapRecord
-from harness.shadow.sampling import RateCap
+from harness.shadow.sampling import policy_for
+from harness.shadow.targets import MirrorTargets
 from harness.store.capture_store import CaptureStore
 from memory_proxy.memory_router import MemoryRouter, UserIdMappings
 
@@ -67,10 +67,7 @@ class SidecarSpec:
     settings: HarnessSettings
     secrets: frozenset[str]
     user_id_mappings: UserIdMappings
-    shadow_url: str
-    repeat_url: str | None
-    primary_name: str
-    shadow_name: str
+    targets: MirrorTargets
     nice: int = 10
     idle: bool = True
     fd: int = -1
@@ -88,11 +85,9 @@ def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
     engine = MirrorEngine(
         settings=settings,
         sink=store,
-        shadow_url=spec.shadow_url,
-        repeat_url=spec.repeat_url,
-        primary_name=spec.primary_name,
-        shadow_name=spec.shadow_name,
+        targets=spec.targets,
         router=MemoryRouter(spec.user_id_mappings),
+        store_health=store.health,
     )
     return engine, store
 
@@ -113,15 +108,19 @@ async def _read_frame(reader: asyncio.StreamReader) -> Any | None:
     return marshal.loads(data)  # noqa: S302 - a private socketpair with our own child
 
 
-class SidecarDispatch:
-    """The primary's end: ships requests and answers to the sidecar, never waits for it."""
+class SidecarDispatch(Dispatch):
+    """The primary's end: ships admitted requests and their answers to the sidecar, never
+    waits for it. The sidecar's room is its last status report plus this socket's
+    unsent bytes; the breaker is the sidecar's engine's, asked there."""
 
     def __init__(self, spec: SidecarSpec) -> None:
+        shadow = spec.settings.shadow
+        super().__init__(
+            policy=policy_for(shadow, repeat=spec.targets.repeat is not None),
+            router=MemoryRouter(spec.user_id_mappings),
+            max_rate=shadow.max_rate,
+        )
         self.spec = spec
-        self.policy = policy_for(spec.settings, bool(spec.repeat_url))
-        self.router = MemoryRouter(spec.user_id_mappings)
-        self.cap = RateCap(spec.settings.shadow.max_rate)
-        self.skipped: Counter[str] = Counter()
         self.remote: dict[str, Any] = {}
         self.accepting = True
         self._next_token = 0
@@ -150,23 +149,18 @@ class SidecarDispatch:
         reader, self._writer = await asyncio.open_connection(sock=self._sock)
         self._status = asyncio.create_task(self._read_status(reader), name="sidecar-status")
 
-    def offer(self, request: MirrorRequest) -> object | None:
+    def _unreachable(self) -> str | None:
         writer = self._writer
-        if writer is None or writer.is_closing():
-            self.skipped["sidecar_down"] += 1
-            return None
-        reason = admission(self.policy, self.router, request)
-        if reason is not None:
-            self.skipped[reason.removeprefix("skipped:")] += 1
-            return None
-        if not self.accepting or writer.transport.get_write_buffer_size() > BUFFER_LIMIT:
-            self.skipped["queue_full"] += 1
-            return None
-        if not self.cap.take(time.monotonic()):
-            self.skipped["rate_limited"] += 1
-            return None
+        return "sidecar_down" if writer is None or writer.is_closing() else None
+
+    def _has_room(self) -> bool:
+        assert self._writer is not None  # _unreachable said so
+        return self.accepting and self._writer.transport.get_write_buffer_size() <= BUFFER_LIMIT
+
+    def _hand_over(self, request: MirrorRequest) -> object | None:
+        assert self._writer is not None
         self._next_token += 1
-        writer.write(_frame(("q", self._next_token, request.as_tuple())))
+        self._writer.write(_frame(("q", self._next_token, request.as_tuple())))
         return self._next_token
 
     def done(self, token: object, record: TapRecord) -> None:
@@ -179,18 +173,13 @@ class SidecarDispatch:
                 return
             writer.write(frame)
 
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] += 1
-
-    def stats(self) -> dict[str, Any]:
+    def _mirror_stats(self) -> dict[str, Any]:
         remote = self.remote
-        skipped = Counter(remote.get("skipped", {}))
-        skipped.update(self.skipped)
         return {
             **{name: remote.get(name, 0) for name in _COUNTERS},
             "in_flight": remote.get("in_flight", 0),
             "breaker": remote.get("breaker", "closed"),
-            "skipped": dict(skipped),
+            "skipped": remote.get("skipped", {}),
             "store": remote.get("store"),
             "sidecar_pid": self.process.pid,
             "sidecar_running": self.process.poll() is None,
@@ -258,7 +247,7 @@ async def _serve(engine: MirrorEngine, sock: socket.socket) -> None:
             kind, token, payload = frame
             if kind == "q":
                 primary: asyncio.Future[RawExchange] = loop.create_future()
-                if engine.offer(MirrorRequest(*payload), primary, admitted=True):
+                if engine.enqueue(MirrorRequest(*payload), primary):
                     pending[token] = primary
                 if accepting and engine.queue_depth >= queue_size:
                     report()

@@ -20,7 +20,10 @@ from starlette.routing import Route
 from harness.loopback import LoopbackServer, free_port
 from harness.observation import CapturedPair
 from harness.settings import HarnessSettings, ShadowSettings
+from harness.shadow.dispatch import LocalDispatch
+from harness.shadow.engine import MirrorEngine
 from harness.shadow.mirror import SHADOW_HEADER, ShadowMirror
+from harness.shadow.targets import MirrorTarget, MirrorTargets
 from memory_proxy.app import create_app
 from memory_proxy.config import load_config
 from tests.conftest import MASTER_KEY
@@ -81,15 +84,13 @@ def fake_shadow() -> Iterator[tuple[FakeShadow, LoopbackServer]]:
 
 
 def mirrored(primary_app: Any, shadow_url: str, sink: ListSink, **shadow: Any) -> ShadowMirror:
-    return ShadowMirror(
-        primary_app,
+    legacy = MirrorTarget("legacy", shadow_url)
+    engine = MirrorEngine(
         settings=settings(**shadow),
         sink=sink,
-        shadow_url=shadow_url,
-        repeat_url=shadow_url,
-        primary_name="sdk",
-        shadow_name="legacy",
+        targets=MirrorTargets(primary="sdk", shadow=legacy, repeat=legacy),
     )
+    return ShadowMirror(primary_app, settings=engine.settings, dispatch=LocalDispatch(engine))
 
 
 def chat(text: str, stream: bool = False) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from harness.loopback import LoopbackServer
 from harness.settings import CaptureSettings, HarnessSettings, ShadowSettings
 from harness.shadow.mirror import ShadowMirror
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec
+from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.stack import Stack
 from harness.store.capture_store import CaptureStore
 from memory_proxy.config import load_config
@@ -58,10 +59,7 @@ def sidecar_mirror(
             settings=settings,
             secrets=secrets,
             user_id_mappings=UserIdMappings(),
-            shadow_url=shadow_url,
-            repeat_url=None,
-            primary_name="sdk",
-            shadow_name="legacy",
+            targets=MirrorTargets(primary="sdk", shadow=MirrorTarget("legacy", shadow_url)),
             nice=settings.shadow.mirror_nice,
         )
     )

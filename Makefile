@@ -8,9 +8,13 @@ UV := .uv/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 export LITELLM_LOCAL_MODEL_COST_MAP := True
+export LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS := True
+# Most tests wait on servers and subprocesses, not on the CPU: four workers keep both
+# cores busy (pytest-xdist; each worker starts its own session servers).
+PYTEST_WORKERS ?= 4
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: env browser test lint typecheck unit demo bench clean
+.PHONY: env browser test check lint typecheck unit demo bench clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -36,9 +40,13 @@ typecheck: env
 	$(BIN)/mypy
 
 unit: env browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 test: lint typecheck unit
+
+# The inner loop: lint, types and every test that starts no process stack.
+check: lint typecheck
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not slow"
 
 demo: env
 	$(BIN)/harness demo

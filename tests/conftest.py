@@ -68,7 +68,10 @@ def litellm_server(
 ) -> Iterator[LiteLLMServer]:
     """The real LiteLLM server on the sandbox config: started once (~13 s) per session."""
     log_path = tmp_path_factory.mktemp("litellm-server") / "litellm.log"
-    with LiteLLMServer(sandbox_config_path, port=free_port(), log_path=log_path) as server:
+    # ~13 s to ready alone; a parallel run on 2 cores can take several times that.
+    with LiteLLMServer(
+        sandbox_config_path, port=free_port(), log_path=log_path, ready_timeout=180
+    ) as server:
         yield server
 
 
@@ -83,3 +86,14 @@ def legacy_proxy(
     app = create_legacy_app(load_config(sandbox_config_path), litellm_server.url)
     with LoopbackServer(app) as server:
         yield server
+
+
+# Starting the real LiteLLM server takes ~13 s: every test that needs one is slow.
+_SLOW_FIXTURES = frozenset({"litellm_server", "legacy_proxy"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``-m "not slow"`` (``make check``) leaves out the tests that start process stacks."""
+    for item in items:
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -52,6 +52,7 @@ def records(options: SwitchOptions) -> list[dict[str, object]]:
     return [json.loads(p.read_text()) for p in sorted(options.records.glob("*.json"))]
 
 
+@pytest.mark.slow
 def test_cutover_and_rollback(
     options: SwitchOptions,
     sandbox: SandboxControl,

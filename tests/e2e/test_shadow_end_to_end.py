@@ -58,7 +58,9 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stacks]:
         sdk_cfg = write_sandbox_config(sdk_sb.url, tmp / "sdk.yaml", extra=retries)
         legacy_cfg = write_sandbox_config(legacy_sb.url, tmp / "legacy.yaml", extra=retries)
         with (
-            LiteLLMServer(legacy_cfg, port=free_port(), log_path=tmp / "litellm.log") as llm,
+            LiteLLMServer(
+                legacy_cfg, port=free_port(), log_path=tmp / "litellm.log", ready_timeout=180
+            ) as llm,
             LoopbackServer(create_legacy_app(load_config(legacy_cfg), llm.url)) as legacy,
         ):
             config = load_config(sdk_cfg)
@@ -149,6 +151,7 @@ def drive(url: str) -> int:
     return sent
 
 
+@pytest.mark.slow
 def test_every_request_captured_compared_and_a_difference_classified(stacks: Stacks) -> None:
     sent = drive(stacks.shadow_url)
     _wait_completed(stacks.shadow_url, sent)  # mirrors run later than the answers

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
@@ -68,6 +69,7 @@ def test_the_served_schema_is_the_one_tested(sdk_proxy: LoopbackServer) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+@pytest.mark.slow
 def test_generated_requests_get_documented_answers(case: Any, sdk_proxy: LoopbackServer) -> None:
     response = case.call(base_url=sdk_proxy.url, headers=AUTH, timeout=30)
     case.validate_response(response, checks=CHECKS)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from harness.stack import Stack
 from harness.store.capture_store import CaptureStore
@@ -53,6 +54,7 @@ def _settled(url: str, seen: int, timeout: float = 30.0) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_the_shadow_target_crashes_and_restarts_during_a_run(
     litellm_server: LiteLLMServer, sandbox_config_path: Path, tmp_path: Path, sandbox: Any
 ) -> None:

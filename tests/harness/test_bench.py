@@ -28,6 +28,7 @@ from harness.stats import percentile
 from memory_proxy.config import load_config
 
 
+@pytest.mark.slow
 def test_a_tiny_run_writes_results_and_tables(tmp_path: Path) -> None:
     plan = BenchPlan(
         paths=["direct", "sdk"],
@@ -70,6 +71,7 @@ def test_a_tiny_run_writes_results_and_tables(tmp_path: Path) -> None:
     assert result.targets and len(result.measurements) == 2
 
 
+@pytest.mark.slow
 def test_a_shadow_run_charges_the_mirror_side_and_honours_the_mirror_cap(
     tmp_path: Path,
 ) -> None:

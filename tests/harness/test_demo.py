@@ -14,6 +14,7 @@ from memory_proxy.config import load_config
 from tests.conftest import MASTER_KEY
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_demo(tmp_path, load_seconds=4, users=50) == 0
     out = capsys.readouterr().out

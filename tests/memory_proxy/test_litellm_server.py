@@ -456,7 +456,11 @@ def test_server_that_fails_to_start_reports_exit_code_and_log(
     # is unset, so the server refuses to start once it has loaded the config.
     path = write_config(tmp_path, upstream[1], master_key="os.environ/MEMORY_PROXY_TEST_UNSET_KEY")
     original = path.read_bytes()
-    launcher = LiteLLMServer(path, port=free_port(), log_path=tmp_path / "litellm.log")
+    # The server exits by itself within seconds; the deadline only bounds a hang, and a
+    # busy machine (a parallel test run) can take a minute to import litellm.
+    launcher = LiteLLMServer(
+        path, port=free_port(), log_path=tmp_path / "litellm.log", ready_timeout=240
+    )
     with pytest.raises(LiteLLMServerError) as caught:
         launcher.start()
     message = str(caught.value)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from harness.loopback import LoopbackServer
 from harness.settings import CaptureSettings, HarnessSettings, ShadowSettings
@@ -54,6 +55,7 @@ def test_primary_legacy_forwards_clients_and_shadows_the_sdk(
     assert pair.primary.status == 200 and pair.shadow is not None and pair.shadow.status == 200
 
 
+@pytest.mark.slow
 def test_sigterm_during_traffic_loses_no_captured_pair(
     sdk_proxy: LoopbackServer, sandbox_config_path: Path, tmp_path: Path, sandbox: Any
 ) -> None:

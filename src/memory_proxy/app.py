@@ -17,7 +17,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402 - the cost-map switch must be set before this import
 from fastapi import FastAPI, Request  # noqa: E402
-from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 from starlette.responses import JSONResponse, Response  # noqa: E402
 
 from memory_proxy import __version__  # noqa: E402
@@ -25,7 +24,6 @@ from memory_proxy.access_log import AccessLog  # noqa: E402
 from memory_proxy.auth import require_master_key  # noqa: E402
 from memory_proxy.chat import chat_completions  # noqa: E402
 from memory_proxy.config import ProxyConfig  # noqa: E402
-from memory_proxy.errors import InvalidRequest  # noqa: E402
 from memory_proxy.fast_routes import Endpoint, FastRoutes  # noqa: E402
 from memory_proxy.messages import count_tokens, create_message  # noqa: E402
 from memory_proxy.openapi_schemas import generation_openapi, models_openapi  # noqa: E402
@@ -143,14 +141,6 @@ def create_app(config: ProxyConfig) -> FastAPI:
         ready=lambda: state.session is not None,
     )
     add_error_handlers(app)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def routing_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # FastAPI's own answers (no such path, a method the path does not take) come in
-        # the endpoint's format too, not as {"detail": ...}.
-        response = render_error(request, InvalidRequest(str(exc.detail), status=exc.status_code))
-        response.headers.update(exc.headers or {})
-        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

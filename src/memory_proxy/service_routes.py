@@ -3,7 +3,8 @@
 The SDK app and the legacy app differ in how they reach a provider, not in how they
 describe themselves or fail: :func:`add_service_routes` declares the public routes
 (no key needed, nothing secret in them) and :func:`add_error_handlers` renders every
-:class:`ProxyError` with :func:`render_error`, in the format of the endpoint that failed.
+:class:`ProxyError`, and FastAPI's own 404 and 405, with :func:`render_error`, in the
+format of the endpoint that failed.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from memory_proxy import __version__
 from memory_proxy.api_formats import error_format_for
 from memory_proxy.config import ProxyConfig
-from memory_proxy.errors import ProxyError, UpstreamError
+from memory_proxy.errors import InvalidRequest, ProxyError, UpstreamError
 from memory_proxy.memory_router import MemoryRouter
 
 __all__ = ["add_error_handlers", "add_service_routes", "render_error"]
@@ -71,11 +73,20 @@ def add_service_routes(
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Render every :class:`ProxyError` the app raises with :func:`render_error`."""
+    """Render every :class:`ProxyError` the app raises, and FastAPI's own refusals, with
+    :func:`render_error`."""
 
     @app.exception_handler(ProxyError)
     async def proxy_error(request: Request, exc: ProxyError) -> Response:
         return render_error(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def routing_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI's own answers (no such path, a method the path does not take) come in
+        # the endpoint's format too, not as {"detail": ...}.
+        response = render_error(request, InvalidRequest(str(exc.detail), status=exc.status_code))
+        response.headers.update(exc.headers or {})
+        return response
 
 
 def render_error(request: Request, exc: Exception) -> Response:

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response  # noqa: E402
 
 from memory_proxy import __version__  # noqa: E402
 from memory_proxy.access_log import AccessLog  # noqa: E402
+from memory_proxy.api_formats import ENDPOINT_NAMES, endpoint_paths  # noqa: E402
 from memory_proxy.auth import require_master_key  # noqa: E402
 from memory_proxy.chat import chat_completions  # noqa: E402
 from memory_proxy.config import ProxyConfig  # noqa: E402
@@ -101,24 +102,27 @@ def create_app(config: ProxyConfig) -> FastAPI:
         await authorized(request)
         return await count_tokens(state, request)
 
-    generation: dict[tuple[str, str], Endpoint] = {
-        ("POST", "/v1/chat/completions"): chat,
-        ("POST", "/chat/completions"): chat,
-        ("POST", "/v1/messages"): messages,
-        ("POST", "/v1/messages/count_tokens"): messages_count_tokens,
+    handlers: dict[str, Endpoint] = {
+        "chat": chat,
+        "messages": messages,
+        "count_tokens": messages_count_tokens,
+    }
+    generation = {
+        (method, path): handlers[name]
+        for (method, path), name in ENDPOINT_NAMES.items()
+        if name in handlers
     }
     # Declared for the OpenAPI schema; FastRoutes answers these before FastAPI does.
+    # The unversioned paths stay out of it: the same endpoints, for clients that use them.
     for (method, path), endpoint in generation.items():
         app.add_api_route(
             path,
             endpoint,
             methods=[method],
             openapi_extra=generation_openapi(path, state.models.names),
-            include_in_schema=path != "/chat/completions",
+            include_in_schema=path.startswith("/v1/"),
         )
 
-    @app.get("/v1/models", openapi_extra=models_openapi())
-    @app.get("/models", include_in_schema=False)
     async def models(request: Request) -> Response:
         await authorized(request)
         return JSONResponse(
@@ -129,6 +133,15 @@ def create_app(config: ProxyConfig) -> FastAPI:
                     for name, d in zip(state.models.names, config.deployments, strict=True)
                 ],
             }
+        )
+
+    for path in endpoint_paths("models"):
+        app.add_api_route(
+            path,
+            models,
+            methods=["GET"],
+            openapi_extra=models_openapi(),
+            include_in_schema=path.startswith("/v1/"),
         )
 
     add_service_routes(

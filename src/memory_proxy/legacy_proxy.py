@@ -26,7 +26,7 @@ from starlette.responses import Response, StreamingResponse
 
 from memory_proxy import __version__
 from memory_proxy.access_log import AccessLog, annotate
-from memory_proxy.api_formats import ApiFormat, error_format_for
+from memory_proxy.api_formats import ApiFormat, endpoint_paths, error_format_for
 from memory_proxy.auth import require_master_key
 from memory_proxy.config import ProxyConfig
 from memory_proxy.errors import (
@@ -48,7 +48,8 @@ LEGACY_TRIES = 3
 # What the client may tell the provider; everything else stays here. The LiteLLM server
 # forwards every x-* header it gets upstream, so the forwarder must not pass the client's on.
 _FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "anthropic-version", "anthropic-beta")
-_MEMORY_PATHS = ("/v1/chat/completions", "/chat/completions", "/v1/messages")
+# Matched as prefixes: /v1/messages/count_tokens carries the memory headers too.
+_MEMORY_PATHS = endpoint_paths("chat", "messages")
 _PASSED_RESPONSE_HEADERS = ("content-type", "retry-after", "cache-control")
 
 

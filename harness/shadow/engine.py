@@ -33,6 +33,7 @@ from harness.shadow.recorder import RawExchange, format_of, observe
 from harness.shadow.sampling import policy_for
 from harness.shadow.targets import MirrorTargets
 from harness.store.writer import StoreHealth
+from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _NOT_MIRRORED
 from memory_proxy.memory_router import MemoryRouter, client_family
 
 __all__ = ["SHADOW_HEADER", "MirrorEngine", "MirrorRequest", "MirrorStats", "PairSink"]
@@ -40,19 +41,6 @@ __all__ = ["SHADOW_HEADER", "MirrorEngine", "MirrorRequest", "MirrorStats", "Pai
 logger = logging.getLogger("harness.shadow")
 
 SHADOW_HEADER = "x-shadow-request"
-# Hop-by-hop and transport headers are the sender's own business; everything else is
-# mirrored as the client sent it (the shadow proxy authenticates it the same way).
-_NOT_MIRRORED = {
-    "host",
-    "content-length",
-    "connection",
-    "transfer-encoding",
-    "accept-encoding",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-}
 _REQUEST_HEADERS_KEPT = (
     "user-agent",
     "content-type",

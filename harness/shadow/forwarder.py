@@ -11,19 +11,10 @@ from collections.abc import AsyncIterator
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _HOP_BY_HOP
+
 __all__ = ["Forwarder"]
 
-_HOP_BY_HOP = {
-    "host",
-    "content-length",
-    "connection",
-    "transfer-encoding",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "accept-encoding",
-}
 _RESPONSE_DROPPED = {
     "content-length",
     "connection",

@@ -7,18 +7,9 @@ import hashlib
 from dataclasses import dataclass
 
 from harness.settings import ShadowSettings
+from memory_proxy.api_formats import ENDPOINT_NAMES as _ENDPOINTS
 
 __all__ = ["RateCap", "SamplingPolicy", "endpoint_of", "percent_bucket", "policy_for"]
-
-# Only stateless endpoints: mirroring them cannot change what the primary does.
-_ENDPOINTS = {
-    ("POST", "/v1/chat/completions"): "chat",
-    ("POST", "/chat/completions"): "chat",
-    ("POST", "/v1/messages"): "messages",
-    ("POST", "/v1/messages/count_tokens"): "count_tokens",
-    ("GET", "/v1/models"): "models",
-    ("GET", "/models"): "models",
-}
 
 
 def endpoint_of(method: str, path: str) -> str | None:

@@ -1,15 +1,41 @@
-"""The two client API formats as data: error shapes and SSE framing, no branching by name."""
+"""The two client API formats as data: error shapes and SSE framing, no branching by name.
+
+Also the one table of the API's endpoints: which method and path is which endpoint
+(``chat``, ``messages``, ``count_tokens``, ``models``), for the apps that serve them and
+the harness that mirrors and names them.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from memory_proxy.errors import ErrorKind, ProxyError
 
-__all__ = ["ANTHROPIC", "OPENAI", "ApiFormat", "error_format_for"]
+__all__ = [
+    "ANTHROPIC",
+    "ENDPOINT_NAMES",
+    "OPENAI",
+    "ApiFormat",
+    "endpoint_paths",
+    "error_format_for",
+]
+
+# (method, path) -> endpoint name. The unversioned OpenAI paths are the ones some clients
+# use; every endpoint here is stateless, so a mirror may send it twice.
+ENDPOINT_NAMES: Mapping[tuple[str, str], str] = MappingProxyType(
+    {
+        ("POST", "/v1/chat/completions"): "chat",
+        ("POST", "/chat/completions"): "chat",
+        ("POST", "/v1/messages"): "messages",
+        ("POST", "/v1/messages/count_tokens"): "count_tokens",
+        ("GET", "/v1/models"): "models",
+        ("GET", "/models"): "models",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -72,3 +98,8 @@ ANTHROPIC = ApiFormat(
 def error_format_for(path: str) -> ApiFormat:
     """The format an error on ``path`` is written in: Anthropic's under /v1/messages."""
     return ANTHROPIC if path.startswith("/v1/messages") else OPENAI
+
+
+def endpoint_paths(*names: str) -> tuple[str, ...]:
+    """The paths of the endpoints called ``names``, in table order."""
+    return tuple(path for (_, path), name in ENDPOINT_NAMES.items() if name in names)

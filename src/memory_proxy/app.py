@@ -1,42 +1,42 @@
 """The SDK memory proxy: an ASGI app that calls providers with the litellm SDK in-process.
 
 ``create_app(config)`` builds everything from one :class:`ProxyConfig`; the lifespan
-owns the one upstream session. Errors are :class:`ProxyError`s rendered once, by one
-function, in the format of the endpoint that failed. The generation endpoints are served
+owns the one upstream session. Errors are :class:`ProxyError`s rendered once, by
+``service_routes.render_error``, in the format of the endpoint that failed; the health and
+routing-info routes are the ones the legacy app serves too. The generation endpoints are served
 by :class:`FastRoutes` ahead of FastAPI's request layers (see ``fast_routes``).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402 - the cost-map switch must be set before this import
 from fastapi import FastAPI, Request  # noqa: E402
-from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 from starlette.responses import JSONResponse, Response  # noqa: E402
 
 from memory_proxy import __version__  # noqa: E402
 from memory_proxy.access_log import AccessLog  # noqa: E402
-from memory_proxy.api_formats import error_format_for  # noqa: E402
+from memory_proxy.api_formats import ENDPOINT_NAMES, endpoint_paths  # noqa: E402
 from memory_proxy.auth import require_master_key  # noqa: E402
 from memory_proxy.chat import chat_completions  # noqa: E402
 from memory_proxy.config import ProxyConfig  # noqa: E402
-from memory_proxy.errors import InvalidRequest, ProxyError, UpstreamError  # noqa: E402
 from memory_proxy.fast_routes import Endpoint, FastRoutes  # noqa: E402
 from memory_proxy.messages import count_tokens, create_message  # noqa: E402
 from memory_proxy.openapi_schemas import generation_openapi, models_openapi  # noqa: E402
 from memory_proxy.proxy_state import ProxyState  # noqa: E402
+from memory_proxy.service_routes import (  # noqa: E402
+    add_error_handlers,
+    add_service_routes,
+    render_error,
+)
 from memory_proxy.session import UpstreamSession  # noqa: E402
 
 __all__ = ["create_app"]
-
-logger = logging.getLogger("memory_proxy.app")
 
 
 def _configure_litellm() -> None:
@@ -102,24 +102,27 @@ def create_app(config: ProxyConfig) -> FastAPI:
         await authorized(request)
         return await count_tokens(state, request)
 
-    generation: dict[tuple[str, str], Endpoint] = {
-        ("POST", "/v1/chat/completions"): chat,
-        ("POST", "/chat/completions"): chat,
-        ("POST", "/v1/messages"): messages,
-        ("POST", "/v1/messages/count_tokens"): messages_count_tokens,
+    handlers: dict[str, Endpoint] = {
+        "chat": chat,
+        "messages": messages,
+        "count_tokens": messages_count_tokens,
+    }
+    generation = {
+        (method, path): handlers[name]
+        for (method, path), name in ENDPOINT_NAMES.items()
+        if name in handlers
     }
     # Declared for the OpenAPI schema; FastRoutes answers these before FastAPI does.
+    # The unversioned paths stay out of it: the same endpoints, for clients that use them.
     for (method, path), endpoint in generation.items():
         app.add_api_route(
             path,
             endpoint,
             methods=[method],
             openapi_extra=generation_openapi(path, state.models.names),
-            include_in_schema=path != "/chat/completions",
+            include_in_schema=path.startswith("/v1/"),
         )
 
-    @app.get("/v1/models", openapi_extra=models_openapi())
-    @app.get("/models", include_in_schema=False)
     async def models(request: Request) -> Response:
         await authorized(request)
         return JSONResponse(
@@ -132,43 +135,25 @@ def create_app(config: ProxyConfig) -> FastAPI:
             }
         )
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {
-            "status": "healthy",
-            "service": "memory-proxy-sdk",
-            "version": __version__,
-            "litellm_version": _litellm_version(),
-            "models": state.models.names,
-            "auth": bool(config.general.master_key),
-            "memory_routing": {
-                "custom_header": config.user_id_mappings.custom_header,
-                "default_user_id": config.user_id_mappings.default_user_id,
-                "patterns": len(state.router.patterns),
-            },
-        }
+    for path in endpoint_paths("models"):
+        app.add_api_route(
+            path,
+            models,
+            methods=["GET"],
+            openapi_extra=models_openapi(),
+            include_in_schema=path.startswith("/v1/"),
+        )
 
-    @app.get("/health/liveliness")
-    @app.get("/health/readiness")
-    async def alive() -> dict[str, str]:
-        return {"status": "ok" if state.session is not None else "starting"}
-
-    @app.get("/memory-routing/info")
-    async def routing_info(request: Request) -> dict[str, Any]:
-        decision = state.router.detect_user_id(request.headers)
-        return {**decision.describe(), "rules": state.router.summary()}
-
-    @app.exception_handler(ProxyError)
-    async def proxy_error(request: Request, exc: ProxyError) -> Response:
-        return render_error(request, exc)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def routing_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # FastAPI's own answers (no such path, a method the path does not take) come in
-        # the endpoint's format too, not as {"detail": ...}.
-        response = render_error(request, InvalidRequest(str(exc.detail), status=exc.status_code))
-        response.headers.update(exc.headers or {})
-        return response
+    add_service_routes(
+        app,
+        service="memory-proxy-sdk",
+        config=config,
+        router=state.router,
+        models=state.models.names,
+        details=lambda: {"litellm_version": _litellm_version()},
+        ready=lambda: state.session is not None,
+    )
+    add_error_handlers(app)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -178,20 +163,6 @@ def create_app(config: ProxyConfig) -> FastAPI:
     # Added last, so outermost: one line for every request, fast route or not.
     app.add_middleware(AccessLog, service="sdk")
     return app
-
-
-def render_error(request: Request, exc: Exception) -> Response:
-    """The error body in the format of the endpoint that failed."""
-    path = request.scope["path"]
-    fmt = error_format_for(path)
-    if isinstance(exc, ProxyError):
-        if isinstance(exc, UpstreamError):
-            logger.warning("upstream error %s: %s", exc.status, exc.message)
-        return JSONResponse(fmt.error_body(exc), status_code=exc.status, headers=exc.headers())
-    # A bug of ours: log the traceback, give the client a clean error in its format.
-    logger.exception("unhandled error on %s", path, exc_info=exc)
-    error = UpstreamError("internal error in the proxy", status=500)
-    return JSONResponse(fmt.error_body(error), status_code=500)
 
 
 def _litellm_version() -> str:

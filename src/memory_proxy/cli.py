@@ -38,40 +38,33 @@ def _require_key_off_loopback(args: argparse.Namespace, master_key: str | None) 
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from memory_proxy.app import create_app
-    from memory_proxy.connection_limits import uvicorn_settings
+    from memory_proxy.connection_limits import serve_with_limits
 
     config = load_config(args.config)
     _require_key_off_loopback(args, config.general.master_key)
-    app = create_app(config)
-    uvicorn.run(
-        app,
+    serve_with_limits(
+        create_app(config),
+        config.options,
         host=args.host,
         port=args.port,
         log_level=args.log_level.lower(),
-        access_log=False,
-        **uvicorn_settings(config.options),
     )
     return 0
 
 
 def _legacy(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from memory_proxy.connection_limits import uvicorn_settings
+    from memory_proxy.connection_limits import serve_with_limits
     from memory_proxy.legacy_proxy import create_legacy_app
 
     config = load_config(args.config)
     _require_key_off_loopback(args, config.general.master_key)
-    uvicorn.run(
+    serve_with_limits(
         create_legacy_app(config, args.litellm_url),
+        config.options,
         host=args.host,
         port=args.port,
         log_level=args.log_level.lower(),
-        access_log=False,
-        **uvicorn_settings(config.options),
     )
     return 0
 

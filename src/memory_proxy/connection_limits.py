@@ -4,7 +4,8 @@ uvicorn closes an idle keep-alive connection (``timeout_keep_alive``) and answer
 past a number of connections (``limit_concurrency``). Nothing else is bounded: a client
 that connects and sends nothing, or trickles its request head or body, holds a connection
 for as long as it likes, and under httptools a head that never ends grows without limit.
-:func:`uvicorn_settings` hands uvicorn the ``memory_proxy:`` limits and an HTTP protocol,
+:func:`uvicorn_settings` hands uvicorn the ``memory_proxy:`` limits and an HTTP protocol
+(:func:`serve_with_limits` runs an app with them),
 uvicorn's own with :class:`_RequestClock` in front of it, so that:
 
 =====================  ============================================  ========================
@@ -39,6 +40,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar, Literal
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -46,7 +48,7 @@ from memory_proxy.api_formats import OPENAI, ApiFormat, error_format_for
 from memory_proxy.config import ProxyOptions
 from memory_proxy.errors import HeadersTooLarge, ProxyError, RequestTimeout
 
-__all__ = ["LINGER_SECONDS", "uvicorn_settings"]
+__all__ = ["LINGER_SECONDS", "serve_with_limits", "uvicorn_settings"]
 
 # How long a connection that was refused is drained after its answer, at most.
 LINGER_SECONDS = 2.0
@@ -72,6 +74,23 @@ def uvicorn_settings(
         "h11_max_incomplete_event_size": options.max_header_bytes,
         "timeout_graceful_shutdown": int(options.shutdown_grace_seconds),
     }
+
+
+def serve_with_limits(
+    app: Any, options: ProxyOptions, *, host: str, port: int, log_level: str
+) -> None:
+    """Serve ``app`` with uvicorn under ``options``' limits until it is stopped.
+
+    uvicorn's access log is off: the apps write their own line per request.
+    """
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        **uvicorn_settings(options),
+    )
 
 
 class _RequestClock(asyncio.Protocol):

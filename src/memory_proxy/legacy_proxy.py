@@ -19,16 +19,15 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 from starlette.background import BackgroundTask
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from memory_proxy import __version__
 from memory_proxy.access_log import AccessLog, annotate
-from memory_proxy.api_formats import ApiFormat, error_format_for
+from memory_proxy.api_formats import ApiFormat, endpoint_paths, error_format_for
 from memory_proxy.auth import require_master_key
 from memory_proxy.config import ProxyConfig
 from memory_proxy.errors import (
@@ -41,6 +40,7 @@ from memory_proxy.errors import (
 from memory_proxy.memory_router import MemoryRouter
 from memory_proxy.request_body import read_body_bytes
 from memory_proxy.retries import RetryPolicy
+from memory_proxy.service_routes import add_error_handlers, add_service_routes
 from memory_proxy.upstream_errors import is_cloudflare_1200
 
 __all__ = ["LEGACY_TRIES", "create_legacy_app"]
@@ -49,7 +49,8 @@ LEGACY_TRIES = 3
 # What the client may tell the provider; everything else stays here. The LiteLLM server
 # forwards every x-* header it gets upstream, so the forwarder must not pass the client's on.
 _FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "anthropic-version", "anthropic-beta")
-_MEMORY_PATHS = ("/v1/chat/completions", "/chat/completions", "/v1/messages")
+# Matched as prefixes: /v1/messages/count_tokens carries the memory headers too.
+_MEMORY_PATHS = endpoint_paths("chat", "messages")
 _PASSED_RESPONSE_HEADERS = ("content-type", "retry-after", "cache-control")
 
 
@@ -76,30 +77,13 @@ def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
 
     app = FastAPI(title="memory-proxy (legacy)", version=__version__, lifespan=lifespan)
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {
-            "status": "healthy",
-            "service": "memory-proxy-legacy",
-            "version": __version__,
-            "models": config.model_names,
-            "auth": bool(config.general.master_key),
-            "memory_routing": {
-                "custom_header": config.user_id_mappings.custom_header,
-                "default_user_id": config.user_id_mappings.default_user_id,
-                "patterns": len(router.patterns),
-            },
-        }
-
-    @app.get("/health/liveliness")
-    @app.get("/health/readiness")
-    async def alive() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/memory-routing/info")
-    async def routing_info(request: Request) -> dict[str, Any]:
-        decision = router.detect_user_id(request.headers)
-        return {**decision.describe(), "rules": router.summary()}
+    add_service_routes(
+        app,
+        service="memory-proxy-legacy",
+        config=config,
+        router=router,
+        models=config.model_names,
+    )
 
     # A catch-all, as the proxy being migrated had: /v1/* and the unversioned OpenAI paths
     # (/chat/completions, /models) that some clients use all go to the LiteLLM server.
@@ -138,11 +122,7 @@ def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
         await reply.aclose()
         return Response(content, status_code=reply.status_code, headers=passed)
 
-    @app.exception_handler(ProxyError)
-    async def proxy_error(request: Request, exc: ProxyError) -> Response:
-        fmt = error_format_for(request.url.path)
-        return JSONResponse(fmt.error_body(exc), status_code=exc.status, headers=exc.headers())
-
+    add_error_handlers(app)
     app.add_middleware(AccessLog, service="legacy")
     return app
 

@@ -1,9 +1,9 @@
 """Launch the real LiteLLM server (the "binary" of the legacy architecture) as a child process.
 
-``LiteLLMServer`` runs ``litellm --config <derived> --host H --port N`` in its own process
-group and blocks until ``GET /health/liveliness`` answers 200. The user's config file is
-never edited: the server gets a derived copy in a private temporary directory, removed on
-stop, that adds only what the legacy proxy needs from it:
+``LiteLLMServer`` is a :class:`ChildProcess` running ``litellm --config <derived> --host H
+--port N``: its own process group, ready once ``GET /health/liveliness`` answers 200. The
+user's config file is never edited: the server gets a derived copy in a private temporary
+directory, removed on stop, that adds only what the legacy proxy needs from it:
 
 - ``general_settings.forward_client_headers_to_llm_api: true``: without it the server drops
   the memory headers (``x-sm-user-id``, ``x-sm-conversation-id``) instead of sending them on.
@@ -26,22 +26,16 @@ import copy
 import logging
 import os
 import shutil
-import subprocess  # noqa: F401 - processes.py spawns; tests still patch Popen via this name
+import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 
-from memory_proxy.processes import (
-    LOG_TAIL_LINES,
-    ChildProcess,
-    ProcessStartError,
-    ensure_port_free,
-)
+from memory_proxy.processes import ChildProcess, ProcessStartError, Spawn
 
 __all__ = ["LiteLLMServer", "LiteLLMServerError", "WEAK_MASTER_KEYS"]
 
@@ -67,13 +61,17 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-class LiteLLMServer:
+class LiteLLMServer(ChildProcess):
     """One LiteLLM server process, started from ``config_path`` and stopped with its group.
 
-    ``env`` is layered over ``os.environ`` for the child only. ``log_path`` receives the
-    server's stdout and stderr (appended); without it the log lives in the private temporary
-    directory and goes with it on stop (a failed start still quotes its last lines).
+    A :class:`ChildProcess` whose argv, log and environment are settled at each start, from
+    the config as it reads then. ``env`` is layered over ``os.environ`` for the child only.
+    ``log_path`` receives the server's stdout and stderr (appended); without it the log
+    lives in the private temporary directory and goes with it on stop (a failed start still
+    quotes its last lines). A stopped server forgets its pid.
     """
+
+    start_error = LiteLLMServerError
 
     def __init__(
         self,
@@ -85,42 +83,30 @@ class LiteLLMServer:
         allow_weak_master_key: bool = False,
         ready_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
+        spawn: Spawn = subprocess.Popen,
     ) -> None:
         self.config_path = Path(config_path).resolve()
-        self.host = host
-        self.port = port
         self.allow_weak_master_key = allow_weak_master_key
-        self.ready_timeout = ready_timeout
-        self.startup_seconds: float | None = None
-        self._env = dict(env or {})
+        self._user_env: dict[str, str] = dict(env or {})
         self._requested_log_path = Path(log_path).resolve() if log_path is not None else None
         self._workdir: Path | None = None
-        self._child: ChildProcess | None = None
+        self._config: dict[str, Any] = {}  # the derived config the next spawn writes
+        super().__init__(
+            _KIND,
+            (),
+            host=host,
+            port=port,
+            log_path=self._idle_log_path(),
+            env=self._user_env,
+            # Relative paths in the config (custom callback modules, files) resolve as
+            # they would if the server were run next to it.
+            cwd=self.config_path.parent,
+            ready_timeout=ready_timeout,
+            spawn=spawn,
+        )
+        self.argv = self.command()
 
     # -- inspection -------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The server's pid (also its process group id) while it runs."""
-        return self._child.pid if self._child is not None else None
-
-    @property
-    def log_path(self) -> Path | None:
-        """Where the server writes its output (while running, if it is the temporary one)."""
-        return self._child.log_path if self._child is not None else self._requested_log_path
-
-    def poll(self) -> int | None:
-        """The server's exit code if it has exited since start(), else None."""
-        return self._child.poll() if self._child is not None else None
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
-        """The last ``lines`` lines the running server wrote to its log."""
-        return self._child.log_tail(lines) if self._child is not None else []
 
     @property
     def derived_config_path(self) -> Path | None:
@@ -167,54 +153,38 @@ class LiteLLMServer:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> LiteLLMServer:
-        """Start the server and block until it answers its liveness probe."""
-        if self._child is not None:
-            raise LiteLLMServerError(f"LiteLLM server already running (pid {self._child.pid})")
-        config = self.derived_config()
-        child_env = self._child_env(config)
-        try:
-            ensure_port_free(self.host, self.port, _KIND)
-        except ProcessStartError as error:
-            raise LiteLLMServerError(str(error)) from error
-
-        self._workdir = Path(tempfile.mkdtemp(prefix="litellm-server-"))
-        try:
-            self._spawn(config, child_env)
-        except ProcessStartError as error:
-            self.stop(grace=2.0)
-            raise LiteLLMServerError(
-                str(error), exit_code=error.exit_code, log_tail=error.log_tail
-            ) from error
-        except BaseException:
-            # Leave nothing behind: no half-started process group, no derived copy.
-            self.stop(grace=2.0)
-            raise
-        assert self._child is not None
-        self.startup_seconds = self._child.startup_seconds
-        return self
-
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds; clean up."""
-        child, self._child = self._child, None
-        if child is not None:
-            child.stop(grace)
+        super().stop(grace)
+        self._process = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    def __enter__(self) -> LiteLLMServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self.log_path = self._idle_log_path()
+        self.argv = self.command()
 
     # -- internals --------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        # A config the server would refuse is refused here, before its port is even checked.
+        self._config = self.derived_config()
+        self.env = self._server_env(self._config)
+
+    def _spawn(self) -> None:
+        self._workdir = Path(tempfile.mkdtemp(prefix="litellm-server-"))
+        derived_path = self._workdir / _DERIVED_CONFIG_NAME
+        derived_path.write_text(yaml.dump(self._config, Dumper=_PlainDumper, sort_keys=False))
+        self.argv = self.command(derived_path)
+        self.log_path = self._requested_log_path or self._workdir / "litellm.log"
+        # The server names the derived copy it was given; say whose copy that is.
+        self.context = (
+            f"(config {self.config_path}, given to the server as a derived copy in {self._workdir})"
+        )
+        super()._spawn()
+
+    def _idle_log_path(self) -> Path:
+        # Until a start makes the private directory, the default log has no place yet.
+        return self._requested_log_path or Path("<private-temporary-directory>") / "litellm.log"
 
     def _load_user_config(self) -> dict[str, Any]:
         try:
@@ -241,17 +211,19 @@ class LiteLLMServer:
             return str(self.config_path.parent / entry)
         return entry
 
-    def _child_env(self, config: Mapping[str, Any]) -> dict[str, str]:
-        env = {**os.environ, **self._env}
+    def _server_env(self, config: Mapping[str, Any]) -> dict[str, str | None]:
+        """What the server's environment adds to ``os.environ`` (None unsets a variable)."""
+        inherited = {**os.environ, **self._user_env}
+        env: dict[str, str | None] = dict(self._user_env)
         # Without it the server fetches the model cost map over the network at import.
         env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
         # Custom callback modules named in the config are imported relative to its
         # directory; the derived copy lives elsewhere, so put that directory on the path.
-        python_path = env.get("PYTHONPATH")
+        python_path = inherited.get("PYTHONPATH")
         config_dir = str(self.config_path.parent)
         env["PYTHONPATH"] = f"{config_dir}{os.pathsep}{python_path}" if python_path else config_dir
 
-        weakness = _master_key_weakness(config.get("general_settings") or {}, env)
+        weakness = _master_key_weakness(config.get("general_settings") or {}, inherited)
         if weakness is not None:
             if not self.allow_weak_master_key:
                 raise LiteLLMServerError(
@@ -269,36 +241,8 @@ class LiteLLMServer:
             env[_PERMIT_WEAK_KEY_ENV] = "true"
         else:
             # An inherited opt-in would let an os.environ/ key resolve to a weak one unasked.
-            env.pop(_PERMIT_WEAK_KEY_ENV, None)
+            env[_PERMIT_WEAK_KEY_ENV] = None
         return env
-
-    def _spawn(self, config: Mapping[str, Any], child_env: Mapping[str, str]) -> ChildProcess:
-        assert self._workdir is not None
-        derived_path = self._workdir / _DERIVED_CONFIG_NAME
-        derived_path.write_text(yaml.dump(dict(config), Dumper=_PlainDumper, sort_keys=False))
-        child = ChildProcess(
-            _KIND,
-            self.command(derived_path),
-            host=self.host,
-            port=self.port,
-            log_path=self._requested_log_path or self._workdir / "litellm.log",
-            # None unsets: an opt-in dropped from child_env must not come back from os.environ.
-            env={**child_env, _PERMIT_WEAK_KEY_ENV: child_env.get(_PERMIT_WEAK_KEY_ENV)},
-            # Relative paths in the config (custom callback modules, files) resolve as
-            # they would if the server were run next to it.
-            cwd=self.config_path.parent,
-            ready_timeout=self.ready_timeout,
-            # The server names the derived copy it was given; say whose copy that is.
-            context=(
-                f"(config {self.config_path}, given to the server as a derived copy "
-                f"in {self._workdir})"
-            ),
-        )
-        # Assigned before start() returns, so stop() reaches a child whose start is
-        # interrupted (ChildProcess.start stops its own group on failure as well).
-        self._child = child
-        child.start()
-        return child
 
 
 def _litellm_entry_point() -> list[str]:

@@ -15,113 +15,72 @@ import litellm
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from memory_proxy.access_log import annotate
 from memory_proxy.anthropic_upstream import anthropic_request
 from memory_proxy.api_formats import ANTHROPIC
-from memory_proxy.client_body import read_client_body
+from memory_proxy.generation import (
+    litellm_call_kwargs,
+    read_generation_request,
+    relay_passthrough,
+)
 from memory_proxy.memory_router import RoutingDecision
 from memory_proxy.model_table import Route
 from memory_proxy.proxy_state import ProxyState
-from memory_proxy.request_body import require_fields
 from memory_proxy.retries import call_with_retries
-from memory_proxy.streaming import (
-    final_event_detector,
-    open_byte_stream,
-    open_stream,
-    sse_response,
-)
+from memory_proxy.streaming import open_stream, sse_response
 
 __all__ = ["count_tokens", "create_message"]
 
 # Client headers that describe the request to Anthropic and must reach it.
 FORWARDED_CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
-_IS_FINAL_EVENT = final_event_detector(ANTHROPIC)
 
 
 async def create_message(state: ProxyState, request: Request) -> Response:
-    client_body = await read_client_body(request, state.config.options.max_body_bytes)
-    body = client_body.parsed
-    require_fields(body, {"model": str, "messages": list, "max_tokens": int})
-    route = state.route(body["model"])
-    decision = state.router.detect_user_id(request.headers)
-    stream = bool(body.get("stream"))
-    annotate(request, model=body["model"], user_id=decision.user_id, stream=stream)
-    headers = _upstream_headers(route, decision, request)
-
-    def attempts(n: int) -> None:
-        annotate(request, attempts=n)
-
-    def on_end(outcome: str) -> None:
-        annotate(request, stream_outcome=outcome)
-
+    generation = await read_generation_request(
+        state, request, {"model": str, "messages": list, "max_tokens": int}
+    )
+    route = generation.route
+    headers = _upstream_headers(route, generation.decision, request)
     if route.provider == "anthropic":
-        relay = state.upstream.relay
         query = request.scope.get("query_string", b"").decode("latin-1")
-        call = anthropic_request(route, client_body, headers, query=query)
-        if not stream:
-            data = await call_with_retries(lambda: relay.send(call), state.retry, attempts)
-            return Response(data, media_type="application/json")
-        opened_bytes = await call_with_retries(
-            lambda: open_byte_stream(lambda: relay.open_stream(call)), state.retry, attempts
-        )
-        return sse_response(
-            opened_bytes,
-            encode=_as_sse_bytes,
-            is_final=_IS_FINAL_EVENT,
-            api_format=ANTHROPIC,
-            on_end=on_end,
-        )
+        call = anthropic_request(route, generation.body, headers, query=query)
+        return await relay_passthrough(state, generation, call, ANTHROPIC)
 
     # Another provider: litellm translates Messages <-> its API, stream included.
-    kwargs: dict[str, Any] = {k: v for k, v in body.items() if k != "model"}
-    kwargs.update(
-        model=route.upstream_model,
-        api_base=route.deployment.api_base,
-        api_key=route.deployment.api_key,
-        client=state.upstream.client_for(
-            route.provider, route.deployment.api_base, route.deployment.api_key
-        ),
-        extra_headers=headers,
-        custom_llm_provider=route.provider,
-        # Retries are the proxy's own (before the first byte only): litellm's would
-        # multiply them, three upstream calls for every one the proxy makes.
-        num_retries=0,
-        timeout=state.config.litellm.request_timeout,
-    )
-    if not stream:
+    kwargs: dict[str, Any] = {
+        **{k: v for k, v in generation.body.parsed.items() if k != "model"},
+        **litellm_call_kwargs(state, route, headers),
+        "custom_llm_provider": route.provider,
+    }
+    if not generation.stream:
         result = await call_with_retries(
-            lambda: litellm.anthropic_messages(**kwargs), state.retry, attempts
+            lambda: litellm.anthropic_messages(**kwargs), state.retry, generation.attempts
         )
         return JSONResponse(_as_dict(result))
     opened = await call_with_retries(
-        lambda: open_stream(lambda: litellm.anthropic_messages(**kwargs)), state.retry, attempts
+        lambda: open_stream(lambda: litellm.anthropic_messages(**kwargs)),
+        state.retry,
+        generation.attempts,
     )
     return sse_response(
         opened,
         encode=_as_sse_bytes,
         is_final=_EventEndDetector(),
         api_format=ANTHROPIC,
-        on_end=on_end,
+        on_end=generation.on_end,
     )
 
 
 async def count_tokens(state: ProxyState, request: Request) -> Response:
-    client_body = await read_client_body(request, state.config.options.max_body_bytes)
-    body = client_body.parsed
-    require_fields(body, {"model": str, "messages": list})
-    route = state.route(body["model"])
-    decision = state.router.detect_user_id(request.headers)
-    annotate(request, model=body["model"], user_id=decision.user_id, stream=False)
-    if route.provider != "anthropic":
-        return JSONResponse({"input_tokens": estimate_tokens(body)})
-    headers = _upstream_headers(route, decision, request)
-    call = anthropic_request(route, client_body, headers, "/v1/messages/count_tokens")
-    relay = state.upstream.relay
-    data = await call_with_retries(
-        lambda: relay.send(call), state.retry, lambda n: annotate(request, attempts=n)
+    generation = await read_generation_request(
+        state, request, {"model": str, "messages": list}, streams=False
     )
-    return Response(data, media_type="application/json")
+    route = generation.route
+    if route.provider != "anthropic":
+        return JSONResponse({"input_tokens": estimate_tokens(generation.body.parsed)})
+    headers = _upstream_headers(route, generation.decision, request)
+    call = anthropic_request(route, generation.body, headers, "/v1/messages/count_tokens")
+    return await relay_passthrough(state, generation, call, ANTHROPIC)
 
 
 def estimate_tokens(body: dict[str, Any]) -> int:

@@ -7,6 +7,11 @@ a stop reaches every worker it forks), sends its stdout and stderr to a log file
 blocks until ``GET <ready_path>`` answers 200. A child that exits during start-up, or is
 not ready in time, fails the start with :class:`ProcessStartError` quoting its exit code
 and the last lines of its log; nothing is left running.
+
+A subclass prepares what its child needs in :meth:`ChildProcess._prepare` (before the port
+check) and :meth:`ChildProcess._spawn`, and names its own ``start_error`` type; the
+``spawn`` argument stands in for ``subprocess.Popen``, so a test can see (or refuse) what
+would be started without starting it.
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ import socket
 import subprocess
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar, Self
 
 __all__ = [
     "DEFAULT_READY_PATH",
     "LOG_TAIL_LINES",
     "ChildProcess",
     "ProcessStartError",
+    "Spawn",
     "ensure_port_free",
 ]
 
@@ -37,6 +44,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_READY_PATH = "/health/liveliness"
 LOG_TAIL_LINES = 30
 _POLL_SECONDS = 0.1
+
+# What starts the child: subprocess.Popen, called with the argv and Popen's keywords.
+Spawn = Callable[..., "subprocess.Popen[bytes]"]
 
 
 class ProcessStartError(Exception):
@@ -54,8 +64,11 @@ class ProcessStartError(Exception):
         self.log_tail = tuple(log_tail)
 
 
-def ensure_port_free(host: str, port: int, kind: str) -> None:
-    """Raise :class:`ProcessStartError` naming ``port`` and ``kind`` if it cannot be bound."""
+def ensure_port_free(
+    host: str, port: int, kind: str, error_type: type[ProcessStartError] = ProcessStartError
+) -> None:
+    """Raise ``error_type`` (a :class:`ProcessStartError`) naming ``port`` and ``kind`` if
+    it cannot be bound."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         # Same option uvicorn binds with, so a port in TIME_WAIT is not reported as taken.
@@ -63,7 +76,7 @@ def ensure_port_free(host: str, port: int, kind: str) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise ProcessStartError(
+            raise error_type(
                 f"port {port} on {host} is already in use; "
                 f"cannot start the {kind} there ({error.strerror})"
             ) from error
@@ -77,8 +90,11 @@ class ChildProcess:
     (a None value removes the variable).
     Output is appended to ``log_path``; :meth:`log_tail` reads only this run's part.
     ``context`` is added to start-failure messages before the log lines (e.g. which
-    config the child was given).
+    config the child was given). ``spawn`` starts the child (``subprocess.Popen``).
     """
+
+    # What a failed start raises: a subclass names its own, so callers catch it by kind.
+    start_error: ClassVar[type[ProcessStartError]] = ProcessStartError
 
     def __init__(
         self,
@@ -93,6 +109,7 @@ class ChildProcess:
         ready_path: str = DEFAULT_READY_PATH,
         ready_timeout: float = 60.0,
         context: str = "",
+        spawn: Spawn = subprocess.Popen,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -104,6 +121,7 @@ class ChildProcess:
         self.ready_path = ready_path
         self.ready_timeout = ready_timeout
         self.context = context
+        self.spawn = spawn
         self.startup_seconds: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
@@ -131,7 +149,9 @@ class ChildProcess:
         return self._process.poll() if self._process is not None else None
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
-        """The last ``lines`` lines the child wrote to its log in this run."""
+        """The last ``lines`` lines the child wrote to its log in this run (none before it)."""
+        if self._process is None:
+            return []
         try:
             with self.log_path.open("rb") as log:
                 log.seek(self._log_offset)
@@ -148,12 +168,13 @@ class ChildProcess:
         return {name: value for name, value in merged.items() if value is not None}
 
     def check_port(self) -> None:
-        ensure_port_free(self.host, self.port, self.name)
+        ensure_port_free(self.host, self.port, self.name, self.start_error)
 
-    def start(self) -> ChildProcess:
+    def start(self) -> Self:
         """Spawn the child and block until ``ready_path`` answers 200."""
         if self._process is not None and self._process.poll() is None:
-            raise ProcessStartError(f"{self.name} already running (pid {self._process.pid})")
+            raise self.start_error(f"{self.name} already running (pid {self._process.pid})")
+        self._prepare()
         self.check_port()
         started = time.monotonic()
         try:
@@ -175,7 +196,7 @@ class ChildProcess:
             self._finalizer.detach()
             self._finalizer = None
 
-    def __enter__(self) -> ChildProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -188,11 +209,14 @@ class ChildProcess:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _prepare(self) -> None:
+        """Check and settle what the child needs, before its port is checked; may raise."""
+
     def _spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._log_offset = log.tell()
-            self._process = subprocess.Popen(
+            self._process = self.spawn(
                 self.argv,
                 cwd=self.cwd,
                 env=self.child_env(),
@@ -235,7 +259,7 @@ class ChildProcess:
     def _start_error(self, summary: str, exit_code: int | None) -> ProcessStartError:
         tail = self.log_tail()
         context = f"\n{self.context}" if self.context else ""
-        return ProcessStartError(
+        return self.start_error(
             f"{summary}{context}\nlast {len(tail)} lines of {self.log_path}:\n" + "\n".join(tail),
             exit_code=exit_code,
             log_tail=tail,

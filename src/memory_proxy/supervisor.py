@@ -1,11 +1,12 @@
 """``memory-proxy up``: start a :class:`StackPlan`, watch it, stop it all together.
 
 :class:`Supervisor` checks every port of the plan is free before anything starts, starts
-the processes in order (each one ready before the next starts; the LiteLLM server through
-:class:`LiteLLMServer`, the proxies as ``python -m memory_proxy.cli serve|legacy``
-children), prints what runs where, then watches them until Ctrl-C / SIGTERM (exit 0) or
-until one dies (reported with its exit code and last log lines; exit 1), and stops them
-in reverse order. What to start is decided by :mod:`memory_proxy.stack_plan`, without I/O.
+the processes in order (each one ready before the next starts; every one a
+:class:`ChildProcess`: the LiteLLM server a :class:`LiteLLMServer`, the proxies
+``python -m memory_proxy.cli serve|legacy``), prints what runs where, then watches them
+until Ctrl-C / SIGTERM (exit 0) or until one dies (reported with its exit code and last
+log lines; exit 1), and stops them in reverse order. What to start is decided by
+:mod:`memory_proxy.stack_plan`, without I/O.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Protocol, TextIO
+from typing import TextIO
 
 from memory_proxy.litellm_server import LiteLLMServer
 from memory_proxy.processes import ChildProcess, ProcessStartError, ensure_port_free
@@ -28,26 +29,6 @@ from memory_proxy.stack_plan import ProcessSpec, StackPlan
 __all__ = ["Supervisor"]
 
 _POLL_SECONDS = 0.2
-
-
-class _Runner(Protocol):
-    """What the supervisor needs of a process: ChildProcess and LiteLLMServer both fit."""
-
-    @property
-    def pid(self) -> int | None: ...
-
-    @property
-    def log_path(self) -> Path | None: ...
-
-    startup_seconds: float | None
-
-    def start(self) -> object: ...
-
-    def stop(self, grace: float = ...) -> None: ...
-
-    def poll(self) -> int | None: ...
-
-    def log_tail(self, lines: int = ...) -> list[str]: ...
 
 
 class _ShutdownRequested(BaseException):
@@ -80,7 +61,7 @@ class Supervisor:
         self.ready_timeout = ready_timeout
         self._out = out or sys.stdout
         self._err = err or sys.stderr
-        self._running: list[tuple[ProcessSpec, _Runner]] = []
+        self._running: list[tuple[ProcessSpec, ChildProcess]] = []
         self._shutdown = threading.Event()
         self._starting = False
         self.signal_received: int | None = None
@@ -172,7 +153,7 @@ class Supervisor:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _runner(self, spec: ProcessSpec) -> _Runner:
+    def _runner(self, spec: ProcessSpec) -> ChildProcess:
         log_path = self.run_dir / spec.log_name
         if spec.role == "litellm":
             return LiteLLMServer(
@@ -205,7 +186,7 @@ class Supervisor:
             self._starting = False
             raise _ShutdownRequested
 
-    def _report_death(self, spec: ProcessSpec, runner: _Runner, code: int) -> None:
+    def _report_death(self, spec: ProcessSpec, runner: ChildProcess, code: int) -> None:
         tail = runner.log_tail()
         how = f"exit code {code}"
         if code < 0:

@@ -196,3 +196,23 @@ def test_the_key_comparison_is_constant_time(
     reply = client.get("/v1/models", headers={"authorization": f"Bearer {MASTER_KEY}"})
     assert reply.status_code != 401
     assert seen == [(MASTER_KEY.encode(), MASTER_KEY.encode())]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_a_method_no_route_takes_is_a_405_in_the_endpoints_format(
+    client: TestClient, path: str
+) -> None:
+    # OPTIONS: neither app's routes take it, the legacy catch-all included.
+    reply = client.request("OPTIONS", path, headers={"authorization": f"Bearer {MASTER_KEY}"})
+    assert reply.status_code == 405, reply.text
+    assert "allow" in reply.headers
+    body = reply.json()
+    assert "detail" not in body
+    if path.startswith("/v1/messages"):
+        assert body == {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "message": "Method Not Allowed"},
+        }
+    else:
+        assert body["error"]["type"] == "invalid_request_error"
+        assert body["error"]["message"] == "Method Not Allowed"

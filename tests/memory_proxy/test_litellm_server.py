@@ -1,7 +1,7 @@
 """The LiteLLM server launcher, against the real server and a fake upstream on loopback.
 
 The server takes 7-15 s to start, so one module-scoped server carries every traffic test;
-the refusal tests stub out ``subprocess.Popen`` to prove nothing was spawned.
+the refusal tests hand the launcher a ``spawn`` that refuses, to prove nothing was spawned.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from starlette.routing import Route
 from harness.loopback import LoopbackServer, free_port
 from memory_proxy import litellm_server
 from memory_proxy.litellm_server import LiteLLMServer, LiteLLMServerError
+from memory_proxy.processes import Spawn
 
 MASTER_KEY = "sk-test-master-6f1c0e2a9b8d4c7e"
 SUPERMEMORY_KEY = "sm-from-config-env"
@@ -216,11 +217,11 @@ def server(
 
 
 @pytest.fixture
-def no_spawn(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: Any, **kwargs: Any) -> None:
+def no_spawn() -> Spawn:
+    def refuse(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
         raise AssertionError(f"a process was started: {args}")
 
-    monkeypatch.setattr(litellm_server.subprocess, "Popen", refuse)
+    return refuse
 
 
 # -- the running server ----------------------------------------------------------------------
@@ -370,12 +371,12 @@ def test_derived_config_overrides_forwarding_and_anchors_includes(
 
 @pytest.mark.parametrize("master_key", [None, "sk-1234", " sk-1234 ", ""])
 def test_weak_or_missing_master_key_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_spawn: None, master_key: str | None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_spawn: Spawn, master_key: str | None
 ) -> None:
     monkeypatch.delenv("LITELLM_MASTER_KEY", raising=False)
     path = write_config(tmp_path, "http://127.0.0.1:9", master_key=master_key)
     original = path.read_bytes()
-    launcher = LiteLLMServer(path, port=free_port())
+    launcher = LiteLLMServer(path, port=free_port(), spawn=no_spawn)
     with pytest.raises(LiteLLMServerError, match="allow_weak_master_key=True"):
         launcher.start()
     assert launcher.pid is None
@@ -390,14 +391,15 @@ def test_missing_master_key_accepted_from_environment(
     class Spawned(Exception):
         pass
 
-    def capture(*args: Any, env: dict[str, str], **kwargs: Any) -> None:
+    def capture(*args: Any, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
         spawned.append(env)
         raise Spawned
 
-    monkeypatch.setattr(litellm_server.subprocess, "Popen", capture)
     monkeypatch.setenv("LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY", "true")
     path = write_config(tmp_path, "http://127.0.0.1:9", master_key=None)
-    launcher = LiteLLMServer(path, port=free_port(), env={"LITELLM_MASTER_KEY": MASTER_KEY})
+    launcher = LiteLLMServer(
+        path, port=free_port(), env={"LITELLM_MASTER_KEY": MASTER_KEY}, spawn=capture
+    )
     with pytest.raises(Spawned):
         launcher.start()
     (env,) = spawned
@@ -408,22 +410,22 @@ def test_missing_master_key_accepted_from_environment(
     assert launcher.derived_config_path is None  # cleaned up after the failed spawn
 
 
-def test_port_in_use_is_refused(tmp_path: Path, no_spawn: None) -> None:
+def test_port_in_use_is_refused(tmp_path: Path, no_spawn: Spawn) -> None:
     path = write_config(tmp_path, "http://127.0.0.1:9")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(LiteLLMServerError, match=f"port {port} .*already in use"):
-            LiteLLMServer(path, port=port).start()
+            LiteLLMServer(path, port=port, spawn=no_spawn).start()
 
 
-def test_invalid_yaml_is_refused(tmp_path: Path, no_spawn: None) -> None:
+def test_invalid_yaml_is_refused(tmp_path: Path, no_spawn: Spawn) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("model_list: [\n  - broken: : :\n")
     original = path.read_bytes()
     with pytest.raises(LiteLLMServerError, match="not valid YAML"):
-        LiteLLMServer(path, port=free_port()).start()
+        LiteLLMServer(path, port=free_port(), spawn=no_spawn).start()
     assert path.read_bytes() == original
 
 
@@ -471,7 +473,7 @@ def test_server_that_fails_to_start_reports_exit_code_and_log(
     assert path.read_bytes() == original
 
 
-def test_start_timeout_kills_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_start_timeout_kills_the_server(tmp_path: Path) -> None:
     started: list[subprocess.Popen[bytes]] = []
     real_popen = subprocess.Popen
 
@@ -480,9 +482,8 @@ def test_start_timeout_kills_the_server(tmp_path: Path, monkeypatch: pytest.Monk
         started.append(process)
         return process
 
-    monkeypatch.setattr(litellm_server.subprocess, "Popen", recording_popen)
     path = write_config(tmp_path, "http://127.0.0.1:9")
-    launcher = LiteLLMServer(path, port=free_port(), ready_timeout=0.5)
+    launcher = LiteLLMServer(path, port=free_port(), ready_timeout=0.5, spawn=recording_popen)
     began = time.monotonic()
     with pytest.raises(LiteLLMServerError, match="not ready .* within"):
         launcher.start()

@@ -256,8 +256,8 @@ def test_fast_routes_leave_the_rest_to_fastapi(sdk_proxy: LoopbackServer) -> Non
 
 
 async def test_a_bug_in_a_fast_route_is_a_500_in_its_format() -> None:
-    from memory_proxy.app import render_error
     from memory_proxy.fast_routes import FastRoutes
+    from memory_proxy.service_routes import render_error
 
     async def boom(request: Request) -> Response:
         raise RuntimeError("a bug")

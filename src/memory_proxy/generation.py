@@ -1,0 +1,125 @@
+"""What every generation endpoint does alike, whatever its API format.
+
+Each handler (``chat``, ``messages``) reads the same prologue from a request
+(:func:`read_generation_request`: body, model route, memory routing, access-log fields),
+reports attempts and the stream's outcome through the same hooks, relays a pass-through
+call the same way (:func:`relay_passthrough`) and gives litellm the same per-call
+settings (:func:`litellm_call_kwargs`). What differs between the formats stays in the
+handlers: the fields they require, the upstream request they build, how a translated
+reply is encoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from memory_proxy.access_log import annotate
+from memory_proxy.api_formats import ApiFormat
+from memory_proxy.client_body import ClientBody, read_client_body
+from memory_proxy.memory_router import RoutingDecision
+from memory_proxy.model_table import Route
+from memory_proxy.proxy_state import ProxyState
+from memory_proxy.relay import RelayRequest
+from memory_proxy.request_body import require_fields
+from memory_proxy.retries import call_with_retries
+from memory_proxy.streaming import final_event_detector, open_byte_stream, sse_response
+
+__all__ = [
+    "GenerationRequest",
+    "litellm_call_kwargs",
+    "read_generation_request",
+    "relay_passthrough",
+]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A generation request, read and routed; its hooks annotate the access-log line."""
+
+    request: Request
+    body: ClientBody
+    route: Route
+    decision: RoutingDecision
+    stream: bool
+
+    def attempts(self, n: int) -> None:
+        annotate(self.request, attempts=n)
+
+    def on_end(self, outcome: str) -> None:
+        annotate(self.request, stream_outcome=outcome)
+
+
+async def read_generation_request(
+    state: ProxyState,
+    request: Request,
+    required: dict[str, type],
+    *,
+    check: Callable[[dict[str, Any]], None] | None = None,
+    streams: bool = True,
+) -> GenerationRequest:
+    """Read the body, check its ``required`` fields (then ``check``), route its model.
+
+    ``streams=False`` for an endpoint that never streams, whatever the body says.
+    """
+    client_body = await read_client_body(request, state.config.options.max_body_bytes)
+    body = client_body.parsed
+    require_fields(body, required)
+    if check is not None:
+        # Before routing: a malformed body is reported ahead of an unknown model.
+        check(body)
+    route = state.route(body["model"])
+    decision = state.router.detect_user_id(request.headers)
+    stream = streams and bool(body.get("stream"))
+    annotate(request, model=body["model"], user_id=decision.user_id, stream=stream)
+    return GenerationRequest(request, client_body, route, decision, stream)
+
+
+async def relay_passthrough(
+    state: ProxyState, generation: GenerationRequest, call: RelayRequest, api_format: ApiFormat
+) -> Response:
+    """Send ``call`` over the shared session; the reply's bytes go back unchanged."""
+    relay = state.upstream.relay
+    if not generation.stream:
+        data = await call_with_retries(lambda: relay.send(call), state.retry, generation.attempts)
+        return Response(data, media_type="application/json")
+    opened = await call_with_retries(
+        lambda: open_byte_stream(lambda: relay.open_stream(call)),
+        state.retry,
+        generation.attempts,
+    )
+    return sse_response(
+        opened,
+        encode=_as_is,
+        is_final=final_event_detector(api_format),
+        api_format=api_format,
+        on_end=generation.on_end,
+    )
+
+
+def litellm_call_kwargs(
+    state: ProxyState, route: Route, extra_headers: Mapping[str, str]
+) -> dict[str, Any]:
+    """The deployment, its shared client and the proxy's limits, for one litellm call."""
+    deployment = route.deployment
+    return {
+        "model": route.upstream_model,
+        "api_base": deployment.api_base,
+        "api_key": deployment.api_key,
+        "client": state.upstream.client_for(
+            route.provider, deployment.api_base, deployment.api_key
+        ),
+        "extra_headers": dict(extra_headers),
+        # Retries are the proxy's own (before the first byte only): litellm's would
+        # multiply them, three upstream calls for every one the proxy makes.
+        "num_retries": 0,
+        "timeout": state.config.litellm.request_timeout,
+    }
+
+
+def _as_is(events: bytes) -> bytes:
+    return events

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.observation import SseEvent
-from harness.sse import StreamFormat, assemble, decode_sse, first_token_offset
+from harness.sse import assemble, decode_sse, first_token_offset
+from memory_proxy.api_formats import FormatName
 
 __all__ = ["AnswerCheck", "check_body", "check_json", "check_stream"]
 
@@ -33,7 +34,7 @@ class AnswerCheck:
 
 
 def check_body(
-    endpoint: str, fmt: StreamFormat, stream: bool, content_type: str, body: bytes
+    endpoint: str, fmt: FormatName, stream: bool, content_type: str, body: bytes
 ) -> AnswerCheck:
     """Check a whole 2xx answer as received (JSON or SSE bytes)."""
     is_sse = "text/event-stream" in content_type.lower()
@@ -70,7 +71,7 @@ def check_json(endpoint: str, payload: Any) -> AnswerCheck:
     return AnswerCheck()
 
 
-def check_stream(fmt: StreamFormat, events: Sequence[SseEvent]) -> AnswerCheck:
+def check_stream(fmt: FormatName, events: Sequence[SseEvent]) -> AnswerCheck:
     """Check a stream's decoded events (``offset_ms`` stamped as they arrived)."""
     if not events:
         return AnswerCheck("stream carried no events")

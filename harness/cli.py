@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import signal
 import sys
 from collections.abc import Sequence
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from memory_proxy.litellm_env import keep_litellm_offline  # noqa: E402
+
+keep_litellm_offline()
 
 from harness.errors import HarnessError  # noqa: E402
 from memory_proxy.errors import ConfigError  # noqa: E402

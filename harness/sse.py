@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from harness.observation import SseEvent
+from memory_proxy.api_formats import FormatName
 
 __all__ = [
     "SseDecoder",
-    "StreamFormat",
     "assemble",
     "assemble_anthropic",
     "assemble_openai",
@@ -34,7 +34,6 @@ __all__ = [
     "first_token_offset",
 ]
 
-StreamFormat = Literal["openai", "anthropic"]
 
 _DONE = "[DONE]"
 
@@ -275,7 +274,7 @@ def _parse_partial_json(raw: str) -> Any:
         return raw
 
 
-def assemble(events: Sequence[SseEvent], fmt: StreamFormat) -> dict[str, Any]:
+def assemble(events: Sequence[SseEvent], fmt: FormatName) -> dict[str, Any]:
     """Dispatch to the format's assembler."""
     return assemble_openai(events) if fmt == "openai" else assemble_anthropic(events)
 
@@ -284,7 +283,7 @@ def assemble(events: Sequence[SseEvent], fmt: StreamFormat) -> dict[str, Any]:
 _DELTA_LABELS = frozenset({"content", "tool_call_delta", "reasoning"})
 
 
-def event_sequence(events: Sequence[SseEvent], fmt: StreamFormat) -> list[str]:
+def event_sequence(events: Sequence[SseEvent], fmt: FormatName) -> list[str]:
     """The stream's shape as labels, runs of deltas collapsed to one label.
 
     Anthropic: the event type, with the block type for ``content_block_start`` and the
@@ -305,7 +304,7 @@ def _is_delta(label: str) -> bool:
     return label in _DELTA_LABELS or label.startswith("content_block_delta")
 
 
-def _labels(event: SseEvent, fmt: StreamFormat) -> list[str]:
+def _labels(event: SseEvent, fmt: FormatName) -> list[str]:
     if fmt == "openai" and event.data.strip() == _DONE:
         return [_DONE]
     payload = _payload(event)
@@ -341,7 +340,7 @@ def _labels(event: SseEvent, fmt: StreamFormat) -> list[str]:
     return labels or ["empty"]
 
 
-def first_token_offset(events: Sequence[SseEvent], fmt: StreamFormat) -> float | None:
+def first_token_offset(events: Sequence[SseEvent], fmt: FormatName) -> float | None:
     """``offset_ms`` of the first event carrying generated content, not the first byte.
 
     Anthropic: the first ``content_block_delta``. OpenAI: the first chunk with non-empty

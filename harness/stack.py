@@ -14,13 +14,12 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.loopback import free_port
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.litellm_server import LiteLLMServer
 from memory_proxy.processes import ChildProcess
 from memory_proxy.stack_plan import Role, proxy_argv
 
 __all__ = ["Stack"]
-
-LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 
 @dataclass
@@ -75,7 +74,7 @@ class Stack:
             list(proxy_argv(role, config, port, litellm_url=litellm_url)),
             port=port,
             log_path=self.run_dir / f"{name or title.replace(' ', '-').lower()}.log",
-            env=LITELLM_ENV,
+            env=LITELLM_OFFLINE_ENV,
             ready_timeout=90,
         )
         return self.start(child)
@@ -114,7 +113,7 @@ class Stack:
             ],
             port=port,
             log_path=self.run_dir / "shadow.log",
-            env=LITELLM_ENV,
+            env=LITELLM_OFFLINE_ENV,
             ready_timeout=90,
         )
         return self.start(child)

@@ -26,10 +26,11 @@ from locust import FastHttpUser, between, constant, task
 from harness.answer_check import check_json, check_stream
 from harness.corpus import CorpusEntry, load_corpus
 from harness.observation import SseEvent
-from harness.sse import SseDecoder, StreamFormat
+from harness.sse import SseDecoder
 from loadtests.bodies import PreparedRequest, RequestPool, build_pool
 from loadtests.options import LoadOptions
 from loadtests.options import weight as env_weight
+from memory_proxy.api_formats import FormatName
 
 __all__ = [
     "AnthropicMessagesUser",
@@ -85,7 +86,7 @@ class _CorpusUser(FastHttpUser):
     """Sends corpus requests of one pool, seeded per user, with a memory id for half."""
 
     abstract = True
-    api_format: ClassVar[StreamFormat]
+    api_format: ClassVar[FormatName]
     endpoint: ClassVar[str]
     pool_name: ClassVar[str]
     request_name: ClassVar[str]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 # Every process that imports litellm must not reach for the network at import.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from memory_proxy.litellm_env import keep_litellm_offline  # noqa: E402
+
+keep_litellm_offline()
 
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
 
+from memory_proxy.api_formats import FormatName
 from memory_proxy.config import ProxyConfig
 from memory_proxy.model_table import ModelTable
 
 __all__ = ["CASES", "BenchCase", "HttpCall", "parse_cases"]
 
-ApiName = Literal["openai", "anthropic"]
 PROMPT = "Hello there, benchmark: a short answer please."
 
 
@@ -29,13 +28,13 @@ class HttpCall:
     headers: dict[str, str]
     body: bytes
     stream: bool
-    api: ApiName
+    api: FormatName
 
 
 @dataclass(frozen=True)
 class BenchCase:
     name: str
-    api: ApiName
+    api: FormatName
     stream: bool
     model: str  # the client-facing model name
     path: str  # on a proxy
@@ -74,7 +73,7 @@ class BenchCase:
         headers = {"content-type": "application/json", **route.deployment.extra_headers}
         # In the provider's own format, which differs from the client's when the proxy
         # translates (an OpenAI-format request for a Claude model goes out as Messages).
-        api: ApiName = "anthropic" if route.deployment.provider == "anthropic" else "openai"
+        api: FormatName = "anthropic" if route.deployment.provider == "anthropic" else "openai"
         if api == "anthropic":
             url = base + "/v1/messages"
             headers.update({"x-api-key": key, "anthropic-version": "2023-06-01"})

@@ -25,11 +25,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.sse import SseDecoder, first_token_offset
+from memory_proxy.api_formats import ANTHROPIC, OPENAI
 
 __all__ = ["LoadOutcome", "LoadSpec", "main", "run_load"]
 
 _BODY_MARKERS = {"openai": b'"choices"', "anthropic": b'"content"'}
-_STREAM_END = {"openai": b"data: [DONE]", "anthropic": b"message_stop"}
+_STREAM_END: dict[str, bytes] = {f.name: f.final_event_marks[0] for f in (OPENAI, ANTHROPIC)}
 
 
 @dataclass(frozen=True)

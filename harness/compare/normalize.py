@@ -24,7 +24,8 @@ from typing import Any
 
 from harness.compare.rules import IgnoreRules, Normalized
 from harness.observation import Observation
-from harness.sse import StreamFormat, assemble, event_sequence
+from harness.sse import assemble, event_sequence
+from memory_proxy.api_formats import FormatName
 
 __all__ = [
     "COMPARED_HEADERS",
@@ -60,7 +61,7 @@ class EndpointShape:
     """How one endpoint's answers are made comparable."""
 
     name: str
-    stream_format: StreamFormat | None
+    stream_format: FormatName | None
     prepare_body: Callable[[Any], Any]
 
 

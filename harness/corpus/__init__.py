@@ -23,9 +23,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness.errors import HarnessError
+from memory_proxy.api_formats import FormatName
 from memory_proxy.memory_router import client_family
 
 __all__ = [
@@ -49,8 +50,6 @@ _ENDPOINT_SUFFIXES = (
     ("/chat/completions", "chat"),
     ("/models", "models"),
 )
-
-ApiFormat = Literal["openai", "anthropic"]
 
 
 class CorpusError(HarnessError, ValueError):
@@ -80,7 +79,7 @@ class CorpusEntry:
         return "other"
 
     @property
-    def api_format(self) -> ApiFormat:
+    def api_format(self) -> FormatName:
         return "anthropic" if self.endpoint in ("messages", "count_tokens") else "openai"
 
     @property

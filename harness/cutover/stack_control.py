@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from memory_proxy.config import ProxyConfig
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 
 __all__ = ["StackHandle", "find_running", "pid_alive", "start_stack", "stop_stack", "verify"]
 
@@ -95,7 +96,7 @@ def start_stack(
     ]
     for flag, port in ports.items():
         argv += [f"--{flag}-port", str(port)]
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env = {**os.environ, **LITELLM_OFFLINE_ENV}
     with (run_dir / "supervisor.log").open("ab") as log:
         process = subprocess.Popen(
             argv,

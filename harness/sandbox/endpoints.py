@@ -30,7 +30,7 @@ from harness.sandbox.errors import (
 )
 from harness.sandbox.exchange import ApiExchange
 from harness.sandbox.faults import FaultPlan
-from harness.sandbox.formats import ANTHROPIC, OPENAI, ApiFormat, GenerationApi
+from harness.sandbox.formats import ANTHROPIC, OPENAI, GenerationApi, ProviderFormat
 from harness.sandbox.prompt import Prompt
 from harness.sandbox.replies import plan_reply
 from harness.sandbox.state import SandboxState
@@ -47,7 +47,7 @@ class ApiRoute:
     name: str
     suffixes: tuple[str, ...]
     method: str
-    format: ApiFormat
+    format: ProviderFormat
     handler: Handler
 
 
@@ -152,7 +152,7 @@ def _require_api_key(headers: Headers) -> None:
     raise Unauthenticated()
 
 
-def _guess_format(path: str, headers: Headers) -> ApiFormat:
+def _guess_format(path: str, headers: Headers) -> ProviderFormat:
     if "anthropic" in path or "/messages" in path or "anthropic-version" in headers:
         return ANTHROPIC
     return OPENAI

@@ -9,7 +9,7 @@
      ├── MethodNotAllowed     405: a known endpoint with the wrong method
      └── InjectedFault        a status chosen by a fault rate or a ``[sandbox:status=N]``
 
-The pure request readers raise these; ``formats.ApiFormat.error_body`` renders each one
+The pure request readers raise these; ``formats.ProviderFormat.error_body`` renders each one
 as the Anthropic or OpenAI error envelope, in one place.
 """
 

@@ -17,7 +17,7 @@ from harness.sandbox.capture import CaptureRecord
 from harness.sandbox.cloudflare import CF_COOKIE, CLOUDFLARE_1200_BODY, parse_cookie_header
 from harness.sandbox.errors import ApiError
 from harness.sandbox.faults import FaultPlan
-from harness.sandbox.formats import ApiFormat
+from harness.sandbox.formats import ProviderFormat
 from harness.sandbox.sse import SseEvent
 from harness.sandbox.state import SandboxState
 from harness.sandbox.streaming import EventStreamResponse, FinishedResponse
@@ -32,7 +32,7 @@ class ApiExchange:
         self,
         state: SandboxState,
         record: CaptureRecord,
-        api_format: ApiFormat,
+        api_format: ProviderFormat,
         cookie_header: str | None,
     ) -> None:
         self.record = record

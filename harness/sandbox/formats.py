@@ -16,7 +16,7 @@ from harness.sandbox.prompt import Prompt
 from harness.sandbox.replies import Reply
 from harness.sandbox.sse import SseEvent, json_event
 
-__all__ = ["ANTHROPIC", "OPENAI", "ApiFormat", "ErrorKind", "GenerationApi"]
+__all__ = ["ANTHROPIC", "OPENAI", "ProviderFormat", "ErrorKind", "GenerationApi"]
 
 Body = Mapping[str, Any]
 
@@ -31,8 +31,9 @@ class ErrorKind:
 
 
 @dataclass(frozen=True)
-class ApiFormat:
-    """One provider's conventions for errors and response headers."""
+class ProviderFormat:
+    """One provider's conventions for errors and response headers (the proxy's own
+    client-facing formats are ``memory_proxy.api_formats.ApiFormat``)."""
 
     name: str
     request_id_header: str
@@ -70,7 +71,7 @@ class GenerationApi:
     non-streamed body or the streamed events.
     """
 
-    format: ApiFormat
+    format: ProviderFormat
     read_prompt: Callable[[Any], Prompt]
     render_body: Callable[[Reply, Body], dict[str, Any]]
     render_stream: Callable[[Reply, Body], list[SseEvent]]
@@ -112,7 +113,7 @@ def _openai_stream_error(kind: ErrorKind) -> SseEvent:
 
 _OVERLOADED = ErrorKind("overloaded_error", "Overloaded")
 
-ANTHROPIC = ApiFormat(
+ANTHROPIC = ProviderFormat(
     name="anthropic",
     request_id_header="request-id",
     invalid_json_message="There was an error parsing the body of your request: invalid JSON.",
@@ -140,7 +141,7 @@ ANTHROPIC = ApiFormat(
     stream_error=_anthropic_stream_error,
 )
 
-OPENAI = ApiFormat(
+OPENAI = ProviderFormat(
     name="openai",
     request_id_header="x-request-id",
     invalid_json_message=(

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harness.observation import Observation, SseEvent
-from harness.sse import SseDecoder, StreamFormat, first_token_offset
+from harness.sse import SseDecoder, first_token_offset
+from memory_proxy.api_formats import FormatName
 
 __all__ = ["RawExchange", "TapRecord", "observe"]
 
@@ -77,7 +78,7 @@ class RawExchange:
 def observe(
     target: str,
     raw: RawExchange,
-    fmt: StreamFormat,
+    fmt: FormatName,
     *,
     keep_headers: Iterable[str],
     max_events: int,
@@ -139,5 +140,5 @@ def _parse_body(data: bytes) -> object:
         return text
 
 
-def format_of(endpoint: str) -> StreamFormat:
+def format_of(endpoint: str) -> FormatName:
     return "anthropic" if endpoint in ("messages", "count_tokens") else "openai"

@@ -10,8 +10,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
 from harness.loopback import LoopbackServer
 from harness.settings import HarnessSettings
 from harness.shadow.dispatch import Dispatch, LocalDispatch
@@ -21,7 +19,7 @@ from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
 from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.store.capture_store import CaptureStore
 from memory_proxy.config import ProxyConfig
-from memory_proxy.connection_limits import uvicorn_settings
+from memory_proxy.connection_limits import serve_with_limits
 
 __all__ = ["ShadowRun", "build_shadow", "serve_shadow"]
 
@@ -107,15 +105,8 @@ def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, p
     # uvicorn re-raises the SIGTERM it shut down for once it returns: the handler it puts
     # back (harness.cli's) unwinds, so the finally below lets the sidecar finish writing.
     try:
-        uvicorn.run(
-            run.app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            # The same connection limits as `memory-proxy serve`: slow clients get a 408.
-            **uvicorn_settings(config.options),
-        )
+        # The same connection limits as `memory-proxy serve`: slow clients get a 408.
+        serve_with_limits(run.app, config.options, host=host, port=port, log_level="warning")
     finally:
         run.close()
     return 0

@@ -47,6 +47,7 @@ from harness.shadow.recorder import RawExchange, TapRecord
 from harness.shadow.sampling import policy_for
 from harness.shadow.targets import MirrorTargets
 from harness.store.capture_store import CaptureStore
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.memory_router import MemoryRouter, UserIdMappings
 
 __all__ = ["SidecarDispatch", "SidecarSpec", "main", "open_engine"]
@@ -127,7 +128,7 @@ class SidecarDispatch(Dispatch):
         self._writer: asyncio.StreamWriter | None = None
         self._status: asyncio.Task[None] | None = None
         self._sock, child = socket.socketpair()
-        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        env = {**os.environ, **LITELLM_OFFLINE_ENV}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "harness.shadow.sidecar"],
             stdin=subprocess.PIPE,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from memory_proxy.errors import ErrorKind, ProxyError
 
@@ -20,6 +20,7 @@ __all__ = [
     "ENDPOINT_NAMES",
     "OPENAI",
     "ApiFormat",
+    "FormatName",
     "endpoint_paths",
     "error_format_for",
 ]
@@ -38,12 +39,18 @@ ENDPOINT_NAMES: Mapping[tuple[str, str], str] = MappingProxyType(
 )
 
 
+# The one name for the two API families, wherever a format is named by a string.
+FormatName = Literal["openai", "anthropic"]
+
+
 @dataclass(frozen=True)
 class ApiFormat:
-    name: str
+    name: FormatName
     # ErrorKind -> (error type, error code). Anthropic bodies have no code.
     error_types: Mapping[ErrorKind, tuple[str, str | None]]
     anthropic_envelope: bool
+    # How a stream's last event starts: the format's normal end, or the provider's error.
+    final_event_marks: tuple[bytes, ...]
 
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         err_type, code = self.error_types[error.kind]
@@ -74,6 +81,7 @@ OPENAI = ApiFormat(
         ErrorKind.REQUEST_TIMEOUT: ("request_timeout", "request_timeout"),
     },
     anthropic_envelope=False,
+    final_event_marks=(b"data: [DONE]", b'data: {"error"'),
 )
 
 ANTHROPIC = ApiFormat(
@@ -92,6 +100,7 @@ ANTHROPIC = ApiFormat(
         ErrorKind.REQUEST_TIMEOUT: ("invalid_request_error", None),
     },
     anthropic_envelope=True,
+    final_event_marks=(b"event: message_stop", b"event: error"),
 )
 
 

@@ -9,13 +9,14 @@ by :class:`FastRoutes` ahead of FastAPI's request layers (see ``fast_routes``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from memory_proxy.litellm_env import keep_litellm_offline  # noqa: E402
 
-import litellm  # noqa: E402 - the cost-map switch must be set before this import
+keep_litellm_offline()  # before litellm is imported
+
+import litellm  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from starlette.responses import JSONResponse, Response  # noqa: E402
 

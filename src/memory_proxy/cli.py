@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from memory_proxy.litellm_env import keep_litellm_offline  # noqa: E402
+
+keep_litellm_offline()
 
 from memory_proxy.config import load_config  # noqa: E402
 from memory_proxy.errors import ConfigError  # noqa: E402

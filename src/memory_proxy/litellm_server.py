@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.processes import ChildProcess, ProcessStartError, Spawn
 
 __all__ = ["LiteLLMServer", "LiteLLMServerError", "WEAK_MASTER_KEYS"]
@@ -215,8 +216,8 @@ class LiteLLMServer(ChildProcess):
         """What the server's environment adds to ``os.environ`` (None unsets a variable)."""
         inherited = {**os.environ, **self._user_env}
         env: dict[str, str | None] = dict(self._user_env)
-        # Without it the server fetches the model cost map over the network at import.
-        env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+        # Without them the server fetches litellm's cost map and beta headers over the network.
+        env.update(LITELLM_OFFLINE_ENV)
         # Custom callback modules named in the config are imported relative to its
         # directory; the derived copy lives elsewhere, so put that directory on the path.
         python_path = inherited.get("PYTHONPATH")

@@ -126,7 +126,9 @@ class _EventEndDetector:
     """Spots the stream's last event (``message_stop``, or the upstream's own ``error``)
     in litellm's translated byte stream, even when split across two chunks."""
 
-    MARKS = (b"message_stop", b"event: error")
+    MARKS = ANTHROPIC.final_event_marks
+    # Enough of the previous chunk to hold any mark but its last byte.
+    _KEEP = max(len(mark) for mark in MARKS) - 1
 
     def __init__(self) -> None:
         self._tail = b""
@@ -134,5 +136,5 @@ class _EventEndDetector:
     def __call__(self, item: Any) -> bool:
         data = _as_sse_bytes(item)
         window = self._tail + data
-        self._tail = data[-16:]
+        self._tail = window[-self._KEEP :]
         return any(mark in window for mark in self.MARKS)

@@ -20,12 +20,11 @@ from typing import Any, Generic, TypeVar
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from memory_proxy.api_formats import ANTHROPIC, OPENAI, ApiFormat
+from memory_proxy.api_formats import ApiFormat
 from memory_proxy.errors import UpstreamBadGateway
 from memory_proxy.upstream_errors import translate_upstream_error
 
 __all__ = [
-    "FINAL_EVENT_MARKS",
     "OpenedStream",
     "SseFramer",
     "SseResponse",
@@ -38,12 +37,6 @@ __all__ = [
 T = TypeVar("T")
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-
-# How a format's last event starts: its normal end, or the provider's own error event.
-FINAL_EVENT_MARKS: dict[str, tuple[bytes, ...]] = {
-    OPENAI.name: (b"data: [DONE]", b'data: {"error"'),
-    ANTHROPIC.name: (b"event: message_stop", b"event: error"),
-}
 
 
 @dataclass
@@ -120,7 +113,7 @@ async def _whole_events(chunks: AsyncIterator[bytes], framer: SseFramer) -> Asyn
 
 def final_event_detector(api_format: ApiFormat) -> Callable[[bytes], bool]:
     """``is_final`` for whole-event blocks of ``api_format``."""
-    marks = FINAL_EVENT_MARKS[api_format.name]
+    marks = api_format.final_event_marks
     return lambda block: any(mark in block for mark in marks)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.litellm_server import LiteLLMServer
 from memory_proxy.processes import ChildProcess, ProcessStartError, ensure_port_free
 from memory_proxy.stack_plan import ProcessSpec, StackPlan
@@ -173,7 +174,7 @@ class Supervisor:
             ready_path=spec.ready_path,
             ready_timeout=self.ready_timeout,
             # The proxies import litellm; its log lines should reach the file as they happen.
-            env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"},
+            env={**LITELLM_OFFLINE_ENV, "PYTHONUNBUFFERED": "1"},
         )
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:

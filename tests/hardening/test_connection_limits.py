@@ -34,6 +34,7 @@ from harness.sandbox.client import SandboxControl
 from harness.sandbox.config_file import write_sandbox_config
 from memory_proxy.config import load_config
 from memory_proxy.connection_limits import uvicorn_settings
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.processes import ChildProcess
 from tests.conftest import MASTER_KEY
 
@@ -165,7 +166,7 @@ def servers(
             argv,
             port=port,
             log_path=tmp / f"{name}.log",
-            env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+            env=LITELLM_OFFLINE_ENV,
             ready_timeout=90,
         )
 

@@ -37,6 +37,7 @@ from harness.report.render_md import render_markdown
 from harness.settings import HarnessSettings
 from harness.store.capture_store import CaptureStore, StoredPair, UnreadableRow
 from harness.store.pair_json import MalformedPair, pair_from_dict
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from tests.harness.report.factories import RUN
 from tests.harness.report.synthetic import build_store
 
@@ -277,7 +278,7 @@ def test_harness_report_cli_on_a_store_with_bad_rows(store: Path, tmp_path: Path
     config = tmp_path / "config.yaml"
     config.write_text("model_list: []\n", encoding="utf-8")
     out = tmp_path / "reports"
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, **LITELLM_OFFLINE_ENV, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [
             sys.executable,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from harness.store.capture_store import CaptureStore
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 FLUSHED = 300
@@ -41,7 +42,7 @@ CHILD = textwrap.dedent(
 
 def test_sigkill_while_writing_keeps_every_flushed_row(tmp_path: Path) -> None:
     db = tmp_path / "shadow.db"
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, **LITELLM_OFFLINE_ENV, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(db), str(FLUSHED)],
         cwd=REPO,

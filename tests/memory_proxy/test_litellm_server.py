@@ -227,6 +227,7 @@ def no_spawn() -> Spawn:
 # -- the running server ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_server_is_ready(server: LiteLLMServer) -> None:
     assert server.pid is not None
     assert server.startup_seconds is not None and server.startup_seconds > 0
@@ -260,6 +261,7 @@ CLIENT_HEADERS = {**MEMORY_HEADERS, "x-supermemory-api-key": "sm-from-client", "
     ("model", "upstream_path"),
     [("gpt-test", "/v1/chat/completions"), ("claude-test", "/v1/messages")],
 )
+@pytest.mark.slow
 def test_chat_completion_forwards_memory_headers(
     server: LiteLLMServer, upstream: tuple[FakeUpstream, str], model: str, upstream_path: str
 ) -> None:
@@ -404,6 +406,7 @@ def test_missing_master_key_accepted_from_environment(
         launcher.start()
     (env,) = spawned
     assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    assert env["LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS"] == "True"
     assert env["LITELLM_MASTER_KEY"] == MASTER_KEY
     # A strong key from the environment needs no opt-in, and an inherited one is dropped.
     assert "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY" not in env
@@ -432,6 +435,7 @@ def test_invalid_yaml_is_refused(tmp_path: Path, no_spawn: Spawn) -> None:
 # -- real starts that are not the shared server ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_weak_master_key_accepted_with_opt_in(
     tmp_path: Path, upstream: tuple[FakeUpstream, str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -451,6 +455,7 @@ def test_weak_master_key_accepted_with_opt_in(
     assert launcher.pid is None and not derived.exists()
 
 
+@pytest.mark.slow
 def test_server_that_fails_to_start_reports_exit_code_and_log(
     tmp_path: Path, upstream: tuple[FakeUpstream, str]
 ) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from harness.loopback import LoopbackServer
 from harness.sandbox.client import SandboxControl
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from tests.conftest import MASTER_KEY
 
 CLAUDE_CODE_TURN = json.loads(
@@ -383,6 +384,7 @@ print(reply.status_code, "litellm.proxy.proxy_server" in sys.modules)
 """
 
 
+@pytest.mark.slow
 def test_messages_for_other_providers_do_not_load_the_litellm_server(
     sandbox_config_path: Path, sandbox: Any
 ) -> None:
@@ -392,7 +394,7 @@ def test_messages_for_other_providers_do_not_load_the_litellm_server(
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        env={**os.environ, **LITELLM_OFFLINE_ENV},
         check=False,
     )
     assert result.stdout.split() == ["200", "False"], result.stderr[-2000:]

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from harness.loopback import LoopbackServer, free_port
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.processes import ChildProcess
 from tests.conftest import MASTER_KEY
 
@@ -38,13 +39,14 @@ def served(sandbox_config_path: Path, tmp_path: Path) -> Iterator[ChildProcess]:
         ],
         port=port,
         log_path=tmp_path / "sdk.log",
-        env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        env=LITELLM_OFFLINE_ENV,
         ready_timeout=90,
     )
     with child:
         yield child
 
 
+@pytest.mark.slow
 def test_sigterm_lets_an_in_flight_stream_finish(served: ChildProcess, sandbox) -> None:  # type: ignore[no-untyped-def]
     body = {
         "model": "claude-sonnet-4.5",

@@ -27,6 +27,7 @@ import pytest
 from harness.loopback import free_port
 from harness.sandbox.client import SandboxControl
 from memory_proxy.config import ProxyConfig, parse_config
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.stack_plan import (
     PlanError,
     Ports,
@@ -188,7 +189,7 @@ def memory_proxy_up(config_path: Path, tmp_path: Path, *args: str) -> Iterator[U
             [*argv, "--run-dir", str(run_dir), *args],
             stdout=out,
             stderr=err,
-            env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+            env={**os.environ, **LITELLM_OFFLINE_ENV},
             start_new_session=True,
         )
     run = UpRun(process, run_dir, stdout_path, stderr_path)
@@ -248,6 +249,7 @@ def report_startup(mode: str, manifest: dict[str, Any]) -> None:
     print(f"\nup --mode {mode}: ready in {manifest['startup_seconds']:.1f} s ({parts})")
 
 
+@pytest.mark.slow
 def test_up_sdk_serves_and_stops_on_sigterm(
     sandbox_config_path: Path, sandbox: SandboxControl, tmp_path: Path
 ) -> None:
@@ -272,6 +274,7 @@ def test_up_sdk_serves_and_stops_on_sigterm(
     assert (run.run_dir / "sdk.log").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_up_both_serves_the_same_request_on_both_ports_then_sigterm(
     sandbox_config_path: Path, sandbox: SandboxControl, tmp_path: Path
 ) -> None:
@@ -335,6 +338,7 @@ def test_port_in_use_stops_up_before_anything_starts(
     assert not listening(litellm_port) and not listening(sdk_port)
 
 
+@pytest.mark.slow
 def test_a_crashed_child_is_reported_and_the_others_stopped(
     sandbox_config_path: Path, tmp_path: Path
 ) -> None:

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-__all__ = ["BREAKER_STATES", "SKIP_OUTCOMES", "ShadowCollector"]
+__all__ = ["BREAKER_STATES", "SKIP_OUTCOMES", "ShadowCollector", "live_summary"]
 
 # The dispatch's and engine's skip reasons, as the outcomes an operator reads; a reason
 # not listed here keeps its own name.
@@ -147,4 +148,35 @@ def _store_metrics(store: Mapping[str, Any] | None) -> Iterator[Metric]:
         "shadow_store_ok",
         "1 while no write failed and no row was lost.",
         value=float(store.get("ok", True)),
+    )
+
+
+def live_summary(exposition: str) -> tuple[str, str, str]:
+    """Three lines an operator reads first, from a ``/metrics`` text. Pure.
+
+    What was mirrored, the live difference rate (status comparison) and the store's health.
+    """
+    # Keyed by name and label value: every shadow_* metric has at most one label.
+    values: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            key = (sample.name, next(iter(sample.labels.values()), ""))
+            values[key] = values.get(key, 0.0) + sample.value
+
+    def total(name: str, label: str | None = None) -> int:
+        return int(sum(v for (n, lbl), v in values.items() if n == name and label in (None, lbl)))
+
+    seen = total("shadow_requests_seen_total")
+    mirrored = total("shadow_mirror_requests_total", "mirrored")
+    skipped = total("shadow_mirror_requests_total") - mirrored
+    compared = total("shadow_pair_comparisons_total")
+    differs = total("shadow_pair_comparisons_total", "status_differs")
+    rate = f"{differs / compared:.1%}" if compared else "n/a"
+    ok = values.get(("shadow_store_ok", ""), 1.0) == 1.0
+    return (
+        f"mirrored: {mirrored} of {seen} requests seen ({skipped} skipped)",
+        f"difference rate: {rate} ({differs} of {compared} pairs differ in status)",
+        f"store: {total('shadow_store_rows_total', 'written')} written, "
+        f"{total('shadow_store_spilled_rows')} spilled, "
+        f"{total('shadow_store_rows_total', 'lost')} lost ({'ok' if ok else 'NOT ok'})",
     )

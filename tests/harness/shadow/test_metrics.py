@@ -24,7 +24,7 @@ from harness.loopback import LoopbackServer, free_port
 from harness.settings import CaptureSettings, HarnessSettings, ShadowSettings
 from harness.shadow.dispatch import LocalDispatch
 from harness.shadow.engine import MirrorEngine
-from harness.shadow.metrics import ShadowCollector
+from harness.shadow.metrics import ShadowCollector, live_summary
 from harness.shadow.mirror import ShadowMirror
 from harness.shadow.server import build_shadow
 from harness.shadow.targets import MirrorTarget, MirrorTargets
@@ -120,6 +120,11 @@ def test_sidecar_counts_reach_the_serving_process_scrape(
     assert m.value("memory_proxy_requests_total", proxy="sdk", endpoint="chat") == 4
     assert m.value("memory_proxy_requests_total", proxy="sdk", endpoint="messages") == 2
 
+    assert live_summary(m.text) == (
+        "mirrored: 4 of 6 requests seen (2 skipped)",
+        "difference rate: 25.0% (1 of 4 pairs differ in status)",
+        "store: 4 written, 0 spilled, 0 lost (ok)",
+    )
     assert refused.status_code == 401
     for needle in (*config.secrets, USER_ID, CONVERSATION_ID, "no-such-model"):
         assert needle not in m.text, needle

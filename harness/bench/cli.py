@@ -81,6 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the path answers); the shadow targets then compare CPU per request and p50",
     )
     parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="run the proxies with memory_proxy.metrics off (no /metrics, no counting), "
+        "to measure what the metrics cost",
+    )
+    parser.add_argument(
         "--sandbox-args",
         default="",
         help="extra sandbox flags, quoted, e.g. '--latency-ms 20 --chunk-delay-ms 2'",
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             mirror_cpus=_cpus(args.mirror_cpus),
             mirror_rate=max(0.0, args.mirror_rate),
             rate=max(0.0, args.rate),
+            metrics=not args.no_metrics,
         )
     except ValueError as exc:
         print(f"harness bench: {exc}", file=sys.stderr)

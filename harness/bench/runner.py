@@ -25,6 +25,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import httpx
+import yaml
 
 from harness.bench.cases import BenchCase, HttpCall
 from harness.bench.driver import LoadGenerator
@@ -71,6 +72,7 @@ class BenchPlan:
     mirror_idle: bool = True
     mirror_cpus: Sequence[int] = ()
     mirror_rate: float = 0.0  # the shadow's shadow.max_rate; 0: as harness.yaml says
+    metrics: bool = True  # the proxies' memory_proxy.metrics (off: to measure its cost)
 
 
 class _Bench:
@@ -197,6 +199,7 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
             "mirror_cpus": list(plan.mirror_cpus),
             "mirror_rate": plan.mirror_rate,
             "rate": plan.rate,
+            "metrics": plan.metrics,
         },
         machine=_machine(),
         paths=[],
@@ -206,6 +209,8 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
     with Stack(folder / "logs") as stack:
         sandbox = stack.sandbox(*BENCH_SANDBOX_ARGS, *plan.sandbox_args)
         config_path = write_sandbox_config(sandbox.url, folder / "sandbox.yaml")
+        if not plan.metrics:
+            _turn_metrics_off(config_path)
         config = load_config(config_path)
         say(f"  sandbox ready in {sandbox.startup_seconds:.1f} s; starting {', '.join(plan.paths)}")
         paths = start_paths(
@@ -297,6 +302,13 @@ def _measurement(
         client_cpu_seconds=outcome.client_cpu_seconds,
         peak_rss_bytes=sum(s.peak_rss_bytes for s in after.values()),
     )
+
+
+def _turn_metrics_off(config_path: Path) -> None:
+    """Set ``memory_proxy.metrics: false`` in the proxies' config."""
+    data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    data.setdefault("memory_proxy", {})["metrics"] = False
+    config_path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def _total_cpu(leaders: Sequence[int]) -> float:

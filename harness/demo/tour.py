@@ -27,6 +27,7 @@ from harness.redaction import Redactor
 from harness.replay.sender import ReplayPlan, replay
 from harness.sandbox.config_file import write_sandbox_config
 from harness.settings import load_harness_settings
+from harness.shadow.metrics import live_summary
 from harness.stack import Stack
 from harness.store.capture_store import CaptureStore
 from harness.upstream.collect import collect_upstream
@@ -96,6 +97,7 @@ def run_demo(
             f"      serving on {shadow.url} (ready in {shadow.startup_seconds or 0:.1f} s), "
             f"store {store_path}"
         )
+        _say(f"      metrics: {shadow.url}/metrics (Prometheus; the master key as bearer token)")
 
         _step(
             4,
@@ -144,6 +146,12 @@ def run_demo(
         )
         _say(f"      {store.count()} captured pairs; upstream calls attached to {attached}")
         store.close()
+        scraped = httpx.get(
+            shadow.url + "/metrics", headers={"authorization": f"Bearer {key}"}, timeout=10
+        )
+        scraped.raise_for_status()
+        for line in live_summary(scraped.text):
+            _say(f"      /metrics {line}")
 
         _step(
             7,

@@ -36,7 +36,14 @@ from harness.store.writer import StoreHealth
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _NOT_MIRRORED
 from memory_proxy.memory_router import MemoryRouter, client_family
 
-__all__ = ["SHADOW_HEADER", "MirrorEngine", "MirrorRequest", "MirrorStats", "PairSink"]
+__all__ = [
+    "SHADOW_HEADER",
+    "MirrorEngine",
+    "MirrorRequest",
+    "MirrorStats",
+    "PairSink",
+    "status_comparison",
+]
 
 logger = logging.getLogger("harness.shadow")
 
@@ -104,6 +111,9 @@ class MirrorStats:
     store_rejected: int = 0
     in_flight: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    # A live, cheap comparison of each pair (see ``status_comparison``); the full diff
+    # is the report's.
+    differences: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +124,7 @@ class MirrorStats:
             "store_rejected": self.store_rejected,
             "in_flight": self.in_flight,
             "skipped": dict(self.skipped),
+            "differences": dict(self.differences),
         }
 
 
@@ -153,7 +164,11 @@ class MirrorEngine:
         self._http: httpx.AsyncClient | None = None
 
     def snapshot(self) -> dict[str, Any]:
-        snap = {**self.stats.as_dict(), "breaker": self.breaker.state}
+        snap = {
+            **self.stats.as_dict(),
+            "breaker": self.breaker.state,
+            "queue_depth": self.queue_depth,
+        }
         if self.store_health is not None:
             health = self.store_health()
             snap["store"] = {**dataclasses.asdict(health), "ok": health.ok}
@@ -261,6 +276,7 @@ class MirrorEngine:
             ),
             mirror_outcome="mirrored" if shadow_raw.error is None else f"failed:{shadow_raw.error}",
         )
+        self.stats.differences[status_comparison(primary_raw, shadow_raw)] += 1
         if self.sink.put(pair):
             self.stats.completed += 1
         else:
@@ -341,6 +357,20 @@ class MirrorEngine:
             await self._http.aclose()
             self._http = None
         self._queue = None
+
+
+def status_comparison(primary: RawExchange, shadow: RawExchange) -> str:
+    """How a pair's two sides compare, at the cost of two status codes. Pure.
+
+    ``same_status``, ``status_differs``, or which side failed to answer at all. A full
+    diff (content, tool calls, usage, event order) costs a decode of both answers; it is
+    the comparator's, run on the stored pairs.
+    """
+    if primary.error is not None:
+        return "primary_failed"
+    if shadow.error is not None:
+        return "shadow_failed"
+    return "same_status" if primary.status == shadow.status else "status_differs"
 
 
 def _json_or_none(body: bytes) -> Any:

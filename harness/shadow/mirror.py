@@ -50,6 +50,10 @@ class ShadowMirror:
         self.dispatch = dispatch
         self.seen = 0
 
+    def stats(self) -> dict[str, Any]:
+        """What ``GET /_shadow/stats`` shows: the dispatch's counters and requests seen."""
+        return {**self.dispatch.stats(), "seen": self.seen}
+
     # -- ASGI -----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,7 +64,7 @@ class ShadowMirror:
             await self.app(scope, receive, send)
             return
         if scope["path"] == STATS_PATH:
-            await _send_json(send, {**self.dispatch.stats(), "seen": self.seen})
+            await _send_json(send, self.stats())
             return
         endpoint = endpoint_of(scope["method"], scope["path"])
         if endpoint is None:

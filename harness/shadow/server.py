@@ -10,16 +10,21 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp
+
 from harness.loopback import LoopbackServer
 from harness.settings import HarnessSettings
 from harness.shadow.dispatch import Dispatch, LocalDispatch
 from harness.shadow.forwarder import Forwarder
+from harness.shadow.metrics import ShadowCollector
 from harness.shadow.mirror import ShadowMirror
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
 from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.store.capture_store import CaptureStore
 from memory_proxy.config import ProxyConfig
 from memory_proxy.connection_limits import serve_with_limits
+from memory_proxy.metrics import MetricsRoute
 
 __all__ = ["ShadowRun", "build_shadow", "serve_shadow"]
 
@@ -28,9 +33,13 @@ logger = logging.getLogger("harness.shadow")
 
 @dataclass
 class ShadowRun:
-    """What a shadow-mode process holds: the app to serve, and what to close after it."""
+    """What a shadow-mode process holds: the app to serve, and what to close after it.
 
-    app: ShadowMirror
+    ``app`` is what the server serves: ``mirror``, or ``mirror`` behind ``GET /metrics``.
+    """
+
+    app: ASGIApp
+    mirror: ShadowMirror
     store: CaptureStore | None = None  # in this process; else the sidecar holds it
     sidecar: SidecarDispatch | None = None
     internal: list[LoopbackServer] = field(default_factory=list)
@@ -88,8 +97,28 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     else:
         engine, store = open_engine(spec)
         dispatch = LocalDispatch(engine)
-    app = ShadowMirror(primary, settings=settings, dispatch=dispatch)
-    return ShadowRun(app=app, store=store, sidecar=sidecar, internal=internal)
+    mirror = ShadowMirror(primary, settings=settings, dispatch=dispatch)
+    app = _with_metrics(mirror, primary, config)
+    return ShadowRun(app=app, mirror=mirror, store=store, sidecar=sidecar, internal=internal)
+
+
+def _with_metrics(mirror: ShadowMirror, primary: Any, config: ProxyConfig) -> ASGIApp:
+    """The mirror's metrics on the serving process's one ``GET /metrics``.
+
+    An SDK primary already serves ``/metrics`` (its own request metrics): the mirror's
+    join its registry. A forwarded legacy primary gets a ``/metrics`` of the mirror's
+    alone; the legacy proxy serves its own request metrics.
+    """
+    if not config.options.metrics:
+        return mirror
+    collector = ShadowCollector(mirror.stats)
+    proxy_metrics = getattr(getattr(primary, "state", None), "metrics", None)
+    if proxy_metrics is not None:
+        proxy_metrics.register(collector)
+        return mirror
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return MetricsRoute(mirror, registry=registry, master_key=config.general.master_key)
 
 
 def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, port: int) -> int:

@@ -179,8 +179,10 @@ class SidecarDispatch(Dispatch):
         return {
             **{name: remote.get(name, 0) for name in _COUNTERS},
             "in_flight": remote.get("in_flight", 0),
+            "queue_depth": remote.get("queue_depth", 0),
             "breaker": remote.get("breaker", "closed"),
             "skipped": remote.get("skipped", {}),
+            "differences": remote.get("differences", {}),
             "store": remote.get("store"),
             "sidecar_pid": self.process.pid,
             "sidecar_running": self.process.poll() is None,

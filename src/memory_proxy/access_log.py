@@ -17,7 +17,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AccessLog", "annotate", "new_request_id"]
+from memory_proxy.errors import ProxyError
+
+__all__ = ["AccessLog", "annotate", "new_request_id", "note_retry"]
 
 logger = logging.getLogger("memory_proxy.access")
 
@@ -42,6 +44,12 @@ def annotate(request: Request, **fields: Any) -> None:
     """Add fields to this request's access-log line."""
     log = request.scope.setdefault("state", {}).setdefault("access_log", {})
     log.update(fields)
+
+
+def note_retry(request: Request, error: ProxyError) -> None:
+    """Add the kind of failure that made the proxy call upstream again to ``retried``."""
+    log = request.scope.setdefault("state", {}).setdefault("access_log", {})
+    log.setdefault("retried", []).append(error.kind.value)
 
 
 def new_request_id() -> str:

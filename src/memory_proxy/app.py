@@ -28,6 +28,7 @@ from memory_proxy.chat import chat_completions  # noqa: E402
 from memory_proxy.config import ProxyConfig  # noqa: E402
 from memory_proxy.fast_routes import Endpoint, FastRoutes  # noqa: E402
 from memory_proxy.messages import count_tokens, create_message  # noqa: E402
+from memory_proxy.metrics import add_metrics  # noqa: E402
 from memory_proxy.openapi_schemas import generation_openapi, models_openapi  # noqa: E402
 from memory_proxy.proxy_state import ProxyState  # noqa: E402
 from memory_proxy.service_routes import (  # noqa: E402
@@ -161,6 +162,7 @@ def create_app(config: ProxyConfig) -> FastAPI:
         return render_error(request, exc)
 
     app.add_middleware(FastRoutes, routes=generation, render_error=render_error)
+    add_metrics(app, config, proxy="sdk")
     # Added last, so outermost: one line for every request, fast route or not.
     app.add_middleware(AccessLog, service="sdk")
     return app

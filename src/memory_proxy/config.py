@@ -111,6 +111,8 @@ class ProxyOptions:
     retry_backoff_seconds: float = 0.5
     retry_backoff_max_seconds: float = 8.0
     log_prompts: bool = False
+    # GET /metrics (Prometheus) and the per-request counting behind it.
+    metrics: bool = True
     # Connection limits (connection_limits.py): a request head must arrive within
     # header_timeout_seconds of the accept (or of its first byte, on a reused connection)
     # and hold at most max_header_bytes; its body within body_timeout_seconds of the head.
@@ -304,6 +306,7 @@ def _parse_options(raw: Any, check: _Checker) -> ProxyOptions:
             "memory_proxy.retry_backoff_max_seconds",
         ),
         log_prompts=check.boolean(raw.get("log_prompts", False), "memory_proxy.log_prompts"),
+        metrics=check.boolean(raw.get("metrics", d.metrics), "memory_proxy.metrics"),
         header_timeout_seconds=check.positive_number(
             raw.get("header_timeout_seconds", d.header_timeout_seconds),
             "memory_proxy.header_timeout_seconds",

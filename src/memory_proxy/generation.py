@@ -18,9 +18,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from memory_proxy.access_log import annotate
+from memory_proxy.access_log import annotate, note_retry
 from memory_proxy.api_formats import ApiFormat
 from memory_proxy.client_body import ClientBody, read_client_body
+from memory_proxy.errors import ProxyError
 from memory_proxy.memory_router import RoutingDecision
 from memory_proxy.model_table import Route
 from memory_proxy.proxy_state import ProxyState
@@ -47,8 +48,10 @@ class GenerationRequest:
     decision: RoutingDecision
     stream: bool
 
-    def attempts(self, n: int) -> None:
+    def attempts(self, n: int, retrying_after: ProxyError | None) -> None:
         annotate(self.request, attempts=n)
+        if retrying_after is not None:
+            note_retry(self.request, retrying_after)
 
     def on_end(self, outcome: str) -> None:
         annotate(self.request, stream_outcome=outcome)
@@ -75,7 +78,13 @@ async def read_generation_request(
     route = state.route(body["model"])
     decision = state.router.detect_user_id(request.headers)
     stream = streams and bool(body.get("stream"))
-    annotate(request, model=body["model"], user_id=decision.user_id, stream=stream)
+    annotate(
+        request,
+        model=body["model"],
+        route=route.deployment.model_name,
+        user_id=decision.user_id,
+        stream=stream,
+    )
     return GenerationRequest(request, client_body, route, decision, stream)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,7 +27,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from memory_proxy import __version__
-from memory_proxy.access_log import AccessLog, annotate
+from memory_proxy.access_log import AccessLog, annotate, note_retry
 from memory_proxy.api_formats import ApiFormat, endpoint_paths, error_format_for
 from memory_proxy.auth import require_master_key
 from memory_proxy.config import ProxyConfig
@@ -38,6 +39,8 @@ from memory_proxy.errors import (
     UpstreamUnavailable,
 )
 from memory_proxy.memory_router import MemoryRouter
+from memory_proxy.metrics import add_metrics
+from memory_proxy.model_table import ModelTable
 from memory_proxy.request_body import read_body_bytes
 from memory_proxy.retries import RetryPolicy
 from memory_proxy.service_routes import add_error_handlers, add_service_routes
@@ -56,6 +59,7 @@ _PASSED_RESPONSE_HEADERS = ("content-type", "retry-after", "cache-control")
 
 def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
     router = MemoryRouter(config.user_id_mappings)
+    routes = ModelTable(config.deployments)
     retry = RetryPolicy(
         retries=LEGACY_TRIES - 1,
         backoff_seconds=config.options.retry_backoff_seconds,
@@ -101,7 +105,7 @@ def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
         if request.url.path.startswith(_MEMORY_PATHS):
             decision = router.detect_user_id(request.headers)
             headers.update(decision.upstream_headers())
-            annotate(request, user_id=decision.user_id)
+            annotate(request, user_id=decision.user_id, route=_route_name(routes, body))
         upstream = holder["client"].build_request(
             request.method,
             request.url.path,
@@ -123,6 +127,7 @@ def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
         return Response(content, status_code=reply.status_code, headers=passed)
 
     add_error_handlers(app)
+    add_metrics(app, config, proxy="legacy")
     app.add_middleware(AccessLog, service="legacy")
     return app
 
@@ -146,7 +151,18 @@ async def _send_with_retries(
             return reply
         if attempt >= LEGACY_TRIES:
             return await _buffered(reply)
+        note_retry(request, error)
         await asyncio.sleep(retry.delay(attempt, error))
+
+
+def _route_name(routes: ModelTable, body: bytes) -> str | None:
+    """The configured route the body's model goes to; None for no JSON or no such route."""
+    try:
+        model = json.loads(body).get("model")
+    except (ValueError, AttributeError):
+        return None
+    route = routes.resolve(model) if isinstance(model, str) else None
+    return route.deployment.model_name if route is not None else None
 
 
 async def _retryable_error(reply: httpx.Response) -> ProxyError | None:

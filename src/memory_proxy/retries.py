@@ -35,22 +35,27 @@ class RetryPolicy:
 async def call_with_retries(
     call: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
-    on_attempt: Callable[[int], None] | None = None,
+    on_attempt: Callable[[int, ProxyError | None], None] | None = None,
 ) -> T:
     """Run ``call``; on a retryable failure (429, 503, Cloudflare 1200) wait and run it again.
+
+    ``on_attempt`` hears of each attempt before it is made: its number, and the failure
+    that made it a retry (None for the first).
 
     Every failure leaves as a :class:`ProxyError`: this is the boundary where litellm's
     and the transports' exceptions are translated.
     """
     attempt = 0
+    previous: ProxyError | None = None
     while True:
         attempt += 1
         if on_attempt is not None:
-            on_attempt(attempt)
+            on_attempt(attempt, previous)
         try:
             return await call()
         except Exception as exc:  # noqa: BLE001 - translated right here, once
             error = translate_upstream_error(exc)
             if not error.retryable or attempt > policy.retries:
                 raise error from exc
+            previous = error
             await asyncio.sleep(policy.delay(attempt, error))

@@ -22,6 +22,7 @@ from harness.bench.model import Measurement, PathCaseSummary, SoakResult, summar
 from harness.bench.paths import parse_paths
 from harness.bench.procstat import group_members, snapshot
 from harness.bench.render import COLUMNS
+from harness.bench.runner import _turn_metrics_off
 from harness.bench.targets import check_targets
 from harness.sandbox.config_file import write_sandbox_config
 from harness.stats import percentile
@@ -217,3 +218,13 @@ def test_paced_targets_compare_the_primarys_own_cpu_and_p50() -> None:
     assert checks["shadow p50 cost at 300 req/s [chat]"].passed  # 2.5 %
     # Every path carries the same paced load: no throughput ratio to gate.
     assert not any("throughput" in name for name in checks)
+
+
+def test_no_metrics_turns_the_proxies_metrics_off_and_keeps_the_rest(tmp_path: Path) -> None:
+    on = load_config(write_sandbox_config("http://127.0.0.1:9", tmp_path / "on.yaml"))
+    path = write_sandbox_config("http://127.0.0.1:9", tmp_path / "off.yaml")
+    _turn_metrics_off(path)
+    off = load_config(path)
+    assert on.options.metrics and not off.options.metrics
+    assert off.deployments == on.deployments
+    assert off.options.max_body_bytes == on.options.max_body_bytes

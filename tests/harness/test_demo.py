@@ -22,6 +22,10 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert f"[{step}/8]" in out
     replay = out[out.index("[4/8]") : out.index("[5/8]")]
     assert "mismatches: 0" in replay, replay  # the corpus replayed through shadow mode
+    assert re.search(r"metrics: http://127\.0\.0\.1:\d+/metrics", out)
+    evidence = out[out.index("[6/8]") : out.index("[7/8]")]
+    for line in ("/metrics mirrored: ", "/metrics difference rate: ", "/metrics store: "):
+        assert line in evidence, evidence
     assert re.search(r"Cutover readiness: (GO|NO-GO|INCONCLUSIVE)", out)
     (run_dir,) = (tmp_path / "demo").iterdir()
     # The report exists, and `latest` points at it.

@@ -82,7 +82,11 @@ def test_sigterm_during_traffic_loses_no_captured_pair(
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
             futures = [pool.submit(stream, i) for i in range(24)]
-            time.sleep(0.6)  # streams are in flight (each takes ~1 s)
+            # SIGTERM once streams are in flight (each takes ~1 s): on a busy machine the
+            # first ones may take longer than any fixed sleep to arrive.
+            deadline = time.monotonic() + 30
+            while _seen(shadow.url) < 6 and time.monotonic() < deadline:
+                time.sleep(0.02)
             os.kill(shadow.pid, signal.SIGTERM)
             answered = sum(f.result() for f in futures)
         deadline = time.monotonic() + 30
@@ -92,3 +96,11 @@ def test_sigterm_during_traffic_loses_no_captured_pair(
     assert answered > 0
     # Every request that got a whole answer has its pair in the store.
     assert CaptureStore(store_path).count() >= answered
+
+
+def _seen(url: str) -> int:
+    """Requests the shadow process has begun to serve."""
+    try:
+        return int(httpx.get(url + "/_shadow/stats", headers=AUTH, timeout=5).json()["seen"])
+    except (httpx.HTTPError, ValueError, KeyError):
+        return 0

@@ -242,6 +242,7 @@ async def _serve(engine: MirrorEngine, sock: socket.socket) -> None:
             report()
             await asyncio.sleep(STATUS_INTERVAL)
 
+    engine.start()
     ticker = asyncio.create_task(tick(), name="sidecar-status")
     try:
         while (frame := await _read_frame(reader)) is not None:

@@ -58,7 +58,14 @@ _LENGTH = struct.Struct("!I")
 STATUS_INTERVAL = 0.1
 # Beyond this many unsent bytes toward the sidecar, the primary stops shipping requests.
 BUFFER_LIMIT = 64 * 1024 * 1024
-_COUNTERS = ("queued", "completed", "shadow_failed", "worker_errors", "store_rejected")
+_COUNTERS = (
+    "queued",
+    "completed",
+    "shadow_failed",
+    "worker_errors",
+    "store_rejected",
+    "primary_unrecorded",
+)
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,7 @@ class SidecarDispatch(Dispatch):
             "breaker": remote.get("breaker", "closed"),
             "skipped": remote.get("skipped", {}),
             "store": remote.get("store"),
+            **({"replay": remote["replay"]} if "replay" in remote else {}),
             "sidecar_pid": self.process.pid,
             "sidecar_running": self.process.poll() is None,
         }

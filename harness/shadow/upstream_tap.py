@@ -77,7 +77,9 @@ class _Call:
 
     def response(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
         self.status = status
-        self.response_headers = list(headers)
+        # Plain str: aiohttp's header names are a str subclass, which marshal (the way
+        # records cross to the mirror sidecar) refuses.
+        self.response_headers = [(str(k), str(v)) for k, v in headers]
         self.headers_at = perf_counter()
 
     def chunk(self, data: bytes) -> None:
@@ -121,7 +123,7 @@ class UpstreamTap:
         calls = _CALLS.get()
         if calls is None:
             return None
-        call = _Call(method, url, list(headers), body, self.max_body_bytes)
+        call = _Call(method, url, [(str(k), str(v)) for k, v in headers], body, self.max_body_bytes)
         calls.append(call)
         return call
 

@@ -310,6 +310,7 @@ class MirrorEngine:
             mirror_outcome="mirrored" if shadow_raw.error is None else f"failed:{shadow_raw.error}",
             upstream=(self._upstream(job, primary_raw, shadow_calls) if self.replay else None)
             or {},
+            upstream_mode="replay" if self.replay is not None else "live",
         )
         if self.sink.put(pair):
             self.stats.completed += 1

@@ -78,6 +78,7 @@ class ReceivedCall:
     body: bytes
     status: int  # what it was answered
     duration_ms: float
+    answer_headers: list[tuple[str, str]] = field(default_factory=list)  # as replayed
 
 
 @dataclass
@@ -171,6 +172,7 @@ class ReplayUpstream:
             body=body,
             status=status,
             duration_ms=(time.perf_counter() - arrived) * 1000,
+            answer_headers=list(claimed[1][6]) if claimed is not None else [],
         )
         if claimed is not None:
             with self._lock:

@@ -37,7 +37,15 @@ def tapped_record(call: CallRecord, began: float | None, received_at: float) -> 
 
 def received_record(call: ReceivedCall) -> dict[str, Any]:
     """A call the mirror side sent the replay upstream."""
-    record = _record(call.method, call.path, call.query, call.headers, call.body, call.status, [])
+    record = _record(
+        call.method,
+        call.path,
+        call.query,
+        call.headers,
+        call.body,
+        call.status,
+        call.answer_headers,
+    )
     record["time"] = call.time
     record["duration_ms"] = round(call.duration_ms, 3)
     record["outcome"] = "completed"

@@ -27,12 +27,14 @@ def free_port() -> int:
 class LoopbackServer:
     """A uvicorn server for ``app`` on 127.0.0.1, started and stopped as a context manager."""
 
-    def __init__(self, app: Any, port: int = 0, *, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self, app: Any, port: int = 0, *, host: str = "127.0.0.1", startup_timeout: float = 30.0
+    ) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         config = uvicorn.Config(
             app,
-            host="127.0.0.1",
+            host=host,
             port=self.port,
             log_level="warning",
             lifespan="on",

@@ -94,6 +94,9 @@ class CapturedPair:
     # What each target sent the sandbox upstream for this request (when the upstream is
     # the sandbox): target -> captured upstream requests.
     upstream: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # replay: the mirror side's provider calls were answered with the primary's recorded
+    # ones (the upstream held fixed); live: each side called the provider itself.
+    upstream_mode: str = "live"
 
     # The stored format keeps the roles (primary, shadow); what each proxy answered is
     # derived, so rows written before and after read the same.

@@ -88,6 +88,7 @@ class Stack:
         port: int | None = None,
         primary: str = "sdk",
         max_rate: float = 0.0,
+        replay_listen: str | None = None,
     ) -> ChildProcess:
         port = port or free_port()
         child = ChildProcess(
@@ -110,6 +111,7 @@ class Stack:
                 "--store",
                 str(store),
                 *(["--max-rate", str(max_rate)] if max_rate else []),
+                *(["--replay-listen", replay_listen] if replay_listen else []),
             ],
             port=port,
             log_path=self.run_dir / "shadow.log",

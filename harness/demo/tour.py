@@ -22,15 +22,14 @@ import httpx
 from harness.corpus import CORPUS_PATH
 from harness.load.driver import LoadPlan, run_load
 from harness.load.targets import LoadTarget
+from harness.loopback import free_port
 from harness.paths import HARNESS_CONFIG
-from harness.redaction import Redactor
 from harness.replay.sender import ReplayPlan, replay
 from harness.sandbox.config_file import write_sandbox_config
 from harness.settings import load_harness_settings
 from harness.shadow.metrics import live_summary
 from harness.stack import Stack
 from harness.store.capture_store import CaptureStore
-from harness.upstream.collect import collect_upstream
 from memory_proxy.config import load_config
 
 __all__ = ["run_demo"]
@@ -65,8 +64,8 @@ def run_demo(
         )
         sdk_sandbox = stack.sandbox("--capture-limit", CAPTURE_LIMIT, name="sdk-sandbox")
         legacy_sandbox = stack.sandbox("--capture-limit", CAPTURE_LIMIT, name="legacy-sandbox")
-        _say(f"      for the SDK proxy:    {sdk_sandbox.url}")
-        _say(f"      for the LiteLLM server: {legacy_sandbox.url}")
+        _say(f"      the provider of the SDK proxy (and of shadow mode): {sdk_sandbox.url}")
+        _say(f"      the provider of the legacy stack under load:        {legacy_sandbox.url}")
         sdk_config = write_sandbox_config(sdk_sandbox.url, run_dir / "sdk.yaml")
         legacy_config = write_sandbox_config(legacy_sandbox.url, run_dir / "legacy.yaml")
         config = load_config(sdk_config)
@@ -74,25 +73,36 @@ def run_demo(
 
         _step(
             2,
-            "Legacy architecture",
-            "The LiteLLM server (the 'binary') and the legacy "
-            "memory proxy forwarding to it over HTTP.",
+            "Legacy architecture, as the shadow's mirror",
+            "The LiteLLM server (the 'binary') and the legacy memory proxy forwarding to it, "
+            "their provider URLs pointed at shadow mode's replay upstream: the mirror never "
+            "reaches the provider.",
         )
-        llm = stack.litellm_server(legacy_config)
-        legacy = stack.legacy_proxy(legacy_config, llm.url)
+        replay_port = free_port()
+        replay_url = f"http://127.0.0.1:{replay_port}"
+        mirror_config = write_sandbox_config(replay_url, run_dir / "mirror.yaml")
+        mirror_llm = stack.litellm_server(mirror_config, name="mirror-litellm-server")
+        mirror = stack.legacy_proxy(mirror_config, mirror_llm.url, name="mirror-legacy-proxy")
         _say(
-            f"      LiteLLM server {llm.url} (ready in {llm.startup_seconds or 0:.1f} s), "
-            f"legacy proxy {legacy.url} ({legacy.startup_seconds or 0:.1f} s)"
+            f"      LiteLLM server {mirror_llm.url} "
+            f"(ready in {mirror_llm.startup_seconds or 0:.1f} s), legacy proxy {mirror.url} "
+            f"({mirror.startup_seconds or 0:.1f} s), provider: {replay_url}"
         )
 
         _step(
             3,
-            "SDK proxy in shadow mode",
-            "Clients get the SDK proxy's answer; each "
-            "request is mirrored to the legacy proxy and both answers are stored.",
+            "SDK proxy in shadow mode (replay)",
+            "Clients get the SDK proxy's answer; each request is mirrored to the legacy proxy, "
+            "whose provider calls get the answers the provider gave the SDK proxy.",
         )
         store_path = run_dir / "shadow.db"
-        shadow = stack.shadow(sdk_config, HARNESS_CONFIG, legacy.url, store_path)
+        shadow = stack.shadow(
+            sdk_config,
+            HARNESS_CONFIG,
+            mirror.url,
+            store_path,
+            replay_listen=f"127.0.0.1:{replay_port}",
+        )
         _say(
             f"      serving on {shadow.url} (ready in {shadow.startup_seconds or 0:.1f} s), "
             f"store {store_path}"
@@ -117,6 +127,8 @@ def run_demo(
             "(a plain SDK proxy, then the legacy stack); RSS and CPU sampled every second.",
         )
         plain = stack.sdk_proxy(sdk_config)
+        llm = stack.litellm_server(legacy_config)
+        legacy = stack.legacy_proxy(legacy_config, llm.url)
         plan = LoadPlan(
             targets=(
                 LoadTarget("sdk", plain.url, plain.pid),
@@ -134,17 +146,18 @@ def run_demo(
         _step(
             6,
             "Upstream evidence",
-            "What each proxy really sent the provider, matched to "
-            "each client request (memory headers, cookies, retries).",
+            "What each proxy really sent the provider, recorded with each pair (memory "
+            "headers, cookies, retries): the SDK proxy's calls by the tap on its upstream "
+            "session, the legacy stack's by the replay upstream.",
         )
         store = CaptureStore(store_path)
         store.flush()
-        attached = collect_upstream(
-            store,
-            {"sdk": sdk_sandbox.url, "legacy": legacy_sandbox.url},
-            Redactor(config.secrets, store_prompts="hash"),
+        pairs = [stored.pair for stored in store.iter_pairs()]
+        recorded = sum(1 for pair in pairs if pair.upstream.get("legacy"))
+        _say(
+            f"      {len(pairs)} captured pairs; the legacy stack's provider calls recorded "
+            f"for {recorded}; the mirror sent the provider nothing"
         )
-        _say(f"      {store.count()} captured pairs; upstream calls attached to {attached}")
         store.close()
         scraped = httpx.get(
             shadow.url + "/metrics", headers={"authorization": f"Bearer {key}"}, timeout=10

@@ -13,7 +13,7 @@ from harness.compare import Thresholds, classify
 from harness.report.formatting import pct
 from harness.report.model import Check, Status, counts_text
 from harness.report.outcomes import Direction
-from harness.report.tally import DiffTally
+from harness.report.tally import DiffTally, Evidence
 from harness.settings import HarnessSettings
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ERROR_WORDING",
     "GATED_CATEGORIES",
     "INFORMATIONAL_CATEGORIES",
+    "REPLAY_EXACT_CATEGORIES",
     "RATIO_SLACK",
     "STRICT_CATEGORIES",
     "TARGETS",
@@ -28,6 +29,8 @@ __all__ = [
     "category_checks",
     "combine",
     "diffy_check",
+    "exact_categories",
+    "judged_check",
     "gate_detail",
     "informational_check",
     "rates_measured",
@@ -48,6 +51,10 @@ GATED_CATEGORIES = (
     ("usage", "usage"),
 )
 STRICT_CATEGORIES = (("tool calls", "tool_calls"),)
+# Under replay both proxies got the same provider answer: what they make of it must match.
+REPLAY_EXACT_CATEGORIES = frozenset(
+    {"content", "tool_calls", "finish_reason", "usage", "stream_sequence", "stream_ending"}
+)
 # Shown in the tables, never a gate failure: wording, the model id spelling, headers,
 # upstream request details (the memory headers have their own gate), anything else.
 INFORMATIONAL_CATEGORIES = ("error_message", "model", "headers", "upstream", "other")
@@ -115,7 +122,8 @@ def diffy_check(
 
 
 def strict_check(label: str, category: str, diffs: DiffTally, min_samples: int) -> Check:
-    """Parity that must be exact (tool calls): any difference fails."""
+    """Parity that must be exact (tool calls; under replay, the answer's substance): any
+    difference fails."""
     count = diffs.categories[category]
     status, note = _adequate(Status.FAIL if count else Status.PASS, diffs.compared, min_samples)
     return Check(
@@ -172,11 +180,36 @@ def thresholds_of(settings: HarnessSettings) -> Thresholds:
     )
 
 
+def exact_categories(evidence: Evidence) -> frozenset[str]:
+    """The categories in which any difference fails: under replay the upstream answer was
+    the same for both proxies, so the model's randomness excuses nothing."""
+    return REPLAY_EXACT_CATEGORIES if evidence.replay_only else frozenset()
+
+
+def judged_check(
+    label: str,
+    category: str,
+    diffs: DiffTally,
+    noise: NoiseBaseline,
+    thresholds: Thresholds,
+    min_samples: int,
+    exact: frozenset[str] = frozenset(),
+) -> Check:
+    """Exact parity for the ``exact`` categories, Diffy's rule for the others."""
+    if category in exact:
+        return strict_check(label, category, diffs, min_samples)
+    return diffy_check(label, category, diffs, noise, thresholds, min_samples)
+
+
 def category_checks(
-    diffs: DiffTally, noise: NoiseBaseline, thresholds: Thresholds, min_samples: int
+    diffs: DiffTally,
+    noise: NoiseBaseline,
+    thresholds: Thresholds,
+    min_samples: int,
+    exact: frozenset[str] = frozenset(),
 ) -> list[Check]:
     checks = [
-        diffy_check(label, category, diffs, noise, thresholds, min_samples)
+        judged_check(label, category, diffs, noise, thresholds, min_samples, exact)
         for label, category in GATED_CATEGORIES
     ]
     checks.extend(strict_check(label, c, diffs, min_samples) for label, c in STRICT_CATEGORIES)

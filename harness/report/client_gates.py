@@ -10,7 +10,13 @@ the gate lists them per family as an informational check.
 from __future__ import annotations
 
 from harness.compare import Thresholds
-from harness.report.checks import NoiseBaseline, category_checks, combine, sdk_better_check
+from harness.report.checks import (
+    NoiseBaseline,
+    category_checks,
+    combine,
+    exact_categories,
+    sdk_better_check,
+)
 from harness.report.formatting import pct
 from harness.report.model import Check, GateResult, Status
 from harness.report.tally import DiffTally, Evidence
@@ -145,7 +151,9 @@ def compatibility_gate(
     needs = 0
     for family in settings.report.families:
         diffs = evidence.families.get(family, DiffTally())
-        inner = category_checks(diffs, baseline, thresholds, min_samples)
+        inner = category_checks(
+            diffs, baseline, thresholds, min_samples, exact_categories(evidence)
+        )
         status = combine(inner)
         failing = [c.name for c in inner if c.status is Status.FAIL or c.detail == "failing so far"]
         detail = ""

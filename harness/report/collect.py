@@ -169,6 +169,9 @@ class EvidenceCollector:
         if e.last_received is None or received > e.last_received:
             e.last_received = received
         e.primaries[pair.primary.target] += 1
+        e.upstream_modes[pair.upstream_mode] += 1
+        if pair.upstream_mode == "replay" and not pair.upstream.get(pair.primary.target):
+            e.replay_unrecorded += 1
         e.endpoint_pairs[request.endpoint] += 1
         e.family_pairs[request.client_family] += 1
         if pair.shadow is not None:

@@ -21,6 +21,7 @@ __all__ = [
     "gate_line",
     "sdk_better_line",
     "uncomparable_line",
+    "upstream_mode_line",
     "worst_line",
 ]
 
@@ -57,6 +58,27 @@ def sdk_better_line(shifts: tuple[OutcomeShift, ...]) -> str:
     return f"{label} in {total:,} pairs, set apart (not regressions): {per_endpoint}"
 
 
+def upstream_mode_line(report: ReadinessReport) -> str:
+    """How the mirror side reached the provider: the reader must know before the diffs."""
+    modes = report.context.upstream_modes
+    replay, live = modes.get("replay", 0), modes.get("live", 0)
+    if not replay:
+        return ""
+    line = (
+        f"Upstream held fixed (replay) for {replay:,} pairs: the mirror side was answered with "
+        "the provider's answers to the primary, so nothing reached the provider twice and "
+        "content, tool calls, finish reason, usage and stream events must match exactly"
+    )
+    if report.context.replay_unrecorded:
+        line += (
+            f"; {report.context.replay_unrecorded:,} pairs had no provider call of the "
+            "primary's to replay (answered locally or refused first)"
+        )
+    if live:
+        line += f"; {live:,} pairs mirrored live (the upstream not held fixed)"
+    return line
+
+
 def uncomparable_line(found: Uncomparable) -> str:
     """``3 rows could not be compared (0.7 % of 420), in no gate: rows 12, 40, 41 ...``."""
     ids = ", ".join(str(row_id) for row_id, _ in found.listed[:10])
@@ -91,6 +113,9 @@ def first_screen(report: ReadinessReport) -> FirstScreen:
         f"{utc_text(c.last_received)}; exit code {report.decision.exit_code}"
     )
     informational = [sdk_better_line(report.sdk_better)] if report.sdk_better else []
+    mode = upstream_mode_line(report)
+    if mode:
+        informational.insert(0, mode)
     if found.rows:
         # Said even when the captures-readable gate passes: these rows are in no gate.
         informational.insert(0, uncomparable_line(found))

@@ -250,6 +250,8 @@ class RunContext:
     aa_rate: float
     load_runs: int
     process_samples: int
+    upstream_modes: dict[str, int] = field(default_factory=dict)  # replay / live -> pairs
+    replay_unrecorded: int = 0  # replay pairs whose primary made no provider call
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ def build_report(
         aa_rate=settings.shadow.aa_rate,
         load_runs=len(evidence.load_runs),
         process_samples=sum(len(s.points) for s in evidence.rss),
+        upstream_modes=dict(sorted(evidence.upstream_modes.items())),
+        replay_unrecorded=evidence.replay_unrecorded,
     )
     return ReadinessReport(
         decision=decide(gates),

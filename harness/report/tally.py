@@ -272,6 +272,15 @@ class Evidence:
     load_runs: tuple[LoadRun, ...] = ()
     rss: tuple[RssSeries, ...] = ()
     uncomparable: UncomparableRows = field(default_factory=UncomparableRows)
+    upstream_modes: Counter[str] = field(default_factory=Counter)  # replay / live -> pairs
+    # Replay pairs whose primary made no provider call (answered locally, or refused
+    # before calling): the mirror side had nothing to be answered with.
+    replay_unrecorded: int = 0
+
+    @property
+    def replay_only(self) -> bool:
+        """Every pair was mirrored in replay mode: the upstream was held fixed."""
+        return bool(self.upstream_modes) and set(self.upstream_modes) == {"replay"}
 
     @property
     def rows(self) -> int:
@@ -324,3 +333,5 @@ class Evidence:
         for slice_key, latency in other.latency.items():
             self.latency.setdefault(slice_key, LatencySlice(*slice_key)).merge(latency)
         self.uncomparable.merge(other.uncomparable)
+        self.upstream_modes.update(other.upstream_modes)
+        self.replay_unrecorded += other.replay_unrecorded

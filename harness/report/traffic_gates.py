@@ -19,8 +19,10 @@ from harness.report.checks import (
     category_checks,
     combine,
     diffy_check,
+    exact_categories,
     gate_detail,
     informational_check,
+    judged_check,
     rates_measured,
     sdk_better_check,
     strict_check,
@@ -59,7 +61,7 @@ def parity_gate(
             needs=min_samples,
         )
     noise = NoiseBaseline(evidence.noise.get(endpoint, DiffTally()), overall, min_samples)
-    checks = category_checks(diffs, noise, thresholds, min_samples)
+    checks = category_checks(diffs, noise, thresholds, min_samples, exact_categories(evidence))
     checks.append(informational_check("error wording", "error_message", diffs, ERROR_WORDING))
     better = evidence.sdk_better.endpoints[endpoint]
     if better:
@@ -108,8 +110,9 @@ def streaming_gate(
         ("ending [DONE]/message_stop", "stream_ending"),
         ("usage event", "usage"),
     )
+    exact = exact_categories(evidence)
     checks = [
-        diffy_check(label, category, diffs, noise, thresholds, min_samples)
+        judged_check(label, category, diffs, noise, thresholds, min_samples, exact)
         for label, category in labelled
     ]
     checks.insert(

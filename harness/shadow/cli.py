@@ -20,6 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-rate", type=float, help="mirrored requests per second at most (0: no cap)"
     )
     parser.add_argument("--store", help="SQLite file for captured pairs")
+    parser.add_argument(
+        "--upstream",
+        choices=["replay", "live"],
+        help="replay (default): answer the mirror side with the primary's provider answers; "
+        "live: the mirror side calls the provider too",
+    )
+    parser.add_argument(
+        "--replay-listen", metavar="HOST:PORT", help="where the replay upstream listens"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         mirror_to=args.mirror_to,
         sample_rate=args.sample_rate,
         max_rate=args.max_rate,
+        upstream=args.upstream,
+        replay_listen=args.replay_listen,
     )
     if args.store:
         settings = settings.with_overrides("capture", store=Path(args.store))

@@ -171,7 +171,7 @@ class LocalDispatch(Dispatch):
         return self.engine.snapshot()
 
     async def start(self) -> None:
-        return None
+        self.engine.start()
 
     async def close(self) -> None:
         await self.engine.drain()

@@ -4,7 +4,13 @@ It takes a :class:`MirrorRequest` its dispatch has admitted, plus a future for t
 primary's answer, makes the last two checks (room in the queue, circuit breaker: steps
 6 and 7 of the admission path drawn in :mod:`harness.shadow.dispatch`), and lets at
 most ``max_in_flight`` workers send the request to the shadow target, wait for the
-primary's answer, turn both into observations and hand the pair to the store. It runs
+primary's answer, turn both into observations and hand the pair to the store.
+
+In replay mode (``shadow.upstream: replay``) it also runs the replay upstream the mirror
+proxy's providers point at (:mod:`harness.shadow.replay_upstream`): a worker first waits
+for the primary's answer, registers the provider calls the primary made for it, then
+sends the mirror request, which is answered with them; both sides' provider calls go
+into the pair (``upstream``). In live mode the mirror request leaves at once. It runs
 wherever the mirror's work is meant to run: in the serving process
 (``shadow.mirror_process: false``) or in the mirror sidecar process
 (:mod:`harness.shadow.sidecar`), which keeps all of this off the primary's event loop.
@@ -26,13 +32,16 @@ from typing import Any, Protocol
 
 import httpx
 
+from harness.loopback import LoopbackServer
 from harness.observation import CapturedPair, CapturedRequest, correlation_key
-from harness.settings import HarnessSettings
+from harness.settings import HarnessSettings, replay_address
 from harness.shadow.breaker import CircuitBreaker
 from harness.shadow.recorder import RawExchange, format_of, observe
+from harness.shadow.replay_upstream import ReceivedCall, ReplayUpstream
 from harness.shadow.sampling import policy_for
 from harness.shadow.targets import MirrorTargets
 from harness.store.writer import StoreHealth
+from harness.upstream.records import received_record, tapped_record
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _NOT_MIRRORED
 from memory_proxy.memory_router import MemoryRouter, client_family
 
@@ -114,6 +123,8 @@ class MirrorStats:
     # A live, cheap comparison of each pair (see ``status_comparison``); the full diff
     # is the report's.
     differences: Counter[str] = field(default_factory=Counter)
+    # Replay mode: mirrored requests whose primary made no provider call to replay.
+    primary_unrecorded: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +136,7 @@ class MirrorStats:
             "in_flight": self.in_flight,
             "skipped": dict(self.skipped),
             "differences": dict(self.differences),
+            "primary_unrecorded": self.primary_unrecorded,
         }
 
 
@@ -162,6 +174,19 @@ class MirrorEngine:
         self._queue: asyncio.Queue[_Job] | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._http: httpx.AsyncClient | None = None
+        self.replay = ReplayUpstream() if shadow.upstream == "replay" else None
+        self._replay_server: LoopbackServer | None = None
+
+    def start(self) -> None:
+        """Open what must listen before the first request: the replay upstream."""
+        if self.replay is not None and self._replay_server is None:
+            host, port = replay_address(self.settings.shadow.replay_listen)
+            self._replay_server = LoopbackServer(self.replay, port, host=host).start()
+            logger.info("replay upstream listening on %s", self._replay_server.url)
+
+    @property
+    def replay_url(self) -> str | None:
+        return self._replay_server.url if self._replay_server is not None else None
 
     def snapshot(self) -> dict[str, Any]:
         snap = {
@@ -169,6 +194,12 @@ class MirrorEngine:
             "breaker": self.breaker.state,
             "queue_depth": self.queue_depth,
         }
+        if self.replay is not None:
+            snap["replay"] = {
+                "url": self.replay_url,
+                "served": self.replay.served,
+                "misses": self.replay.misses,
+            }
         if self.store_health is not None:
             health = self.store_health()
             snap["store"] = {**dataclasses.asdict(health), "ok": health.ok}
@@ -238,25 +269,42 @@ class MirrorEngine:
                 self.stats.in_flight -= 1
                 self._queue.task_done()
 
+    async def _primary_answer(self, job: _Job) -> RawExchange:
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(job.primary), self.settings.shadow.timeout_seconds
+            )
+        except TimeoutError:
+            return RawExchange(error="primary_timeout")
+
     async def _mirror(self, job: _Job) -> None:
         fmt = format_of(job.request.endpoint)
         targets = self.targets
-        shadow_raw = await self._call(targets.shadow.url, job)
-        # Any transport failure counts: a target that died mid-run first shows up as a
-        # dropped keep-alive connection, not as a refused one.
-        if shadow_raw.error is not None:
-            self.breaker.record_failure()
-            self.stats.shadow_failed += 1
-        else:
-            self.breaker.record_success()
-        repeat_raw = None
-        if job.noise_probe and targets.repeat is not None and shadow_raw.error is None:
-            repeat_raw = await self._call(targets.repeat.url, job)
-        timeout = self.settings.shadow.timeout_seconds
+        registration = None
+        if self.replay is not None:
+            # The mirror's provider calls are answered with the primary's: they must exist.
+            primary_raw = await self._primary_answer(job)
+            registration = self.replay.expect(primary_raw.upstream)
+            if registration is None:
+                self.stats.primary_unrecorded += 1
         try:
-            primary_raw = await asyncio.wait_for(asyncio.shield(job.primary), timeout)
-        except TimeoutError:
-            primary_raw = RawExchange(error="primary_timeout")
+            shadow_raw = await self._call(targets.shadow.url, job)
+            shadow_calls = list(registration.received) if registration is not None else []
+            # Any transport failure counts: a target that died mid-run first shows up as a
+            # dropped keep-alive connection, not as a refused one.
+            if shadow_raw.error is not None:
+                self.breaker.record_failure()
+                self.stats.shadow_failed += 1
+            else:
+                self.breaker.record_success()
+            repeat_raw = None
+            if job.noise_probe and targets.repeat is not None and shadow_raw.error is None:
+                repeat_raw = await self._call(targets.repeat.url, job)
+        finally:
+            if registration is not None:
+                self.replay.release(registration)  # type: ignore[union-attr]
+        if self.replay is None:
+            primary_raw = await self._primary_answer(job)
         keep = self.settings.capture.headers
         max_events = self.settings.capture.max_events
         pair = CapturedPair(
@@ -275,6 +323,9 @@ class MirrorEngine:
                 else None
             ),
             mirror_outcome="mirrored" if shadow_raw.error is None else f"failed:{shadow_raw.error}",
+            upstream=(self._upstream(job, primary_raw, shadow_calls) if self.replay else None)
+            or {},
+            upstream_mode="replay" if self.replay is not None else "live",
         )
         self.stats.differences[status_comparison(primary_raw, shadow_raw)] += 1
         if self.sink.put(pair):
@@ -317,6 +368,21 @@ class MirrorEngine:
         raw.total_ms = (time.perf_counter() - began) * 1000
         return raw
 
+    def _upstream(
+        self, job: _Job, primary: RawExchange, shadow_calls: list[ReceivedCall]
+    ) -> dict[str, list[dict[str, Any]]] | None:
+        """Both sides' provider calls, when replay saw any: the primary's from its tap, the
+        mirror side's as they reached the replay upstream."""
+        if not primary.upstream and not shadow_calls:
+            return None
+        arrived = job.request.received_at
+        return {
+            self.targets.primary: [
+                tapped_record(c, primary.began, arrived) for c in primary.upstream
+            ],
+            self.targets.shadow.role: [received_record(c) for c in shadow_calls],
+        }
+
     def _captured_request(self, job: _Job) -> CapturedRequest:
         request = job.request
         lookup = dict(request.headers())
@@ -357,6 +423,9 @@ class MirrorEngine:
             await self._http.aclose()
             self._http = None
         self._queue = None
+        if self._replay_server is not None:
+            self._replay_server.stop()
+            self._replay_server = None
 
 
 def status_comparison(primary: RawExchange, shadow: RawExchange) -> str:

@@ -115,6 +115,23 @@ class ShadowCollector(Collector):
             "Mirrors being sent or awaiting the primary's answer.",
             value=stats.get("in_flight", 0),
         )
+        replay = stats.get("replay")
+        if replay is not None:
+            calls = CounterMetricFamily(
+                "shadow_replay_calls",
+                "Mirror-side provider calls the replay upstream answered: replayed from the "
+                "primary's recorded calls, or a miss (nothing recorded; never forwarded).",
+                labels=["result"],
+            )
+            calls.add_metric(["replayed"], replay.get("served", 0))
+            calls.add_metric(["miss"], replay.get("misses", 0))
+            yield calls
+            unrecorded = CounterMetricFamily(
+                "shadow_replay_primary_unrecorded",
+                "Mirrored requests whose primary made no provider call to replay.",
+            )
+            unrecorded.add_metric([], stats.get("primary_unrecorded", 0))
+            yield unrecorded
         if "sidecar_running" in stats:
             yield GaugeMetricFamily(
                 "shadow_sidecar_up",

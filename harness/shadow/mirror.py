@@ -24,6 +24,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harness.settings import HarnessSettings
+from harness.shadow import upstream_tap
 from harness.shadow.dispatch import Dispatch
 from harness.shadow.engine import SHADOW_HEADER, MirrorRequest, MirrorStats, PairSink
 from harness.shadow.recorder import TapRecord
@@ -44,10 +45,21 @@ class ShadowMirror:
     """Serves ``app`` and hands what it saw to ``dispatch``. Which dispatch, and so where
     the mirror runs, is decided once, by the caller (``build_shadow``, or a test)."""
 
-    def __init__(self, app: ASGIApp, *, settings: HarnessSettings, dispatch: Dispatch) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: HarnessSettings,
+        dispatch: Dispatch,
+        tap_upstream: bool = False,
+    ) -> None:
+        """``tap_upstream``: ``app`` reports its provider calls to an
+        :class:`~harness.shadow.upstream_tap.UpstreamTap`; each mirrored request's calls
+        then go with its answer (replay mode needs them)."""
         self.app = app
         self.settings = settings
         self.dispatch = dispatch
+        self.tap_upstream = tap_upstream
         self.seen = 0
 
     def stats(self) -> dict[str, Any]:
@@ -147,12 +159,14 @@ class ShadowMirror:
                 error = error or "client_disconnected"
                 raise
 
+        calls_token = upstream_tap.begin() if self.tap_upstream else None
         try:
             await self.app(scope, tapped_receive, tapped_send)
         except BaseException as exc:
             error = error or f"primary_error:{type(exc).__name__}"
             raise
         finally:
+            calls = upstream_tap.finish(calls_token) if calls_token is not None else ()
             captured = self.settings.capture.max_body_bytes - room
             record: TapRecord = (
                 began,
@@ -164,6 +178,7 @@ class ShadowMirror:
                 headers_at,
                 ended_at if ended_at is not None else perf_counter(),
                 error,
+                calls,
             )
             self.dispatch.done(token, record)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harness.observation import Observation, SseEvent
+from harness.shadow.upstream_tap import CallRecord
 from harness.sse import SseDecoder, first_token_offset
 from memory_proxy.api_formats import FormatName
 
@@ -19,8 +20,9 @@ __all__ = ["RawExchange", "TapRecord", "observe"]
 
 # What the tap on the primary's request path keeps, as plain values (it crosses to the
 # mirror sidecar as is): (began, status, raw headers, [(perf_counter, bytes)], captured
-# bytes, truncated, headers_at, ended_at, error). Times are ``time.perf_counter()``
-# readings of the primary; CLOCK_MONOTONIC on Linux, but only differences are used.
+# bytes, truncated, headers_at, ended_at, error, the provider calls made while serving
+# it). Times are ``time.perf_counter()`` readings of the primary; CLOCK_MONOTONIC on
+# Linux, but only differences are used.
 TapRecord = tuple[
     float,
     int | None,
@@ -31,6 +33,7 @@ TapRecord = tuple[
     float | None,
     float | None,
     str | None,
+    tuple[CallRecord, ...],
 ]
 
 
@@ -46,10 +49,15 @@ class RawExchange:
     time_to_headers_ms: float | None = None
     total_ms: float | None = None
     error: str | None = None
+    # The provider calls the primary made for it, when its upstream was tapped.
+    upstream: tuple[CallRecord, ...] = ()
+    began: float | None = None  # the primary's perf_counter when the request arrived
 
     @classmethod
     def from_tap(cls, record: TapRecord) -> RawExchange:
-        began, status, headers, chunks, captured, truncated, headers_at, ended_at, error = record
+        began, status, headers, chunks, captured, truncated, headers_at, ended_at, error = record[
+            :9
+        ]
         return cls(
             status=status,
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
@@ -59,6 +67,8 @@ class RawExchange:
             time_to_headers_ms=None if headers_at is None else (headers_at - began) * 1000,
             total_ms=None if ended_at is None else (ended_at - began) * 1000,
             error=error,
+            upstream=tuple(record[9]),
+            began=began,
         )
 
     def add_chunk(self, offset_ms: float, data: bytes, cap: int) -> None:

@@ -13,20 +13,21 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp
 
-from harness.loopback import LoopbackServer
-from harness.settings import HarnessSettings
+from harness.loopback import LoopbackServer, free_port
+from harness.settings import HarnessSettings, replay_address, validate_upstream_mode
 from harness.shadow.dispatch import Dispatch, LocalDispatch
 from harness.shadow.forwarder import Forwarder
 from harness.shadow.metrics import ShadowCollector
 from harness.shadow.mirror import ShadowMirror
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
 from harness.shadow.targets import MirrorTarget, MirrorTargets
+from harness.shadow.upstream_tap import UpstreamTap
 from harness.store.capture_store import CaptureStore
 from memory_proxy.config import ProxyConfig
 from memory_proxy.connection_limits import serve_with_limits
 from memory_proxy.metrics import MetricsRoute
 
-__all__ = ["ShadowRun", "build_shadow", "serve_shadow"]
+__all__ = ["ShadowRun", "build_shadow", "replay_url", "serve_shadow"]
 
 logger = logging.getLogger("harness.shadow")
 
@@ -43,6 +44,7 @@ class ShadowRun:
     store: CaptureStore | None = None  # in this process; else the sidecar holds it
     sidecar: SidecarDispatch | None = None
     internal: list[LoopbackServer] = field(default_factory=list)
+    settings: HarnessSettings | None = None  # as run: the replay port chosen
 
     def close(self) -> None:
         """After the server stopped: every captured pair is in the store when this returns."""
@@ -67,13 +69,18 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     """
     from memory_proxy.app import create_app
 
+    settings = _fix_replay_port(settings)
     shadow = settings.shadow
+    validate_upstream_mode(shadow, "shadow settings")
+    replay = shadow.upstream == "replay"
     internal: list[LoopbackServer] = []
     # ``mirror_to`` is the legacy proxy whichever side answers clients.
     legacy = MirrorTarget("legacy", shadow.mirror_to)
     primary: Any
     if shadow.primary == "sdk":
-        primary = create_app(config)
+        # Replay answers the mirror with the provider calls the SDK proxy made: tap them.
+        tap = UpstreamTap(settings.capture.max_body_bytes) if replay else None
+        primary = create_app(config, upstream_observer=tap)
         targets = MirrorTargets(primary="sdk", shadow=legacy, repeat=legacy)
     else:
         sdk = LoopbackServer(create_app(config)).start()
@@ -97,9 +104,11 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     else:
         engine, store = open_engine(spec)
         dispatch = LocalDispatch(engine)
-    mirror = ShadowMirror(primary, settings=settings, dispatch=dispatch)
+    mirror = ShadowMirror(primary, settings=settings, dispatch=dispatch, tap_upstream=replay)
     app = _with_metrics(mirror, primary, config)
-    return ShadowRun(app=app, mirror=mirror, store=store, sidecar=sidecar, internal=internal)
+    return ShadowRun(
+        app=app, mirror=mirror, store=store, sidecar=sidecar, internal=internal, settings=settings
+    )
 
 
 def _with_metrics(mirror: ShadowMirror, primary: Any, config: ProxyConfig) -> ASGIApp:
@@ -121,16 +130,48 @@ def _with_metrics(mirror: ShadowMirror, primary: Any, config: ProxyConfig) -> AS
     return MetricsRoute(mirror, registry=registry, master_key=config.general.master_key)
 
 
+def _fix_replay_port(settings: HarnessSettings) -> HarnessSettings:
+    """Replay mode on "any port": choose it now, so the mirror side can be pointed at it
+    before the replay upstream (in the sidecar) starts."""
+    shadow = settings.shadow
+    if shadow.upstream != "replay":
+        return settings
+    host, port = replay_address(shadow.replay_listen)
+    if port:
+        return settings
+    return settings.with_overrides("shadow", replay_listen=f"{host}:{free_port()}")
+
+
+def replay_url(settings: HarnessSettings) -> str | None:
+    """Where the mirror side's providers must point in replay mode (None in live mode)."""
+    if settings.shadow.upstream != "replay":
+        return None
+    host, port = replay_address(settings.shadow.replay_listen)
+    return f"http://{host}:{port}"
+
+
 def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, port: int) -> int:
     run = build_shadow(config, settings)
+    assert run.settings is not None
+    settings = run.settings
     logger.info(
-        "shadow mode: primary=%s on %s:%d, mirroring to %s, store %s",
+        "shadow mode: primary=%s on %s:%d, mirroring to %s, upstream %s, store %s",
         settings.shadow.primary,
         host,
         port,
         settings.shadow.mirror_to,
+        settings.shadow.upstream,
         settings.capture.store,
     )
+    url = replay_url(settings)
+    if url is not None:
+        # The mirror proxy's provider base URLs must point here (keep their paths).
+        logger.warning("replay upstream: %s (point the mirror side's api_base here)", url)
+    else:
+        logger.warning(
+            "shadow.upstream: live: the mirror side calls the provider too (memory is "
+            "written and spend counted twice)"
+        )
     # uvicorn re-raises the SIGTERM it shut down for once it returns: the handler it puts
     # back (harness.cli's) unwinds, so the finally below lets the sidecar finish writing.
     try:

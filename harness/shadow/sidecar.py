@@ -58,7 +58,14 @@ _LENGTH = struct.Struct("!I")
 STATUS_INTERVAL = 0.1
 # Beyond this many unsent bytes toward the sidecar, the primary stops shipping requests.
 BUFFER_LIMIT = 64 * 1024 * 1024
-_COUNTERS = ("queued", "completed", "shadow_failed", "worker_errors", "store_rejected")
+_COUNTERS = (
+    "queued",
+    "completed",
+    "shadow_failed",
+    "worker_errors",
+    "store_rejected",
+    "primary_unrecorded",
+)
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,7 @@ class SidecarDispatch(Dispatch):
             "skipped": remote.get("skipped", {}),
             "differences": remote.get("differences", {}),
             "store": remote.get("store"),
+            **({"replay": remote["replay"]} if "replay" in remote else {}),
             "sidecar_pid": self.process.pid,
             "sidecar_running": self.process.poll() is None,
         }
@@ -244,6 +252,7 @@ async def _serve(engine: MirrorEngine, sock: socket.socket) -> None:
             report()
             await asyncio.sleep(STATUS_INTERVAL)
 
+    engine.start()
     ticker = asyncio.create_task(tick(), name="sidecar-status")
     try:
         while (frame := await _read_frame(reader)) is not None:

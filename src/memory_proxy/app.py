@@ -37,6 +37,7 @@ from memory_proxy.service_routes import (  # noqa: E402
     render_error,
 )
 from memory_proxy.session import UpstreamSession  # noqa: E402
+from memory_proxy.upstream_observer import UpstreamObserver  # noqa: E402
 
 __all__ = ["create_app"]
 
@@ -67,7 +68,10 @@ def _no_proxy_router_lookup() -> None:
         handler._proxy_router_fallback = lambda: None
 
 
-def create_app(config: ProxyConfig) -> FastAPI:
+def create_app(
+    config: ProxyConfig, *, upstream_observer: UpstreamObserver | None = None
+) -> FastAPI:
+    """The SDK proxy's app; ``upstream_observer`` watches every provider call it makes."""
     state = ProxyState.from_config(config)
     _configure_litellm()
 
@@ -76,7 +80,9 @@ def create_app(config: ProxyConfig) -> FastAPI:
         # One app may be served by several servers at once (shadow mode wraps the app
         # that also serves directly): each server's loop gets its own clients.
         if state.session is None:
-            state.session = UpstreamSession(timeout=config.litellm.request_timeout)
+            state.session = UpstreamSession(
+                timeout=config.litellm.request_timeout, observer=upstream_observer
+            )
         session = state.session
         session.open()
         try:

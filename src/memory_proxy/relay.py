@@ -20,6 +20,7 @@ import aiohttp
 
 from memory_proxy.errors import ProxyError, UpstreamRejected, UpstreamUnavailable
 from memory_proxy.upstream_errors import translate_upstream_error
+from memory_proxy.upstream_observer import CallObserver, UpstreamObserver
 
 __all__ = ["ByteStream", "RelayRequest", "UpstreamRelay", "UpstreamReplyError"]
 
@@ -45,19 +46,35 @@ class RelayRequest:
 
 
 class UpstreamRelay:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, observer: UpstreamObserver | None = None
+    ) -> None:
         self.session = session
+        self.observer = observer
+
+    def _watch(self, request: RelayRequest) -> CallObserver | None:
+        if self.observer is None:
+            return None
+        return self.observer.call("POST", request.url, request.headers.items(), request.body)
 
     async def send(self, request: RelayRequest) -> bytes:
         """The reply body of a 2xx answer, checked to be JSON; any failure a ProxyError."""
+        watch = self._watch(request)
         try:
             async with self.session.post(
                 request.url, data=request.body, headers=request.headers
             ) as reply:
-                data = await reply.read()
                 status, headers = reply.status, reply.headers
+                if watch is not None:
+                    watch.response(status, headers.items())
+                data = await reply.read()
         except Exception as exc:  # noqa: BLE001 - translated at this boundary
+            if watch is not None:
+                watch.end(type(exc).__name__)
             raise _transport_error(exc) from exc
+        if watch is not None:
+            watch.chunk(data)
+            watch.end()
         if status >= 400:
             raise reply_error(status, data, headers)
         try:
@@ -71,10 +88,15 @@ class UpstreamRelay:
 
     async def open_stream(self, request: RelayRequest) -> ByteStream:
         """Send, check the status, and hand over the body's bytes as they arrive."""
+        watch = self._watch(request)
         try:
             reply = await self.session.post(request.url, data=request.body, headers=request.headers)
         except Exception as exc:  # noqa: BLE001 - translated at this boundary
+            if watch is not None:
+                watch.end(type(exc).__name__)
             raise _transport_error(exc) from exc
+        if watch is not None:
+            watch.response(reply.status, reply.headers.items())
         if reply.status >= 400:
             try:
                 data = await reply.read()
@@ -82,18 +104,22 @@ class UpstreamRelay:
                 data = b""
             finally:
                 reply.release()
+            if watch is not None:
+                watch.chunk(data)
+                watch.end()
             raise reply_error(reply.status, data, reply.headers)
-        return ByteStream(reply)
+        return ByteStream(reply, watch)
 
 
 class ByteStream:
     """A reply's body chunks as they arrive; closing it early drops the connection."""
 
-    def __init__(self, reply: aiohttp.ClientResponse) -> None:
+    def __init__(self, reply: aiohttp.ClientResponse, watch: CallObserver | None = None) -> None:
         self.reply = reply
+        self.watch = watch
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._chunks()
+        return self._chunks() if self.watch is None else self._watched_chunks(self.watch)
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         async for chunk in self.reply.content.iter_any():
@@ -101,7 +127,19 @@ class ByteStream:
                 yield chunk
         self.reply.release()
 
+    async def _watched_chunks(self, watch: CallObserver) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks():
+                watch.chunk(chunk)
+                yield chunk
+        except Exception as exc:
+            watch.end(type(exc).__name__)
+            raise
+        watch.end()
+
     async def aclose(self) -> None:
+        if self.watch is not None:
+            self.watch.end("closed")
         # A body not read to its end leaves the connection unusable: close, not release.
         if not self.reply.content.at_eof():
             self.reply.close()

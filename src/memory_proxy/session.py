@@ -35,6 +35,7 @@ from litellm.llms.custom_httpx.http_handler import (
 from openai import AsyncOpenAI
 
 from memory_proxy.relay import UpstreamRelay
+from memory_proxy.upstream_observer import ObservedTransport, UpstreamObserver
 
 __all__ = ["UpstreamSession"]
 
@@ -46,7 +47,7 @@ KEEPALIVE_SECONDS = 120.0
 class _LoopClients:
     """Everything one event loop's requests call providers with."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, observer: UpstreamObserver | None) -> None:
         self.timeout = timeout
         # unsafe=True: keep cookies of IP-addressed hosts too (a provider on loopback).
         self.cookies = aiohttp.CookieJar(unsafe=True)
@@ -61,9 +62,14 @@ class _LoopClients:
             headers=get_default_headers(),
             trust_env=False,
         )
-        self.relay = UpstreamRelay(self.aiohttp)
+        self.relay = UpstreamRelay(self.aiohttp, observer)
+        transport: httpx.AsyncBaseTransport = AsyncHTTPHandler.create_aiohttp_transport(
+            shared_session=self.aiohttp
+        )
+        if observer is not None:
+            transport = ObservedTransport(transport, observer)
         self.http = httpx.AsyncClient(
-            transport=AsyncHTTPHandler.create_aiohttp_transport(shared_session=self.aiohttp),
+            transport=transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
             headers=get_default_headers(),
             cookies=blocked_cookie_jar(),
@@ -83,15 +89,17 @@ class _LoopClients:
 
 
 class UpstreamSession:
-    def __init__(self, *, timeout: float) -> None:
+    def __init__(self, *, timeout: float, observer: UpstreamObserver | None = None) -> None:
+        """``observer`` watches every provider call (:mod:`memory_proxy.upstream_observer`)."""
         self.timeout = timeout
+        self.observer = observer
         self._loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
 
     def _clients(self) -> _LoopClients:
         loop = asyncio.get_running_loop()
         clients = self._loops.get(loop)
         if clients is None:
-            clients = self._loops[loop] = _LoopClients(self.timeout)
+            clients = self._loops[loop] = _LoopClients(self.timeout, self.observer)
         return clients
 
     def open(self) -> None:

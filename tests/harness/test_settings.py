@@ -17,6 +17,7 @@ def test_the_shipped_file_loads_with_the_mirror_uncapped() -> None:
     assert settings.shadow.max_rate == 0
     assert settings.shadow.sample_rate == 100
     assert settings.with_overrides("shadow", max_rate=25).shadow.max_rate == 25.0
+    assert settings.shadow.upstream == "replay"  # the mirror never reaches the provider
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,9 @@ def test_the_shipped_file_loads_with_the_mirror_uncapped() -> None:
         ("sample_rate: 150", "shadow.sample_rate: expected a percentage"),
         ("mirror_nice: 30", "shadow.mirror_nice: expected 0-19"),
         ("rate_cap: 5", "shadow.rate_cap: unknown setting"),
+        ("upstream: mirror", "shadow.upstream: expected replay or live"),
+        ("replay_listen: '8080'", "shadow.replay_listen: expected HOST:PORT"),
+        ("primary: legacy", "shadow.upstream: replay needs shadow.primary: sdk"),
     ],
 )
 def test_bad_shadow_values_are_refused_by_name(tmp_path: Path, shadow: str, message: str) -> None:

@@ -432,3 +432,30 @@ def test_thresholds_come_from_settings() -> None:
     _set_chat(100, content=4)(evidence)
     looser = replace(SETTINGS, compare=replace(SETTINGS.compare, absolute_threshold=0.05))
     assert gate(evaluate(evidence, looser), "parity: chat").status is PASS
+
+
+def _replayed(e: Evidence) -> None:
+    e.upstream_modes["replay"] = e.pairs or 1
+
+
+def test_under_replay_any_difference_in_substance_fails_what_live_noise_excuses() -> None:
+    # One content difference in 100 pairs: within Diffy's thresholds when the model's own
+    # randomness is in play (live), a regression when the upstream answer was the same.
+    live = {g.name: g for g in _evaluate(_set_chat(100, content=1))}
+    assert live["parity: chat"].status is PASS
+
+    def replayed(e: Evidence) -> None:
+        _set_chat(100, content=1)(e)
+        _replayed(e)
+
+    gates = {g.name: g for g in _evaluate(replayed)}
+    assert gates["parity: chat"].status is FAIL
+    assert all(g.status is PASS for name, g in gates.items() if name != "parity: chat")
+
+
+def test_a_mixed_store_is_judged_as_live() -> None:
+    def mixed(e: Evidence) -> None:
+        _set_chat(100, content=1)(e)
+        e.upstream_modes.update({"replay": 50, "live": 50})
+
+    assert {g.name: g for g in _evaluate(mixed)}["parity: chat"].status is PASS

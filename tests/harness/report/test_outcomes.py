@@ -214,3 +214,20 @@ def test_sdk_worse_leads_the_worst_differences() -> None:
     assert first.verdict == "noise"
     assert report.worst[1].category == "content" and report.worst[1].verdict == "regression"
     assert [s.pairs for s in report.sdk_worse] == [1]
+
+
+def test_the_first_screen_names_the_replay_mode() -> None:
+    from harness.report.first_screen import first_screen, upstream_mode_line
+    from harness.report.readiness import build_report
+    from harness.settings import HarnessSettings
+    from tests.harness.report.factories import clean_evidence
+
+    evidence = clean_evidence()
+    assert upstream_mode_line(build_report(evidence, HarnessSettings())) == ""  # live
+    evidence.upstream_modes["replay"] = 120
+    evidence.replay_unrecorded = 3
+    report = build_report(evidence, HarnessSettings())
+    line = upstream_mode_line(report)
+    assert line.startswith("Upstream held fixed (replay) for 120 pairs")
+    assert "3 pairs had no provider call" in line
+    assert first_screen(report).informational[0] == line

@@ -29,7 +29,9 @@ def test_primary_legacy_forwards_clients_and_shadows_the_sdk(
 ) -> None:
     # Any proxy URL can play "legacy" here: what matters is who answers and who shadows.
     settings = HarnessSettings(
-        shadow=ShadowSettings(primary="legacy", mirror_to=sdk_proxy.url, aa_rate=0.0),
+        shadow=ShadowSettings(
+            primary="legacy", mirror_to=sdk_proxy.url, aa_rate=0.0, upstream="live"
+        ),
         capture=CaptureSettings(store=tmp_path / "shadow.db"),
     )
     run = build_shadow(load_config(sandbox_config_path), settings)

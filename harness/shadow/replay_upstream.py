@@ -1,0 +1,229 @@
+"""The replay upstream: the mirror side's provider, answering with what the primary got.
+
+In replay mode (``shadow.upstream: replay``) the mirror proxy's provider base URLs point
+here, so nothing the mirror side sends reaches the provider or the memory router: memory
+is written once, spend is not doubled, and the answer the mirror side gets is the one the
+model gave the primary, so every difference between the two proxies' answers is the
+proxies' own, not the model's randomness.
+
+::
+
+    mirror engine: expect(primary's recorded calls) --> a registration, keyed by content
+    mirror proxy --provider call--> ReplayUpstream: key of the call's body
+        found: the registration's next recorded call: its status and headers after the
+               primary's time to headers, then each body chunk at the primary's offset;
+               the call received is kept (what the mirror side sent the provider)
+        not found: 502, an error in both APIs' shape (``replay_miss``), counted; nothing
+               is forwarded anywhere
+    mirror engine: release(registration) once the mirror request is answered
+
+The key is the one the harness correlates provider calls with, without the memory user
+id (:func:`~harness.observation.correlation_key`): the last user turn's text and the
+stream flag, hashed. It holds in both API formats, whatever model id or memory headers
+each proxy sends, so a proxy that drops a memory header still gets its answer (and the
+upstream gates see the drop). Identical requests in flight share a key; any of their
+recorded answers is one the provider gave for that request.
+
+Retries: a registration answers its calls in the order the primary's calls were made,
+then repeats the last. A primary that retried after a 429 therefore replays as the same
+429 then the success, to a mirror that retries too; a mirror that retries where the
+primary did not gets the same recorded answer again.
+
+The app runs on its own server thread (:class:`~harness.loopback.LoopbackServer`), so the
+registry is guarded by a lock; answers are paced on the server's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from harness.observation import correlation_key
+from harness.shadow.upstream_tap import CallRecord
+from memory_proxy.http_headers import HOP_BY_HOP_HEADERS
+
+__all__ = ["MISS_STATUS", "ReceivedCall", "Registration", "ReplayUpstream", "replay_key"]
+
+MISS_STATUS = 502
+# Re-framed here: the body is sent as recorded (already decoded by the primary's client).
+_NOT_REPLAYED = frozenset({*HOP_BY_HOP_HEADERS, "content-length", "content-encoding"})
+
+
+def replay_key(body: bytes) -> str | None:
+    """The content key of a provider call's body; None when it has no user turn."""
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        return None
+    stream = bool(parsed.get("stream")) if isinstance(parsed, dict) else False
+    return correlation_key(None, parsed, stream)
+
+
+@dataclass(frozen=True)
+class ReceivedCall:
+    """One provider call the mirror side made, as it arrived here."""
+
+    time: float  # unix seconds
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    status: int  # what it was answered
+    duration_ms: float
+    answer_headers: list[tuple[str, str]] = field(default_factory=list)  # as replayed
+
+
+@dataclass
+class Registration:
+    """The primary's recorded calls for one mirrored request, and what the mirror sent."""
+
+    key: str
+    calls: Sequence[CallRecord]
+    served: int = 0
+    received: list[ReceivedCall] = field(default_factory=list)
+
+    def next_call(self) -> CallRecord:
+        call = self.calls[min(self.served, len(self.calls) - 1)]
+        self.served += 1
+        return call
+
+
+class ReplayUpstream:
+    """An ASGI app; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[str, list[Registration]] = {}
+        self.misses = 0
+        self.served = 0
+
+    # -- the mirror engine's side ----------------------------------------------------------
+
+    def expect(self, calls: Sequence[CallRecord]) -> Registration | None:
+        """Register the primary's calls; None when there is nothing to replay (no call,
+        or none with a user turn to key it by)."""
+        key = next((k for k in (replay_key(c[4]) for c in calls) if k is not None), None)
+        if key is None:
+            return None
+        registration = Registration(key, list(calls))
+        with self._lock:
+            self._waiting.setdefault(key, []).append(registration)
+        return registration
+
+    def release(self, registration: Registration) -> None:
+        with self._lock:
+            waiting = self._waiting.get(registration.key, [])
+            if registration in waiting:
+                waiting.remove(registration)
+            if not waiting:
+                self._waiting.pop(registration.key, None)
+
+    def _claim(self, key: str | None) -> tuple[Registration, CallRecord] | None:
+        with self._lock:
+            waiting = self._waiting.get(key or "")
+            if not waiting:
+                self.misses += 1
+                return None
+            # The least-served first: a new request before another's retry.
+            registration = min(waiting, key=lambda r: r.served)
+            self.served += 1
+            return registration, registration.next_call()
+
+    # -- ASGI -------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        arrived, wall = time.perf_counter(), time.time()
+        parts: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            parts.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(parts)
+        claimed = self._claim(replay_key(body))
+        if claimed is None:
+            status = MISS_STATUS
+            await _send_miss(send)
+        else:
+            registration, call = claimed
+            status = call[5] or MISS_STATUS
+            await _send_recorded(send, call, arrived)
+        received = ReceivedCall(
+            time=wall,
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            body=body,
+            status=status,
+            duration_ms=(time.perf_counter() - arrived) * 1000,
+            answer_headers=list(claimed[1][6]) if claimed is not None else [],
+        )
+        if claimed is not None:
+            with self._lock:
+                claimed[0].received.append(received)
+
+
+async def _pause_until(arrived: float, offset_s: float) -> None:
+    delay = arrived + offset_s - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _send_recorded(send: Send, call: CallRecord, arrived: float) -> None:
+    started, _, _, _, _, status, headers, headers_at, chunks, _, _ = call
+    kept = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in headers
+        if k.lower() not in _NOT_REPLAYED
+    ]
+    streamed = any(k == b"content-type" and v.startswith(b"text/event-stream") for k, v in kept)
+    if not streamed:
+        # A whole body, framed by its length as the provider's was.
+        body = b"".join(data for _, data in chunks)
+        kept.append((b"content-length", str(len(body)).encode()))
+    await _pause_until(arrived, (headers_at - started) if headers_at is not None else 0.0)
+    await send({"type": "http.response.start", "status": status or MISS_STATUS, "headers": kept})
+    if not streamed:
+        await _pause_until(arrived, (chunks[-1][0] - started) if chunks else 0.0)
+        await send({"type": "http.response.body", "body": body})
+        return
+    for at, data in chunks:
+        await _pause_until(arrived, at - started)
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_miss(send: Send) -> None:
+    # Readable by either API's client: Anthropic's envelope, with OpenAI's ``error`` key.
+    body: dict[str, Any] = {
+        "type": "error",
+        "error": {
+            "type": "replay_miss",
+            "message": "shadow replay: no recorded provider answer for this request "
+            "(the primary made no such call); nothing was forwarded",
+        },
+    }
+    await send(
+        {
+            "type": "http.response.start",
+            "status": MISS_STATUS,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})

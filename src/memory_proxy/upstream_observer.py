@@ -1,0 +1,93 @@
+"""A seam for watching provider calls: what was sent, what came back, and when.
+
+An app built with ``create_app(config, upstream_observer=...)`` reports every provider
+call, on every path (the pass-through relay and litellm's calls alike, which share one
+upstream session), to its observer: the request as sent, then the reply's status and
+headers, each body chunk as it arrives, and the end. Who observes (a shadow-mode tap, a
+tracer) is not the proxy's business. With no observer the cost is one ``is None`` check
+per call; an observer's own failure never reaches the request (it is the observer's to
+keep cheap and safe, and :class:`ObservedTransport` calls it outside any ``try`` that
+could turn its error into a provider error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
+
+import httpx
+
+__all__ = ["CallObserver", "ObservedTransport", "UpstreamObserver"]
+
+
+class CallObserver(Protocol):
+    """One provider call being watched."""
+
+    def response(self, status: int, headers: Iterable[tuple[str, str]]) -> None: ...
+
+    def chunk(self, data: bytes) -> None: ...
+
+    def end(self, error: str | None = None) -> None:
+        """The call is over: its body was read to the end, or ``error`` ended it. May be
+        called more than once; only the first counts."""
+
+
+class UpstreamObserver(Protocol):
+    def call(
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> CallObserver | None:
+        """A provider call is about to be sent; None: this one is not watched."""
+
+
+class ObservedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that reports each call through it to an observer (litellm's
+    calls: they go through an ``httpx.AsyncClient`` on the shared session)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, observer: UpstreamObserver) -> None:
+        self._inner = inner
+        self._observer = observer
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        watch = self._observer.call(
+            request.method, str(request.url), request.headers.multi_items(), body
+        )
+        if watch is None:
+            return await self._inner.handle_async_request(request)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except Exception as exc:
+            watch.end(type(exc).__name__)
+            raise
+        watch.response(response.status_code, response.headers.multi_items())
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_ObservedStream(response.stream, watch),
+            extensions=response.extensions,
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _ObservedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, watch: CallObserver) -> None:
+        self._inner = inner
+        self._watch = watch
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                self._watch.chunk(chunk)
+                yield chunk
+        except Exception as exc:
+            self._watch.end(type(exc).__name__)
+            raise
+        self._watch.end()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+        self._watch.end("closed")

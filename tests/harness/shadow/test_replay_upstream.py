@@ -1,0 +1,145 @@
+"""The replay upstream answers with the primary's recorded calls, and forwards nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from harness.loopback import LoopbackServer
+from harness.shadow.replay_upstream import MISS_STATUS, ReplayUpstream, replay_key
+from harness.shadow.upstream_tap import CallRecord
+
+
+def _body(text: str, stream: bool = False, **extra: object) -> bytes:
+    return json.dumps(
+        {"model": "m", "stream": stream, "messages": [{"role": "user", "content": text}], **extra}
+    ).encode()
+
+
+def _recorded(
+    body: bytes,
+    status: int,
+    chunks: list[tuple[float, bytes]],
+    *,
+    headers: list[tuple[str, str]] | None = None,
+    ttfb: float = 0.0,
+) -> CallRecord:
+    started = 100.0
+    return (
+        started,
+        "POST",
+        "https://provider.example/v1/messages",
+        [("content-type", "application/json")],
+        body,
+        status,
+        headers or [("content-type", "application/json")],
+        started + ttfb,
+        [(started + at, data) for at, data in chunks],
+        started + (chunks[-1][0] if chunks else ttfb),
+        None,
+    )
+
+
+@pytest.fixture
+def replay() -> Iterator[tuple[ReplayUpstream, httpx.Client]]:
+    upstream = ReplayUpstream()
+    with LoopbackServer(upstream) as server, httpx.Client(base_url=server.url) as client:
+        yield upstream, client
+
+
+def test_the_key_ignores_model_and_memory_headers_but_not_the_turn_or_stream() -> None:
+    assert replay_key(_body("hi")) == replay_key(_body("hi", model_id="other"))
+    assert replay_key(_body("hi")) != replay_key(_body("hi", stream=True))
+    assert replay_key(_body("hi")) != replay_key(_body("bye"))
+    assert replay_key(b"not json") is None and replay_key(b"") is None
+
+
+def test_a_registered_call_is_answered_as_recorded(
+    replay: tuple[ReplayUpstream, httpx.Client],
+) -> None:
+    upstream, client = replay
+    body = _body("what is recorded")
+    answer = b'{"id": "msg_1", "content": [{"type": "text", "text": "recorded"}]}'
+    headers = [
+        ("content-type", "application/json"),
+        ("request-id", "req_42"),
+        ("set-cookie", "__cf_bm=abc; path=/"),
+        ("connection", "keep-alive"),
+        ("content-length", "999"),
+    ]
+    registration = upstream.expect([_recorded(body, 200, [(0.01, answer)], headers=headers)])
+    assert registration is not None
+
+    # The mirror proxy sends the same turn with its own model id and memory headers.
+    sent = _body("what is recorded", model_id="legacy-alias")
+    reply = client.post(
+        "/v3/api.anthropic.com/v1/messages", content=sent, headers={"x-sm-user-id": "u1"}
+    )
+
+    assert reply.status_code == 200 and reply.content == answer
+    assert reply.headers["request-id"] == "req_42"
+    assert reply.headers["set-cookie"].startswith("__cf_bm=")
+    assert reply.headers["content-length"] == str(len(answer))  # re-framed, not recorded
+    (received,) = registration.received
+    assert received.path == "/v3/api.anthropic.com/v1/messages" and received.body == sent
+    assert ("x-sm-user-id", "u1") in received.headers
+    upstream.release(registration)
+    assert (upstream.served, upstream.misses) == (1, 0)
+
+
+def test_a_stream_keeps_the_primary_s_pacing(replay: tuple[ReplayUpstream, httpx.Client]) -> None:
+    upstream, client = replay
+    body = _body("stream me", stream=True)
+    events = [b"event: a\ndata: {}\n\n", b"event: b\ndata: {}\n\n", b"event: c\ndata: {}\n\n"]
+    sse = [("content-type", "text/event-stream")]
+    chunks = [(0.30, events[0]), (0.30, events[1]), (0.60, events[2])]
+    upstream.expect([_recorded(body, 200, chunks, headers=sse, ttfb=0.05)])
+
+    arrivals: list[float] = []
+    began = time.perf_counter()
+    with client.stream("POST", "/v1/messages", content=body) as reply:
+        for chunk in reply.iter_raw():
+            arrivals.append(time.perf_counter() - began)
+            received = chunk
+    assert reply.status_code == 200
+    # Never sooner than the primary got them: the first event after 0.3 s, the last
+    # another 0.3 s later (a busy machine only adds).
+    assert arrivals[0] >= 0.29 and arrivals[-1] >= 0.59
+    assert received.endswith(events[2])
+
+
+def test_retries_replay_the_primary_s_calls_in_order_then_the_last_again(
+    replay: tuple[ReplayUpstream, httpx.Client],
+) -> None:
+    upstream, client = replay
+    body = _body("retried")
+    limited = _recorded(body, 429, [(0.0, b'{"type":"error"}')], headers=[("retry-after", "1")])
+    ok = _recorded(body, 200, [(0.0, b'{"ok": true}')])
+    upstream.expect([limited, ok])
+    statuses = [client.post("/v1/messages", content=body).status_code for _ in range(3)]
+    assert statuses == [429, 200, 200]
+
+
+def test_a_call_nobody_registered_is_a_counted_miss_and_goes_nowhere(
+    replay: tuple[ReplayUpstream, httpx.Client],
+) -> None:
+    upstream, client = replay
+    registration = upstream.expect([_recorded(_body("known"), 200, [(0.0, b"{}")])])
+    assert registration is not None
+    reply = client.post("/v1/messages/count_tokens", content=_body("unknown"))
+    assert reply.status_code == MISS_STATUS
+    assert reply.json()["error"]["type"] == "replay_miss"
+    assert upstream.misses == 1 and registration.received == []
+    # A released registration answers no more.
+    upstream.release(registration)
+    assert client.post("/v1/messages", content=_body("known")).status_code == MISS_STATUS
+
+
+def test_nothing_to_replay_registers_nothing() -> None:
+    upstream = ReplayUpstream()
+    assert upstream.expect([]) is None
+    assert upstream.expect([_recorded(b'{"model": "m"}', 200, [])]) is None

@@ -22,6 +22,7 @@ _NUMERIC_KEYS = (
     "ttft_ms",
     "stream_error",
     "stall_after",
+    "silence_ms",
 )
 
 
@@ -38,6 +39,7 @@ class Directives:
     ttft_ms: int | None = None
     stream_error_after: int | None = None
     stall_after: int | None = None
+    silence_ms: int | None = None
 
     @property
     def any(self) -> bool:
@@ -69,6 +71,7 @@ def parse_directives(text: str) -> Directives:
         ttft_ms=numbers.get("ttft_ms"),
         stream_error_after=numbers.get("stream_error"),
         stall_after=numbers.get("stall_after"),
+        silence_ms=numbers.get("silence_ms"),
     )
 
 

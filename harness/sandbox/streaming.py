@@ -60,6 +60,7 @@ class EventStreamResponse(Response):
         chunk_delay_s: float = 0.0,
         cut_after: int | None = None,
         stall_after: int | None = None,
+        silence_s: float = 0.0,
     ) -> None:
         self.status_code = 200
         self.background = None
@@ -68,6 +69,7 @@ class EventStreamResponse(Response):
         self.chunk_delay_s = chunk_delay_s
         self.cut_after = cut_after
         self.stall_after = stall_after
+        self.silence_s = silence_s
         self._on_finish = on_finish
         # No body attribute: init_headers then leaves out content-length (chunked).
         self.init_headers({"cache-control": "no-cache", **headers})
@@ -85,6 +87,8 @@ class EventStreamResponse(Response):
                     # Silent, connection open: only the client leaving ends this.
                     await anyio.sleep_forever()
                 delay = self.chunk_delay_s if index else 0.0
+                if index == 1:
+                    delay += self.silence_s
                 if event.opens_content:
                     delay += self.ttft_s
                 if delay:

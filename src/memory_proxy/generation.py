@@ -21,6 +21,7 @@ from starlette.responses import Response
 from memory_proxy.access_log import annotate
 from memory_proxy.api_formats import ApiFormat
 from memory_proxy.client_body import ClientBody, read_client_body
+from memory_proxy.http_headers import relayed_response_headers
 from memory_proxy.memory_router import RoutingDecision
 from memory_proxy.model_table import Route
 from memory_proxy.proxy_state import ProxyState
@@ -82,11 +83,15 @@ async def read_generation_request(
 async def relay_passthrough(
     state: ProxyState, generation: GenerationRequest, call: RelayRequest, api_format: ApiFormat
 ) -> Response:
-    """Send ``call`` over the shared session; the reply's bytes go back unchanged."""
+    """Send ``call`` over the shared session; the reply's bytes and headers go back."""
     relay = state.upstream.relay
     if not generation.stream:
-        data = await call_with_retries(lambda: relay.send(call), state.retry, generation.attempts)
-        return Response(data, media_type="application/json")
+        reply = await call_with_retries(lambda: relay.send(call), state.retry, generation.attempts)
+        return Response(
+            reply.body,
+            media_type="application/json",
+            headers=relayed_response_headers(reply.headers),
+        )
     opened = await call_with_retries(
         lambda: open_byte_stream(lambda: relay.open_stream(call)),
         state.retry,
@@ -97,6 +102,7 @@ async def relay_passthrough(
         encode=_as_is,
         is_final=final_event_detector(api_format),
         api_format=api_format,
+        headers=relayed_response_headers(opened.source.headers),
         on_end=generation.on_end,
     )
 

@@ -28,6 +28,7 @@ from memory_proxy.chat import chat_completions  # noqa: E402
 from memory_proxy.config import ProxyConfig  # noqa: E402
 from memory_proxy.fast_routes import Endpoint, FastRoutes  # noqa: E402
 from memory_proxy.messages import count_tokens, create_message  # noqa: E402
+from memory_proxy.model_list import models_body, served_models, wants_anthropic_shape  # noqa: E402
 from memory_proxy.openapi_schemas import generation_openapi, models_openapi  # noqa: E402
 from memory_proxy.proxy_state import ProxyState  # noqa: E402
 from memory_proxy.service_routes import (  # noqa: E402
@@ -124,17 +125,12 @@ def create_app(config: ProxyConfig) -> FastAPI:
             include_in_schema=path.startswith("/v1/"),
         )
 
+    listed = served_models(state.models, config.options.wildcard_models)
+
     async def models(request: Request) -> Response:
         await authorized(request)
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [
-                    {"id": name, "object": "model", "created": 0, "owned_by": d.provider}
-                    for name, d in zip(state.models.names, config.deployments, strict=True)
-                ],
-            }
-        )
+        anthropic = wants_anthropic_shape(request.headers)
+        return JSONResponse(models_body(listed, request.query_params, anthropic=anthropic))
 
     for path in endpoint_paths("models"):
         app.add_api_route(

@@ -237,3 +237,66 @@ def test_529_with_x_should_retry_false_is_not_retried_and_kept(
     assert reply.status_code == 529
     assert reply.content == OVERLOADED_NO_RETRY
     assert provider.calls - before == 1
+
+
+@pytest.fixture(scope="module")
+def listing_proxy(
+    sandbox_server: LoopbackServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LoopbackServer]:
+    """The sandbox config, with concrete ids named for its ``claude-*`` route."""
+    from harness.sandbox.config_file import write_sandbox_config
+    from memory_proxy.app import create_app
+    from memory_proxy.config import load_config
+
+    extra = (
+        "memory_proxy:\n  wildcard_models:\n"
+        '    "claude-*": [claude-opus-4-1, claude-haiku-4-5, claude-sonnet-4.5]\n'
+    )
+    path: Path = tmp_path_factory.mktemp("listing") / "config.yaml"
+    write_sandbox_config(sandbox_server.url, path, extra=extra)
+    with LoopbackServer(create_app(load_config(path))) as server:
+        yield server
+
+
+def test_models_page_in_anthropics_shape_without_wildcards(listing_proxy: LoopbackServer) -> None:
+    url = listing_proxy.url + "/v1/models"
+    # Claude Code's discovery: x-api-key alone, no redirect followed.
+    headers = {"x-api-key": MASTER_KEY}
+    pages, after = [], None
+    while True:
+        params = {"limit": "2", **({"after_id": after} if after else {})}
+        reply = httpx.get(url, params=params, headers=headers, follow_redirects=False)
+        assert reply.status_code == 200, reply.text
+        page = reply.json()
+        assert len(page["data"]) <= 2
+        assert page["first_id"] == page["data"][0]["id"]
+        assert page["last_id"] == page["data"][-1]["id"]
+        pages.append(page)
+        if not page["has_more"]:
+            break
+        after = page["last_id"]
+    ids = [m["id"] for page in pages for m in page["data"]]
+    # Configured names once each (claude-sonnet-4.5 is also named under the wildcard).
+    assert ids == ["claude-sonnet-4.5", "gpt-4o", "claude-opus-4-1", "claude-haiku-4-5"]
+    assert not any("*" in model_id for model_id in ids)
+    assert [len(p["data"]) for p in pages] == [2, 2]
+    entry = pages[0]["data"][0]
+    assert entry["type"] == "model" and entry["display_name"] and entry["created_at"]
+
+    before = httpx.get(
+        url, params={"before_id": "claude-haiku-4-5", "limit": "2"}, headers=headers
+    ).json()
+    assert [m["id"] for m in before["data"]] == ["gpt-4o", "claude-opus-4-1"]
+    assert before["has_more"] is True
+
+    # The same list, in OpenAI's shape, for a Bearer client without anthropic-version.
+    bearer = {"authorization": f"Bearer {MASTER_KEY}"}
+    openai_list = httpx.get(url, headers=bearer).json()
+    assert openai_list["object"] == "list"
+    assert [m["id"] for m in openai_list["data"]] == ids
+    # And with the real anthropic SDK's pager.
+    with anthropic.Anthropic(base_url=listing_proxy.url, api_key=MASTER_KEY) as client:
+        assert [m.id for m in client.models.list(limit=2)] == ids
+
+    bad = httpx.get(url, params={"limit": "0"}, headers=headers)
+    assert bad.status_code == 400

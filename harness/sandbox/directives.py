@@ -23,6 +23,7 @@ _NUMERIC_KEYS = (
     "stream_error",
     "stall_after",
     "silence_ms",
+    "silence_after",
 )
 
 
@@ -40,6 +41,7 @@ class Directives:
     stream_error_after: int | None = None
     stall_after: int | None = None
     silence_ms: int | None = None
+    silence_after: int | None = None
 
     @property
     def any(self) -> bool:
@@ -72,6 +74,7 @@ def parse_directives(text: str) -> Directives:
         stream_error_after=numbers.get("stream_error"),
         stall_after=numbers.get("stall_after"),
         silence_ms=numbers.get("silence_ms"),
+        silence_after=numbers.get("silence_after"),
     )
 
 

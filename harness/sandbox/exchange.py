@@ -107,6 +107,7 @@ class ApiExchange:
             cut_after=plan.cut_point(len(events)),
             stall_after=plan.stall_after,
             silence_s=plan.silence_s,
+            silence_after=plan.silence_after,
         )
 
     def _whole(

@@ -29,7 +29,8 @@ class FaultPlan:
     that many events, with the format's SSE error event and a clean close. A stream
     stalls after ``stall_after`` events: the connection stays open and silent until the
     client gives up (a provider that hangs mid-reply). ``silence_s`` is one silent gap
-    after the first event, the stream going on afterwards (a proxy's keep-alive shows).
+    after ``silence_after`` events (1 unless asked), the stream going on afterwards (a
+    proxy's keep-alive shows).
     """
 
     delay_s: float = 0.0
@@ -41,6 +42,7 @@ class FaultPlan:
     stream_error_after: int | None = None
     stall_after: int | None = None
     silence_s: float = 0.0
+    silence_after: int = 1
     ttft_s: float = 0.0
     chunk_delay_s: float = 0.0
     reasons: tuple[str, ...] = ()
@@ -127,6 +129,7 @@ class FaultInjector:
             stream_error_after=directives.stream_error_after,
             stall_after=directives.stall_after,
             silence_s=(directives.silence_ms or 0) / 1000,
+            silence_after=max(1, directives.silence_after or 1),
             ttft_s=ttft_ms / 1000,
             chunk_delay_s=chunk_ms / 1000,
             reasons=tuple(reasons),

@@ -76,6 +76,7 @@ async def chat_completions(state: ProxyState, request: Request) -> Response:
         trailer=DONE,
         headers=relayed_response_headers(tap.headers),
         on_end=generation.on_end,
+        keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )
 
 

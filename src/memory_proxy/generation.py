@@ -104,6 +104,7 @@ async def relay_passthrough(
         api_format=api_format,
         headers=relayed_response_headers(opened.source.headers),
         on_end=generation.on_end,
+        keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )
 
 

@@ -70,6 +70,7 @@ async def create_message(state: ProxyState, request: Request) -> Response:
         api_format=ANTHROPIC,
         headers=relayed_response_headers(tap.headers),
         on_end=generation.on_end,
+        keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )
 
 

@@ -300,3 +300,101 @@ def test_models_page_in_anthropics_shape_without_wildcards(listing_proxy: Loopba
 
     bad = httpx.get(url, params={"limit": "0"}, headers=headers)
     assert bad.status_code == 400
+
+
+@pytest.fixture(scope="module")
+def keepalive_proxy(
+    sandbox_server: LoopbackServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LoopbackServer]:
+    """The sandbox config with a 1 s keep-alive interval."""
+    from harness.sandbox.config_file import write_sandbox_config
+    from memory_proxy.app import create_app
+    from memory_proxy.config import load_config
+
+    extra = "memory_proxy:\n  stream_keepalive_seconds: 1\n"
+    path: Path = tmp_path_factory.mktemp("keepalive") / "config.yaml"
+    write_sandbox_config(sandbox_server.url, path, extra=extra)
+    with LoopbackServer(create_app(load_config(path))) as server:
+        yield server
+
+
+def _stream(proxy: LoopbackServer, path: str, body: dict[str, Any]) -> str:
+    headers = {"x-api-key": MASTER_KEY}
+    with httpx.stream("POST", proxy.url + path, json=body, headers=headers, timeout=30) as reply:
+        assert reply.status_code == 200
+        return reply.read().decode()
+
+
+def _blocks(text: str) -> list[str]:
+    return [block for block in text.replace("\r\n", "\n").split("\n\n") if block]
+
+
+# Silent after the first content delta: litellm yields nothing for a stream's opening
+# events, and before its first item the proxy holds the response head back (a failure
+# there is still an HTTP status, and retried), so keep-alive starts after it.
+SILENT = "[sandbox:silence_ms=3000,silence_after=4] tell me a story"
+
+
+def test_translated_anthropic_stream_gets_pings_in_a_silent_gap(
+    keepalive_proxy: LoopbackServer, sandbox: SandboxControl
+) -> None:
+    body = {
+        "model": "gpt-4o",  # Messages to an openai model: litellm translates
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": SILENT}],
+    }
+    blocks = _blocks(_stream(keepalive_proxy, "/v1/messages", body))
+    pings = [b for b in blocks if b.startswith("event: ping")]
+    assert len(pings) >= 2, blocks
+    # Whole events around them, and the rest of the stream intact to its end.
+    names = [b.split("\n", 1)[0] for b in blocks if b not in pings]
+    assert names[0] == "event: message_start" and names[-1] == "event: message_stop"
+    assert "event: content_block_delta" in names
+    assert all(b.startswith("event: ") for b in blocks), blocks
+
+
+def test_translated_openai_stream_gets_comments_in_a_silent_gap(
+    keepalive_proxy: LoopbackServer, sandbox: SandboxControl
+) -> None:
+    body = {
+        "model": "claude-sonnet-4.5",  # Chat Completions to an anthropic model: litellm
+        "stream": True,
+        "messages": [{"role": "user", "content": SILENT}],
+    }
+    blocks = _blocks(_stream(keepalive_proxy, "/v1/chat/completions", body))
+    comments = [b for b in blocks if b.startswith(":")]
+    assert len(comments) >= 2, blocks
+    data = [b for b in blocks if not b.startswith(":")]
+    assert all(b.startswith("data: ") for b in data), blocks
+    assert data[-1] == "data: [DONE]"
+    # The real SDK reads through the comments.
+    with _openai_client(keepalive_proxy) as client:
+        chunks = client.chat.completions.create(
+            model="claude-sonnet-4.5",
+            messages=[{"role": "user", "content": "[sandbox:silence_ms=1500,silence_after=4] hi"}],
+            stream=True,
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text
+
+
+def test_passthrough_pings_are_not_doubled(
+    keepalive_proxy: LoopbackServer, sandbox_server: LoopbackServer, sandbox: SandboxControl
+) -> None:
+    body = {
+        "model": "claude-sonnet-4.5",  # a relay: the provider's own events, pings included
+        "max_tokens": 100,
+        "stream": True,
+        "messages": [{"role": "user", "content": "tell me a story"}],
+    }
+    through_proxy = _blocks(_stream(keepalive_proxy, "/v1/messages", body))
+    direct = httpx.post(
+        sandbox_server.url + "/v3/api.anthropic.com/v1/messages",
+        json={**body, "model": "claude-sonnet-4-5-20250929"},
+        headers={"x-api-key": "sk-ant-sandbox-0000000000000000"},
+    )
+    upstream = _blocks(direct.text)
+    count = sum(b.startswith("event: ping") for b in upstream)
+    assert count >= 1  # the provider pinged
+    assert sum(b.startswith("event: ping") for b in through_proxy) == count

@@ -33,6 +33,7 @@ from memory_proxy.openapi_schemas import generation_openapi, models_openapi  # n
 from memory_proxy.proxy_state import ProxyState  # noqa: E402
 from memory_proxy.service_routes import (  # noqa: E402
     add_error_handlers,
+    add_probe_routes,
     add_service_routes,
     render_error,
 )
@@ -150,6 +151,7 @@ def create_app(config: ProxyConfig) -> FastAPI:
         details=lambda: {"litellm_version": _litellm_version()},
         ready=lambda: state.session is not None,
     )
+    add_probe_routes(app)
     add_error_handlers(app)
 
     @app.exception_handler(Exception)

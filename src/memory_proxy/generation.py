@@ -22,7 +22,7 @@ from memory_proxy.access_log import annotate
 from memory_proxy.api_formats import ApiFormat
 from memory_proxy.client_body import ClientBody, read_client_body
 from memory_proxy.http_headers import relayed_response_headers
-from memory_proxy.memory_router import RoutingDecision
+from memory_proxy.memory_router import RoutingDecision, sanitize_header_value
 from memory_proxy.model_table import Route
 from memory_proxy.proxy_state import ProxyState
 from memory_proxy.relay import RelayRequest
@@ -36,6 +36,8 @@ __all__ = [
     "read_generation_request",
     "relay_passthrough",
 ]
+
+REQUEST_CLASS_HEADER = "x-claude-code-request-class"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ async def read_generation_request(
     decision = state.router.detect_user_id(request.headers)
     stream = streams and bool(body.get("stream"))
     annotate(request, model=body["model"], user_id=decision.user_id, stream=stream)
+    # Claude Code's opt-in hint (main, subagent, workflow, compaction, auxiliary).
+    request_class = sanitize_header_value(request.headers.get(REQUEST_CLASS_HEADER))
+    if request_class:
+        annotate(request, request_class=request_class[:32])
     return GenerationRequest(request, client_body, route, decision, stream)
 
 

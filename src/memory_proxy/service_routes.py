@@ -24,7 +24,11 @@ from memory_proxy.errors import InvalidRequest, ProxyError, UpstreamError
 from memory_proxy.http_headers import relayed_response_headers
 from memory_proxy.memory_router import MemoryRouter
 
-__all__ = ["add_error_handlers", "add_service_routes", "render_error"]
+__all__ = ["add_error_handlers", "add_probe_routes", "add_service_routes", "render_error"]
+
+# Clients probe these before their first call (Claude Code: ``HEAD /``, ``HEAD
+# /api/hello``); a 200 without a body keeps them out of error logs and gates.
+PROBE_PATHS = ("/", "/api/hello")
 
 # The name these lines have always been logged under, which log filters may rely on.
 logger = logging.getLogger("memory_proxy.app")
@@ -71,6 +75,16 @@ def add_service_routes(
     async def routing_info(request: Request) -> dict[str, Any]:
         decision = router.detect_user_id(request.headers)
         return {**decision.describe(), "rules": router.summary()}
+
+
+def add_probe_routes(app: FastAPI) -> None:
+    """``HEAD`` on :data:`PROBE_PATHS`: 200, no body, no key needed, nothing revealed."""
+
+    async def probe() -> Response:
+        return Response(status_code=200)
+
+    for path in PROBE_PATHS:
+        app.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
 
 
 def add_error_handlers(app: FastAPI) -> None:

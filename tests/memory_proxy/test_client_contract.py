@@ -398,3 +398,58 @@ def test_passthrough_pings_are_not_doubled(
     count = sum(b.startswith("event: ping") for b in upstream)
     assert count >= 1  # the provider pinged
     assert sum(b.startswith("event: ping") for b in through_proxy) == count
+
+
+def test_two_subagents_under_one_session_are_two_conversations(
+    sdk_proxy: LoopbackServer, sandbox: SandboxControl
+) -> None:
+    session = "5b1f7a0e-0000-4000-8000-000000000001"
+    body = {
+        "model": "claude-sonnet-4.5",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    for agent in ("agent-a", "agent-b", None):
+        headers = {"x-api-key": MASTER_KEY, "x-claude-code-session-id": session}
+        if agent:
+            headers["x-claude-code-agent-id"] = agent
+            headers["x-claude-code-parent-agent-id"] = "main"
+        reply = httpx.post(sdk_proxy.url + "/v1/messages", json=body, headers=headers)
+        assert reply.status_code == 200
+    ids = [r["headers"]["x-sm-conversation-id"] for r in sandbox.api_requests()]
+    assert ids == [f"{session}:agent-a", f"{session}:agent-b", session]
+
+
+def test_request_class_reaches_the_access_log(
+    sdk_proxy: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import time
+
+    body = {
+        "model": "claude-sonnet-4.5",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"x-api-key": MASTER_KEY, "x-claude-code-request-class": "compaction"}
+    with caplog.at_level("INFO", logger="memory_proxy.access"):
+        reply = httpx.post(sdk_proxy.url + "/v1/messages", json=body, headers=headers)
+        assert reply.status_code == 200
+        deadline = time.monotonic() + 5
+        lines: list[dict[str, Any]] = []
+        while not lines:
+            assert time.monotonic() < deadline, "no access-log line"
+            lines = [
+                json.loads(r.getMessage())
+                for r in caplog.records
+                if r.name == "memory_proxy.access" and "compaction" in r.getMessage()
+            ]
+            time.sleep(0.01)
+    assert lines[0]["request_class"] == "compaction"
+
+
+@pytest.mark.parametrize("path", ["/", "/api/hello"])
+def test_start_up_probes_answer_200_without_a_body(sdk_proxy: LoopbackServer, path: str) -> None:
+    reply = httpx.head(sdk_proxy.url + path)
+    assert reply.status_code == 200
+    assert reply.content == b""

@@ -25,9 +25,11 @@ from typing import Any
 from harness.compare import Comparator, Difference, Verdict
 from harness.observation import CapturedPair, Observation
 from harness.redaction import Redactor
+from harness.report.client_contract import contract_facts
 from harness.report.outcomes import Direction, direction, outcome_label
 from harness.report.tally import (
     MAX_EXAMPLES,
+    ContractPoint,
     DiffTally,
     Evidence,
     Example,
@@ -100,6 +102,7 @@ class _Judged:
     noise: Verdict | None  # the A/A comparison, when the pair has a repeat
     upstream: dict[str, list[UpstreamCall]]  # target -> the calls it sent upstream
     routing: tuple[Example | None, bool] | None  # when both targets' calls were captured
+    contract: dict[str, tuple[bool | None, bool | None]]  # point -> (sdk, legacy) kept
 
 
 def _terminated(observation: Observation) -> bool:
@@ -156,7 +159,8 @@ class EvidenceCollector:
             if sdk_calls and legacy_calls:
                 routing = routing_difference(request_id, sdk_calls, legacy_calls)
         noise = self.comparator.compare_repeat(pair)
-        return _Judged(shift, verdict, examples, outcome, noise, upstream, routing)
+        contract = contract_facts(pair)
+        return _Judged(shift, verdict, examples, outcome, noise, upstream, routing, contract)
 
     def _count(self, pair: CapturedPair, judged: _Judged) -> None:
         """Count a judged pair (reads only its typed metadata and what judging found)."""
@@ -201,6 +205,8 @@ class EvidenceCollector:
         self._latency(pair)
         self._stream_ending(pair)
         self._upstream(pair, judged)
+        for point, (sdk, legacy) in judged.contract.items():
+            e.contract.setdefault(point, ContractPoint()).add(sdk, legacy, request.request_id)
 
     def _examples(self, pair: CapturedPair, verdict: Verdict) -> dict[str, Example]:
         """The verdict's examples, SDK vs legacy, for the fields still short of examples.

@@ -4,7 +4,8 @@ Gates, in report order: captures readable (the rows that could not be compared,
 :mod:`.capture_gate`), functional parity per endpoint (health included), streaming
 parity, memory routing, cookie persistence, error handling (:mod:`.traffic_gates`,
 :mod:`.client_gates`), latency per endpoint x stream, load, memory growth
-(:mod:`.latency_gates`, :mod:`.resource_gates`), client compatibility. Each says PASS,
+(:mod:`.latency_gates`, :mod:`.resource_gates`), client compatibility, the client
+contract (:mod:`.contract_gate`). Each says PASS,
 FAIL or INCONCLUSIVE with its sample size; one without enough samples says how many more
 it needs (:mod:`.checks` holds the shared rules).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from harness.report.capture_gate import readable_gate
 from harness.report.checks import ENDPOINTS, thresholds_of
 from harness.report.client_gates import compatibility_gate, cookie_gate, routing_gate
+from harness.report.contract_gate import contract_gate
 from harness.report.latency_gates import latency_gates, latency_summaries
 from harness.report.model import GateResult, LatencySummary
 from harness.report.resource_gates import load_gate, load_summaries, memory_gate, memory_summaries
@@ -48,4 +50,5 @@ def evaluate(
     gates.append(load_gate(load_summaries(evidence.load_runs), settings))
     gates.append(memory_gate(memory_summaries(evidence.rss), settings))
     gates.append(compatibility_gate(evidence, overall, thresholds, settings))
+    gates.append(contract_gate(evidence))
     return tuple(gates)

@@ -24,6 +24,7 @@ from harness.store.capture_store import LoadRun
 __all__ = [
     "MAX_EXAMPLES",
     "MAX_UNCOMPARABLE_LISTED",
+    "ContractPoint",
     "DiffTally",
     "Evidence",
     "Example",
@@ -169,6 +170,32 @@ class UpstreamCall:
 
 
 @dataclass
+class ContractPoint:
+    """One client-contract point over the pairs it applied to (:mod:`.client_contract`):
+    how many the SDK missed where legacy kept it (regressions), and the reverse."""
+
+    compared: int = 0
+    regressions: int = 0
+    sdk_better: int = 0
+    examples: list[str] = field(default_factory=list)  # pair ids of regressions
+
+    def add(self, sdk: bool | None, legacy: bool | None, pair_id: str) -> None:
+        self.compared += 1
+        if legacy and not sdk:
+            self.regressions += 1
+            if len(self.examples) < MAX_EXAMPLES:
+                self.examples.append(pair_id)
+        elif sdk and not legacy:
+            self.sdk_better += 1
+
+    def merge(self, other: ContractPoint) -> None:
+        self.compared += other.compared
+        self.regressions += other.regressions
+        self.sdk_better += other.sdk_better
+        self.examples.extend(other.examples[: MAX_EXAMPLES - len(self.examples)])
+
+
+@dataclass
 class StreamEndings:
     """SDK streams that answered 2xx, and those that never sent [DONE] / message_stop."""
 
@@ -267,6 +294,7 @@ class Evidence:
     families: dict[str, DiffTally] = field(default_factory=dict)
     family_pairs: Counter[str] = field(default_factory=Counter)
     routing: dict[str, RoutingTally] = field(default_factory=dict)  # client family -> tally
+    contract: dict[str, ContractPoint] = field(default_factory=dict)  # point -> tally
     upstream_calls: dict[str, list[UpstreamCall]] = field(default_factory=dict)  # target ->
     latency: dict[tuple[str, bool], LatencySlice] = field(default_factory=dict)
     load_runs: tuple[LoadRun, ...] = ()
@@ -328,6 +356,8 @@ class Evidence:
         self.sdk_worse.merge(other.sdk_worse)
         for family, routing in other.routing.items():
             self.routing.setdefault(family, RoutingTally()).merge(routing)
+        for point, contract_point in other.contract.items():
+            self.contract.setdefault(point, ContractPoint()).merge(contract_point)
         for target, calls in other.upstream_calls.items():
             self.upstream_calls.setdefault(target, []).extend(calls)
         for slice_key, latency in other.latency.items():

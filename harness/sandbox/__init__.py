@@ -41,6 +41,9 @@ through any proxy (several may be combined, ``[sandbox:a=1,b=2]`` or separate br
                                   and end the stream cleanly
     [sandbox:stall_after=N]       send N stream events, then go silent with the
                                   connection open until the client gives up
+    [sandbox:silence_ms=N]        after the stream's first event (or the first K with
+                                  ``silence_after=K``), N ms of silence, then the rest
+                                  (a model thinking before it goes on)
 
 Configured faults (``FaultSettings``: latency, jitter, TTFT, chunk delay, and the 429 /
 503 / 500 / malformed / stream-cut rates drawn from a seeded RNG) apply to

@@ -22,6 +22,8 @@ _NUMERIC_KEYS = (
     "ttft_ms",
     "stream_error",
     "stall_after",
+    "silence_ms",
+    "silence_after",
 )
 
 
@@ -38,6 +40,8 @@ class Directives:
     ttft_ms: int | None = None
     stream_error_after: int | None = None
     stall_after: int | None = None
+    silence_ms: int | None = None
+    silence_after: int | None = None
 
     @property
     def any(self) -> bool:
@@ -69,6 +73,8 @@ def parse_directives(text: str) -> Directives:
         ttft_ms=numbers.get("ttft_ms"),
         stream_error_after=numbers.get("stream_error"),
         stall_after=numbers.get("stall_after"),
+        silence_ms=numbers.get("silence_ms"),
+        silence_after=numbers.get("silence_after"),
     )
 
 

@@ -47,8 +47,11 @@ class ApiExchange:
         record.cookie_valid = valid
         record.cookie_issued = self._set_cookie is not None
 
-    def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {self.format.request_id_header: self.request_id}
+    def headers(self, extra: Mapping[str, str] | None = None, status: int = 200) -> dict[str, str]:
+        headers = {
+            self.format.request_id_header: self.request_id,
+            **self.format.rate_limit_headers(status),
+        }
         if self._set_cookie is not None:
             headers["set-cookie"] = self._set_cookie
         headers.update(extra or {})
@@ -74,7 +77,18 @@ class ApiExchange:
     def cloudflare(self) -> Response:
         """Cloudflare's edge refusal: plain text, not the API's JSON envelope."""
         extra = {"server": "cloudflare", "cf-ray": f"{self.request_id[4:20]}-SBX"}
-        return self._whole(CLOUDFLARE_1200_BODY.encode(), 503, "text/plain", extra)
+        self.record.status = 503
+        # The edge's answer: not the provider's rate-limit headers.
+        headers = {self.format.request_id_header: self.request_id, **extra}
+        if self._set_cookie is not None:
+            headers["set-cookie"] = self._set_cookie
+        return FinishedResponse(
+            CLOUDFLARE_1200_BODY.encode(),
+            status_code=503,
+            headers=headers,
+            media_type="text/plain",
+            on_finish=self.record.finish,
+        )
 
     def stream(self, events: Sequence[SseEvent], plan: FaultPlan) -> Response:
         if plan.malformed:
@@ -92,6 +106,8 @@ class ApiExchange:
             chunk_delay_s=plan.chunk_delay_s,
             cut_after=plan.cut_point(len(events)),
             stall_after=plan.stall_after,
+            silence_s=plan.silence_s,
+            silence_after=plan.silence_after,
         )
 
     def _whole(
@@ -101,7 +117,7 @@ class ApiExchange:
         return FinishedResponse(
             body,
             status_code=status,
-            headers=self.headers(extra),
+            headers=self.headers(extra, status),
             media_type=media_type,
             on_finish=self.record.finish,
         )

@@ -28,7 +28,9 @@ class FaultPlan:
     without the final event. ``stream_error_after`` replaces the rest of a stream, after
     that many events, with the format's SSE error event and a clean close. A stream
     stalls after ``stall_after`` events: the connection stays open and silent until the
-    client gives up (a provider that hangs mid-reply).
+    client gives up (a provider that hangs mid-reply). ``silence_s`` is one silent gap
+    after ``silence_after`` events (1 unless asked), the stream going on afterwards (a
+    proxy's keep-alive shows).
     """
 
     delay_s: float = 0.0
@@ -39,6 +41,8 @@ class FaultPlan:
     cut_midway: bool = False
     stream_error_after: int | None = None
     stall_after: int | None = None
+    silence_s: float = 0.0
+    silence_after: int = 1
     ttft_s: float = 0.0
     chunk_delay_s: float = 0.0
     reasons: tuple[str, ...] = ()
@@ -111,6 +115,8 @@ class FaultInjector:
             reasons.append(f"stream_error={directives.stream_error_after} (directive)")
         if directives.stall_after is not None:
             reasons.append(f"stall_after={directives.stall_after} (directive)")
+        if directives.silence_ms is not None:
+            reasons.append(f"silence_ms={directives.silence_ms} (directive)")
         if directives.cloudflare is not None:
             reasons.append(f"cloudflare={directives.cloudflare} (directive)")
         return FaultPlan(
@@ -122,6 +128,8 @@ class FaultInjector:
             cut_midway=cut_midway,
             stream_error_after=directives.stream_error_after,
             stall_after=directives.stall_after,
+            silence_s=(directives.silence_ms or 0) / 1000,
+            silence_after=max(1, directives.silence_after or 1),
             ttft_s=ttft_ms / 1000,
             chunk_delay_s=chunk_ms / 1000,
             reasons=tuple(reasons),

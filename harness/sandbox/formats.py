@@ -43,6 +43,8 @@ class ProviderFormat:
     server_error: ErrorKind
     envelope: Callable[[ErrorKind, ApiError, str, str], dict[str, Any]]
     stream_error: Callable[[ErrorKind], SseEvent]
+    # The provider's rate-limit headers, sent on every answer (a 429 says "exhausted").
+    rate_limit_headers: Callable[[int], dict[str, str]]
 
     def error_kind(self, status: int) -> ErrorKind:
         if status in self.errors:
@@ -58,8 +60,12 @@ class ProviderFormat:
         return self.stream_error(self.error_kind(status))
 
     def error_headers(self, error: ApiError) -> dict[str, str]:
-        # Both providers tell a rate-limited client when to come back.
-        return {"retry-after": "1"} if error.status == 429 else {}
+        # Both providers tell a rate-limited client when to come back, and every error
+        # whether a retry can help (their SDKs obey ``x-should-retry`` over the status).
+        headers = {"x-should-retry": "true" if _worth_retrying(error.status) else "false"}
+        if error.status == 429:
+            headers["retry-after"] = "1"
+        return headers
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,48 @@ def _openai_stream_error(kind: ErrorKind) -> SseEvent:
     return json_event({"error": error})
 
 
+def _worth_retrying(status: int) -> bool:
+    return status in (408, 409, 429) or status >= 500
+
+
+# Fixed, plausible values: a run's answers stay reproducible. The reset instants are far
+# enough ahead that no client waits on them.
+_RESET_AT = "2030-01-01T00:00:00Z"
+_RESET_EPOCH = "1893456000"
+
+
+def _anthropic_rate_limits(status: int) -> dict[str, str]:
+    exhausted = status == 429
+    return {
+        "anthropic-ratelimit-requests-limit": "4000",
+        "anthropic-ratelimit-requests-remaining": "0" if exhausted else "3999",
+        "anthropic-ratelimit-requests-reset": _RESET_AT,
+        "anthropic-ratelimit-tokens-limit": "400000",
+        "anthropic-ratelimit-tokens-remaining": "0" if exhausted else "399000",
+        "anthropic-ratelimit-tokens-reset": _RESET_AT,
+        # What a subscription (claude.ai login) account gets: Claude Code's usage display
+        # reads these, and on a 429 they tell a plan limit from throttling.
+        "anthropic-ratelimit-unified-status": "rejected" if exhausted else "allowed",
+        "anthropic-ratelimit-unified-reset": _RESET_EPOCH,
+        "anthropic-ratelimit-unified-5h-utilization": "1.0" if exhausted else "0.12",
+        "anthropic-ratelimit-unified-representative-claim": "five_hour",
+    }
+
+
+def _openai_rate_limits(status: int) -> dict[str, str]:
+    exhausted = status == 429
+    return {
+        "x-ratelimit-limit-requests": "10000",
+        "x-ratelimit-remaining-requests": "0" if exhausted else "9999",
+        "x-ratelimit-reset-requests": "6ms",
+        "x-ratelimit-limit-tokens": "2000000",
+        "x-ratelimit-remaining-tokens": "0" if exhausted else "1999000",
+        "x-ratelimit-reset-tokens": "30ms",
+        "openai-processing-ms": "42",
+        "openai-version": "2020-10-01",
+    }
+
+
 _OVERLOADED = ErrorKind("overloaded_error", "Overloaded")
 
 ANTHROPIC = ProviderFormat(
@@ -139,6 +187,7 @@ ANTHROPIC = ProviderFormat(
     server_error=ErrorKind("api_error", "Internal server error"),
     envelope=_anthropic_envelope,
     stream_error=_anthropic_stream_error,
+    rate_limit_headers=_anthropic_rate_limits,
 )
 
 OPENAI = ProviderFormat(
@@ -173,4 +222,5 @@ OPENAI = ProviderFormat(
     server_error=ErrorKind("server_error", "The server had an error processing your request."),
     envelope=_openai_envelope,
     stream_error=_openai_stream_error,
+    rate_limit_headers=_openai_rate_limits,
 )

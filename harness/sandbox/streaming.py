@@ -60,6 +60,8 @@ class EventStreamResponse(Response):
         chunk_delay_s: float = 0.0,
         cut_after: int | None = None,
         stall_after: int | None = None,
+        silence_s: float = 0.0,
+        silence_after: int = 1,
     ) -> None:
         self.status_code = 200
         self.background = None
@@ -68,6 +70,8 @@ class EventStreamResponse(Response):
         self.chunk_delay_s = chunk_delay_s
         self.cut_after = cut_after
         self.stall_after = stall_after
+        self.silence_s = silence_s
+        self.silence_after = silence_after
         self._on_finish = on_finish
         # No body attribute: init_headers then leaves out content-length (chunked).
         self.init_headers({"cache-control": "no-cache", **headers})
@@ -85,6 +89,8 @@ class EventStreamResponse(Response):
                     # Silent, connection open: only the client leaving ends this.
                     await anyio.sleep_forever()
                 delay = self.chunk_delay_s if index else 0.0
+                if index == self.silence_after:
+                    delay += self.silence_s
                 if event.opens_content:
                     delay += self.ttft_s
                 if delay:

@@ -1,5 +1,10 @@
 """One structured log line per request, and the ``x-request-id`` the client gets back.
 
+When the response already carries an ``x-request-id`` (OpenAI's, relayed from the
+provider, which the OpenAI SDK reads as the request's id), the client keeps that one;
+the line is logged under the id the client saw, with the proxy's own as
+``proxy_request_id``, so a client's id still finds its line.
+
 A pure ASGI middleware, so a stream's line is written when its last byte is sent (or
 when the client goes away), with the real latency. Handlers add fields with
 :func:`annotate`; no prompt text or credential is ever logged.
@@ -72,6 +77,7 @@ class AccessLog:
         started = time.perf_counter()
         status = 0
         logged = False
+        client_id = request_id
 
         def write(outcome: str) -> None:
             nonlocal logged
@@ -81,7 +87,7 @@ class AccessLog:
             line = {
                 "event": "request",
                 "service": self.service,
-                "request_id": request_id,
+                "request_id": client_id,
                 "method": scope["method"],
                 "path": scope["path"],
                 "status": status,
@@ -92,13 +98,16 @@ class AccessLog:
             logger.info(_ENCODE(line))
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, client_id
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                headers = message.get("headers", [])
+                relayed = next((v for k, v in headers if k.lower() == b"x-request-id"), None)
+                if relayed is None:
+                    message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
+                else:
+                    client_id = relayed.decode("latin-1")
+                    fields["proxy_request_id"] = request_id
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 write("complete")

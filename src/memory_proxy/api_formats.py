@@ -51,6 +51,10 @@ class ApiFormat:
     anthropic_envelope: bool
     # How a stream's last event starts: the format's normal end, or the provider's error.
     final_event_marks: tuple[bytes, ...]
+    # What the proxy sends into a stream the upstream has left silent: the format's own
+    # keep-alive, which its clients skip (Anthropic's ping event; an SSE comment, which
+    # OpenAI's SDKs ignore).
+    keepalive: bytes
 
     def error_body(self, error: ProxyError) -> dict[str, Any]:
         err_type, code = self.error_types[error.kind]
@@ -82,6 +86,7 @@ OPENAI = ApiFormat(
     },
     anthropic_envelope=False,
     final_event_marks=(b"data: [DONE]", b'data: {"error"'),
+    keepalive=b": keep-alive\n\n",
 )
 
 ANTHROPIC = ApiFormat(
@@ -101,6 +106,7 @@ ANTHROPIC = ApiFormat(
     },
     anthropic_envelope=True,
     final_event_marks=(b"event: message_stop", b"event: error"),
+    keepalive=b'event: ping\ndata: {"type": "ping"}\n\n',
 )
 
 

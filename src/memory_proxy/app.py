@@ -29,10 +29,12 @@ from memory_proxy.config import ProxyConfig  # noqa: E402
 from memory_proxy.fast_routes import Endpoint, FastRoutes  # noqa: E402
 from memory_proxy.messages import count_tokens, create_message  # noqa: E402
 from memory_proxy.metrics import add_metrics  # noqa: E402
+from memory_proxy.model_list import models_body, served_models, wants_anthropic_shape  # noqa: E402
 from memory_proxy.openapi_schemas import generation_openapi, models_openapi  # noqa: E402
 from memory_proxy.proxy_state import ProxyState  # noqa: E402
 from memory_proxy.service_routes import (  # noqa: E402
     add_error_handlers,
+    add_probe_routes,
     add_service_routes,
     render_error,
 )
@@ -131,17 +133,12 @@ def create_app(
             include_in_schema=path.startswith("/v1/"),
         )
 
+    listed = served_models(state.models, config.options.wildcard_models)
+
     async def models(request: Request) -> Response:
         await authorized(request)
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [
-                    {"id": name, "object": "model", "created": 0, "owned_by": d.provider}
-                    for name, d in zip(state.models.names, config.deployments, strict=True)
-                ],
-            }
-        )
+        anthropic = wants_anthropic_shape(request.headers)
+        return JSONResponse(models_body(listed, request.query_params, anthropic=anthropic))
 
     for path in endpoint_paths("models"):
         app.add_api_route(
@@ -161,6 +158,7 @@ def create_app(
         details=lambda: {"litellm_version": _litellm_version()},
         ready=lambda: state.session is not None,
     )
+    add_probe_routes(app)
     add_error_handlers(app)
 
     @app.exception_handler(Exception)

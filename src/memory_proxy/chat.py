@@ -20,6 +20,8 @@ from memory_proxy.generation import (
     read_generation_request,
     relay_passthrough,
 )
+from memory_proxy.header_tap import header_tap
+from memory_proxy.http_headers import forwarded_request_headers, relayed_response_headers
 from memory_proxy.openai_upstream import is_passthrough, openai_chat_request
 from memory_proxy.proxy_state import ProxyState
 from memory_proxy.retries import call_with_retries
@@ -35,7 +37,11 @@ async def chat_completions(state: ProxyState, request: Request) -> Response:
         state, request, {"model": str, "messages": list}, check=_check_messages
     )
     route, decision = generation.route, generation.decision
-    headers = {**route.deployment.extra_headers, **decision.upstream_headers()}
+    headers = {
+        **forwarded_request_headers(request.headers, route.provider),
+        **route.deployment.extra_headers,
+        **decision.upstream_headers(),
+    }
     if is_passthrough(route.deployment):
         call = openai_chat_request(route, generation.body, headers)
         return await relay_passthrough(state, generation, call, OPENAI)
@@ -47,22 +53,30 @@ async def chat_completions(state: ProxyState, request: Request) -> Response:
         **litellm_call_kwargs(state, route, headers),
         "drop_params": state.config.litellm.drop_params,
     }
-    if not generation.stream:
-        result = await call_with_retries(
-            lambda: litellm.acompletion(**kwargs), state.retry, generation.attempts
+    with header_tap() as tap:
+        if not generation.stream:
+            result = await call_with_retries(
+                lambda: litellm.acompletion(**kwargs), state.retry, generation.attempts
+            )
+            return Response(
+                result.model_dump_json(),
+                media_type="application/json",
+                headers=relayed_response_headers(tap.headers),
+            )
+        opened = await call_with_retries(
+            lambda: open_stream(lambda: litellm.acompletion(**kwargs)),
+            state.retry,
+            generation.attempts,
         )
-        return Response(result.model_dump_json(), media_type="application/json")
-
-    opened = await call_with_retries(
-        lambda: open_stream(lambda: litellm.acompletion(**kwargs)), state.retry, generation.attempts
-    )
     return sse_response(
         opened,
         encode=_encode_chunk,
         is_final=_has_finish_reason,
         api_format=OPENAI,
         trailer=DONE,
+        headers=relayed_response_headers(tap.headers),
         on_end=generation.on_end,
+        keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )
 
 

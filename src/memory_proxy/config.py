@@ -121,6 +121,15 @@ class ProxyOptions:
     body_timeout_seconds: float = 60.0
     keep_alive_timeout_seconds: float = 5.0
     max_connections: int = 1000
+    # After this many seconds of upstream silence a stream gets the format's keep-alive
+    # (Claude Code drops a silent stream, and shows its stall banner much sooner).
+    stream_keepalive_seconds: float = 10.0
+    # The Supermemory conversation of a Claude Code subagent: ``{session}`` and
+    # ``{agent}`` are its x-claude-code-session-id and x-claude-code-agent-id.
+    agent_conversation_format: str = "{session}:{agent}"
+    # Concrete model ids a wildcard route serves, for GET /v1/models (a wildcard route
+    # name such as ``claude-*`` is not a model id and is never listed).
+    wildcard_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -325,7 +334,39 @@ def _parse_options(raw: Any, check: _Checker) -> ProxyOptions:
         max_connections=check.positive_int(
             raw.get("max_connections", d.max_connections), "memory_proxy.max_connections"
         ),
+        stream_keepalive_seconds=check.positive_number(
+            raw.get("stream_keepalive_seconds", d.stream_keepalive_seconds),
+            "memory_proxy.stream_keepalive_seconds",
+        ),
+        agent_conversation_format=_conversation_format(
+            raw.get("agent_conversation_format", d.agent_conversation_format), check
+        ),
+        wildcard_models=_wildcard_models(raw.get("wildcard_models") or {}, check),
     )
+
+
+def _conversation_format(value: Any, check: _Checker) -> str:
+    where = "memory_proxy.agent_conversation_format"
+    if not isinstance(value, str) or "{agent}" not in value:
+        raise check.error(where, "a string containing {agent} (and usually {session})", value)
+    try:
+        value.format(session="s", agent="a")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise check.error(where, "only the fields {session} and {agent}", value) from exc
+    return value
+
+
+def _wildcard_models(raw: Any, check: _Checker) -> dict[str, tuple[str, ...]]:
+    check.mapping(raw, "memory_proxy.wildcard_models")
+    models: dict[str, tuple[str, ...]] = {}
+    for route, names in raw.items():
+        where = f"memory_proxy.wildcard_models.{route}"
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and n and "*" not in n for n in names
+        ):
+            raise check.error(where, "a list of concrete model ids (no '*')", names)
+        models[str(route)] = tuple(names)
+    return models
 
 
 def _resolve_env(

@@ -25,6 +25,7 @@ Anthropic error body, so handlers never build error JSON themselves.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 __all__ = [
     "AuthenticationFailed",
@@ -40,6 +41,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamRateLimited",
     "UpstreamRejected",
+    "UpstreamReply",
     "UpstreamTimeout",
     "UpstreamUnavailable",
 ]
@@ -62,10 +64,30 @@ class ConfigError(Exception):
     """The config file cannot be used; the message names file, key path and expectation."""
 
 
+@dataclass(frozen=True)
+class UpstreamReply:
+    """A provider's error answer as it came: on a pass-through path the client gets it
+    byte for byte (Claude Code recovers from capability rejections by matching the
+    provider's wording; a re-wrapped body, or 529 turned into 503, breaks that)."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+
+    @property
+    def content_type(self) -> str:
+        found = (v for k, v in self.headers if k.lower() == "content-type")
+        return next(found, "application/json")
+
+
 class ProxyError(Exception):
     status: int = 500
     kind: ErrorKind = ErrorKind.UPSTREAM
     retryable: bool = False
+    # The provider's own answer, when there was one and the path passes it on verbatim.
+    upstream_reply: UpstreamReply | None = None
+    # The provider's Retry-After (seconds or an HTTP-date), for the retry loop.
+    retry_after: str | None = None
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)

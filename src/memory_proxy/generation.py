@@ -22,7 +22,8 @@ from memory_proxy.access_log import annotate, note_retry
 from memory_proxy.api_formats import ApiFormat
 from memory_proxy.client_body import ClientBody, read_client_body
 from memory_proxy.errors import ProxyError
-from memory_proxy.memory_router import RoutingDecision
+from memory_proxy.http_headers import relayed_response_headers
+from memory_proxy.memory_router import RoutingDecision, sanitize_header_value
 from memory_proxy.model_table import Route
 from memory_proxy.proxy_state import ProxyState
 from memory_proxy.relay import RelayRequest
@@ -36,6 +37,8 @@ __all__ = [
     "read_generation_request",
     "relay_passthrough",
 ]
+
+REQUEST_CLASS_HEADER = "x-claude-code-request-class"
 
 
 @dataclass(frozen=True)
@@ -85,17 +88,25 @@ async def read_generation_request(
         user_id=decision.user_id,
         stream=stream,
     )
+    # Claude Code's opt-in hint (main, subagent, workflow, compaction, auxiliary).
+    request_class = sanitize_header_value(request.headers.get(REQUEST_CLASS_HEADER))
+    if request_class:
+        annotate(request, request_class=request_class[:32])
     return GenerationRequest(request, client_body, route, decision, stream)
 
 
 async def relay_passthrough(
     state: ProxyState, generation: GenerationRequest, call: RelayRequest, api_format: ApiFormat
 ) -> Response:
-    """Send ``call`` over the shared session; the reply's bytes go back unchanged."""
+    """Send ``call`` over the shared session; the reply's bytes and headers go back."""
     relay = state.upstream.relay
     if not generation.stream:
-        data = await call_with_retries(lambda: relay.send(call), state.retry, generation.attempts)
-        return Response(data, media_type="application/json")
+        reply = await call_with_retries(lambda: relay.send(call), state.retry, generation.attempts)
+        return Response(
+            reply.body,
+            media_type="application/json",
+            headers=relayed_response_headers(reply.headers),
+        )
     opened = await call_with_retries(
         lambda: open_byte_stream(lambda: relay.open_stream(call)),
         state.retry,
@@ -106,7 +117,9 @@ async def relay_passthrough(
         encode=_as_is,
         is_final=final_event_detector(api_format),
         api_format=api_format,
+        headers=relayed_response_headers(opened.source.headers),
         on_end=generation.on_end,
+        keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )
 
 

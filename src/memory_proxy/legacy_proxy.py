@@ -64,6 +64,7 @@ def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
         retries=LEGACY_TRIES - 1,
         backoff_seconds=config.options.retry_backoff_seconds,
         backoff_max_seconds=config.options.retry_backoff_max_seconds,
+        legacy=True,
     )
     holder: dict[str, httpx.AsyncClient] = {}
 

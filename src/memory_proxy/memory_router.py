@@ -9,7 +9,10 @@ Rules, in order, as in the proxy being migrated:
 
 Upstream, ``x-sm-user-id`` is always set; a conversation id from
 ``x-sm-conversation-id`` or Claude Code's ``x-claude-code-session-id`` becomes
-``x-sm-conversation-id`` so Supermemory keeps one conversation together.
+``x-sm-conversation-id`` so Supermemory keeps one conversation together. Claude Code's
+subagents run in parallel with histories of their own under one session id, and say so
+with ``x-claude-code-agent-id``: given an ``agent_format`` (the SDK proxy's
+``"{session}:{agent}"`` by default), each subagent gets its own conversation.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ __all__ = [
 USER_ID_HEADER = "x-sm-user-id"
 CONVERSATION_HEADER = "x-sm-conversation-id"
 CONVERSATION_SOURCES = ("x-sm-conversation-id", "x-claude-code-session-id")
+SESSION_HEADER = "x-claude-code-session-id"
+AGENT_HEADER = "x-claude-code-agent-id"
 MAX_ID_LENGTH = 128
 
 
@@ -101,8 +106,11 @@ class RoutingDecision:
 
 
 class MemoryRouter:
-    def __init__(self, mappings: UserIdMappings | None = None) -> None:
+    def __init__(
+        self, mappings: UserIdMappings | None = None, *, agent_format: str | None = None
+    ) -> None:
         self.mappings = mappings or UserIdMappings()
+        self.agent_format = agent_format
         patterns = self.mappings.header_patterns
         if self.mappings.use_default_patterns:
             patterns = patterns + DEFAULT_PATTERNS
@@ -110,12 +118,7 @@ class MemoryRouter:
 
     def detect_user_id(self, headers: Mapping[str, str]) -> RoutingDecision:
         """Decide from ``headers`` (a case-insensitive mapping, e.g. Starlette's Headers)."""
-        conversation_id = None
-        for name in CONVERSATION_SOURCES:
-            value = sanitize_header_value(headers.get(name))
-            if value:
-                conversation_id = value
-                break
+        conversation_id = self._conversation_id(headers)
         custom = sanitize_header_value(headers.get(self.mappings.custom_header))
         if custom:
             return RoutingDecision(
@@ -134,6 +137,21 @@ class MemoryRouter:
         return RoutingDecision(
             self.mappings.default_user_id, "default", None, None, conversation_id
         )
+
+    def _conversation_id(self, headers: Mapping[str, str]) -> str | None:
+        for name in CONVERSATION_SOURCES:
+            value = sanitize_header_value(headers.get(name))
+            if value:
+                break
+        else:
+            value = None
+        agent = sanitize_header_value(headers.get(AGENT_HEADER))
+        if self.agent_format is None or agent is None or headers.get(CONVERSATION_HEADER):
+            # An explicit x-sm-conversation-id is the client's own choice: kept as is.
+            return value
+        if value is None:
+            return agent
+        return sanitize_header_value(self.agent_format.format(session=value, agent=agent))
 
     def summary(self) -> dict[str, object]:
         return {

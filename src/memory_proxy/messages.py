@@ -22,6 +22,8 @@ from memory_proxy.generation import (
     read_generation_request,
     relay_passthrough,
 )
+from memory_proxy.header_tap import header_tap
+from memory_proxy.http_headers import forwarded_request_headers, relayed_response_headers
 from memory_proxy.memory_router import RoutingDecision
 from memory_proxy.model_table import Route
 from memory_proxy.proxy_state import ProxyState
@@ -30,8 +32,6 @@ from memory_proxy.streaming import open_stream, sse_response
 
 __all__ = ["count_tokens", "create_message"]
 
-# Client headers that describe the request to Anthropic and must reach it.
-FORWARDED_CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 
 
@@ -52,22 +52,25 @@ async def create_message(state: ProxyState, request: Request) -> Response:
         **litellm_call_kwargs(state, route, headers),
         "custom_llm_provider": route.provider,
     }
-    if not generation.stream:
-        result = await call_with_retries(
-            lambda: litellm.anthropic_messages(**kwargs), state.retry, generation.attempts
+    with header_tap() as tap:
+        if not generation.stream:
+            result = await call_with_retries(
+                lambda: litellm.anthropic_messages(**kwargs), state.retry, generation.attempts
+            )
+            return JSONResponse(_as_dict(result), headers=relayed_response_headers(tap.headers))
+        opened = await call_with_retries(
+            lambda: open_stream(lambda: litellm.anthropic_messages(**kwargs)),
+            state.retry,
+            generation.attempts,
         )
-        return JSONResponse(_as_dict(result))
-    opened = await call_with_retries(
-        lambda: open_stream(lambda: litellm.anthropic_messages(**kwargs)),
-        state.retry,
-        generation.attempts,
-    )
     return sse_response(
         opened,
         encode=_as_sse_bytes,
         is_final=_EventEndDetector(),
         api_format=ANTHROPIC,
+        headers=relayed_response_headers(tap.headers),
         on_end=generation.on_end,
+        keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )
 
 
@@ -94,10 +97,7 @@ def _upstream_headers(route: Route, decision: RoutingDecision, request: Request)
     headers: dict[str, str] = {}
     if route.provider == "anthropic":
         headers["anthropic-version"] = DEFAULT_ANTHROPIC_VERSION
-        for name in FORWARDED_CLIENT_HEADERS:
-            value = request.headers.get(name)
-            if value:
-                headers[name] = value
+    headers.update(forwarded_request_headers(request.headers, route.provider))
     headers.update(route.deployment.extra_headers)
     headers.update(decision.upstream_headers())
     return headers

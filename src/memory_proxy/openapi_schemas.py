@@ -133,6 +133,18 @@ def generation_openapi(path: str, models: Sequence[str] = ()) -> dict[str, Any]:
 
 
 def models_openapi() -> dict[str, Any]:
-    """``openapi_extra`` for ``GET /v1/models``: the list, or a 401 in OpenAI's format."""
+    """``openapi_extra`` for ``GET /v1/models``: the list (Anthropic's paging parameters),
+    or a 400 / 401 in OpenAI's format."""
     error = {"application/json": {"schema": _OPENAI_ERROR}}
-    return {"responses": {"401": {"description": "no or a wrong key", "content": error}}}
+    paging = [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {"name": "after_id", "in": "query", "schema": {"type": "string"}},
+        {"name": "before_id", "in": "query", "schema": {"type": "string"}},
+    ]
+    return {
+        "parameters": paging,
+        "responses": {
+            "400": {"description": "a bad paging parameter", "content": error},
+            "401": {"description": "no or a wrong key", "content": error},
+        },
+    }

@@ -28,7 +28,9 @@ class ProxyState:
         return cls(
             config=config,
             models=ModelTable(config.deployments),
-            router=MemoryRouter(config.user_id_mappings),
+            router=MemoryRouter(
+                config.user_id_mappings, agent_format=config.options.agent_conversation_format
+            ),
             retry=RetryPolicy(
                 retries=config.litellm.num_retries,
                 backoff_seconds=config.options.retry_backoff_seconds,

@@ -4,9 +4,11 @@ When the provider speaks the client's own API format (Anthropic Messages to an a
 model, Chat Completions to an openai model) there is nothing to translate, so the proxy
 does not build litellm's objects per reply and per stream chunk: it sends the body over
 the session's aiohttp ``ClientSession`` (the one cookie jar every path shares, see
-``session.py``) and relays what comes back. A reply that is not 2xx becomes an
-:class:`UpstreamReplyError`, shaped like litellm's errors so ``translate_upstream_error``
-handles both; aiohttp's own failures are translated here, at the boundary.
+``session.py``) and relays what comes back, its headers included. A reply that is not
+2xx becomes an :class:`UpstreamReplyError`, shaped like litellm's errors so
+``translate_upstream_error`` handles both (and decides on retries); the resulting error
+keeps the reply itself (:class:`UpstreamReply`) so the client gets the provider's status
+and body byte for byte. aiohttp's own failures are translated here, at the boundary.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from typing import Any
 
 import aiohttp
 
-from memory_proxy.errors import ProxyError, UpstreamRejected, UpstreamUnavailable
+from memory_proxy.errors import ProxyError, UpstreamReply, UpstreamUnavailable
 from memory_proxy.upstream_errors import translate_upstream_error
 from memory_proxy.upstream_observer import CallObserver, UpstreamObserver
 
-__all__ = ["ByteStream", "RelayRequest", "UpstreamRelay", "UpstreamReplyError"]
+__all__ = ["ByteStream", "RelayRequest", "RelayedReply", "UpstreamRelay", "UpstreamReplyError"]
 
 
 class UpstreamReplyError(Exception):
@@ -45,6 +47,14 @@ class RelayRequest:
     body: bytes
 
 
+@dataclass(frozen=True)
+class RelayedReply:
+    """A 2xx answer: its body bytes and its headers, as the provider sent them."""
+
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+
+
 class UpstreamRelay:
     def __init__(
         self, session: aiohttp.ClientSession, observer: UpstreamObserver | None = None
@@ -57,8 +67,8 @@ class UpstreamRelay:
             return None
         return self.observer.call("POST", request.url, request.headers.items(), request.body)
 
-    async def send(self, request: RelayRequest) -> bytes:
-        """The reply body of a 2xx answer, checked to be JSON; any failure a ProxyError."""
+    async def send(self, request: RelayRequest) -> RelayedReply:
+        """A 2xx answer, its body checked to be JSON; any failure a ProxyError."""
         watch = self._watch(request)
         try:
             async with self.session.post(
@@ -84,7 +94,7 @@ class UpstreamRelay:
             raise translate_upstream_error(
                 UpstreamReplyError(502, "upstream reply is not valid JSON", headers)
             ) from exc
-        return data
+        return RelayedReply(data, tuple(headers.items()))
 
     async def open_stream(self, request: RelayRequest) -> ByteStream:
         """Send, check the status, and hand over the body's bytes as they arrive."""
@@ -117,6 +127,7 @@ class ByteStream:
     def __init__(self, reply: aiohttp.ClientResponse, watch: CallObserver | None = None) -> None:
         self.reply = reply
         self.watch = watch
+        self.headers: tuple[tuple[str, str], ...] = tuple(reply.headers.items())
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks() if self.watch is None else self._watched_chunks(self.watch)
@@ -159,9 +170,9 @@ def _transport_error(exc: Exception) -> ProxyError:
 def reply_error(status: int, data: bytes, headers: Mapping[str, Any]) -> ProxyError:
     text = data.decode("utf-8", errors="replace")
     error = translate_upstream_error(UpstreamReplyError(status, text, headers))
-    if isinstance(error, UpstreamRejected):
-        # The provider's own words for a request it refused.
-        error.message = error_message(text) or error.message
+    # The provider's own words, for the log line; the client gets the reply itself.
+    error.message = error_message(text) or error.message
+    error.upstream_reply = UpstreamReply(status, data, tuple(headers.items()))
     return error
 
 

@@ -21,9 +21,14 @@ from memory_proxy import __version__
 from memory_proxy.api_formats import error_format_for
 from memory_proxy.config import ProxyConfig
 from memory_proxy.errors import InvalidRequest, ProxyError, UpstreamError
+from memory_proxy.http_headers import relayed_response_headers
 from memory_proxy.memory_router import MemoryRouter
 
-__all__ = ["add_error_handlers", "add_service_routes", "render_error"]
+__all__ = ["add_error_handlers", "add_probe_routes", "add_service_routes", "render_error"]
+
+# Clients probe these before their first call (Claude Code: ``HEAD /``, ``HEAD
+# /api/hello``); a 200 without a body keeps them out of error logs and gates.
+PROBE_PATHS = ("/", "/api/hello")
 
 # The name these lines have always been logged under, which log filters may rely on.
 logger = logging.getLogger("memory_proxy.app")
@@ -72,6 +77,16 @@ def add_service_routes(
         return {**decision.describe(), "rules": router.summary()}
 
 
+def add_probe_routes(app: FastAPI) -> None:
+    """``HEAD`` on :data:`PROBE_PATHS`: 200, no body, no key needed, nothing revealed."""
+
+    async def probe() -> Response:
+        return Response(status_code=200)
+
+    for path in PROBE_PATHS:
+        app.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Render every :class:`ProxyError` the app raises, and FastAPI's own refusals, with
     :func:`render_error`."""
@@ -90,12 +105,21 @@ def add_error_handlers(app: FastAPI) -> None:
 
 
 def render_error(request: Request, exc: Exception) -> Response:
-    """The error body in the format of the endpoint that failed."""
+    """The error body in the format of the endpoint that failed, or, for a provider's
+    answer on a pass-through path, that answer: status, headers and body as it came."""
     path = request.scope["path"]
     fmt = error_format_for(path)
     if isinstance(exc, ProxyError):
         if isinstance(exc, UpstreamError):
             logger.warning("upstream error %s: %s", exc.status, exc.message)
+        reply = exc.upstream_reply
+        if reply is not None:
+            return Response(
+                reply.body,
+                status_code=reply.status,
+                headers=relayed_response_headers(reply.headers),
+                media_type=reply.content_type,
+            )
         return JSONResponse(fmt.error_body(exc), status_code=exc.status, headers=exc.headers())
     # A bug of ours: log the traceback, give the client a clean error in its format.
     logger.exception("unhandled error on %s", path, exc_info=exc)

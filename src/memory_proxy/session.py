@@ -34,6 +34,7 @@ from litellm.llms.custom_httpx.http_handler import (
 )
 from openai import AsyncOpenAI
 
+from memory_proxy.header_tap import record_response_headers
 from memory_proxy.relay import UpstreamRelay
 from memory_proxy.upstream_observer import ObservedTransport, UpstreamObserver
 
@@ -75,6 +76,8 @@ class _LoopClients:
             cookies=blocked_cookie_jar(),
             follow_redirects=False,
             trust_env=False,
+            # The provider's response headers, for the client (litellm drops some).
+            event_hooks={"response": [record_response_headers]},
         )
         self.handler = AsyncHTTPHandler(timeout=timeout)
         # The handler built a client of its own (with the blocking jar); swap ours in.

@@ -7,6 +7,12 @@ failure too: the client must not mistake a cut reply for a whole one.
 
 Pass-through streams (bytes from ``relay``) are relayed a whole event at a time
 (:class:`SseFramer`), so an error event is never glued to half of a cut one.
+
+Keep-alive: Claude Code counts every byte of a stream, drops one silent for too long and
+shows a stall banner much sooner. A provider's own pings pass through, but a stream
+litellm translates has none, and a provider may think for a while. So when the upstream
+has sent nothing for ``keepalive_seconds``, the format's keep-alive goes out, between two
+whole events, never inside one; an upstream that speaks in time gets none added.
 """
 
 from __future__ import annotations
@@ -126,17 +132,24 @@ def sse_response(
     trailer: bytes = b"",
     headers: dict[str, str] | None = None,
     on_end: Callable[[str], None] | None = None,
+    keepalive_seconds: float | None = None,
 ) -> StreamingResponse:
     """A streaming response over ``stream``; ``is_final`` spots the upstream's last event."""
 
     async def body() -> AsyncIterator[bytes]:
         finished = False
         outcome = "disconnected"
+        rest: AsyncIterator[Any] = stream.rest
+        if keepalive_seconds:
+            rest = _with_keepalive(stream.rest, keepalive_seconds)
         try:
             item = stream.first
             yield encode(item)
             finished = is_final(item)
-            async for item in stream.rest:
+            async for item in rest:
+                if item is _SILENCE:
+                    yield api_format.keepalive
+                    continue
                 yield encode(item)
                 finished = finished or is_final(item)
             if not finished:
@@ -157,6 +170,38 @@ def sse_response(
     return SseResponse(
         body(), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
     )
+
+
+_SILENCE = object()  # what _with_keepalive yields for "nothing came in time"
+
+
+async def _with_keepalive(items: AsyncIterator[T], every: float) -> AsyncIterator[Any]:
+    """``items``, and :data:`_SILENCE` after each ``every`` seconds without one.
+
+    The next item is awaited in a task of its own, so a timeout never cancels (and so
+    breaks) the upstream's iterator; the same pending read goes on after a keep-alive.
+    """
+    iterator = items.__aiter__()
+    pending: asyncio.Future[T] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(iterator.__anext__())
+            done, _ = await asyncio.wait((pending,), timeout=every)
+            if not done:
+                yield _SILENCE
+                continue
+            finished, pending = pending, None
+            try:
+                item = finished.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
 
 
 class SseResponse(StreamingResponse):

@@ -20,6 +20,8 @@ litellm failed building the request          400     no       InvalidRequest
 ===========================================  ======  =======  ==========================
 
 Retries happen before the first byte only; after it, the error is one SSE error event.
+A provider's ``x-should-retry: false`` makes any of them final, and its ``Retry-After``
+(on a 429, 503 or 529) is kept on the error for the retry loop.
 """
 
 from __future__ import annotations
@@ -78,6 +80,16 @@ def translate_upstream_error(exc: BaseException) -> ProxyError:
     """One place where foreign exceptions become ProxyErrors (never re-raise foreign ones)."""
     if isinstance(exc, ProxyError):
         return exc
+    error = _translate(exc)
+    if error.retry_after is None:
+        error.retry_after = _header(exc, "retry-after")
+    if (_header(exc, "x-should-retry") or "").strip().lower() == "false":
+        # The provider knows a retry cannot help (its SDKs obey this over the status).
+        error.retryable = False
+    return error
+
+
+def _translate(exc: BaseException) -> ProxyError:
     message = _clean_message(exc)
     if isinstance(exc, _TIMEOUTS):
         return UpstreamTimeout(f"upstream timed out: {message}")
@@ -88,7 +100,7 @@ def translate_upstream_error(exc: BaseException) -> ProxyError:
     if name == "Timeout" or status == 408:
         return UpstreamTimeout(f"upstream timed out: {message}")
     if status == 429:
-        return UpstreamRateLimited(message, retry_after=_retry_after(exc))
+        return UpstreamRateLimited(message, retry_after=_header(exc, "retry-after"))
     # litellm reports Anthropic's 503/529 "overloaded_error" as a 500: the body says it.
     if status in (503, 529) or _OVERLOADED in message:
         return UpstreamUnavailable(message)
@@ -162,7 +174,7 @@ def _status_of(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def _retry_after(exc: BaseException) -> str | None:
+def _header(exc: BaseException, name: str) -> str | None:
     # litellm keeps the provider's headers in litellm_response_headers; the response
     # on its own exception is rebuilt without them.
     for source in (
@@ -172,7 +184,7 @@ def _retry_after(exc: BaseException) -> str | None:
     ):
         if source:
             try:
-                value = source.get("retry-after") or source.get("Retry-After")
+                value = source.get(name) or source.get(name.title())
             except AttributeError:
                 continue
             if value:

@@ -9,8 +9,10 @@ spoken to the plain-HTTP sandbox, a closed port) next to the sandbox's, a 1 s re
 timeout and near-zero backoff.
 
 A failure before the first byte must be an HTTP status with the endpoint's error body,
-retried only when the table says so; a failure after it exactly one SSE error event and
-a clean end of the body, never retried. Upstream attempts are counted twice: the
+retried only when the table says so; on a pass-through (relay) path a provider's own
+error answer reaches the client as the provider wrote it (status, type, body). A failure
+after the first byte is exactly one SSE error event and a clean end of the body, never
+retried. Upstream attempts are counted twice: the
 sandbox's captures (what reached the provider) and the proxy's access-log ``attempts``
 (what it tried, also when nothing could be reached). After every case a normal request
 on the same path must succeed, and no error text may carry a key, a secret or an
@@ -107,6 +109,10 @@ class Fault:
     attempts: int
     streams: tuple[bool, ...] = (False, True)
     retry_after: str | None = None
+    # The provider answered with an error: on a relay path the client gets that answer
+    # itself. (OpenAI error type, Anthropic error type), or None for the edge's text.
+    provider_types: tuple[str, str] | None = None
+    provider_answered: bool = False
 
 
 FAULTS = (
@@ -120,9 +126,36 @@ FAULTS = (
     Fault("truncated-json", "ok", "[sandbox:malformed]", 502, "bad_gateway", 1, (False,)),
     # Five events, then the connection drops: no [DONE] / message_stop.
     Fault("no-final-event", "ok", "[sandbox:cut_after=5]", None, "bad_gateway", 1, (True,)),
-    Fault("429", "ok", "[sandbox:status=429]", 429, "rate_limited", 1 + RETRIES, retry_after="1"),
-    Fault("503", "ok", "[sandbox:status=503]", 503, "unavailable", 1 + RETRIES),
-    Fault("cloudflare-1200", "ok", "[sandbox:cloudflare=1200]", 503, "unavailable", 1 + RETRIES),
+    Fault(
+        "429",
+        "ok",
+        "[sandbox:status=429]",
+        429,
+        "rate_limited",
+        1 + RETRIES,
+        retry_after="1",
+        provider_types=("requests", "rate_limit_error"),
+        provider_answered=True,
+    ),
+    Fault(
+        "503",
+        "ok",
+        "[sandbox:status=503]",
+        503,
+        "unavailable",
+        1 + RETRIES,
+        provider_types=("server_error", "overloaded_error"),
+        provider_answered=True,
+    ),
+    Fault(
+        "cloudflare-1200",
+        "ok",
+        "[sandbox:cloudflare=1200]",
+        503,
+        "unavailable",
+        1 + RETRIES,
+        provider_answered=True,
+    ),
 )
 
 CASES = [
@@ -282,6 +315,21 @@ def _check_error(route: Route, payload: Any, kind: str) -> None:
     assert isinstance(error["message"], str) and error["message"], error
 
 
+def _check_provider_error(route: Route, outcome: Outcome, types: tuple[str, str] | None) -> None:
+    """The provider's own error answer, not re-wrapped in the proxy's envelope."""
+    if types is None:  # Cloudflare's edge: plain text, as it sent it
+        assert outcome.headers["content-type"].startswith("text/plain")
+        assert outcome.text.strip() == "error code: 1200"
+        return
+    payload = json.loads(outcome.body)
+    openai_type, anthropic_type = types
+    assert payload["error"]["type"] == (anthropic_type if route.api == "anthropic" else openai_type)
+    if route.api == "anthropic":
+        # Anthropic's body names the request; the relayed request-id header matches it.
+        assert payload["request_id"] == outcome.headers["request-id"]
+    assert outcome.headers["x-should-retry"] == "true"
+
+
 def _check_no_secrets(text: str, bases: dict[str, str]) -> None:
     for secret in SECRETS:
         assert secret not in text
@@ -325,9 +373,12 @@ def test_upstream_fault(
     if fault.status is not None:
         # Before the first byte: a status and the endpoint's error body.
         assert outcome.status == fault.status, outcome.text
-        assert outcome.headers["content-type"].startswith("application/json")
-        _check_error(route, json.loads(outcome.body), fault.kind)
         assert outcome.headers.get("retry-after") == fault.retry_after
+        if fault.provider_answered and route.name.endswith("-relay"):
+            _check_provider_error(route, outcome, fault.provider_types)
+        else:
+            assert outcome.headers["content-type"].startswith("application/json")
+            _check_error(route, json.loads(outcome.body), fault.kind)
     else:
         # After the first byte: the events so far, one error event, a clean end.
         assert outcome.status == 200, outcome.text

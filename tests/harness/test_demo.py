@@ -36,6 +36,10 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     gates = {gate["name"]: gate for gate in report["gates"]}
     assert gates["cookie persistence"]["samples"] > 0
     assert gates["memory routing"]["samples"] > 0
+    # The client contract was judged on evidence from the sandbox, header by header.
+    contract = gates["client contract"]
+    assert contract["samples"] > 0
+    assert any(point.startswith("header ") for point in contract["measured"]), contract
     # Every process it started is gone: their ports refuse connections.
     for url in set(re.findall(r"(http://127\.0\.0\.1:\d+)", out)):
         with pytest.raises(httpx.ConnectError):

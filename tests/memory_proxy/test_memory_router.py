@@ -104,3 +104,25 @@ def test_unsafe_header_values_are_sanitized() -> None:
     router = MemoryRouter()
     decision = router.detect_user_id({"x-memory-user-id": "eve\nInjected: yes"})
     assert "\n" not in decision.user_id
+
+
+def test_subagent_conversation_follows_the_configured_format() -> None:
+    from memory_proxy.memory_router import MemoryRouter
+
+    headers = {"x-claude-code-session-id": "s1", "x-claude-code-agent-id": "a7"}
+    assert (
+        MemoryRouter(agent_format="{session}:{agent}").detect_user_id(headers).conversation_id
+        == "s1:a7"
+    )
+    assert (
+        MemoryRouter(agent_format="{agent}@{session}").detect_user_id(headers).conversation_id
+        == "a7@s1"
+    )
+    # No format (the legacy proxy): the session's one conversation, as before.
+    assert MemoryRouter().detect_user_id(headers).conversation_id == "s1"
+    # A client's explicit x-sm-conversation-id is its own choice.
+    explicit = {**headers, "x-sm-conversation-id": "mine"}
+    assert (
+        MemoryRouter(agent_format="{session}:{agent}").detect_user_id(explicit).conversation_id
+        == "mine"
+    )

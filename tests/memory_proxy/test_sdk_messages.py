@@ -323,7 +323,9 @@ def test_errors_in_anthropic_format(
     [
         ("[sandbox:status=429]", 429, "rate_limit_error"),
         ("[sandbox:status=503]", 503, "overloaded_error"),
-        ("[sandbox:status=500]", 502, "api_error"),
+        # A pass-through path: the provider's own status, not the proxy's 502.
+        ("[sandbox:status=500]", 500, "api_error"),
+        ("[sandbox:status=529]", 529, "overloaded_error"),
         ("[sandbox:status=400]", 400, "invalid_request_error"),
     ],
 )

@@ -49,3 +49,10 @@ def test_bad_or_unknown_directives_are_ignored(text: str) -> None:
 
 def test_strip_directives_leaves_the_words() -> None:
     assert strip_directives("Hello [sandbox:status=429]  world") == "Hello world"
+
+
+def test_silence_directive() -> None:
+    from harness.sandbox.directives import parse_directives
+
+    parsed = parse_directives("[sandbox:silence_ms=3000,silence_after=4]")
+    assert (parsed.silence_ms, parsed.silence_after) == (3000, 4)

@@ -18,6 +18,8 @@ from starlette.datastructures import Headers
 from harness.observation import CapturedPair
 from harness.sandbox.anthropic_api import message_events
 from harness.sandbox.openai_api import completion_events
+from harness.shadow import upstream_tap
+from harness.shadow.upstream_tap import UpstreamTap
 from harness.sse import SseDecoder, assemble, decode_sse
 from harness.store.capture_store import CaptureStore
 from memory_proxy.memory_router import HeaderPattern, MemoryRouter, UserIdMappings
@@ -158,3 +160,32 @@ def test_store_put_and_flush(benchmark: Any, tmp_path: Path) -> None:
         assert store.dropped == 0
     finally:
         store.close()
+
+
+# -- the tap on the primary's provider calls (replay mode) ----------------------------------
+
+_TAP = UpstreamTap(max_body_bytes=262_144)
+_TAP_HEADERS = [(f"x-header-{i}", "v" * 20) for i in range(12)]
+_TAP_CHUNKS = [b"event: content_block_delta\ndata: " + b"x" * 80 + b"\n\n"] * 20
+
+
+def _tapped_stream_call() -> tuple[Any, ...]:
+    """What replay mode adds to one mirrored request on the primary's request path: the
+    context opened and closed, one provider call of 20 stream chunks recorded."""
+    token = upstream_tap.begin()
+    call = _TAP.call("POST", "https://provider/v1/messages", _TAP_HEADERS, b"{}" * 200)
+    assert call is not None
+    call.response(200, _TAP_HEADERS)
+    for chunk in _TAP_CHUNKS:
+        call.chunk(chunk)
+    call.end()
+    return upstream_tap.finish(token)
+
+
+def test_the_tap_on_a_streamed_provider_call(benchmark: Any) -> None:
+    (record,) = benchmark(_tapped_stream_call)
+    assert record[5] == 200 and len(record[8]) == 20
+
+
+def test_the_tap_costs_nothing_outside_a_mirrored_request(benchmark: Any) -> None:
+    assert benchmark(_TAP.call, "POST", "https://provider/v1/messages", _TAP_HEADERS, b"{}") is None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from harness.sandbox.capture import CaptureStore as _Masker
+from harness.sandbox.endpoints import match_route
 
 if TYPE_CHECKING:  # the shadow package imports this module: no import cycle at run time
     from harness.shadow.replay_upstream import ReceivedCall
@@ -69,4 +70,10 @@ def _record(
     captured.stream = isinstance(parsed, dict) and parsed.get("stream") is True
     captured.status = status
     captured.cookie_issued = any(k.lower() == "set-cookie" for k, _ in answer)
+    # Named as the sandbox names what it serves, so the gates read the provider family
+    # and the provider's request id the same way with or without a sandbox behind.
+    route = match_route(path)
+    captured.endpoint = route.name if route is not None else None
+    answered = {k.lower(): v for k, v in answer}
+    captured.request_id = answered.get("request-id") or answered.get("x-request-id")
     return captured.to_dict()

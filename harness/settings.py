@@ -31,7 +31,8 @@ MIRRORED_ENDPOINTS = ("chat", "messages", "count_tokens", "models")
 @dataclass(frozen=True)
 class ShadowSettings:
     primary: str = "sdk"
-    mirror_to: str = "http://127.0.0.1:8765"
+    # The other proxy's URL; empty in replay mode: `harness shadow` starts the legacy stack.
+    mirror_to: str = ""
     # replay: the mirror side's provider calls are answered with the primary's recorded
     # answers (harness.shadow.replay_upstream); live: the mirror calls the provider too.
     upstream: str = "replay"

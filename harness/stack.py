@@ -83,7 +83,7 @@ class Stack:
         self,
         config: Path,
         harness_config: Path,
-        mirror_to: str,
+        mirror_to: str | None,
         store: Path,
         port: int | None = None,
         primary: str = "sdk",
@@ -106,8 +106,7 @@ class Stack:
                 str(port),
                 "--primary",
                 primary,
-                "--mirror-to",
-                mirror_to,
+                *(["--mirror-to", mirror_to] if mirror_to else []),
                 "--store",
                 str(store),
                 *(["--max-rate", str(max_rate)] if max_rate else []),
@@ -116,7 +115,7 @@ class Stack:
             port=port,
             log_path=self.run_dir / "shadow.log",
             env=LITELLM_OFFLINE_ENV,
-            ready_timeout=90,
+            ready_timeout=180,  # it may start the mirror stack first
         )
         return self.start(child)
 

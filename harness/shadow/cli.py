@@ -13,7 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--harness-config", default="config/harness.yaml")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8764)
-    parser.add_argument("--mirror-to", help="URL of the other proxy (default: harness.yaml)")
+    parser.add_argument(
+        "--mirror-to",
+        help="URL of the other proxy (default: harness.yaml's; none in replay mode: the "
+        "legacy stack is started, its providers pointed at the replay upstream)",
+    )
     parser.add_argument("--primary", choices=["sdk", "legacy"], help="who answers clients")
     parser.add_argument("--sample-rate", type=float, help="percent of users mirrored")
     parser.add_argument(

@@ -6,8 +6,11 @@ mirror sidecar (:mod:`harness.shadow.sidecar`); otherwise both run in this proce
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -19,12 +22,15 @@ from harness.shadow.dispatch import Dispatch, LocalDispatch
 from harness.shadow.forwarder import Forwarder
 from harness.shadow.metrics import ShadowCollector
 from harness.shadow.mirror import ShadowMirror
+from harness.shadow.mirror_stack import start_mirror_stack
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
 from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.shadow.upstream_tap import UpstreamTap
+from harness.stack import Stack
 from harness.store.capture_store import CaptureStore
 from memory_proxy.config import ProxyConfig
 from memory_proxy.connection_limits import serve_with_limits
+from memory_proxy.errors import ConfigError
 from memory_proxy.metrics import MetricsRoute
 
 __all__ = ["ShadowRun", "build_shadow", "replay_url", "serve_shadow"]
@@ -151,6 +157,36 @@ def replay_url(settings: HarnessSettings) -> str | None:
 
 
 def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, port: int) -> int:
+    with contextlib.ExitStack() as cleanup:
+        if not settings.shadow.mirror_to:
+            settings = _start_mirror(config, settings, cleanup)
+        return _serve(config, settings, host, port)
+
+
+def _start_mirror(
+    config: ProxyConfig, settings: HarnessSettings, cleanup: contextlib.ExitStack
+) -> HarnessSettings:
+    """No ``mirror_to``: start the legacy stack pointed at the replay upstream (replay
+    mode only: in live mode the user's own legacy stack is the mirror)."""
+    if settings.shadow.upstream != "replay" or settings.shadow.primary != "sdk":
+        raise ConfigError(
+            "shadow.mirror_to: give the other proxy's URL (--mirror-to); only replay mode "
+            "with the SDK proxy as primary starts the legacy stack itself"
+        )
+    settings = _fix_replay_port(settings)
+    url = replay_url(settings)
+    assert url is not None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    # Its logs go beside the store (reports/ by default).
+    run_dir = Path(settings.capture.store).parent / f"shadow-mirror-{stamp}"
+    stack = cleanup.enter_context(Stack(run_dir))
+    logger.warning("starting the mirror's legacy stack (logs in %s)", stack.run_dir)
+    mirror = start_mirror_stack(stack, config.path, url)
+    logger.warning("mirror: legacy proxy %s, its providers answered by replay at %s", mirror, url)
+    return settings.with_overrides("shadow", mirror_to=mirror)
+
+
+def _serve(config: ProxyConfig, settings: HarnessSettings, host: str, port: int) -> int:
     run = build_shadow(config, settings)
     assert run.settings is not None
     settings = run.settings

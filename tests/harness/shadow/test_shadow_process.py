@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -104,5 +105,44 @@ def _seen(url: str) -> int:
     """Requests the shadow process has begun to serve."""
     try:
         return int(httpx.get(url + "/_shadow/stats", headers=AUTH, timeout=5).json()["seen"])
+    except (httpx.HTTPError, ValueError, KeyError):
+        return 0
+
+
+@pytest.mark.slow
+def test_without_mirror_to_replay_starts_the_legacy_stack_on_the_replay_upstream(
+    sandbox_config_path: Path, tmp_path: Path, sandbox: Any
+) -> None:
+    store_path = tmp_path / "shadow.db"
+    with Stack(tmp_path / "run") as stack:
+        shadow = stack.shadow(sandbox_config_path, HARNESS_YAML, None, store_path)
+        log = (tmp_path / "run" / "shadow.log").read_text()
+        (mirror,) = re.findall(r"mirror: legacy proxy (http://127\.0\.0\.1:\d+)", log)
+        for i in range(3):
+            body = {
+                "model": "claude-sonnet-4.5",
+                "max_tokens": 20,
+                "messages": [{"role": "user", "content": f"started mirror {i}"}],
+            }
+            reply = httpx.post(shadow.url + "/v1/messages", json=body, headers=AUTH, timeout=60)
+            assert reply.status_code == 200
+        deadline = time.monotonic() + 60
+        while _completed(shadow.url) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    # The provider saw the SDK proxy's three calls; the mirror's were answered by replay.
+    assert len(sandbox.api_requests()) == 3
+    pairs = [stored.pair for stored in CaptureStore(store_path).iter_pairs()]
+    assert len(pairs) == 3
+    for pair in pairs:
+        assert pair.legacy is not None and pair.legacy.status == 200
+        assert pair.upstream["legacy"][0]["path"] == "/v3/api.anthropic.com/v1/messages"
+    # The mirror stack stopped with shadow mode.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(mirror + "/health/liveliness", timeout=2)
+
+
+def _completed(url: str) -> int:
+    try:
+        return int(httpx.get(url + "/_shadow/stats", timeout=5).json()["completed"])
     except (httpx.HTTPError, ValueError, KeyError):
         return 0

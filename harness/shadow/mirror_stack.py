@@ -1,0 +1,67 @@
+"""The mirror side, started by ``harness shadow`` itself in replay mode.
+
+With no ``--mirror-to``, shadow mode starts the legacy stack (the LiteLLM server and the
+legacy proxy, as ``memory-proxy up --mode legacy`` does) from the user's own
+``config.yaml``, through a derived copy in the run folder whose provider base URLs point
+at the replay upstream: every provider call the mirror makes is answered by replay and
+none reaches the provider. The user's file is never edited.
+
+A deployment's ``api_base`` keeps its path (``https://api.supermemory.ai/v3/api.anthropic.com``
+becomes ``http://127.0.0.1:PORT/v3/api.anthropic.com``): a memory router or a gateway in the
+path is replayed exactly as the primary called it. One without ``api_base`` gets the
+provider's default base on the replay upstream: litellm appends ``/v1/messages`` to an
+Anthropic base and ``/chat/completions`` to an OpenAI one, so the OpenAI base ends in ``/v1``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from harness.stack import Stack
+from memory_proxy.errors import ConfigError
+
+__all__ = ["derive_replay_config", "start_mirror_stack"]
+
+# The base a provider's calls go to when a deployment names none, on the replay upstream.
+_DEFAULT_PATHS = {"anthropic": "", "openai": "/v1"}
+
+
+def derive_replay_config(source: Path, replay_origin: str, dest: Path) -> Path:
+    """``source`` with every deployment's provider base URL on ``replay_origin``."""
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source}: cannot derive the mirror's config: {exc}") from None
+    for index, entry in enumerate(raw.get("model_list") or []):
+        params: dict[str, Any] = entry.setdefault("litellm_params", {})
+        model = str(params.get("model", ""))
+        provider = model.split("/", 1)[0]
+        base = params.get("api_base")
+        if isinstance(base, str) and base.startswith("os.environ/"):
+            base = os.environ.get(base.removeprefix("os.environ/"))
+        if isinstance(base, str) and base:
+            path = urlsplit(base).path.rstrip("/")
+        elif provider in _DEFAULT_PATHS:
+            path = _DEFAULT_PATHS[provider]
+        else:
+            raise ConfigError(
+                f"{source}: model_list[{index}]: no api_base to point at the replay upstream "
+                f"for provider {provider!r}"
+            )
+        params["api_base"] = replay_origin.rstrip("/") + path
+    dest.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+def start_mirror_stack(stack: Stack, config_path: Path, replay_origin: str) -> str:
+    """Start the LiteLLM server and the legacy proxy on the derived config; the legacy
+    proxy's URL (the mirror target)."""
+    derived = derive_replay_config(config_path, replay_origin, stack.run_dir / "mirror.yaml")
+    server = stack.litellm_server(derived, name="mirror-litellm-server")
+    legacy = stack.legacy_proxy(derived, server.url, name="mirror-legacy-proxy")
+    return legacy.url

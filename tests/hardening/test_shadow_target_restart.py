@@ -109,4 +109,8 @@ def test_the_shadow_target_crashes_and_restarts_during_a_run(
     assert len(failures) == failed
     assert all(p.mirror_outcome.startswith("failed:") for p in failures)
     assert all(p.shadow is not None and p.shadow.error for p in failures)
-    assert "failed:connect" in outcomes
+    # Which of the two each failure was depends on how many connections the mirror had
+    # pooled when the target died (a cut one fails on read, a fresh one is refused): the
+    # reason is always a transport failure's, never a made-up one.
+    transport = {"failed:connect", "failed:ReadError", "failed:RemoteProtocolError"}
+    assert {p.mirror_outcome for p in failures} <= transport, outcomes

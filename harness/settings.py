@@ -41,9 +41,15 @@ class ShadowSettings:
     max_rate: float = 0.0
     endpoints: tuple[str, ...] = MIRRORED_ENDPOINTS
     models: tuple[str, ...] = ()
-    max_in_flight: int = 32
+    max_in_flight: int = 32  # the ceiling; backpressure lowers it while the target struggles
     queue_size: int = 1000
     timeout_seconds: float = 120.0
+    # A mirror whose answer headers come this much later than the primary's counts as a
+    # sign of an overloaded target, as a 429, a 5xx or a timeout does.
+    backpressure_latency_seconds: float = 10.0
+    # On SIGTERM or Ctrl-C: how long mirrors already sent may still take; queued ones are
+    # stored at once as primary-only pairs ("not mirrored: shutdown").
+    drain_seconds: float = 10.0
     aa_rate: float = 10.0
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 30.0
@@ -219,6 +225,19 @@ def _validate(settings: HarnessSettings, path: Path) -> None:
     if shadow.max_rate < 0:
         raise ConfigError(
             f"{path}: shadow.max_rate: expected >= 0 (0: no cap), got {shadow.max_rate}"
+        )
+    if shadow.max_in_flight < 1:
+        raise ConfigError(
+            f"{path}: shadow.max_in_flight: expected >= 1, got {shadow.max_in_flight}"
+        )
+    if shadow.drain_seconds < 0:
+        raise ConfigError(
+            f"{path}: shadow.drain_seconds: expected >= 0 seconds, got {shadow.drain_seconds}"
+        )
+    if shadow.backpressure_latency_seconds <= 0:
+        raise ConfigError(
+            f"{path}: shadow.backpressure_latency_seconds: expected > 0 seconds, "
+            f"got {shadow.backpressure_latency_seconds}"
         )
     if not 0 <= shadow.mirror_nice <= 19:
         raise ConfigError(f"{path}: shadow.mirror_nice: expected 0-19, got {shadow.mirror_nice}")

@@ -28,6 +28,16 @@ class Scrape:
     def label_values(self, name: str, label: str) -> set[str]:
         return {lbls[label] for n, lbls, _ in self.samples if n == name and label in lbls}
 
+    @classmethod
+    def of(cls, text: str) -> Scrape:
+        """A scrape of an exposition text (from ``/metrics`` or ``generate_latest``)."""
+        samples = tuple(
+            (s.name, dict(s.labels), s.value)
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        )
+        return cls(text, samples)
+
     @property
     def names(self) -> set[str]:
         return {n for n, _, _ in self.samples}
@@ -37,12 +47,7 @@ def scrape(url: str, key: str | None) -> Scrape:
     headers = {"authorization": f"Bearer {key}"} if key else {}
     reply = httpx.get(url.rstrip("/") + "/metrics", headers=headers, timeout=10)
     reply.raise_for_status()
-    samples = tuple(
-        (s.name, dict(s.labels), s.value)
-        for family in text_string_to_metric_families(reply.text)
-        for s in family.samples
-    )
-    return Scrape(reply.text, samples)
+    return Scrape.of(reply.text)
 
 
 def wait_for_sample(

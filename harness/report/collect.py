@@ -180,6 +180,8 @@ class EvidenceCollector:
         e.family_pairs[request.client_family] += 1
         if pair.shadow is not None:
             e.mirrored += 1
+        else:
+            e.not_mirrored[pair.mirror_outcome] += 1
         error_pair = is_error_pair(pair)
 
         verdict = judged.verdict

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from harness.report.formatting import pct, utc_text
@@ -19,6 +20,8 @@ __all__ = [
     "FirstScreen",
     "first_screen",
     "gate_line",
+    "not_mirrored_line",
+    "not_mirrored_text",
     "sdk_better_line",
     "uncomparable_line",
     "upstream_mode_line",
@@ -79,6 +82,24 @@ def upstream_mode_line(report: ReadinessReport) -> str:
     return line
 
 
+def not_mirrored_text(outcomes: Mapping[str, int]) -> str:
+    """``3 (not mirrored: shutdown: 3)``: pairs stored with the primary's answer only."""
+    listed = ", ".join(f"{outcome}: {n:,}" for outcome, n in sorted(outcomes.items()))
+    return f"{sum(outcomes.values()):,} ({listed})"
+
+
+def not_mirrored_line(report: ReadinessReport) -> str:
+    """Pairs that hold the primary's answer only: said on the first screen, since they
+    are in no comparison (a stop, for one, stores the mirrors it did not send)."""
+    outcomes = report.context.not_mirrored
+    if not outcomes:
+        return ""
+    return (
+        f"{not_mirrored_text(outcomes)} pairs not mirrored: stored with the primary's answer "
+        "only, in no comparison"
+    )
+
+
 def uncomparable_line(found: Uncomparable) -> str:
     """``3 rows could not be compared (0.7 % of 420), in no gate: rows 12, 40, 41 ...``."""
     ids = ", ".join(str(row_id) for row_id, _ in found.listed[:10])
@@ -116,6 +137,9 @@ def first_screen(report: ReadinessReport) -> FirstScreen:
     mode = upstream_mode_line(report)
     if mode:
         informational.insert(0, mode)
+    unmirrored = not_mirrored_line(report)
+    if unmirrored:
+        informational.append(unmirrored)
     if found.rows:
         # Said even when the captures-readable gate passes: these rows are in no gate.
         informational.insert(0, uncomparable_line(found))

@@ -252,6 +252,7 @@ class RunContext:
     process_samples: int
     upstream_modes: dict[str, int] = field(default_factory=dict)  # replay / live -> pairs
     replay_unrecorded: int = 0  # replay pairs whose primary made no provider call
+    not_mirrored: dict[str, int] = field(default_factory=dict)  # mirror outcome -> pairs
 
 
 @dataclass(frozen=True)

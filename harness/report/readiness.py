@@ -52,6 +52,7 @@ def build_report(
         process_samples=sum(len(s.points) for s in evidence.rss),
         upstream_modes=dict(sorted(evidence.upstream_modes.items())),
         replay_unrecorded=evidence.replay_unrecorded,
+        not_mirrored=dict(sorted(evidence.not_mirrored.items())),
     )
     return ReadinessReport(
         decision=decide(gates),

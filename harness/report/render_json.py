@@ -122,6 +122,7 @@ def _context(context: RunContext) -> dict[str, Any]:
         "last_received": utc(context.last_received),
         "pairs": context.pairs,
         "mirrored": context.mirrored,
+        "not_mirrored": context.not_mirrored,
         "compared": context.compared,
         "aa_samples": context.aa_samples,
         "primaries": context.primaries,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from harness.report.first_screen import not_mirrored_text
 from harness.report.formatting import MISSING, interval_text, ms, pct, utc_text
 from harness.report.model import (
     Chart,
@@ -378,6 +379,11 @@ def _context(report: ReadinessReport) -> Section:
         ("store", c.store_path),
         ("time span", f"{utc_text(c.first_received)} to {utc_text(c.last_received)}"),
         ("pairs", f"{c.pairs:,} ({c.mirrored:,} mirrored, {c.compared:,} compared)"),
+        *(
+            (("not mirrored (primary only)", not_mirrored_text(c.not_mirrored)),)
+            if c.not_mirrored
+            else ()
+        ),
         ("A/A repeats", f"{c.aa_samples:,}"),
         ("answered clients", primaries),
         ("sampling", f"{c.sample_rate:g} % of users mirrored, {c.aa_rate:g} % repeated (A/A)"),

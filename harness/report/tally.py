@@ -304,6 +304,9 @@ class Evidence:
     # Replay pairs whose primary made no provider call (answered locally, or refused
     # before calling): the mirror side had nothing to be answered with.
     replay_unrecorded: int = 0
+    # Pairs stored with the primary's answer only, by their mirror outcome (e.g. "not
+    # mirrored: shutdown": queued when shadow mode stopped): in no comparison, but counted.
+    not_mirrored: Counter[str] = field(default_factory=Counter)
 
     @property
     def replay_only(self) -> bool:
@@ -365,3 +368,4 @@ class Evidence:
         self.uncomparable.merge(other.uncomparable)
         self.upstream_modes.update(other.upstream_modes)
         self.replay_unrecorded += other.replay_unrecorded
+        self.not_mirrored.update(other.not_mirrored)

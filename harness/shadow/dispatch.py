@@ -15,13 +15,13 @@ The admission path; a refusal stops it and is counted under ``skipped.<reason>``
     tap ──offer(request)──> Dispatch (serving process, on the client's request path)
        1 reachable   the mirror can be handed anything        sidecar_down
        2 policy      endpoint, model filter, sample           endpoint | model | sample
-       3 room        the mirror's queue has room              queue_full
+       3 room        the mirror's queue has room              queue_full | backpressure
        4 rate cap    a token from the bucket                  rate_limited
        5 hand over   LocalDispatch: engine.enqueue | SidecarDispatch: one frame
                           │
                           v
     MirrorEngine.enqueue (where the shadow calls run: here, or in the sidecar)
-       6 room        the queue's exact depth                  queue_full
+       6 room        the queue's exact depth                  queue_full | backpressure
        7 breaker     closed, or this is its one probe         breaker_open
        8 queued      a worker sends it, waits for the primary's answer, stores the pair
 
@@ -36,6 +36,9 @@ Why this order:
 * The cap before the hand-over: a capped request costs the primary no frame.
 * The breaker lives with the engine, which sees the shadow's answers, and is asked last:
   asking may grant its one half-open probe, which must then really be sent.
+* No room is ``backpressure`` while the engine holds fewer mirrors in flight than
+  ``max_in_flight`` because the target struggled (its queue fills on purpose: the target
+  is being spared), ``queue_full`` otherwise.
 * 6 repeats 3 with the exact depth. In process it cannot refuse (same event-loop turn);
   the sidecar's room, seen from the primary, is its last report (every 100 ms).
 """
@@ -97,7 +100,7 @@ class Dispatch(ABC):
         if sampled_out is not None:
             return sampled_out.removeprefix("skipped:")
         if not self._has_room():
-            return "queue_full"
+            return self._full_reason()
         if not self.cap.take(time.monotonic()):
             return "rate_limited"
         return None
@@ -122,6 +125,10 @@ class Dispatch(ABC):
     @abstractmethod
     def _has_room(self) -> bool:
         """Whether the mirror's queue would take one more, as far as this side knows."""
+
+    def _full_reason(self) -> str:
+        """Why there is no room (``queue_full`` or ``backpressure``)."""
+        return "queue_full"
 
     @abstractmethod
     def _hand_over(self, request: MirrorRequest) -> object | None:
@@ -157,6 +164,9 @@ class LocalDispatch(Dispatch):
 
     def _has_room(self) -> bool:
         return self.engine.has_room()
+
+    def _full_reason(self) -> str:
+        return self.engine.full_reason()
 
     def _hand_over(self, request: MirrorRequest) -> object | None:
         primary: asyncio.Future[RawExchange] = asyncio.get_running_loop().create_future()

@@ -2,9 +2,20 @@
 
 It takes a :class:`MirrorRequest` its dispatch has admitted, plus a future for the
 primary's answer, makes the last two checks (room in the queue, circuit breaker: steps
-6 and 7 of the admission path drawn in :mod:`harness.shadow.dispatch`), and lets at
-most ``max_in_flight`` workers send the request to the shadow target, wait for the
-primary's answer, turn both into observations and hand the pair to the store.
+6 and 7 of the admission path drawn in :mod:`harness.shadow.dispatch`), and lets its
+workers send the request to the shadow target, wait for the primary's answer, turn both
+into observations and hand the pair to the store.
+
+Backpressure: at most ``max_in_flight`` mirrors are out at once, fewer while the target
+struggles (:mod:`harness.shadow.backpressure`: 429s, 5xx, timeouts and slow answers halve
+the limit, good answers raise it again). A request refused for a full queue while the
+limit is down is counted as ``backpressure``, not ``queue_full``.
+
+Stopping (:meth:`MirrorEngine.drain`, on SIGTERM or Ctrl-C): mirrors already taken by a
+worker get ``shadow.drain_seconds``; mirrors still queued are not sent, and neither are
+those the deadline cuts. Each of those is stored as a primary-only pair (``shadow`` None,
+``mirror_outcome`` ``not mirrored: shutdown``) and counted under ``not_mirrored``: a
+stop never waits minutes on a dead target, and never drops a pair silently.
 
 In replay mode (``shadow.upstream: replay``) it also runs the replay upstream the mirror
 proxy's providers point at (:mod:`harness.shadow.replay_upstream`): a worker first waits
@@ -35,7 +46,9 @@ import httpx
 from harness.loopback import LoopbackServer
 from harness.observation import CapturedPair, CapturedRequest, correlation_key
 from harness.settings import HarnessSettings, replay_address
+from harness.shadow.backpressure import AdaptiveLimit, classify
 from harness.shadow.breaker import CircuitBreaker
+from harness.shadow.gate import MirrorGate
 from harness.shadow.recorder import RawExchange, format_of, observe
 from harness.shadow.replay_upstream import ReceivedCall, ReplayUpstream
 from harness.shadow.sampling import policy_for
@@ -47,6 +60,7 @@ from memory_proxy.memory_router import MemoryRouter, client_family
 
 __all__ = [
     "SHADOW_HEADER",
+    "SHUTDOWN_OUTCOME",
     "MirrorEngine",
     "MirrorRequest",
     "MirrorStats",
@@ -57,6 +71,8 @@ __all__ = [
 logger = logging.getLogger("harness.shadow")
 
 SHADOW_HEADER = "x-shadow-request"
+# The mirror outcome of a pair the engine stopped before it could be mirrored.
+SHUTDOWN_OUTCOME = "not mirrored: shutdown"
 _REQUEST_HEADERS_KEPT = (
     "user-agent",
     "content-type",
@@ -125,6 +141,8 @@ class MirrorStats:
     differences: Counter[str] = field(default_factory=Counter)
     # Replay mode: mirrored requests whose primary made no provider call to replay.
     primary_unrecorded: int = 0
+    # Queued requests stored primary-only instead of mirrored, by why (``shutdown``).
+    not_mirrored: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +155,7 @@ class MirrorStats:
             "skipped": dict(self.skipped),
             "differences": dict(self.differences),
             "primary_unrecorded": self.primary_unrecorded,
+            "not_mirrored": dict(self.not_mirrored),
         }
 
 
@@ -146,6 +165,8 @@ class _Job:
     request: MirrorRequest
     primary: asyncio.Future[RawExchange]
     noise_probe: bool
+    # Set once the shadow target answered: a drain that cuts the job later keeps it.
+    shadow: RawExchange | None = None
 
 
 class MirrorEngine:
@@ -170,6 +191,7 @@ class MirrorEngine:
         self.policy = policy_for(settings.shadow, repeat=targets.repeat is not None)
         shadow = settings.shadow
         self.breaker = CircuitBreaker(shadow.breaker_failures, shadow.breaker_cooldown_seconds)
+        self.gate = MirrorGate(AdaptiveLimit(shadow.max_in_flight))
         self.stats = MirrorStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -193,6 +215,11 @@ class MirrorEngine:
             **self.stats.as_dict(),
             "breaker": self.breaker.state,
             "queue_depth": self.queue_depth,
+            "backpressure": {
+                "limit": self.gate.limit.limit,
+                "ceiling": self.gate.limit.ceiling,
+                "decreases": self.gate.limit.decreases,
+            },
         }
         if self.replay is not None:
             snap["replay"] = {
@@ -208,6 +235,11 @@ class MirrorEngine:
     def has_room(self) -> bool:
         return self._queue is None or not self._queue.full()
 
+    def full_reason(self) -> str:
+        """Why a request finds no room: ``backpressure`` while the target's limit is down
+        (the queue fills because the target is being spared), else ``queue_full``."""
+        return "backpressure" if self.gate.limit.reduced else "queue_full"
+
     @property
     def queue_depth(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
@@ -220,7 +252,7 @@ class MirrorEngine:
         try:
             reason = None
             if not self.has_room():
-                reason = "queue_full"
+                reason = self.full_reason()
             elif not self.breaker.allow():
                 reason = "breaker_open"
             if reason is not None:
@@ -232,7 +264,7 @@ class MirrorEngine:
             self.stats.queued += 1
             return True
         except asyncio.QueueFull:
-            self.stats.skipped["queue_full"] += 1
+            self.stats.skipped[self.full_reason()] += 1
         except Exception:  # noqa: BLE001 - mirroring must never fail the request
             self.stats.worker_errors += 1
             logger.exception("could not queue a mirror")
@@ -262,6 +294,10 @@ class MirrorEngine:
             self.stats.in_flight += 1
             try:
                 await self._mirror(job)
+            except asyncio.CancelledError:
+                # The drain deadline passed with this job still out: keep what it has.
+                self._keep_cut(job)
+                raise
             except Exception:  # noqa: BLE001 - one bad job must not stop the worker
                 self.stats.worker_errors += 1
                 logger.exception("mirror of %s failed", job.request_id)
@@ -278,18 +314,26 @@ class MirrorEngine:
             return RawExchange(error="primary_timeout")
 
     async def _mirror(self, job: _Job) -> None:
-        fmt = format_of(job.request.endpoint)
         targets = self.targets
         registration = None
         if self.replay is not None:
             # The mirror's provider calls are answered with the primary's: they must exist.
             primary_raw = await self._primary_answer(job)
-            registration = self.replay.expect(primary_raw.upstream)
-            if registration is None:
-                self.stats.primary_unrecorded += 1
+        started_round = await self.gate.acquire()
+        signal = None
         try:
-            shadow_raw = await self._call(targets.shadow.url, job)
+            if self.replay is not None:
+                registration = self.replay.expect(primary_raw.upstream)
+                if registration is None:
+                    self.stats.primary_unrecorded += 1
+            shadow_raw = job.shadow = await self._call(targets.shadow.url, job)
             shadow_calls = list(registration.received) if registration is not None else []
+            signal = classify(
+                shadow_raw.status,
+                shadow_raw.error,
+                _added_latency(shadow_raw, job.primary),
+                self.settings.shadow.backpressure_latency_seconds,
+            )
             # Any transport failure counts: a target that died mid-run first shows up as a
             # dropped keep-alive connection, not as a refused one.
             if shadow_raw.error is not None:
@@ -301,19 +345,47 @@ class MirrorEngine:
             if job.noise_probe and targets.repeat is not None and shadow_raw.error is None:
                 repeat_raw = await self._call(targets.repeat.url, job)
         finally:
+            # The slot covers the A/A repeat too (the same legacy target); only the
+            # shadow call's answer says how the target is doing.
+            self.gate.release(signal, started_round)
             if registration is not None:
                 self.replay.release(registration)  # type: ignore[union-attr]
         if self.replay is None:
             primary_raw = await self._primary_answer(job)
+        self._store(job, primary_raw, shadow_raw, repeat_raw, shadow_calls)
+
+    def _store(
+        self,
+        job: _Job,
+        primary_raw: RawExchange,
+        shadow_raw: RawExchange | None,
+        repeat_raw: RawExchange | None = None,
+        shadow_calls: list[ReceivedCall] | None = None,
+        not_mirrored: str | None = None,
+    ) -> None:
+        """Hand the pair to the sink. ``shadow_raw`` None: primary-only, ``not_mirrored``
+        saying why."""
+        targets = self.targets
+        fmt = format_of(job.request.endpoint)
         keep = self.settings.capture.headers
         max_events = self.settings.capture.max_events
+        if shadow_raw is None:
+            outcome = f"not mirrored: {not_mirrored}"
+        elif shadow_raw.error is None:
+            outcome = "mirrored"
+        else:
+            outcome = f"failed:{shadow_raw.error}"
         pair = CapturedPair(
             request=self._captured_request(job),
             primary=observe(
                 targets.primary, primary_raw, fmt, keep_headers=keep, max_events=max_events
             ),
-            shadow=observe(
-                targets.shadow.role, shadow_raw, fmt, keep_headers=keep, max_events=max_events
+            shadow=(
+                observe(
+                    targets.shadow.role, shadow_raw, fmt, keep_headers=keep, max_events=max_events
+                )
+                if shadow_raw is not None
+                else None
             ),
             shadow_repeat=(
                 observe(
@@ -322,16 +394,39 @@ class MirrorEngine:
                 if repeat_raw is not None and targets.repeat is not None
                 else None
             ),
-            mirror_outcome="mirrored" if shadow_raw.error is None else f"failed:{shadow_raw.error}",
-            upstream=(self._upstream(job, primary_raw, shadow_calls) if self.replay else None)
+            mirror_outcome=outcome,
+            upstream=(self._upstream(job, primary_raw, shadow_calls or []) if self.replay else None)
             or {},
             upstream_mode="replay" if self.replay is not None else "live",
         )
-        self.stats.differences[status_comparison(primary_raw, shadow_raw)] += 1
+        if shadow_raw is not None:
+            self.stats.differences[status_comparison(primary_raw, shadow_raw)] += 1
+        else:
+            self.stats.not_mirrored[not_mirrored or "unknown"] += 1
         if self.sink.put(pair):
             self.stats.completed += 1
         else:
             self.stats.store_rejected += 1
+
+    def _keep_unsent(self, job: _Job) -> None:
+        """A job the drain will not send: stored primary-only, never dropped."""
+        try:
+            self._store(job, _settled(job.primary), None, not_mirrored="shutdown")
+        except Exception:  # noqa: BLE001 - the next job must still be kept
+            self.stats.worker_errors += 1
+            logger.exception("could not keep the unsent mirror %s", job.request_id)
+
+    def _keep_cut(self, job: _Job) -> None:
+        """A job the drain deadline cut: mirrored if the target had answered, else
+        primary-only."""
+        if job.shadow is None:
+            self._keep_unsent(job)
+            return
+        try:
+            self._store(job, _settled(job.primary), job.shadow)
+        except Exception:  # noqa: BLE001
+            self.stats.worker_errors += 1
+            logger.exception("could not keep the cut mirror %s", job.request_id)
 
     async def _call(self, base_url: str, job: _Job) -> RawExchange:
         assert self._http is not None
@@ -408,9 +503,16 @@ class MirrorEngine:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Let queued and in-flight mirrors finish (bounded), then stop the workers."""
+        """Stop mirroring: queued mirrors are kept primary-only at once, mirrors a worker
+        holds get ``timeout`` (default ``shadow.drain_seconds``), then the workers stop
+        and the mirrors they still hold are kept the same way."""
         if self._queue is not None:
-            limit = timeout if timeout is not None else self.settings.shadow.timeout_seconds
+            # Not sent into a target that may be the reason they waited: a stop must not
+            # spend minutes feeding it.
+            while not self._queue.empty():
+                self._keep_unsent(self._queue.get_nowait())
+                self._queue.task_done()
+            limit = timeout if timeout is not None else self.settings.shadow.drain_seconds
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue.join(), limit)
         for task in self._workers:
@@ -440,6 +542,22 @@ def status_comparison(primary: RawExchange, shadow: RawExchange) -> str:
     if shadow.error is not None:
         return "shadow_failed"
     return "same_status" if primary.status == shadow.status else "status_differs"
+
+
+def _settled(primary: asyncio.Future[RawExchange]) -> RawExchange:
+    """The primary's answer without waiting: at shutdown it has come, or never will."""
+    if primary.done() and not primary.cancelled() and primary.exception() is None:
+        return primary.result()
+    return RawExchange(error="primary_gone")
+
+
+def _added_latency(shadow: RawExchange, primary: asyncio.Future[RawExchange]) -> float:
+    """Seconds the shadow's answer headers came after the primary's: the target's own
+    delay, not the provider's (which both sides wait for, replayed or live)."""
+    shadow_ms = shadow.time_to_headers_ms if shadow.time_to_headers_ms is not None else 0.0
+    known = _settled(primary) if primary.done() else None
+    primary_ms = known.time_to_headers_ms if known is not None else None
+    return max(0.0, shadow_ms - (primary_ms or 0.0)) / 1000
 
 
 def _json_or_none(body: bytes) -> Any:

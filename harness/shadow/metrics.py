@@ -28,6 +28,7 @@ SKIP_OUTCOMES: Mapping[str, str] = {
     "model": "model_filtered",
     "rate_limited": "rate_capped",
     "queue_full": "queue_full",
+    "backpressure": "backpressure",
     "breaker_open": "breaker_open",
     "sidecar_down": "sidecar_down",
     "body_too_large": "body_too_large",
@@ -65,12 +66,18 @@ class ShadowCollector(Collector):
 
         outcomes = CounterMetricFamily(
             "shadow_mirror_requests",
-            "Requests by what the mirror did with them: mirrored, or the reason it skipped.",
+            "Requests by what the mirror did with them: mirrored, the reason it skipped, "
+            "or why a queued one was stored primary-only (shutdown).",
             labels=["outcome"],
         )
-        outcomes.add_metric(["mirrored"], stats.get("queued", 0))
+        # A queued request the engine then stored primary-only was not mirrored: it
+        # moves from "mirrored" to its own outcome, so the outcomes still add up to seen.
+        not_mirrored = stats.get("not_mirrored", {})
+        outcomes.add_metric(["mirrored"], stats.get("queued", 0) - sum(not_mirrored.values()))
         for reason, count in sorted(stats.get("skipped", {}).items()):
             outcomes.add_metric([SKIP_OUTCOMES.get(reason, reason)], count)
+        for reason, count in sorted(not_mirrored.items()):
+            outcomes.add_metric([reason], count)
         yield outcomes
 
         pairs = CounterMetricFamily(
@@ -107,6 +114,20 @@ class ShadowCollector(Collector):
             breaker.add_metric([state], 1.0 if state == current else 0.0)
         yield breaker
 
+        backpressure = stats.get("backpressure")
+        if backpressure is not None:
+            yield GaugeMetricFamily(
+                "shadow_mirror_concurrency_limit",
+                "Mirrors the shadow target may have at once now: max_in_flight, lowered "
+                "while it answers with 429s, 5xx, timeouts or late headers.",
+                value=backpressure.get("limit", 0),
+            )
+            cuts = CounterMetricFamily(
+                "shadow_mirror_concurrency_decreases",
+                "Times the shadow target's trouble halved the mirror's concurrency limit.",
+            )
+            cuts.add_metric([], backpressure.get("decreases", 0))
+            yield cuts
         yield GaugeMetricFamily(
             "shadow_queue_depth", "Mirrors waiting for a worker.", value=stats.get("queue_depth", 0)
         )

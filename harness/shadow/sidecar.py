@@ -11,11 +11,13 @@ and one pickled answer frame per mirrored request; the shadow call, SSE decoding
 redaction and SQLite run in the sidecar, which runs only on CPU time the primary does
 not want (:mod:`harness.cpu_priority`). The sidecar reports its counters and
 whether its queue has room; while it has none, the primary does not ship (counted as
-``queue_full``, as an in-process mirror would).
+``queue_full``, or ``backpressure`` while the engine's limit is down, as an in-process
+mirror would).
 
 The sidecar ends when the primary closes the socket (the primary ended, cleanly or not):
-it finishes queued mirrors (bounded by ``shadow.timeout_seconds``), closes the store
-and exits. It runs in a session of its own and ignores SIGINT and SIGTERM, so a stopped
+it drains the engine (mirrors in flight get ``shadow.drain_seconds``; queued ones are
+stored at once as primary-only pairs, ``not mirrored: shutdown``), closes the store and
+exits. It runs in a session of its own and ignores SIGINT and SIGTERM, so a stopped
 shadow process loses no pair its sidecar was still writing.
 
 Frames are marshalled tuples: the socket is a private socketpair between the two
@@ -163,7 +165,16 @@ class SidecarDispatch(Dispatch):
 
     def _has_room(self) -> bool:
         assert self._writer is not None  # _unreachable said so
-        return self.accepting and self._writer.transport.get_write_buffer_size() <= BUFFER_LIMIT
+        return self.accepting and not self._buffer_full()
+
+    def _buffer_full(self) -> bool:
+        assert self._writer is not None
+        return self._writer.transport.get_write_buffer_size() > BUFFER_LIMIT
+
+    def _full_reason(self) -> str:
+        limit = self.remote.get("backpressure") or {}
+        reduced = limit.get("limit", 0) < limit.get("ceiling", 0)
+        return "backpressure" if reduced and not self._buffer_full() else "queue_full"
 
     def _hand_over(self, request: MirrorRequest) -> object | None:
         assert self._writer is not None
@@ -190,6 +201,8 @@ class SidecarDispatch(Dispatch):
             "breaker": remote.get("breaker", "closed"),
             "skipped": remote.get("skipped", {}),
             "differences": remote.get("differences", {}),
+            "not_mirrored": remote.get("not_mirrored", {}),
+            **({"backpressure": remote["backpressure"]} if "backpressure" in remote else {}),
             "store": remote.get("store"),
             **({"replay": remote["replay"]} if "replay" in remote else {}),
             "sidecar_pid": self.process.pid,
@@ -220,7 +233,9 @@ class SidecarDispatch(Dispatch):
     def wait(self) -> int | None:
         """After the server has stopped: let the sidecar drain and exit (bounded)."""
         self._sock.close()  # no-op when ``close`` ran; ends the sidecar when it did not
-        limit = self.spec.settings.shadow.timeout_seconds + 15
+        # Its drain is bounded by drain_seconds; the rest is closing the store (a slow
+        # disk's last writes) and the interpreter's exit.
+        limit = self.spec.settings.shadow.drain_seconds + 15
         try:
             return self.process.wait(limit)
         except subprocess.TimeoutExpired:

@@ -18,6 +18,7 @@ def test_the_shipped_file_loads_with_the_mirror_uncapped() -> None:
     assert settings.shadow.sample_rate == 100
     assert settings.with_overrides("shadow", max_rate=25).shadow.max_rate == 25.0
     assert settings.shadow.upstream == "replay"  # the mirror never reaches the provider
+    assert settings.shadow.drain_seconds == 10  # a stop never waits minutes on the mirror
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,10 @@ def test_the_shipped_file_loads_with_the_mirror_uncapped() -> None:
         ("max_rate: fast", "shadow.max_rate: expected a number"),
         ("sample_rate: 150", "shadow.sample_rate: expected a percentage"),
         ("mirror_nice: 30", "shadow.mirror_nice: expected 0-19"),
+        ("drain_seconds: -1", "shadow.drain_seconds: expected >= 0"),
+        ("drain_seconds: soon", "shadow.drain_seconds: expected a number"),
+        ("backpressure_latency_seconds: 0", "shadow.backpressure_latency_seconds: expected > 0"),
+        ("max_in_flight: 0", "shadow.max_in_flight: expected >= 1"),
         ("rate_cap: 5", "shadow.rate_cap: unknown setting"),
         ("upstream: mirror", "shadow.upstream: expected replay or live"),
         ("replay_listen: '8080'", "shadow.replay_listen: expected HOST:PORT"),

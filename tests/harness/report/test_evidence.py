@@ -3,6 +3,7 @@ worker split."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,8 +11,10 @@ from harness.compare import Comparator, Thresholds, classify
 from harness.observation import Observation
 from harness.report.collect import EvidenceCollector, is_error_pair
 from harness.report.evidence import collect_evidence, id_ranges
+from harness.report.first_screen import first_screen
 from harness.report.readiness import build_report
 from harness.report.render_json import render_json
+from harness.report.render_md import render_markdown
 from harness.settings import HarnessSettings
 from tests.harness.builders import chat_observation, make_pair, reply
 from tests.harness.report.factories import RUN
@@ -110,6 +113,24 @@ def test_unmirrored_pairs_are_counted_not_compared() -> None:
     collector.add(make_pair(chat_observation(), None))
     evidence = collector.evidence
     assert (evidence.pairs, evidence.mirrored, evidence.compared) == (1, 0, 0)
+
+
+def test_pairs_a_stop_left_unmirrored_are_listed_in_every_rendering() -> None:
+    collector = _collector()
+    shutdown = "not mirrored: shutdown"
+    for i in range(3):
+        pair = make_pair(chat_observation(), None, request_id=f"req-{i}")
+        collector.add(replace(pair, mirror_outcome=shutdown))
+    collector.add(make_pair(chat_observation(), chat_observation(target="legacy")))
+    evidence = collector.evidence
+    assert evidence.not_mirrored == {shutdown: 3} and evidence.mirrored == 1
+    report = build_report(evidence, HarnessSettings())
+    line = "3 (not mirrored: shutdown: 3) pairs not mirrored"
+    assert any(i.startswith(line) for i in first_screen(report).informational)
+    assert "| not mirrored (primary only) | 3 (not mirrored: shutdown: 3) |" in render_markdown(
+        report
+    )
+    assert json.loads(render_json(report))["context"]["not_mirrored"] == {shutdown: 3}
 
 
 def test_two_workers_give_the_same_report_as_one(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,6 +33,7 @@ from harness.store.capture_store import CaptureStore
 from memory_proxy.app import create_app
 from memory_proxy.config import load_config
 from tests.conftest import MASTER_KEY
+from tests.harness.shadow.test_mirror import FakeShadow
 from tests.metrics_scrape import Scrape, scrape, wait_for_sample
 
 USER_ID = "user-carol-shadow-3e8d"
@@ -236,3 +238,48 @@ def test_a_store_that_spills_shows_on_the_scrape(
     finally:
         locker.close()
         store.close()
+
+
+def test_backpressure_and_shutdown_outcomes_are_counted(
+    sandbox_config_path: Path, sandbox: Any, tmp_path: Path
+) -> None:
+    """A throttling target lowers the limit (a gauge) and what is refused meanwhile is
+    ``backpressure``; what a stop leaves unsent is the ``shutdown`` outcome, no longer
+    ``mirrored``, and the outcomes still add up to the requests seen."""
+    fake = FakeShadow(mode="throttle", delay=0.3)
+    store = CaptureStore(tmp_path / "s.db")
+    try:
+        with LoopbackServer(fake.app) as target:
+            mirror, _ = _in_process(
+                sandbox_config_path,
+                store,
+                target.url,
+                max_in_flight=4,
+                queue_size=1,
+                breaker_failures=10_000,
+                drain_seconds=0.2,
+            )
+            with LoopbackServer(mirror) as shadow:
+                _chat(shadow.url)
+                wait_for_sample(
+                    shadow.url,
+                    MASTER_KEY,
+                    lambda s: s.value("shadow_mirror_concurrency_limit") < 4,
+                )
+                fake.mode = "hang"  # and now it stops answering at all
+                for _ in range(12):
+                    _chat(shadow.url)
+                during = scrape(shadow.url, MASTER_KEY)
+            registry = CollectorRegistry()
+            registry.register(ShadowCollector(mirror.stats))
+            after = Scrape.of(generate_latest(registry).decode())
+            fake.released.set()
+    finally:
+        store.close()
+    assert during.value(OUTCOMES, outcome="backpressure") > 0
+    assert during.value(OUTCOMES, outcome="queue_full") == 0
+    assert during.value("shadow_mirror_concurrency_decreases_total") >= 1
+    shutdown = after.value(OUTCOMES, outcome="shutdown")
+    assert shutdown >= 1
+    assert after.value(OUTCOMES, outcome="mirrored") + shutdown == mirror.stats()["queued"]
+    assert after.value(OUTCOMES) == 13 == after.value("shadow_requests_seen_total")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,12 +42,17 @@ class ListSink:
 
 
 class FakeShadow:
-    """A shadow target whose behaviour a test picks: ok, slow or failing."""
+    """A shadow target whose behaviour a test picks (and may change mid-test): ok, slow,
+    failing (500), throttling (429, as the LiteLLM server in cooldown does) or hung (no
+    answer until ``release``). It counts the requests it holds at once."""
 
     def __init__(self, mode: str = "ok", delay: float = 0.0) -> None:
         self.mode = mode
         self.delay = delay
         self.seen: list[dict[str, Any]] = []
+        self.active = 0
+        self.peak = 0
+        self.released = threading.Event()
         self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST"])])
 
     async def handle(self, request: Request) -> Response:
@@ -57,11 +63,23 @@ class FakeShadow:
                 "body": await request.body(),
             }
         )
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            while self.mode == "hang" and not self.released.is_set():
+                await asyncio.sleep(0.05)
+        finally:
+            self.active -= 1
         if self.mode == "error":
             return JSONResponse(
                 {"error": {"message": "boom", "type": "api_error"}}, status_code=500
+            )
+        if self.mode == "throttle":
+            return JSONResponse(
+                {"error": {"message": "No deployments available", "type": "rate_limit"}},
+                status_code=429,
             )
         return JSONResponse({"id": "shadow", "choices": []})
 

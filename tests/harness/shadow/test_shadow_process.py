@@ -15,11 +15,13 @@ import pytest
 
 from harness.loopback import LoopbackServer
 from harness.settings import CaptureSettings, HarnessSettings, ShadowSettings
+from harness.shadow.engine import SHUTDOWN_OUTCOME
 from harness.shadow.server import build_shadow
 from harness.stack import Stack
 from harness.store.capture_store import CaptureStore
 from memory_proxy.config import load_config
 from tests.conftest import MASTER_KEY
+from tests.harness.shadow.test_mirror import FakeShadow
 
 AUTH = {"x-api-key": MASTER_KEY}
 HARNESS_YAML = Path(__file__).resolve().parents[3] / "config" / "harness.yaml"
@@ -146,3 +148,64 @@ def _completed(url: str) -> int:
         return int(httpx.get(url + "/_shadow/stats", timeout=5).json()["completed"])
     except (httpx.HTTPError, ValueError, KeyError):
         return 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("upstream", ["replay", "live"])
+def test_sigterm_with_a_hung_mirror_target_stops_promptly_and_loses_no_pair(
+    sandbox_config_path: Path, tmp_path: Path, sandbox: Any, upstream: str
+) -> None:
+    """Streams in flight, a mirror target that never answers (a legacy stack in its
+    cooldown cascade), more mirrors than ``max_in_flight``: SIGTERM ends the process once
+    the streams are answered and ``drain_seconds`` has passed, not ``timeout_seconds``
+    (120 s) later, and every answered stream has its pair, stored primary-only as
+    ``not mirrored: shutdown``."""
+    harness_yaml = tmp_path / "harness.yaml"
+    harness_yaml.write_text(
+        f"shadow:\n  upstream: {upstream}\n  max_in_flight: 2\n  aa_rate: 0\n"
+        "  timeout_seconds: 120\n  drain_seconds: 1\n",
+        encoding="utf-8",
+    )
+    store_path = tmp_path / "shadow.db"
+    hung = FakeShadow(mode="hang")
+    with LoopbackServer(hung.app) as target, Stack(tmp_path / "run") as stack:
+        try:
+            shadow = stack.shadow(sandbox_config_path, harness_yaml, target.url, store_path)
+            assert shadow.pid is not None
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+                futures = [pool.submit(_stream, shadow.url, i) for i in range(8)]
+                deadline = time.monotonic() + 30
+                while _seen(shadow.url) < 4 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                os.kill(shadow.pid, signal.SIGTERM)
+                answered = sum(f.result() for f in futures)
+            # Far less than the 120 s a mirror may take: the drain does not wait on it.
+            deadline = time.monotonic() + 40
+            while shadow.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert shadow.poll() is not None
+        finally:
+            hung.released.set()
+    assert answered > 0
+    pairs = [p.pair for p in CaptureStore(store_path).iter_pairs()]
+    assert len(pairs) >= answered
+    for pair in pairs:
+        assert pair.shadow is None and pair.mirror_outcome == SHUTDOWN_OUTCOME
+    ended = [p for p in pairs if p.primary.events and p.primary.events[-1].event == "message_stop"]
+    assert len(ended) >= answered  # the primary's whole stream, kept
+
+
+def _stream(url: str, i: int) -> bool:
+    """One streamed Messages turn of ~1 s; True when the whole answer arrived."""
+    body = {
+        "model": "claude-sonnet-4.5",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": f"[sandbox:stream_delay_ms=40] turn {i}"}],
+    }
+    try:
+        with httpx.stream("POST", url + "/v1/messages", json=body, headers=AUTH, timeout=30) as r:
+            text = "".join(r.iter_text())
+        return r.status_code == 200 and "message_stop" in text
+    except httpx.HTTPError:
+        return False

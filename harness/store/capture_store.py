@@ -47,7 +47,7 @@ _INSERT_PAIR = (
 )
 _SELECT_PAIR = (
     "SELECT id, request_json, primary_json, shadow_json, shadow_repeat_json, upstream_json, "
-    "mirror_outcome FROM pairs"
+    "mirror_outcome, upstream_mode FROM pairs"
 )
 
 
@@ -374,6 +374,7 @@ def _row(pair: CapturedPair) -> Row:
         _dumps(data["shadow"]) if pair.shadow is not None else None,
         _dumps(data["shadow_repeat"]) if pair.shadow_repeat is not None else None,
         _dumps(data["upstream"]),
+        pair.upstream_mode,
     )
 
 
@@ -387,12 +388,8 @@ def _read_row(row: Row) -> StoredPair | UnreadableRow:
 
 
 def _pair_from_row(row: Row) -> CapturedPair:
-    _, request, primary, shadow, repeat, upstream, outcome = row
-    if isinstance(outcome, bytes):
-        try:
-            outcome = outcome.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedPair("mirror_outcome: not UTF-8") from None
+    _, request, primary, shadow, repeat, upstream, outcome, mode = row
+    outcome, mode = _text("mirror_outcome", outcome), _text("upstream_mode", mode)
     return pair_from_dict(
         {
             "request": loads("request_json", request),
@@ -401,5 +398,15 @@ def _pair_from_row(row: Row) -> CapturedPair:
             "shadow_repeat": loads("shadow_repeat_json", repeat) if repeat is not None else None,
             "upstream": loads("upstream_json", upstream),
             "mirror_outcome": outcome,
+            "upstream_mode": mode,
         }
     )
+
+
+def _text(column: str, value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedPair(f"{column}: not UTF-8") from None
+    return value

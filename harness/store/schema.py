@@ -59,6 +59,7 @@ PAIR_COLUMNS = (
     "shadow_json",
     "shadow_repeat_json",
     "upstream_json",
+    "upstream_mode",
 )
 
 _V1 = (
@@ -111,7 +112,11 @@ _V1 = (
     "CREATE INDEX process_samples_run ON process_samples (run_id, target, t)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Whether the mirror's provider calls were replayed (the upstream held fixed) or live;
+# rows written before replay existed were live.
+_V2 = ("ALTER TABLE pairs ADD COLUMN upstream_mode TEXT NOT NULL DEFAULT 'live'",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -98,6 +98,7 @@ def test_replay_sends_the_provider_nothing_from_the_mirror_and_leaves_no_model_n
 
     pairs = [stored.pair for stored in CaptureStore(store_path).iter_pairs()]
     assert len(pairs) == len(REQUESTS)
+    assert {pair.upstream_mode for pair in pairs} == {"replay"}  # as stored, for the report
     assert f'shadow_replay_calls_total{{result="replayed"}} {2 * len(REQUESTS)}.0' in metrics
     assert 'shadow_replay_calls_total{result="miss"} 0.0' in metrics
     assert stats["replay"]["misses"] == 0 and stats["primary_unrecorded"] == 0
@@ -152,6 +153,7 @@ def test_live_mirroring_pays_twice_and_sees_the_model_s_noise(
         finally:
             run.close()
     pairs = [stored.pair for stored in CaptureStore(store_path).iter_pairs()]
+    assert {pair.upstream_mode for pair in pairs} == {"live"}
     # Every request paid twice (the LiteLLM server's own model-list probe aside).
     generations = [r for r in provider.api_requests() if r["method"] == "POST"]
     assert len(generations) == 2 * len(pairs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -16,7 +17,13 @@ from harness.compare import CATEGORIES
 from harness.observation import CapturedPair
 from harness.store.capture_store import CaptureStore, ProcessSample
 from harness.store.pair_json import pair_from_dict
-from harness.store.schema import COMPARISON_CATEGORIES, SCHEMA_VERSION, SchemaTooNew, migrate
+from harness.store.schema import (
+    COMPARISON_CATEGORIES,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SchemaTooNew,
+    migrate,
+)
 from tests.harness.builders import chat_observation, make_pair, messages_observation
 
 
@@ -221,3 +228,24 @@ def test_rows_are_read_by_id_range(tmp_path: Path) -> None:
         assert store.id_range() == (1, 6)
         assert [r.id for r in store.iter_rows(after_id=2, until_id=4)] == [3, 4]
         assert [r.id for r in store.iter_rows(after_id=4)] == [5, 6]
+
+
+def test_the_upstream_mode_survives_the_store_and_old_rows_read_as_live(tmp_path: Path) -> None:
+    replayed = dataclasses.replace(_pair(0), upstream_mode="replay")
+    with CaptureStore(tmp_path / "s.db") as store:
+        store.put(replayed)
+        store.put(_pair(1))
+    with CaptureStore(tmp_path / "s.db", spill=False) as store:
+        assert [s.pair.upstream_mode for s in store.iter_pairs()] == ["replay", "live"]
+    # A store written before the column existed: its rows were mirrored live.
+    old = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    old.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for statement in MIGRATIONS[0]:
+        old.execute(statement)
+    old.execute("INSERT INTO schema_version VALUES (1, 0)")
+    old.close()
+    with CaptureStore(tmp_path / "old.db") as store:
+        store.put(replayed)
+    with CaptureStore(tmp_path / "old.db", spill=False) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert [s.pair.upstream_mode for s in store.iter_pairs()] == ["replay"]

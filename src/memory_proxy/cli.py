@@ -41,16 +41,23 @@ def _require_key_off_loopback(args: argparse.Namespace, master_key: str | None) 
 def _serve(args: argparse.Namespace) -> int:
     from memory_proxy.app import create_app
     from memory_proxy.connection_limits import serve_with_limits
+    from memory_proxy.tracing import console_tracer_provider
 
     config = load_config(args.config)
     _require_key_off_loopback(args, config.general.master_key)
-    serve_with_limits(
-        create_app(config),
-        config.options,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level.lower(),
-    )
+    # Spans to stdout, in batches; the log lines go to stderr.
+    provider = console_tracer_provider() if config.options.tracing else None
+    try:
+        serve_with_limits(
+            create_app(config, tracer_provider=provider),
+            config.options,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level.lower(),
+        )
+    finally:
+        if provider is not None:
+            provider.shutdown()  # the last batch of spans
     return 0
 
 

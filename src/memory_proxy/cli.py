@@ -45,19 +45,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     _require_key_off_loopback(args, config.general.master_key)
-    # Spans to stdout, in batches; the log lines go to stderr.
+    # Spans to stdout (the log lines go to stderr).
     provider = console_tracer_provider() if config.options.tracing else None
-    try:
-        serve_with_limits(
-            create_app(config, tracer_provider=provider),
-            config.options,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level.lower(),
-        )
-    finally:
-        if provider is not None:
-            provider.shutdown()  # the last batch of spans
+    serve_with_limits(
+        create_app(config, tracer_provider=provider),
+        config.options,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+    )
     return 0
 
 

@@ -161,12 +161,16 @@ class _ClientSpan:
 
 
 def console_tracer_provider() -> trace.TracerProvider:
-    """A ``TracerProvider`` printing finished spans to stdout in batches (the CLI's
-    exporter when tracing is on); needs ``opentelemetry-sdk``."""
+    """A ``TracerProvider`` printing each span to stdout as it ends (the CLI's exporter
+    when tracing is on); needs ``opentelemetry-sdk``.
+
+    Not batched: uvicorn re-raises the SIGTERM it caught once it has shut down, so the
+    process ends without running exit handlers, and a batch still queued would be lost.
+    """
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": "memory-proxy"}))
-    provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     return provider

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -17,10 +18,19 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from harness.loopback import LoopbackServer
 from harness.sandbox.client import SandboxControl
 from harness.sandbox.config_file import write_sandbox_config
+from harness.settings import HarnessSettings, ShadowSettings
+from harness.shadow.dispatch import LocalDispatch
+from harness.shadow.engine import MirrorEngine
+from harness.shadow.mirror import ShadowMirror
+from harness.shadow.targets import MirrorTarget, MirrorTargets
 from memory_proxy.config import load_config
 from memory_proxy.errors import ConfigError
 from memory_proxy.tracing import NO_TRACING, load_tracing
@@ -36,11 +46,11 @@ def exporter() -> InMemorySpanExporter:
 
 
 @pytest.fixture(scope="module")
-def traced_proxy(
+def traced_app(
     sandbox_server: LoopbackServer,
     exporter: InMemorySpanExporter,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[LoopbackServer]:
+) -> Iterator[Any]:
     from memory_proxy.app import create_app
 
     provider = TracerProvider()
@@ -50,10 +60,14 @@ def traced_proxy(
         tmp_path_factory.mktemp("tracing") / "sandbox.yaml",
         extra="memory_proxy:\n  tracing: true\n  retry_backoff_seconds: 0.05\n",
     )
-    app = create_app(load_config(config_path), tracer_provider=provider)
-    with LoopbackServer(app) as server:
-        yield server
+    yield create_app(load_config(config_path), tracer_provider=provider)
     provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+def traced_proxy(traced_app: Any) -> Iterator[LoopbackServer]:
+    with LoopbackServer(traced_app) as server:
+        yield server
 
 
 @pytest.fixture
@@ -194,6 +208,53 @@ def test_a_callers_traceparent_is_continued(
     (captured,) = sandbox.api_requests()
     trace_id, parent_id = traceparent_ids(captured["headers"]["traceparent"])
     assert (trace_id, parent_id) == (CLIENT_TRACE, f"{server.context.span_id:016x}")
+
+
+def test_the_mirror_leg_shares_the_primarys_trace(
+    traced_app: Any, spans: InMemorySpanExporter, sandbox: SandboxControl
+) -> None:
+    """Shadow mode: the mirror request copies the client's traceparent, so the pair's two
+    sides are one trace (the primary's SERVER span continues the same one)."""
+    seen: list[dict[str, str]] = []
+
+    async def mirror_side(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        return JSONResponse({"id": "shadow", "choices": []})
+
+    class Sink:
+        def put(self, pair: Any) -> bool:
+            return True
+
+    with LoopbackServer(
+        Starlette(routes=[Route("/{path:path}", mirror_side, methods=["POST"])])
+    ) as shadow:
+        legacy = MirrorTarget("legacy", shadow.url)
+        engine = MirrorEngine(
+            settings=HarnessSettings(shadow=ShadowSettings(aa_rate=0.0, timeout_seconds=10.0)),
+            sink=Sink(),
+            targets=MirrorTargets(primary="sdk", shadow=legacy, repeat=legacy),
+        )
+        mirror = ShadowMirror(traced_app, settings=engine.settings, dispatch=LocalDispatch(engine))
+        with LoopbackServer(mirror) as server:
+            reply = httpx.post(
+                server.url + "/v1/chat/completions",
+                json={"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]},
+                headers={
+                    "authorization": f"Bearer {MASTER_KEY}",
+                    "traceparent": f"00-{CLIENT_TRACE}-{CLIENT_PARENT}-01",
+                },
+            )
+            assert reply.status_code == 200
+            deadline = time.monotonic() + 10
+            while not seen and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    server_span = wait_for_server_span(spans, "/v1/chat/completions")
+    (mirrored,) = seen
+    trace_id, _ = traceparent_ids(mirrored["traceparent"])
+    assert trace_id == f"{server_span.context.trace_id:032x}"
+    (captured,) = sandbox.api_requests()  # the provider saw the primary's call only
+    assert traceparent_ids(captured["headers"]["traceparent"])[0] == trace_id
 
 
 def test_an_unknown_model_is_a_failed_route_span(

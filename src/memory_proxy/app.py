@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from memory_proxy.litellm_env import keep_litellm_offline  # noqa: E402
 
@@ -39,7 +40,8 @@ from memory_proxy.service_routes import (  # noqa: E402
     render_error,
 )
 from memory_proxy.session import UpstreamSession  # noqa: E402
-from memory_proxy.upstream_observer import UpstreamObserver  # noqa: E402
+from memory_proxy.tracing import load_tracing  # noqa: E402
+from memory_proxy.upstream_observer import UpstreamObserver, observe_all  # noqa: E402
 
 __all__ = ["create_app"]
 
@@ -71,10 +73,19 @@ def _no_proxy_router_lookup() -> None:
 
 
 def create_app(
-    config: ProxyConfig, *, upstream_observer: UpstreamObserver | None = None
+    config: ProxyConfig,
+    *,
+    upstream_observer: UpstreamObserver | None = None,
+    tracer_provider: Any = None,
 ) -> FastAPI:
-    """The SDK proxy's app; ``upstream_observer`` watches every provider call it makes."""
-    state = ProxyState.from_config(config)
+    """The SDK proxy's app; ``upstream_observer`` watches every provider call it makes.
+
+    With ``memory_proxy.tracing`` on, its spans go to ``tracer_provider`` (an
+    opentelemetry ``TracerProvider``; the global one when None). Off, it is not used.
+    """
+    tracing = load_tracing(config.options.tracing, tracer_provider)
+    state = ProxyState.from_config(config, tracing)
+    observer = observe_all(upstream_observer, tracing.observer())
     _configure_litellm()
 
     @asynccontextmanager
@@ -83,7 +94,7 @@ def create_app(
         # that also serves directly): each server's loop gets its own clients.
         if state.session is None:
             state.session = UpstreamSession(
-                timeout=config.litellm.request_timeout, observer=upstream_observer
+                timeout=config.litellm.request_timeout, observer=observer
             )
         session = state.session
         session.open()
@@ -94,7 +105,12 @@ def create_app(
             if not session.loops:
                 state.session = None
 
-    app = FastAPI(title="memory-proxy (SDK)", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="memory-proxy (SDK)",
+        version=__version__,
+        lifespan=lifespan,
+        telemetry=tracing.fastapi_telemetry(),  # type: ignore[arg-type]
+    )
     app.state.proxy = state
 
     async def authorized(request: Request) -> None:

@@ -37,11 +37,13 @@ async def chat_completions(state: ProxyState, request: Request) -> Response:
         state, request, {"model": str, "messages": list}, check=_check_messages
     )
     route, decision = generation.route, generation.decision
-    headers = {
-        **forwarded_request_headers(request.headers, route.provider),
-        **route.deployment.extra_headers,
-        **decision.upstream_headers(),
-    }
+    headers = generation.upstream_headers(
+        {
+            **forwarded_request_headers(request.headers, route.provider),
+            **route.deployment.extra_headers,
+            **decision.upstream_headers(),
+        }
+    )
     if is_passthrough(route.deployment):
         call = openai_chat_request(route, generation.body, headers)
         return await relay_passthrough(state, generation, call, OPENAI)
@@ -75,6 +77,7 @@ async def chat_completions(state: ProxyState, request: Request) -> Response:
         api_format=OPENAI,
         trailer=DONE,
         headers=relayed_response_headers(tap.headers),
+        on_start=generation.on_relay_start,
         on_end=generation.on_end,
         keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )

@@ -41,11 +41,14 @@ def _require_key_off_loopback(args: argparse.Namespace, master_key: str | None) 
 def _serve(args: argparse.Namespace) -> int:
     from memory_proxy.app import create_app
     from memory_proxy.connection_limits import serve_with_limits
+    from memory_proxy.tracing import console_tracer_provider
 
     config = load_config(args.config)
     _require_key_off_loopback(args, config.general.master_key)
+    # Spans to stdout (the log lines go to stderr).
+    provider = console_tracer_provider() if config.options.tracing else None
     serve_with_limits(
-        create_app(config),
+        create_app(config, tracer_provider=provider),
         config.options,
         host=args.host,
         port=args.port,

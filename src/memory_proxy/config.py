@@ -113,6 +113,9 @@ class ProxyOptions:
     log_prompts: bool = False
     # GET /metrics (Prometheus) and the per-request counting behind it.
     metrics: bool = True
+    # OpenTelemetry spans and W3C ``traceparent`` upstream (memory_proxy.tracing; needs
+    # the ``tracing`` extra).
+    tracing: bool = False
     # Connection limits (connection_limits.py): a request head must arrive within
     # header_timeout_seconds of the accept (or of its first byte, on a reused connection)
     # and hold at most max_header_bytes; its body within body_timeout_seconds of the head.
@@ -316,6 +319,7 @@ def _parse_options(raw: Any, check: _Checker) -> ProxyOptions:
         ),
         log_prompts=check.boolean(raw.get("log_prompts", False), "memory_proxy.log_prompts"),
         metrics=check.boolean(raw.get("metrics", d.metrics), "memory_proxy.metrics"),
+        tracing=check.boolean(raw.get("tracing", d.tracing), "memory_proxy.tracing"),
         header_timeout_seconds=check.positive_number(
             raw.get("header_timeout_seconds", d.header_timeout_seconds),
             "memory_proxy.header_timeout_seconds",

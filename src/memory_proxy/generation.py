@@ -12,7 +12,7 @@ reply is encoded.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -30,6 +30,7 @@ from memory_proxy.relay import RelayRequest
 from memory_proxy.request_body import require_fields
 from memory_proxy.retries import call_with_retries
 from memory_proxy.streaming import final_event_detector, open_byte_stream, sse_response
+from memory_proxy.tracing import NO_TRACING, Span, Tracing
 
 __all__ = [
     "GenerationRequest",
@@ -50,6 +51,16 @@ class GenerationRequest:
     route: Route
     decision: RoutingDecision
     stream: bool
+    tracing: Tracing = NO_TRACING
+    relay_span: list[Span] = field(default_factory=list)  # the stream's, once it starts
+
+    def upstream_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """``headers`` for the provider call, with the trace context when tracing is on."""
+        self.tracing.inject(headers)
+        return headers
+
+    def on_relay_start(self) -> None:
+        self.relay_span.append(self.tracing.start_span("relay"))
 
     def attempts(self, n: int, retrying_after: ProxyError | None) -> None:
         annotate(self.request, attempts=n)
@@ -58,6 +69,9 @@ class GenerationRequest:
 
     def on_end(self, outcome: str) -> None:
         annotate(self.request, stream_outcome=outcome)
+        for span in self.relay_span:
+            span.set({"memory_proxy.stream_outcome": outcome})
+            span.end(None if outcome == "complete" else outcome)
 
 
 async def read_generation_request(
@@ -78,8 +92,22 @@ async def read_generation_request(
     if check is not None:
         # Before routing: a malformed body is reported ahead of an unknown model.
         check(body)
-    route = state.route(body["model"])
-    decision = state.router.detect_user_id(request.headers)
+    # The fast routes match exact paths (ENDPOINT_NAMES): a route, not a client's string.
+    state.tracing.name_request(request.scope["method"], request.scope["path"])
+    with state.tracing.span("route") as span:
+        route = state.route(body["model"])
+        decision = state.router.detect_user_id(request.headers)
+        span.set(
+            {
+                "memory_proxy.model": body["model"],
+                "memory_proxy.route": route.deployment.model_name,
+                "memory_proxy.provider": route.provider,
+                "memory_proxy.user_id": decision.user_id,
+                "memory_proxy.user_id_rule": decision.rule,
+                # The access-log line's id: from a trace to the log line and back.
+                "memory_proxy.request_id": request.scope.get("state", {}).get("request_id", ""),
+            }
+        )
     stream = streams and bool(body.get("stream"))
     annotate(
         request,
@@ -92,7 +120,7 @@ async def read_generation_request(
     request_class = sanitize_header_value(request.headers.get(REQUEST_CLASS_HEADER))
     if request_class:
         annotate(request, request_class=request_class[:32])
-    return GenerationRequest(request, client_body, route, decision, stream)
+    return GenerationRequest(request, client_body, route, decision, stream, state.tracing)
 
 
 async def relay_passthrough(
@@ -118,6 +146,7 @@ async def relay_passthrough(
         is_final=final_event_detector(api_format),
         api_format=api_format,
         headers=relayed_response_headers(opened.source.headers),
+        on_start=generation.on_relay_start,
         on_end=generation.on_end,
         keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )

@@ -40,7 +40,7 @@ async def create_message(state: ProxyState, request: Request) -> Response:
         state, request, {"model": str, "messages": list, "max_tokens": int}
     )
     route = generation.route
-    headers = _upstream_headers(route, generation.decision, request)
+    headers = generation.upstream_headers(_upstream_headers(route, generation.decision, request))
     if route.provider == "anthropic":
         query = request.scope.get("query_string", b"").decode("latin-1")
         call = anthropic_request(route, generation.body, headers, query=query)
@@ -69,6 +69,7 @@ async def create_message(state: ProxyState, request: Request) -> Response:
         is_final=_EventEndDetector(),
         api_format=ANTHROPIC,
         headers=relayed_response_headers(tap.headers),
+        on_start=generation.on_relay_start,
         on_end=generation.on_end,
         keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )
@@ -81,7 +82,7 @@ async def count_tokens(state: ProxyState, request: Request) -> Response:
     route = generation.route
     if route.provider != "anthropic":
         return JSONResponse({"input_tokens": estimate_tokens(generation.body.parsed)})
-    headers = _upstream_headers(route, generation.decision, request)
+    headers = generation.upstream_headers(_upstream_headers(route, generation.decision, request))
     call = anthropic_request(route, generation.body, headers, "/v1/messages/count_tokens")
     return await relay_passthrough(state, generation, call, ANTHROPIC)
 

@@ -11,6 +11,7 @@ from memory_proxy.memory_router import MemoryRouter
 from memory_proxy.model_table import ModelTable, Route
 from memory_proxy.retries import RetryPolicy
 from memory_proxy.session import UpstreamSession
+from memory_proxy.tracing import NO_TRACING, Tracing
 
 __all__ = ["ProxyState"]
 
@@ -22,11 +23,13 @@ class ProxyState:
     router: MemoryRouter
     retry: RetryPolicy
     session: UpstreamSession | None = None  # opened by the lifespan
+    tracing: Tracing = NO_TRACING
 
     @classmethod
-    def from_config(cls, config: ProxyConfig) -> ProxyState:
+    def from_config(cls, config: ProxyConfig, tracing: Tracing = NO_TRACING) -> ProxyState:
         return cls(
             config=config,
+            tracing=tracing,
             models=ModelTable(config.deployments),
             router=MemoryRouter(
                 config.user_id_mappings, agent_format=config.options.agent_conversation_format

@@ -131,12 +131,19 @@ def sse_response(
     api_format: ApiFormat,
     trailer: bytes = b"",
     headers: dict[str, str] | None = None,
+    on_start: Callable[[], None] | None = None,
     on_end: Callable[[str], None] | None = None,
     keepalive_seconds: float | None = None,
 ) -> StreamingResponse:
-    """A streaming response over ``stream``; ``is_final`` spots the upstream's last event."""
+    """A streaming response over ``stream``; ``is_final`` spots the upstream's last event.
+
+    ``on_start`` is called as the relay begins, ``on_end`` with its outcome once the
+    last byte went out (or the client left).
+    """
 
     async def body() -> AsyncIterator[bytes]:
+        if on_start is not None:
+            on_start()
         finished = False
         outcome = "disconnected"
         rest: AsyncIterator[Any] = stream.rest

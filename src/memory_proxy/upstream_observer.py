@@ -17,7 +17,7 @@ from typing import Protocol
 
 import httpx
 
-__all__ = ["CallObserver", "ObservedTransport", "UpstreamObserver"]
+__all__ = ["CallObserver", "ObservedTransport", "UpstreamObserver", "observe_all"]
 
 
 class CallObserver(Protocol):
@@ -37,6 +37,48 @@ class UpstreamObserver(Protocol):
         self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> CallObserver | None:
         """A provider call is about to be sent; None: this one is not watched."""
+
+
+def observe_all(*observers: UpstreamObserver | None) -> UpstreamObserver | None:
+    """One observer reporting to each of ``observers`` (a shadow tap and the tracer,
+    say); None when none is given, so an unwatched proxy pays nothing."""
+    present = [o for o in observers if o is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+    return _AllObservers(tuple(present))
+
+
+class _AllObservers:
+    def __init__(self, observers: tuple[UpstreamObserver, ...]) -> None:
+        self.observers = observers
+
+    def call(
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> CallObserver | None:
+        headers = tuple(headers)  # read by each observer
+        watches = [o.call(method, url, headers, body) for o in self.observers]
+        present = tuple(w for w in watches if w is not None)
+        if len(present) <= 1:
+            return present[0] if present else None
+        return _AllCalls(present)
+
+
+class _AllCalls:
+    def __init__(self, watches: tuple[CallObserver, ...]) -> None:
+        self.watches = watches
+
+    def response(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
+        headers = tuple(headers)
+        for watch in self.watches:
+            watch.response(status, headers)
+
+    def chunk(self, data: bytes) -> None:
+        for watch in self.watches:
+            watch.chunk(data)
+
+    def end(self, error: str | None = None) -> None:
+        for watch in self.watches:
+            watch.end(error)
 
 
 class ObservedTransport(httpx.AsyncBaseTransport):

@@ -14,6 +14,7 @@ from harness.loopback import LoopbackServer
 from harness.sandbox.client import SandboxControl
 from memory_proxy.app import create_app
 from memory_proxy.config import load_config
+from memory_proxy.upstream_observer import observe_all
 from tests.conftest import MASTER_KEY
 
 AUTH = {"x-api-key": MASTER_KEY}
@@ -127,3 +128,22 @@ def test_an_app_without_an_observer_is_unchanged(
         )
     assert reply.status_code == 200
     assert len(sandbox.api_requests()) == 1
+
+
+def test_observe_all_reports_each_call_to_every_observer() -> None:
+    """A shadow tap and the tracer watch the same calls; one absent observer costs nothing."""
+    tap, tracer = Recorder(), Recorder()
+    assert observe_all(None, None) is None
+    assert observe_all(tap, None) is tap
+    both = observe_all(tap, tracer)
+    assert both is not None
+    watch = both.call("POST", "http://127.0.0.1:1/v1/messages", iter([("X-A", "1")]), b"{}")
+    assert watch is not None
+    watch.response(200, iter([("content-type", "text/event-stream")]))
+    watch.chunk(b"event: a\n\n")
+    watch.end()
+    for recorder in (tap, tracer):
+        (call,) = recorder.calls
+        # Headers given as a one-shot iterator still reach both.
+        assert call.headers == {"x-a": "1"} and call.status == 200
+        assert call.chunks == [b"event: a\n\n"] and call.ends == [None]

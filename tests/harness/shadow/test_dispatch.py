@@ -9,23 +9,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from harness.observation import CapturedPair
 from harness.settings import HarnessSettings, ShadowSettings
 from harness.shadow.dispatch import LocalDispatch
 from harness.shadow.engine import MirrorEngine, MirrorRequest
 from harness.shadow.targets import MirrorTarget, MirrorTargets
+from tests.harness.shadow.test_mirror import ListSink
 
 # Nothing listens there: a mirror that gets sent fails fast, which these tests ignore.
 NOWHERE = "http://127.0.0.1:9"
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.pairs: list[CapturedPair] = []
-
-    def put(self, pair: CapturedPair) -> bool:
-        self.pairs.append(pair)
-        return True
 
 
 def local_dispatch(**shadow: Any) -> LocalDispatch:

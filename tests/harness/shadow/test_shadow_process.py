@@ -68,25 +68,8 @@ def test_sigterm_during_traffic_loses_no_captured_pair(
     with Stack(tmp_path / "run") as stack:
         shadow = stack.shadow(sandbox_config_path, HARNESS_YAML, sdk_proxy.url, store_path)
         assert shadow.pid is not None
-
-        def stream(i: int) -> bool:
-            body = {
-                "model": "claude-sonnet-4.5",
-                "max_tokens": 50,
-                "stream": True,
-                "messages": [{"role": "user", "content": f"[sandbox:stream_delay_ms=40] turn {i}"}],
-            }
-            try:
-                with httpx.stream(
-                    "POST", shadow.url + "/v1/messages", json=body, headers=AUTH, timeout=30
-                ) as reply:
-                    text = "".join(reply.iter_text())
-                return reply.status_code == 200 and "message_stop" in text
-            except httpx.HTTPError:
-                return False
-
         with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
-            futures = [pool.submit(stream, i) for i in range(24)]
+            futures = [pool.submit(_stream, shadow.url, i) for i in range(24)]
             # SIGTERM once streams are in flight (each takes ~1 s): on a busy machine the
             # first ones may take longer than any fixed sleep to arrive.
             deadline = time.monotonic() + 30

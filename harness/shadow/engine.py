@@ -52,7 +52,7 @@ from harness.shadow.gate import MirrorGate
 from harness.shadow.recorder import RawExchange, format_of, observe
 from harness.shadow.replay_upstream import ReceivedCall, ReplayUpstream
 from harness.shadow.sampling import policy_for
-from harness.shadow.targets import MirrorTargets
+from harness.shadow.targets import SHADOW_HEADER, MirrorTargets
 from harness.store.writer import StoreHealth
 from harness.upstream.records import received_record, tapped_record
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _NOT_MIRRORED
@@ -70,7 +70,6 @@ __all__ = [
 
 logger = logging.getLogger("harness.shadow")
 
-SHADOW_HEADER = "x-shadow-request"
 # The mirror outcome of a pair the engine stopped before it could be mirrored.
 SHUTDOWN_OUTCOME = "not mirrored: shutdown"
 _REQUEST_HEADERS_KEPT = (
@@ -323,7 +322,7 @@ class MirrorEngine:
         signal = None
         try:
             if self.replay is not None:
-                registration = self.replay.expect(primary_raw.upstream)
+                registration = self.replay.expect(primary_raw.upstream, job.request_id)
                 if registration is None:
                     self.stats.primary_unrecorded += 1
             shadow_raw = job.shadow = await self._call(targets.shadow.url, job)

@@ -17,12 +17,18 @@ proxies' own, not the model's randomness.
                is forwarded anywhere
     mirror engine: release(registration) once the mirror request is answered
 
-The key is the one the harness correlates provider calls with, without the memory user
+A call that carries the harness's own id of the mirrored request (``x-shadow-request``,
+which the mirror engine puts on the mirror request) gets that request's registration,
+where the mirror stack passes the header on; the legacy proxy forwards a closed list of
+headers and does not. Otherwise the key decides: the one the harness correlates
+provider calls with, without the memory user
 id (:func:`~harness.observation.correlation_key`): the last user turn's text and the
 stream flag, hashed. It holds in both API formats, whatever model id or memory headers
 each proxy sends, so a proxy that drops a memory header still gets its answer (and the
 upstream gates see the drop). Identical requests in flight share a key; any of their
-recorded answers is one the provider gave for that request.
+recorded answers is one the provider gave for that request, and among them the one whose
+recorded ``x-sm-user-id`` is the call's goes first, so two users' identical turns keep
+their own answers while a call that lost the header is still answered.
 
 Retries: a registration answers its calls in the order the primary's calls were made,
 then repeats the last. A primary that retried after a 429 therefore replays as the same
@@ -46,12 +52,16 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from harness.observation import correlation_key
+from harness.shadow.targets import SHADOW_HEADER
 from harness.shadow.upstream_tap import CallRecord
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS
 
 __all__ = ["MISS_STATUS", "ReceivedCall", "Registration", "ReplayUpstream", "replay_key"]
 
 MISS_STATUS = 502
+SHADOW_ID = SHADOW_HEADER.encode("latin-1")
+MEMORY_USER = "x-sm-user-id"
+MEMORY_USER_B = MEMORY_USER.encode("latin-1")
 # Re-framed here: the body is sent as recorded (already decoded by the primary's client).
 _NOT_REPLAYED = frozenset({*HOP_BY_HOP_HEADERS, "content-length", "content-encoding"})
 
@@ -87,6 +97,8 @@ class Registration:
 
     key: str
     calls: Sequence[CallRecord]
+    request_id: str | None = None  # the harness's id of the mirrored request
+    user_id: str | None = None  # the memory user id the primary's call carried
     served: int = 0
     received: list[ReceivedCall] = field(default_factory=list)
 
@@ -102,20 +114,26 @@ class ReplayUpstream:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: dict[str, list[Registration]] = {}
+        self._by_id: dict[str, Registration] = {}
         self.misses = 0
         self.served = 0
 
     # -- the mirror engine's side ----------------------------------------------------------
 
-    def expect(self, calls: Sequence[CallRecord]) -> Registration | None:
-        """Register the primary's calls; None when there is nothing to replay (no call,
-        or none with a user turn to key it by)."""
+    def expect(
+        self, calls: Sequence[CallRecord], request_id: str | None = None
+    ) -> Registration | None:
+        """Register the primary's calls for the mirrored request ``request_id``; None when
+        there is nothing to replay (no call, or none with a user turn to key it by)."""
         key = next((k for k in (replay_key(c[4]) for c in calls) if k is not None), None)
         if key is None:
             return None
-        registration = Registration(key, list(calls))
+        sent = {name.lower(): value for name, value in calls[0][3]} if calls else {}
+        registration = Registration(key, list(calls), request_id, sent.get(MEMORY_USER))
         with self._lock:
             self._waiting.setdefault(key, []).append(registration)
+            if request_id is not None:
+                self._by_id[request_id] = registration
         return registration
 
     def release(self, registration: Registration) -> None:
@@ -125,15 +143,26 @@ class ReplayUpstream:
                 waiting.remove(registration)
             if not waiting:
                 self._waiting.pop(registration.key, None)
+            if registration.request_id is not None:
+                self._by_id.pop(registration.request_id, None)
 
-    def _claim(self, key: str | None) -> tuple[Registration, CallRecord] | None:
+    def _claim(
+        self, key: str | None, request_id: str | None, user_id: str | None = None
+    ) -> tuple[Registration, CallRecord] | None:
         with self._lock:
+            # The harness's own id first, where the mirror stack passed it on: two users'
+            # identical turns in flight at once then never swap answers.
+            exact = self._by_id.get(request_id) if request_id is not None else None
+            if exact is not None:
+                self.served += 1
+                return exact, exact.next_call()
             waiting = self._waiting.get(key or "")
             if not waiting:
                 self.misses += 1
                 return None
-            # The least-served first: a new request before another's retry.
-            registration = min(waiting, key=lambda r: r.served)
+            # The same memory user first (a tie-break, never a requirement), then the
+            # least-served: a new request before another's retry.
+            registration = min(waiting, key=lambda r: (r.user_id != user_id, r.served))
             self.served += 1
             return registration, registration.next_call()
 
@@ -155,7 +184,13 @@ class ReplayUpstream:
             parts.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(parts)
-        claimed = self._claim(replay_key(body))
+        shadow_id = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == SHADOW_ID), None
+        )
+        user_id = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == MEMORY_USER_B), None
+        )
+        claimed = self._claim(replay_key(body), shadow_id, user_id)
         if claimed is None:
             status = MISS_STATUS
             await _send_miss(send)

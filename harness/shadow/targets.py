@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MirrorTarget", "MirrorTargets"]
+__all__ = ["SHADOW_HEADER", "MirrorTarget", "MirrorTargets"]
+
+# The harness's own id of a mirrored request, on the mirror request: the legacy stack
+# passes it on to its provider calls, where the replay upstream finds the primary's.
+SHADOW_HEADER = "x-shadow-request"
 
 
 @dataclass(frozen=True)

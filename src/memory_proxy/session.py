@@ -36,7 +36,11 @@ from openai import AsyncOpenAI
 
 from memory_proxy.header_tap import record_response_headers
 from memory_proxy.relay import UpstreamRelay
-from memory_proxy.upstream_observer import ObservedTransport, UpstreamObserver
+from memory_proxy.upstream_observer import (
+    ObservedTransport,
+    UpstreamObserver,
+    WithSessionCookies,
+)
 
 __all__ = ["UpstreamSession"]
 
@@ -63,6 +67,8 @@ class _LoopClients:
             headers=get_default_headers(),
             trust_env=False,
         )
+        if observer is not None:
+            observer = WithSessionCookies(observer, self.cookies)
         self.relay = UpstreamRelay(self.aiohttp, observer)
         transport: httpx.AsyncBaseTransport = AsyncHTTPHandler.create_aiohttp_transport(
             shared_session=self.aiohttp

@@ -15,9 +15,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
+import aiohttp
 import httpx
+from yarl import URL
 
-__all__ = ["CallObserver", "ObservedTransport", "UpstreamObserver", "observe_all"]
+__all__ = [
+    "CallObserver",
+    "ObservedTransport",
+    "UpstreamObserver",
+    "WithSessionCookies",
+    "observe_all",
+]
 
 
 class CallObserver(Protocol):
@@ -133,3 +141,25 @@ class _ObservedStream(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         await self._inner.aclose()
         self._watch.end("closed")
+
+
+class WithSessionCookies:
+    """Reports each call with the ``cookie`` header the session's jar adds when it sends it.
+
+    The paths hand the session their own headers; aiohttp adds the jar's cookies on the
+    way out. An observer must see the call as the provider does, cookie included (the
+    harness checks that a Cloudflare cookie, once set, comes back on later calls).
+    """
+
+    def __init__(self, inner: UpstreamObserver, jar: aiohttp.abc.AbstractCookieJar) -> None:
+        self._inner = inner
+        self._jar = jar
+
+    def call(
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> CallObserver | None:
+        cookies = self._jar.filter_cookies(URL(url))
+        sent = list(headers)
+        if cookies and not any(name.lower() == "cookie" for name, _ in sent):
+            sent.append(("cookie", "; ".join(f"{k}={m.value}" for k, m in cookies.items())))
+        return self._inner.call(method, url, sent, body)

@@ -106,6 +106,9 @@ def test_replay_sends_the_provider_nothing_from_the_mirror_and_leaves_no_model_n
     # The provider saw the SDK proxy's calls and nothing else.
     sdk_calls = [call for pair in pairs for call in pair.upstream["sdk"]]
     assert len(provider.api_requests()) == len(sdk_calls) == len(REQUESTS)
+    # The tap sees calls as sent: the provider's cookie, once set, is on the later ones.
+    by_time = sorted(sdk_calls, key=lambda call: call["time"])
+    assert by_time[0]["cookie_issued"] and all(call["cookies"] for call in by_time[1:])
     comparator = Comparator()
     for pair in pairs:
         (sdk_call,) = pair.upstream["sdk"]

@@ -143,3 +143,39 @@ def test_nothing_to_replay_registers_nothing() -> None:
     upstream = ReplayUpstream()
     assert upstream.expect([]) is None
     assert upstream.expect([_recorded(b'{"model": "m"}', 200, [])]) is None
+
+
+def test_the_harness_id_wins_over_the_content_key(
+    replay: tuple[ReplayUpstream, httpx.Client],
+) -> None:
+    # Two users send the same turn at once: by content alone their answers could swap.
+    upstream, client = replay
+    body = _body("same words")
+    first = upstream.expect([_recorded(body, 200, [(0.0, b'{"user": 1}')])], "shd_1")
+    second = upstream.expect([_recorded(body, 200, [(0.0, b'{"user": 2}')])], "shd_2")
+    assert first is not None and second is not None
+    reply = client.post("/v1/messages", content=body, headers={"x-shadow-request": "shd_2"})
+    assert reply.json() == {"user": 2}
+    assert second.received and not first.received
+    upstream.release(second)
+    # Released, the id no longer matches: the content key finds the other one.
+    reply = client.post("/v1/messages", content=body, headers={"x-shadow-request": "shd_2"})
+    assert reply.json() == {"user": 1}
+
+
+def test_among_identical_turns_the_same_memory_user_goes_first(
+    replay: tuple[ReplayUpstream, httpx.Client],
+) -> None:
+    upstream, client = replay
+    body = _body("same words again")
+
+    def recorded(user: str, answer: bytes) -> CallRecord:
+        call = _recorded(body, 200, [(0.0, answer)])
+        return (*call[:3], [("x-sm-user-id", user)], *call[4:])  # type: ignore[return-value]
+
+    upstream.expect([recorded("alice", b'{"for": "alice"}')])
+    upstream.expect([recorded("bob", b'{"for": "bob"}')])
+    reply = client.post("/v1/messages", content=body, headers={"x-sm-user-id": "bob"})
+    assert reply.json() == {"for": "bob"}
+    # Without the header (a proxy that dropped it) the call is still answered.
+    assert client.post("/v1/messages", content=body).status_code == 200

@@ -59,9 +59,7 @@ from memory_proxy.http_headers import HOP_BY_HOP_HEADERS
 __all__ = ["MISS_STATUS", "ReceivedCall", "Registration", "ReplayUpstream", "replay_key"]
 
 MISS_STATUS = 502
-SHADOW_ID = SHADOW_HEADER.encode("latin-1")
 MEMORY_USER = "x-sm-user-id"
-MEMORY_USER_B = MEMORY_USER.encode("latin-1")
 # Re-framed here: the body is sent as recorded (already decoded by the primary's client).
 _NOT_REPLAYED = frozenset({*HOP_BY_HOP_HEADERS, "content-length", "content-encoding"})
 
@@ -184,13 +182,10 @@ class ReplayUpstream:
             parts.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(parts)
-        shadow_id = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == SHADOW_ID), None
-        )
-        user_id = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == MEMORY_USER_B), None
-        )
-        claimed = self._claim(replay_key(body), shadow_id, user_id)
+        # Decoded once: for the lookups here and for the record of what the mirror sent.
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        named = {k.lower(): v for k, v in headers}
+        claimed = self._claim(replay_key(body), named.get(SHADOW_HEADER), named.get(MEMORY_USER))
         if claimed is None:
             status = MISS_STATUS
             await _send_miss(send)
@@ -203,7 +198,7 @@ class ReplayUpstream:
             method=scope["method"],
             path=scope["path"],
             query=scope.get("query_string", b"").decode("latin-1"),
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            headers=headers,
             body=body,
             status=status,
             duration_ms=(time.perf_counter() - arrived) * 1000,

@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.cutover.canary.command import (
+    add_canary_arguments,
+    roll_back_canary,
+    run_canary,
+    show_status,
+)
 from harness.cutover.switch import SwitchOptions, cutover, rollback
 
 __all__ = ["add_arguments", "add_rollback_arguments", "run", "run_rollback"]
@@ -34,10 +40,17 @@ def _add_switch_arguments(parser: argparse.ArgumentParser, *, with_report: bool)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_switch_arguments(parser, with_report=True)
+    add_canary_arguments(parser)
 
 
 def add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
     _add_switch_arguments(parser, with_report=False)
+    parser.add_argument(
+        "--store",
+        default="reports/shadow.db",
+        type=Path,
+        help="where a running canary's state is (harness cutover --canary)",
+    )
 
 
 def _options(args: argparse.Namespace) -> SwitchOptions:
@@ -56,6 +69,10 @@ def _options(args: argparse.Namespace) -> SwitchOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.status:
+        return show_status(args.store)
+    if args.canary:
+        return run_canary(args, _options(args))
     if args.force and not args.reason:
         print("cutover: --force needs --reason '...' (it is recorded)")
         return 2
@@ -63,4 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_rollback(args: argparse.Namespace) -> int:
+    canary = roll_back_canary(args.store)
+    if canary is not None and canary.percent < 100:
+        # Before its last step a canary never touched the config: the front door's
+        # switch back to legacy is the whole rollback.
+        return 0
     return rollback(_options(args))

@@ -27,7 +27,14 @@ from harness.cutover.stack_control import (
 )
 from memory_proxy.config import load_config
 
-__all__ = ["SwitchOptions", "cutover", "report_verdict", "rollback"]
+__all__ = [
+    "SwitchOptions",
+    "cutover",
+    "report_verdict",
+    "rollback",
+    "switch_to_sdk",
+    "write_record",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,12 @@ def cutover(options: SwitchOptions, report: Path, force_reason: str | None = Non
     )
 
 
+def switch_to_sdk(options: SwitchOptions, evidence: dict[str, Any]) -> int:
+    """The cutover itself, on evidence gathered elsewhere (a canary's passed steps): no
+    report is asked for."""
+    return _switch(options, use_sdk=True, evidence=evidence)
+
+
 def rollback(options: SwitchOptions) -> int:
     return _switch(options, use_sdk=False, evidence={})
 
@@ -111,12 +124,12 @@ def _switch(options: SwitchOptions, *, use_sdk: bool, evidence: dict[str, Any]) 
     }
     if not options.restart:
         record["result"] = "config-only"
-        _write_record(options, record)
+        write_record(options, record)
         return 0
     problems = _restart_and_verify(options, use_sdk, record=record)
     if not problems:
         record["result"] = "done"
-        _write_record(options, record)
+        write_record(options, record)
         _say(
             f"{action}: {options.main_url} now serves the "
             f"{'SDK' if use_sdk else 'legacy'} proxy; health and canary passed"
@@ -138,7 +151,7 @@ def _switch(options: SwitchOptions, *, use_sdk: bool, evidence: dict[str, Any]) 
         )
     else:
         record["result"] = "failed"
-    _write_record(options, record)
+    write_record(options, record)
     return 1
 
 
@@ -173,7 +186,7 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _write_record(options: SwitchOptions, record: dict[str, Any]) -> None:
+def write_record(options: SwitchOptions, record: dict[str, Any]) -> None:
     options.records.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = options.records / f"{stamp}-{record['action']}.json"

@@ -116,7 +116,32 @@ _V1 = (
 # rows written before replay existed were live.
 _V2 = ("ALTER TABLE pairs ADD COLUMN upstream_mode TEXT NOT NULL DEFAULT 'live'",)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# The gradual cutover (``harness cutover --canary``): one row of state (the step the
+# front door serves, restart-safe) and the history of its steps, windows and decisions.
+# Its number is whatever follows the migrations before it.
+_CANARY = (
+    """CREATE TABLE canary_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        steps_json TEXT NOT NULL,
+        interval_s REAL NOT NULL,
+        window_s REAL NOT NULL,
+        step_index INTEGER NOT NULL,
+        percent REAL NOT NULL,
+        status TEXT NOT NULL,
+        step_started_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+    """CREATE TABLE canary_history (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        step_index INTEGER NOT NULL,
+        percent REAL NOT NULL,
+        event TEXT NOT NULL,
+        evidence_json TEXT NOT NULL DEFAULT '{}'
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _CANARY)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

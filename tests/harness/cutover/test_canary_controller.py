@@ -1,0 +1,217 @@
+"""The canary's plan, window judge and controller, on a real SQLite store (no servers).
+
+Time is the controller's injected clock: each check of the window moves it on by the
+check interval, so a 10-step run costs no wall-clock time and no timing assumption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cutover.canary.controller import CanaryController, CanaryPlan
+from harness.cutover.canary.judge import judge_window
+from harness.cutover.canary.plan import CanaryPlanError, parse_duration, parse_steps
+from harness.observation import CapturedPair, Observation
+from harness.report.evidence import comparator_for
+from harness.report.model import Status
+from harness.report.tally import RunInfo
+from harness.settings import HarnessSettings
+from harness.store.canary_store import CanaryStore
+from harness.store.capture_store import CaptureStore, StoredPair, UnreadableRow
+from tests.harness.builders import chat_observation, make_pair
+
+MIN = 5
+SETTINGS = HarnessSettings().with_overrides("report", min_samples=MIN)
+RUN = RunInfo(0.0, "test", "test", "config.yaml", None, "store.db")
+
+
+def _timed(observation: Observation, total_ms: float) -> Observation:
+    return dataclasses.replace(observation, total_ms=total_ms, time_to_headers_ms=total_ms / 2)
+
+
+def _pair(n: int, at: float, *, sdk_status: int = 200, sdk_served: bool = True) -> CapturedPair:
+    sdk = _timed(chat_observation(target="sdk"), 100.0 + n % 7)
+    if sdk_status != 200:
+        sdk = dataclasses.replace(
+            sdk, status=sdk_status, body={"error": {"message": "upstream failed"}}
+        )
+    legacy = _timed(chat_observation(target="legacy"), 100.0 + n % 5)
+    primary, shadow = (sdk, legacy) if sdk_served else (legacy, sdk)
+    pair = make_pair(primary, shadow, request_id=f"req-{at}-{n}")
+    return dataclasses.replace(pair, request=dataclasses.replace(pair.request, received_at=at))
+
+
+def _judge(rows: list[StoredPair | UnreadableRow]) -> Any:
+    comparator, redactor = comparator_for(SETTINGS, None)
+    return judge_window(rows, SETTINGS, comparator, RUN, redactor)
+
+
+# -- plan ---------------------------------------------------------------------------------
+
+
+def test_step_lists_are_read_and_bad_ones_refused_with_a_clear_message() -> None:
+    assert parse_steps("5,25,50,100") == (5.0, 25.0, 50.0, 100.0)
+    assert parse_steps("100") == (100.0,)
+    for bad, says in (
+        ("", "give percentages"),
+        ("25,5,100", "must increase"),
+        ("5,25,25,100", "must increase"),
+        ("5,150", "outside (0, 100]"),
+        ("0,100", "outside (0, 100]"),
+        ("5,25", "not 100"),
+        ("5,x,100", "not a percentage"),
+    ):
+        with pytest.raises(CanaryPlanError, match=says.replace("(", r"\(").replace("]", r"\]")):
+            parse_steps(bad)
+    assert parse_duration("10m") == 600
+    assert parse_duration("1.5s") == 1.5
+    with pytest.raises(CanaryPlanError, match="duration"):
+        parse_duration("ten minutes")
+
+
+# -- judge --------------------------------------------------------------------------------
+
+
+def _rows(pairs: list[CapturedPair]) -> list[StoredPair | UnreadableRow]:
+    return [StoredPair(i + 1, p) for i, p in enumerate(pairs)]
+
+
+def test_a_window_of_identical_answers_passes_and_a_5xx_slice_fails() -> None:
+    healthy = _judge(_rows([_pair(n, 1.0, sdk_served=n % 2 == 0) for n in range(12)]))
+    assert healthy.status is Status.PASS, healthy.reason
+    assert healthy.served == {"sdk": 6, "legacy": 6}
+
+    faulty = _judge(_rows([_pair(n, 1.0, sdk_status=500) for n in range(12)]))
+    assert faulty.status is Status.FAIL
+    error_gate = next(g for g in faulty.gates if g.name == "canary: error rate")
+    assert error_gate.status is Status.FAIL
+    assert error_gate.measured["sdk_errors"] == 12 and error_gate.measured["legacy_errors"] == 0
+
+
+def test_a_window_with_too_few_pairs_decides_nothing_even_when_failing_so_far() -> None:
+    judged = _judge(_rows([_pair(n, 1.0, sdk_status=500) for n in range(MIN - 1)]))
+    assert judged.status is Status.INCONCLUSIVE
+    assert "not enough samples" in judged.reason
+
+
+# -- controller ---------------------------------------------------------------------------
+
+
+class _World:
+    """A store, a clock, and traffic: ``per_check`` pairs arrive between two checks."""
+
+    def __init__(self, path: Path, *, per_check: int = 4, fault_from: float | None = None):
+        self.path = path
+        self.canary = CanaryStore(path)
+        self.now = 1_000.0
+        self.per_check = per_check
+        self.fault_from = fault_from
+        self.served: list[float] = []  # the percent the front door read at each check
+        self.cutovers: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []
+        self.n = 0
+
+    def sleep(self, seconds: float) -> None:
+        percent = self.canary.percent()
+        self.served.append(percent)
+        with CaptureStore(self.path, spill=False) as store:
+            for _ in range(self.per_check):
+                self.n += 1
+                faulty = self.fault_from is not None and percent >= self.fault_from
+                store.put(_pair(self.n, self.now, sdk_status=500 if faulty else 200))
+        self.now += seconds
+
+    def controller(self, steps: tuple[float, ...], *, cutover_code: int = 0) -> CanaryController:
+        def cutover(evidence: dict[str, Any]) -> int:
+            self.cutovers.append(evidence)
+            return cutover_code
+
+        return CanaryController(
+            self.canary,
+            CanaryPlan(steps, interval_s=10, window_s=10, check_every_s=1, max_wait_s=20),
+            _judge,
+            cutover=cutover,
+            record=self.records.append,
+            say=lambda line: None,
+            clock=lambda: self.now,
+            sleep=self.sleep,
+        )
+
+
+def test_a_healthy_sdk_side_advances_through_every_step_and_cuts_over(tmp_path: Path) -> None:
+    world = _World(tmp_path / "shadow.db")
+    assert world.controller((5, 25, 50, 100)).run() == 0
+    state = world.canary.state()
+    assert state is not None and state.status == "done" and state.percent == 100
+    # Slices only grow, step by step, each served for the whole interval.
+    assert world.served == sorted(world.served)
+    assert [p for p in dict.fromkeys(world.served)] == [5, 25, 50]
+    assert len(world.cutovers) == 1
+    events = [e.event for e in world.canary.history()]
+    assert events.count("window_passed") == 3 and events[-1] == "cut_over"
+
+
+def test_a_5xx_slice_is_rolled_back_within_one_window_with_its_evidence(tmp_path: Path) -> None:
+    world = _World(tmp_path / "shadow.db", fault_from=25)
+    assert world.controller((5, 25, 50, 100)).run() == 1
+    state = world.canary.state()
+    assert state is not None and state.status == "rolled_back" and state.percent == 0
+    assert world.cutovers == []
+    history = world.canary.history()
+    step_25 = next(e.at for e in history if e.event == "step" and e.percent == 25)
+    rolled = history[-1]
+    assert rolled.event == "rolled_back" and rolled.evidence["from_percent"] == 25
+    assert rolled.at - step_25 <= 10  # within one window
+    assert rolled.evidence["window"]["status"] == "FAIL"
+    assert world.records[-1]["action"] == "canary-rollback"
+
+
+def test_killed_mid_step_it_resumes_at_the_recorded_step(tmp_path: Path) -> None:
+    world = _World(tmp_path / "shadow.db")
+    steps = (5, 25, 50, 100)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_25(seconds: float) -> None:
+        if world.canary.percent() == 25 and world.now - world.canary.state().step_started_at > 3:  # type: ignore[union-attr]
+            raise Killed
+        _World.sleep(world, seconds)
+
+    first = world.controller(steps)
+    first.sleep = kill_at_25
+    with pytest.raises(Killed):
+        first.run()
+    recorded = world.canary.state()
+    assert recorded is not None and recorded.percent == 25 and recorded.active
+
+    world.served.clear()
+    again = world.controller(steps)
+    assert again.run() == 0
+    assert world.served[0] == 25  # neither 0 nor 100
+    assert "resumed" in [e.event for e in world.canary.history()]
+    # The resumed step keeps its recorded start: the time already served counts.
+    resumed_25 = [p for p in world.served if p == 25]
+    assert len(resumed_25) < 10
+
+
+def test_a_rollback_from_outside_stops_the_controller(tmp_path: Path) -> None:
+    from harness.cutover.canary.command import roll_back_canary
+
+    world = _World(tmp_path / "shadow.db")
+
+    def rollback_at_50(seconds: float) -> None:
+        if world.canary.percent() == 50:
+            roll_back_canary(world.path)
+        _World.sleep(world, seconds)
+
+    controller = world.controller((5, 25, 50, 100))
+    controller.sleep = rollback_at_50
+    assert controller.run() == 1
+    state = world.canary.state()
+    assert state is not None and state.status == "rolled_back" and state.percent == 0
+    assert world.cutovers == []

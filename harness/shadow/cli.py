@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--replay-listen", metavar="HOST:PORT", help="where the replay upstream listens"
     )
+    parser.add_argument(
+        "--canary",
+        action="store_true",
+        help="gradual cutover front door: the SDK proxy answers the users of the slice "
+        "`harness cutover --canary` sets in the store, --legacy-url everyone else",
+    )
+    parser.add_argument("--legacy-url", help="with --canary: the legacy proxy serving users")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,4 +62,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.store:
         settings = settings.with_overrides("capture", store=Path(args.store))
-    return serve_shadow(config, settings, host=args.host, port=args.port)
+    canary = None
+    if args.canary:
+        from harness.shadow.canary_route import CanaryOptions
+
+        if not args.legacy_url:
+            print("shadow --canary: --legacy-url is required (the legacy proxy serving users)")
+            return 2
+        canary = CanaryOptions(args.legacy_url, settings.capture.store)
+    return serve_shadow(config, settings, host=args.host, port=args.port, canary=canary)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 
 from harness.loopback import LoopbackServer, free_port
 from harness.settings import HarnessSettings, replay_address, validate_upstream_mode
+from harness.shadow.canary_route import CanaryOptions, CanaryRun, build_canary
 from harness.shadow.dispatch import Dispatch, LocalDispatch
 from harness.shadow.forwarder import Forwarder
 from harness.shadow.metrics import ShadowCollector
@@ -156,11 +157,23 @@ def replay_url(settings: HarnessSettings) -> str | None:
     return f"http://{host}:{port}"
 
 
-def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, port: int) -> int:
+def serve_shadow(
+    config: ProxyConfig,
+    settings: HarnessSettings,
+    *,
+    host: str,
+    port: int,
+    canary: CanaryOptions | None = None,
+) -> int:
+    """``canary``: serve the canary front door (:mod:`harness.shadow.canary_route`)."""
     with contextlib.ExitStack() as cleanup:
+        if canary is not None:
+            settings = settings.with_overrides("shadow", primary="sdk")
+            if settings.shadow.upstream == "live" and not settings.shadow.mirror_to:
+                settings = settings.with_overrides("shadow", mirror_to=canary.legacy_url)
         if not settings.shadow.mirror_to:
             settings = _start_mirror(config, settings, cleanup)
-        return _serve(config, settings, host, port)
+        return _serve(config, settings, host, port, canary)
 
 
 def _start_mirror(
@@ -186,8 +199,18 @@ def _start_mirror(
     return settings.with_overrides("shadow", mirror_to=mirror)
 
 
-def _serve(config: ProxyConfig, settings: HarnessSettings, host: str, port: int) -> int:
-    run = build_shadow(config, settings)
+def _serve(
+    config: ProxyConfig,
+    settings: HarnessSettings,
+    host: str,
+    port: int,
+    canary: CanaryOptions | None = None,
+) -> int:
+    run: ShadowRun | CanaryRun
+    if canary is not None:
+        run = build_canary(config, settings, legacy_url=canary.legacy_url, store=canary.store)
+    else:
+        run = build_shadow(config, settings)
     assert run.settings is not None
     settings = run.settings
     logger.info(

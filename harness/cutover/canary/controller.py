@@ -47,6 +47,11 @@ class CanaryPlan:
         return self.max_wait_s if self.max_wait_s is not None else 3 * self.interval_s
 
 
+def _say(line: str) -> None:
+    # Flushed: a supervisor's log shows each decision as it is made, even if killed.
+    print(line, flush=True)
+
+
 class CanaryController:
     def __init__(
         self,
@@ -56,7 +61,7 @@ class CanaryController:
         *,
         cutover: Callable[[dict[str, Any]], int],
         record: Callable[[dict[str, Any]], None],
-        say: Callable[[str], None] = print,
+        say: Callable[[str], None] = _say,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

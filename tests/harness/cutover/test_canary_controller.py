@@ -7,6 +7,12 @@ check interval, so a 10-step run costs no wall-clock time and no timing assumpti
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +21,8 @@ import pytest
 from harness.cutover.canary.controller import CanaryController, CanaryPlan
 from harness.cutover.canary.judge import judge_window
 from harness.cutover.canary.plan import CanaryPlanError, parse_duration, parse_steps
+from harness.cutover.config_edit import read_use_sdk
+from harness.cutover.switch import SwitchOptions, switch_to_sdk
 from harness.observation import CapturedPair, Observation
 from harness.report.evidence import comparator_for
 from harness.report.model import Status
@@ -144,7 +152,23 @@ class _World:
 
 def test_a_healthy_sdk_side_advances_through_every_step_and_cuts_over(tmp_path: Path) -> None:
     world = _World(tmp_path / "shadow.db")
-    assert world.controller((5, 25, 50, 100)).run() == 0
+    config = tmp_path / "config.yaml"
+    config.write_text("# the deployment\ngeneral_settings:\n  use_sdk: false  # flipped last\n")
+    options = SwitchOptions(config=config, records=tmp_path / "records", restart=False)
+    controller = world.controller((5, 25, 50, 100))
+    controller.cutover = lambda evidence: (
+        world.cutovers.append(evidence) or switch_to_sdk(options, evidence)
+    )
+    assert controller.run() == 0
+    assert read_use_sdk(config.read_text()) is True
+    assert "# flipped last" in config.read_text()
+    record = json.loads(next((tmp_path / "records").glob("*-cutover.json")).read_text())
+    assert [s["percent"] for s in record["canary"]["history"] if s["event"] == "step"] == [
+        5,
+        25,
+        50,
+        100,
+    ]
     state = world.canary.state()
     assert state is not None and state.status == "done" and state.percent == 100
     # Slices only grow, step by step, each served for the whole interval.
@@ -215,3 +239,59 @@ def test_a_rollback_from_outside_stops_the_controller(tmp_path: Path) -> None:
     state = world.canary.state()
     assert state is not None and state.status == "rolled_back" and state.percent == 0
     assert world.cutovers == []
+
+
+def test_the_command_killed_mid_step_resumes_at_the_recorded_step(tmp_path: Path) -> None:
+    """`harness cutover --canary` killed with SIGKILL, then started again: the recorded
+    step is served throughout, and the new process resumes there (not at 0, not at 100)."""
+    store_path = tmp_path / "shadow.db"
+    config = tmp_path / "config.yaml"
+    config.write_text("general_settings:\n  use_sdk: false\n")
+    argv = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "cutover",
+        "--canary",
+        "--steps",
+        "5,25,100",
+        "--interval",
+        "1h",
+        "--check-every",
+        "0.2s",
+        "--store",
+        str(store_path),
+        "--config",
+        str(config),
+        "--records",
+        str(tmp_path / "records"),
+        "--no-restart",
+    ]
+    canary = CanaryStore(store_path)
+
+    def start_and_kill(expect_percent: float) -> str:
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ
+        )
+        try:
+            # Killed once the run is recorded (its first history line after this start).
+            before = len(canary.history()) if store_path.exists() else 0
+            while not store_path.exists() or len(canary.history()) <= before:
+                assert process.poll() is None, process.communicate()[0]
+                time.sleep(0.05)
+            assert canary.percent() == expect_percent
+        finally:
+            process.send_signal(signal.SIGKILL)
+            out = process.communicate()[0]
+        return out
+
+    start_and_kill(5)
+    # Mid-run, at step 2 (as if it had advanced before the kill).
+    state = canary.state()
+    assert state is not None
+    canary.save(dataclasses.replace(state, step_index=1, percent=25.0), "step")
+    out = start_and_kill(25)
+    assert "resuming at step 2/3 (25 %)" in out
+    state = canary.state()
+    assert state is not None and state.active and state.percent == 25
+    assert read_use_sdk(config.read_text()) is False

@@ -6,6 +6,7 @@ Exit code 0 GO, 1 NO-GO, 2 INCONCLUSIVE (also for a missing store or a bad confi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.report.canary import read_canary
     from harness.report.evidence import collect_evidence, run_info
     from harness.report.first_screen import first_screen
     from harness.report.output import write_report
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     run = run_info(args.config, store)
     evidence = collect_evidence(store, settings, run, config_path=args.config, workers=args.workers)
     report = build_report(evidence, settings)
+    canary = read_canary(store)
+    if canary is not None:
+        report = dataclasses.replace(report, canary=canary)
     run_dir = write_report(report, args.out)
     screen = first_screen(report)
     out = sys.stdout

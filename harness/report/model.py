@@ -21,6 +21,8 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "CanaryLine",
+    "CanarySummary",
     "Chart",
     "Check",
     "Decision",
@@ -275,6 +277,27 @@ class Uncomparable:
 
 
 @dataclass(frozen=True)
+class CanaryLine:
+    """One line of a canary run's history: a step, a judged window, a rollback."""
+
+    at: float  # unix seconds
+    step: int  # 1-based
+    percent: float
+    event: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class CanarySummary:
+    """The gradual cutover recorded in the store (``harness cutover --canary``)."""
+
+    status: str
+    steps: tuple[float, ...]
+    percent: float
+    lines: tuple[CanaryLine, ...]
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     decision: Decision
     gates: tuple[GateResult, ...]
@@ -288,6 +311,7 @@ class ReadinessReport:
     sdk_better: tuple[OutcomeShift, ...] = ()  # legacy failed where the SDK succeeded
     sdk_worse: tuple[OutcomeShift, ...] = ()  # the SDK failed where legacy succeeded
     uncomparable: Uncomparable = field(default_factory=Uncomparable)
+    canary: CanarySummary | None = None  # only when a canary ran on this store
 
     @property
     def failed(self) -> tuple[GateResult, ...]:

@@ -173,6 +173,14 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
         "memory": [vars(s) for s in report.memory],
         "context": _context(report.context),
     }
+    if report.canary is not None:
+        # only for a store a canary ran on: the steps, windows, decisions, rollback evidence
+        data["canary"] = {
+            "status": report.canary.status,
+            "steps": list(report.canary.steps),
+            "percent": report.canary.percent,
+            "history": [vars(line) for line in report.canary.lines],
+        }
     rounded: dict[str, Any] = _round(data)
     return rounded
 

@@ -393,10 +393,31 @@ def _context(report: ReadinessReport) -> Section:
     return Section("context", "Run context", (table,))
 
 
+def _canary(report: ReadinessReport) -> Section | None:
+    canary = report.canary
+    if canary is None:
+        return None
+    steps = ",".join(f"{s:g}" for s in canary.steps)
+    title = f"Canary: {canary.status}, {canary.percent:g} % on the SDK proxy (steps {steps})"
+    rows = [
+        (utc_text(line.at), str(line.step), f"{line.percent:g}", line.event, line.detail or MISSING)
+        for line in canary.lines
+    ]
+    columns = _columns(
+        ("at", Kind.MONO), ("step", Kind.NUMBER), ("SDK %", Kind.NUMBER), "event", "detail"
+    )
+    note = (
+        "Each step's window is judged by the report's gates (error rate, latency, parity); "
+        "a failing window sends every user back to legacy at once."
+    )
+    return Section("canary", title, (_table(columns, rows, note),))
+
+
 def sections(report: ReadinessReport) -> tuple[Section, ...]:
     """Everything after the first screen, in reading order."""
     built = (
         _gates(report),
+        _canary(report),
         _uncomparable(report),
         _differences(report),
         _outcomes(report),

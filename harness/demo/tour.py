@@ -5,7 +5,9 @@ call's sender is certain), the LiteLLM server and the legacy proxy (the "binary"
 architecture), and the SDK proxy in shadow mode in front; replays the request corpus
 through it while each request is mirrored to the legacy proxy; runs a short 50-user
 criterion load against both proxies; writes the cutover-readiness report; and stops
-every process it started.
+every process it started. ``make demo`` then shows a short gradual cutover
+(:mod:`harness.demo.canary_tour`): a healthy canary that cuts over, and a seeded faulty
+SDK slice rolled back by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TextIO, cast
 import httpx
 
 from harness.corpus import CORPUS_PATH
+from harness.demo.canary_tour import canary_tour
 from harness.load.driver import LoadPlan, run_load
 from harness.load.targets import LoadTarget
 from harness.loopback import free_port
@@ -49,7 +52,11 @@ def _step(number: int, title: str, why: str) -> None:
 
 
 def run_demo(
-    reports: Path = Path("reports"), *, load_seconds: float = 15.0, users: int = 50
+    reports: Path = Path("reports"),
+    *,
+    load_seconds: float = 15.0,
+    users: int = 50,
+    canary: bool = False,
 ) -> int:
     started = time.perf_counter()
     run_dir = (reports / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
@@ -190,6 +197,9 @@ def run_demo(
             workers=None,
         )
     )
+    if canary:
+        # After the report: move users over a slice at a time, then see a bad slice undone.
+        canary_tour(run_dir)
     _say(
         f"\nDemo finished in {time.perf_counter() - started:.0f} s "
         f"(replay mismatches: {len(summary.mismatches)}, load exit {load_report.exit_code}, "

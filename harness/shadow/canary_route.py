@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from harness.settings import HarnessSettings
 from harness.shadow.forwarder import Forwarder
 from harness.shadow.mirror import STATS_PATH, _send_json
-from harness.shadow.sampling import percent_bucket
+from harness.shadow.sampling import endpoint_of, percent_bucket
 from harness.store.canary_store import CanaryStore
 from memory_proxy.config import ProxyConfig
 from memory_proxy.errors import ConfigError
@@ -135,6 +135,10 @@ class CanaryRoute:
             return
         if scope["path"] == STATS_PATH:
             await _send_json(send, self.stats())
+            return
+        if endpoint_of(scope["method"], scope["path"]) is None:
+            # Health, metrics and the like are this process's own: not a user's traffic.
+            await self.sdk(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         user_id = self.router.detect_user_id(headers).user_id

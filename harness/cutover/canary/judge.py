@@ -21,6 +21,7 @@ is a rollback.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -97,6 +98,12 @@ def error_rate_gate(pairs: Iterable[CapturedPair], settings: HarnessSettings) ->
     baseline = NoiseBaseline(legacy, legacy, min_samples)
     check = diffy_check(
         "SDK error rate", "error", sdk, baseline, thresholds_of(settings), min_samples
+    )
+    # Diffy's words name the baseline "noise"; here it is legacy's rate on the same pairs.
+    check = dataclasses.replace(
+        check,
+        measured=check.measured.replace(" pairs; noise ", f" of {sdk.compared} pairs; legacy "),
+        threshold=check.threshold.replace("noise", "legacy's rate"),
     )
     return GateResult(
         "canary: error rate",

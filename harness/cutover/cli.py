@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_rollback(args: argparse.Namespace) -> int:
     canary = roll_back_canary(args.store)
-    if canary is not None and canary.percent < 100:
+    if canary is not None and canary.active and canary.percent < 100:
         # Before its last step a canary never touched the config: the front door's
         # switch back to legacy is the whole rollback.
         return 0

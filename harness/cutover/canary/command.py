@@ -110,13 +110,13 @@ def _state_line(state: CanaryState) -> str:
 
 
 def roll_back_canary(store_path: Path) -> CanaryState | None:
-    """Send every user back to legacy if a canary is running: the state it was in, or
-    None when none was running."""
+    """Send every user back to legacy if a canary serves any from the SDK (running, or
+    done at 100 %): the state it was in, or None when there was none."""
     if not store_path.is_file():
         return None
     store = CanaryStore(store_path)
     state = store.state()
-    if state is None or not state.active:
+    if state is None or state.percent <= 0:
         return None
     now = time.time()
     store.save(

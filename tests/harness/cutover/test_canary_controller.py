@@ -28,7 +28,7 @@ from harness.report.evidence import comparator_for
 from harness.report.model import Status
 from harness.report.tally import RunInfo
 from harness.settings import HarnessSettings
-from harness.store.canary_store import CanaryStore
+from harness.store.canary_store import CanaryState, CanaryStore
 from harness.store.capture_store import CaptureStore, StoredPair, UnreadableRow
 from tests.harness.builders import chat_observation, make_pair
 
@@ -294,4 +294,31 @@ def test_the_command_killed_mid_step_resumes_at_the_recorded_step(tmp_path: Path
     assert "resuming at step 2/3 (25 %)" in out
     state = canary.state()
     assert state is not None and state.active and state.percent == 25
+    assert read_use_sdk(config.read_text()) is False
+
+
+def test_harness_rollback_sends_everyone_back_at_any_step(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    store_path = tmp_path / "shadow.db"
+    config = tmp_path / "config.yaml"
+    config.write_text("general_settings:\n  use_sdk: false\n")
+    before = config.read_text()
+    canary = CanaryStore(store_path)
+    argv = ["rollback", "--store", str(store_path), "--config", str(config), "--no-restart"]
+    argv += ["--records", str(tmp_path / "records")]
+    # Mid-run at 25 %: the front door's percent is the whole rollback; the config, never
+    # changed before the last step, stays as it was.
+    state = CanaryState((5, 25, 100), 60, 60, 1, 25, "running", 1000.0, 1000.0)
+    canary.save(state, "step")
+    assert main(argv) == 0
+    after = canary.state()
+    assert after is not None and after.status == "rolled_back" and after.percent == 0
+    assert config.read_text() == before
+    assert canary.history()[-1].evidence == {"why": "harness rollback", "from_percent": 25}
+    # Cut over (done at 100 %): the front door goes back to legacy too, and the config.
+    config.write_text("general_settings:\n  use_sdk: true\n")
+    canary.save(dataclasses.replace(state, step_index=2, percent=100, status="done"), "cut_over")
+    assert main(argv) == 0
+    assert canary.percent() == 0
     assert read_use_sdk(config.read_text()) is False

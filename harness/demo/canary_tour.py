@@ -63,10 +63,20 @@ def canary_tour(run_dir: Path) -> int:
         legacy_sandbox = stack.sandbox(name="canary-legacy-sandbox")
         sdk_config = write_sandbox_config(sdk_sandbox.url, run_dir / "sdk.yaml")
         legacy_config = write_sandbox_config(legacy_sandbox.url, run_dir / "legacy.yaml")
-        llm = stack.litellm_server(legacy_config, name="canary-litellm-server")
-        legacy = stack.legacy_proxy(legacy_config, llm.url, name="canary-legacy-proxy")
         store = run_dir / "canary.db"
-        front = stack.start(_front_door(run_dir, sdk_config, legacy.url, store))
+        # The front door only needs the legacy proxy's URL, not the proxy: it starts while
+        # the LiteLLM server does (both take seconds), and the stack stops it either way.
+        legacy_port = free_port()
+        front = _front_door(run_dir, sdk_config, f"http://127.0.0.1:{legacy_port}", store)
+        stack.started.append(front)
+        failed: list[BaseException] = []
+        starting = threading.Thread(target=_start, args=(front, failed), daemon=True)
+        starting.start()
+        llm = stack.litellm_server(legacy_config, name="canary-litellm-server")
+        legacy = stack.legacy_proxy(legacy_config, llm.url, legacy_port, name="canary-legacy-proxy")
+        starting.join()
+        if failed:
+            raise failed[0]
         _say(f"      front door {front.url}; legacy proxy {legacy.url}; store {store}")
         key = load_config(sdk_config).general.master_key or ""
 
@@ -91,6 +101,13 @@ def canary_tour(run_dir: Path) -> int:
         + ("cut over when healthy, rolled back by itself when not" if ok else "UNEXPECTED outcome")
     )
     return 0 if ok else 1
+
+
+def _start(child: ChildProcess, failed: list[BaseException]) -> None:
+    try:
+        child.start()
+    except BaseException as exc:  # noqa: BLE001 - raised again on the tour's own thread
+        failed.append(exc)
 
 
 def _front_door(run_dir: Path, config: Path, legacy_url: str, store: Path) -> ChildProcess:

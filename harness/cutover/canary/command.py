@@ -11,6 +11,7 @@ from harness.cutover.canary.controller import CanaryController, CanaryPlan
 from harness.cutover.canary.judge import WindowJudgement, judge_window
 from harness.cutover.canary.plan import CanaryPlanError, parse_duration, parse_steps
 from harness.cutover.switch import SwitchOptions, switch_to_sdk, write_record
+from harness.report.canary import summarize_canary
 from harness.report.evidence import comparator_for, run_info
 from harness.settings import load_harness_settings
 from harness.store.canary_store import CanaryState, CanaryStore
@@ -88,13 +89,11 @@ def show_status(store_path: Path) -> int:
         print(f"canary: none recorded in {store_path}")
         return 0
     print(_state_line(state))
-    for event in store.history():
-        stamp = datetime.fromtimestamp(event.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        detail = event.evidence.get("why") or event.evidence.get("window", {}).get("reason")
-        if event.event == "window_passed":
-            detail = f"{event.evidence.get('pairs', 0)} pairs; {event.evidence.get('reason', '')}"
-        line = f"  {stamp}  step {event.step_index + 1}  {event.percent:>5g} %  {event.event}"
-        print(line + (f": {detail}" if detail else ""))
+    # The same lines as the report's canary section.
+    for line in summarize_canary(state, store.history()).lines:
+        stamp = datetime.fromtimestamp(line.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        text = f"  {stamp}  step {line.step}  {line.percent:>5g} %  {line.event}"
+        print(text + (f": {line.detail}" if line.detail else ""))
     return 0
 
 

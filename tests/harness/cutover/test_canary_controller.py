@@ -297,7 +297,9 @@ def test_the_command_killed_mid_step_resumes_at_the_recorded_step(tmp_path: Path
     assert read_use_sdk(config.read_text()) is False
 
 
-def test_harness_rollback_sends_everyone_back_at_any_step(tmp_path: Path) -> None:
+def test_harness_rollback_sends_everyone_back_at_any_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from harness.cli import main
 
     store_path = tmp_path / "shadow.db"
@@ -322,3 +324,9 @@ def test_harness_rollback_sends_everyone_back_at_any_step(tmp_path: Path) -> Non
     assert main(argv) == 0
     assert canary.percent() == 0
     assert read_use_sdk(config.read_text()) is False
+    capsys.readouterr()
+    assert main(["cutover", "--status", "--store", str(store_path)]) == 0
+    status = capsys.readouterr().out
+    assert status.startswith("canary: rolled_back: step 3/3 (steps 5,25,100), 0 %")
+    assert "step 2     25 %  step" in status
+    assert "rolled_back: harness rollback" in status

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from harness.cutover.canary.controller import CanaryController, CanaryPlan
-from harness.cutover.canary.judge import judge_window
+from harness.cutover.canary.judge import judge_window, served_error
 from harness.cutover.canary.plan import CanaryPlanError, parse_duration, parse_steps
 from harness.cutover.config_edit import read_use_sdk
 from harness.cutover.switch import SwitchOptions, switch_to_sdk
@@ -98,6 +98,15 @@ def test_a_window_of_identical_answers_passes_and_a_5xx_slice_fails() -> None:
     error_gate = next(g for g in faulty.gates if g.name == "canary: error rate")
     assert error_gate.status is Status.FAIL
     assert error_gate.measured["sdk_errors"] == 12 and error_gate.measured["legacy_errors"] == 0
+
+
+def test_a_cut_stream_counts_as_an_error_and_a_whole_one_does_not() -> None:
+    whole = chat_observation(target="sdk", stream=True)
+    assert whole.events is not None and not served_error(whole, "chat")
+    cut = dataclasses.replace(whole, events=whole.events[:3])  # 200, then the line dropped
+    assert served_error(cut, "chat")
+    assert served_error(dataclasses.replace(whole, status=503, events=None), "chat")
+    assert not served_error(dataclasses.replace(whole, status=400, events=None), "chat")
 
 
 def test_a_window_with_too_few_pairs_decides_nothing_even_when_failing_so_far() -> None:

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from harness.compare import DEFAULT_IGNORE_RULES, Comparator
+from harness.compare.accept import AcceptRules
 from harness.redaction import Redactor
 from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
@@ -28,6 +29,7 @@ from memory_proxy.errors import ConfigError
 
 __all__ = [
     "PARALLEL_FROM",
+    "accept_rules_for",
     "collect_evidence",
     "comparator_for",
     "id_ranges",
@@ -91,6 +93,10 @@ def comparator_for(
     return comparator, Redactor(secrets)
 
 
+def accept_rules_for(settings: HarnessSettings, run: RunInfo) -> AcceptRules:
+    return AcceptRules(settings.compare.accept, run.day)
+
+
 def read_rss(store: CaptureStore, runs: tuple[LoadRun, ...]) -> tuple[RssSeries, ...]:
     out = []
     for run in runs:
@@ -120,7 +126,7 @@ def _fold(
 ) -> Evidence:
     """Fold the pairs with ``after_id < id <= last_id`` (a worker's share, or all)."""
     comparator, redactor = comparator_for(settings, config_path)
-    collector = EvidenceCollector(comparator, run, redactor)
+    collector = EvidenceCollector(comparator, run, redactor, accept_rules_for(settings, run))
     with CaptureStore(store_path, spill=False) as store:
         for row in store.iter_rows(after_id=after_id, until_id=last_id):
             collector.add_row(row)

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "AcceptedRule",
     "Chart",
     "Check",
     "Decision",
@@ -275,6 +276,24 @@ class Uncomparable:
 
 
 @dataclass(frozen=True)
+class AcceptedRule:
+    """One accept rule as the report lists it: applied (with hits), stale (it matched
+    nothing) or expired (not applied)."""
+
+    name: str
+    state: str  # "applied", "stale", "expired" or "refused" (it matched only SDK failures)
+    matches: str  # what it matches, one line
+    reason: str
+    owner: str
+    expires: str | None  # YYYY-MM-DD
+    pairs: int = 0
+    differences: int = 0
+    refused: int = 0  # pairs matched but not accepted: the SDK failed where legacy succeeded
+    examples: tuple[str, ...] = ()  # pair ids
+    refused_examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     decision: Decision
     gates: tuple[GateResult, ...]
@@ -288,6 +307,8 @@ class ReadinessReport:
     sdk_better: tuple[OutcomeShift, ...] = ()  # legacy failed where the SDK succeeded
     sdk_worse: tuple[OutcomeShift, ...] = ()  # the SDK failed where legacy succeeded
     uncomparable: Uncomparable = field(default_factory=Uncomparable)
+    accepted: tuple[AcceptedRule, ...] = ()  # every accept rule, in config order
+    accepted_pairs: int = 0  # pairs with a difference a rule accepted
 
     @property
     def failed(self) -> tuple[GateResult, ...]:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.report.model import (
+    AcceptedRule,
     Check,
     DiffRow,
     DiffTable,
@@ -110,6 +111,22 @@ def _uncomparable(found: Uncomparable) -> dict[str, Any]:
     }
 
 
+def _accepted(rule: AcceptedRule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "state": rule.state,
+        "matches": rule.matches,
+        "reason": rule.reason,
+        "owner": rule.owner,
+        "expires": rule.expires,
+        "pairs": rule.pairs,
+        "differences": rule.differences,
+        "refused": rule.refused,
+        "examples": list(rule.examples),
+        "refused_examples": list(rule.refused_examples),
+    }
+
+
 def _context(context: RunContext) -> dict[str, Any]:
     return {
         "generated_at": utc(context.generated_at),
@@ -156,6 +173,11 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
             "sdk_worse": [_shift(s) for s in report.sdk_worse],  # compared as always
         },
         "gates": [_gate(g) for g in report.gates],
+        # every accept rule: applied (hits), stale, expired or refused
+        "accepted": {
+            "pairs": report.accepted_pairs,
+            "rules": [_accepted(r) for r in report.accepted],
+        },
         "differences": [_table(t) for t in report.tables],
         "latency": [
             {

@@ -393,11 +393,70 @@ def _context(report: ReadinessReport) -> Section:
     return Section("context", "Run context", (table,))
 
 
+_RULE_STATE = {
+    "applied": "applied",
+    "stale": "stale: matched nothing",
+    "expired": "expired: not applied",
+    "refused": "refused: matched only SDK failures",
+}
+
+
+def _accepted(report: ReadinessReport) -> Section | None:
+    if not report.accepted:
+        return None
+    columns = _columns(
+        ("rule", Kind.NAME),
+        "state",
+        ("pairs", Kind.NUMBER),
+        ("differences", Kind.NUMBER),
+        "matches",
+        "reason",
+        "owner",
+        ("expires", Kind.MONO),
+        ("examples", Kind.MONO),
+    )
+    rows = [
+        (
+            r.name,
+            _RULE_STATE[r.state],
+            str(r.pairs),
+            str(r.differences),
+            r.matches,
+            r.reason,
+            r.owner or MISSING,
+            r.expires or MISSING,
+            r.examples,
+        )
+        for r in report.accepted
+    ]
+    parts: list[Part] = [
+        _table(
+            columns,
+            rows,
+            "Accepted differences are deliberate, not regressions: they are in no gate. "
+            "A rule is never applied where the SDK failed and legacy succeeded.",
+        )
+    ]
+    refused = [r for r in report.accepted if r.refused]
+    if refused:
+        parts.append(
+            _table(
+                _columns(("rule", Kind.NAME), ("pairs", Kind.NUMBER), ("examples", Kind.MONO)),
+                [(r.name, str(r.refused), r.refused_examples) for r in refused],
+                "Not accepted: the SDK failed outright (or cut its stream) where legacy "
+                "succeeded; these pairs count in the gates as regressions.",
+            )
+        )
+    title = f"Accepted differences: {report.accepted_pairs:,} pairs, {len(report.accepted)} rules"
+    return Section("accepted", title, tuple(parts))
+
+
 def sections(report: ReadinessReport) -> tuple[Section, ...]:
     """Everything after the first screen, in reading order."""
     built = (
         _gates(report),
         _uncomparable(report),
+        _accepted(report),
         _differences(report),
         _outcomes(report),
         _latency(report),

@@ -22,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, help="processes comparing pairs (default: 2 for large stores)"
     )
+    parser.add_argument(
+        "--accept",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="accepted differences to apply too (e.g. config/accepted-differences.yaml)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from harness.report.first_screen import first_screen
     from harness.report.output import write_report
     from harness.report.readiness import build_report
-    from harness.settings import load_harness_settings
+    from harness.settings import load_accept_file, load_harness_settings, with_accepted
 
     settings = load_harness_settings(args.harness_config)
+    for path in getattr(args, "accept", None) or ():
+        settings = with_accepted(settings, load_accept_file(path))
     store = Path(args.store) if args.store else settings.capture.store
     run = run_info(args.config, store)
     evidence = collect_evidence(store, settings, run, config_path=args.config, workers=args.workers)

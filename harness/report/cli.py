@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.report.evidence import collect_evidence, run_info
+    from harness.report.evidence import collect_evidence, run_info, with_drilldown
     from harness.report.first_screen import first_screen
     from harness.report.output import write_report
     from harness.report.readiness import build_report
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     run = run_info(args.config, store)
     evidence = collect_evidence(store, settings, run, config_path=args.config, workers=args.workers)
     report = build_report(evidence, settings)
+    report = with_drilldown(report, evidence, store, settings, run, config_path=args.config)
     run_dir = write_report(report, args.out)
     screen = first_screen(report)
     out = sys.stdout

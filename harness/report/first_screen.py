@@ -46,9 +46,11 @@ def gate_line(gate: GateResult) -> str:
 
 
 def worst_line(row: DiffRow) -> str:
+    example = next((str(e["pair_id"]) for e in row.examples if e.get("pair_id")), "")
     return (
         f"{row.endpoint} {row.key} ({row.category}): {pct(row.rate)} of pairs differ, "
         f"noise {pct(row.noise_rate)}: {row.verdict}"
+        + (f" (e.g. pair {example})" if example else "")
     )
 
 

@@ -32,6 +32,9 @@ __all__ = [
     "LoadSummary",
     "MemorySummary",
     "OutcomeShift",
+    "PairDifference",
+    "PairSide",
+    "PairView",
     "ReadinessReport",
     "RunContext",
     "Series",
@@ -294,6 +297,50 @@ class AcceptedRule:
 
 
 @dataclass(frozen=True)
+class PairSide:
+    """One proxy's answer to a pair's request, as text to read (redacted, size-capped)."""
+
+    target: str
+    status: str  # "200", "502", "no answer: ReadTimeout"
+    headers: str
+    answer: str  # the JSON body, or a stream's assembled message
+    events: str  # a stream's event sequence, "" for a plain answer
+    upstream: tuple[str, ...]  # one line per provider call this side made
+
+
+@dataclass(frozen=True)
+class PairDifference:
+    category: str
+    path: str
+    sdk: str
+    legacy: str
+    note: str  # the comparison's detail, or "accepted: <rule>"
+
+
+@dataclass(frozen=True)
+class PairView:
+    """One captured pair, drilled down: the client's request, both answers, what differs
+    and each side's provider calls. ``harness show`` and the HTML report show it alike."""
+
+    pair_id: str
+    endpoint: str
+    stream: bool
+    model: str | None
+    family: str
+    received_at: float
+    request: str  # method, path, headers and body, redacted
+    sdk: PairSide | None
+    legacy: PairSide | None
+    differences: tuple[PairDifference, ...]
+    note: str = ""  # why nothing was compared, or that the pair was set apart
+
+    @property
+    def title(self) -> str:
+        kind = "stream" if self.stream else "non-stream"
+        return f"Pair {self.pair_id}: {self.endpoint} {kind}, {self.model or '-'}, {self.family}"
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     decision: Decision
     gates: tuple[GateResult, ...]
@@ -309,6 +356,9 @@ class ReadinessReport:
     uncomparable: Uncomparable = field(default_factory=Uncomparable)
     accepted: tuple[AcceptedRule, ...] = ()  # every accept rule, in config order
     accepted_pairs: int = 0  # pairs with a difference a rule accepted
+    # Drill-down: the example pairs of the worst differences and failed gates ...
+    drilldown: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (what, pair ids)
+    pairs: tuple[PairView, ...] = ()  # ... and each such pair, read back from the store
 
     @property
     def failed(self) -> tuple[GateResult, ...]:

@@ -178,6 +178,8 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
             "pairs": report.accepted_pairs,
             "rules": [_accepted(r) for r in report.accepted],
         },
+        # the example pairs of each worst difference and failed gate (harness show ID)
+        "drilldown": [{"what": what, "pairs": list(ids)} for what, ids in report.drilldown],
         "differences": [_table(t) for t in report.tables],
         "latency": [
             {

@@ -26,6 +26,7 @@ from harness.report.model import (
     DiffTable,
     GateResult,
     LatencySummary,
+    PairView,
     ReadinessReport,
 )
 from harness.report.outcomes import Direction
@@ -43,6 +44,8 @@ __all__ = [
     "Row",
     "Section",
     "Table",
+    "pair_anchor",
+    "pair_parts",
     "sections",
 ]
 
@@ -61,6 +64,7 @@ class Kind(StrEnum):
     CODE = "code"  # a field path, as the tables group it
     MONO = "mono"  # an id, a concrete path, a version or hash
     CAPTURED = "captured"  # a captured value; a row's two are compared side by side
+    PAIR = "pair"  # a pair id whose drill-down view is in the report (a link, in HTML)
 
 
 # A cell is one string, or a list of strings (a row's examples).
@@ -106,6 +110,7 @@ class Table:
 @dataclass(frozen=True)
 class Heading:
     text: str
+    anchor: str = ""  # a stable id to link to (HTML), e.g. a pair's drill-down view
 
 
 @dataclass(frozen=True)
@@ -451,6 +456,72 @@ def _accepted(report: ReadinessReport) -> Section | None:
     return Section("accepted", title, tuple(parts))
 
 
+def pair_anchor(pair_id: str) -> str:
+    return f"pair-{pair_id}"
+
+
+def pair_parts(view: PairView) -> tuple[Part, ...]:
+    """One pair, drilled down: the request, both answers side by side, what differs (the
+    accepted differences marked) and each side's provider calls."""
+    parts: list[Part] = [Heading(view.title, pair_anchor(view.pair_id))]
+    if view.note:
+        parts.append(Note(view.note))
+    parts.append(
+        _table(
+            _columns("", ("", Kind.MONO)),
+            [("received", utc_text(view.received_at)), ("client request", view.request)],
+        )
+    )
+    sides = (view.sdk, view.legacy)
+    if any(sides):
+
+        def cell(side: object, attribute: str) -> str:
+            return str(getattr(side, attribute)) if side is not None else "not mirrored"
+
+        rows = [
+            (label, cell(view.sdk, attribute), cell(view.legacy, attribute))
+            for label, attribute in (
+                ("status", "status"),
+                ("headers", "headers"),
+                ("assembled message" if view.stream else "answer", "answer"),
+                *((("event sequence", "events"),) if view.stream else ()),
+            )
+        ]
+        columns = _columns("", ("SDK", Kind.CAPTURED), ("legacy", Kind.CAPTURED))
+        parts.append(_table(columns, rows))
+    if view.differences:
+        columns = _columns(
+            "category", ("path", Kind.MONO), ("SDK", Kind.CAPTURED), ("legacy", Kind.CAPTURED)
+        ) + (Column("note"),)
+        found = [(d.category, d.path, d.sdk, d.legacy, d.note or MISSING) for d in view.differences]
+        parts.append(_table(columns, found))
+    else:
+        parts.append(Note("No differences."))
+    calls = [
+        (side.target, call)
+        for side in sides
+        if side is not None
+        for call in side.upstream or ("no provider call",)
+    ]
+    if calls:
+        parts.append(_table(_columns("side", ("provider call", Kind.MONO)), calls))
+    return tuple(parts)
+
+
+def _drilldown(report: ReadinessReport) -> Section | None:
+    if not report.drilldown:
+        return None
+    index = _table(
+        _columns("what", ("example pairs", Kind.PAIR)),
+        [(what, ids) for what, ids in report.drilldown],
+        "Each pair below in full; in a terminal: harness show PAIR_ID.",
+    )
+    parts: list[Part] = [index]
+    for view in report.pairs:
+        parts += pair_parts(view)
+    return Section("pairs", "Drill-down: example pairs", tuple(parts))
+
+
 def sections(report: ReadinessReport) -> tuple[Section, ...]:
     """Everything after the first screen, in reading order."""
     built = (
@@ -459,6 +530,7 @@ def sections(report: ReadinessReport) -> tuple[Section, ...]:
         _accepted(report),
         _differences(report),
         _outcomes(report),
+        _drilldown(report),
         _latency(report),
         _load(report),
         _memory(report),

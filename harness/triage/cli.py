@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "add_show_arguments", "run", "run_show"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,4 +116,43 @@ def run(args: argparse.Namespace) -> int:
         draft.unlink(missing_ok=True)
     print(f"accepted: rule {rule['name']!r} added to compare.accept in {path}")
     print(text, end="")
+    return 0
+
+
+def add_show_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pair_id", help="a pair id from the report (e.g. shd_3f2a...)")
+    parser.add_argument("--store", help="capture store (default: capture.store in harness.yaml)")
+    parser.add_argument("--harness-config", default="config/harness.yaml")
+    parser.add_argument(
+        "--config", default="config/config.yaml", help="the proxy config (aliases, secrets)"
+    )
+    parser.add_argument(
+        "--accept", action="append", default=[], metavar="FILE", help="as for harness report"
+    )
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """One pair, drilled down: the client's request (redacted), both answers, the
+    field-level diff highlighted, each side's provider calls."""
+    import sys
+
+    from harness.errors import HarnessError
+    from harness.report.evidence import load_pair_view, run_info
+    from harness.report.sections import pair_parts
+    from harness.settings import load_accept_file, load_harness_settings, with_accepted
+    from harness.triage.terminal import render_parts
+
+    settings = load_harness_settings(args.harness_config)
+    for path in args.accept:
+        settings = with_accepted(settings, load_accept_file(path))
+    store = Path(args.store) if args.store else settings.capture.store
+    if not store.is_file():
+        raise HarnessError(f"{store}: no capture store")
+    run = run_info(args.config, store)
+    view = load_pair_view(store, args.pair_id, settings, run, config_path=args.config)
+    if view is None:
+        raise HarnessError(f"{store}: no readable pair {args.pair_id}")
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    sys.stdout.write(render_parts(pair_parts(view), color=color))
     return 0

@@ -6,8 +6,13 @@ Exit code 0 GO, 1 NO-GO, 2 INCONCLUSIVE (also for a missing store or a bad confi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.report.model import ReadinessReport
 
 __all__ = ["add_arguments", "run"]
 
@@ -23,6 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, help="processes comparing pairs (default: 2 for large stores)"
     )
     parser.add_argument(
+        "--junit", metavar="FILE", help="also write JUnit XML: one testcase per gate"
+    )
+    parser.add_argument(
+        "--summary", metavar="FILE", help="also write a short Markdown summary (CI job summary)"
+    )
+    parser.add_argument(
+        "--compare-to",
+        metavar="PATH",
+        help="an earlier report.json (or its folder) to name what changed "
+        "(default: the report <out>/latest points at)",
+    )
+    parser.add_argument(
         "--accept",
         action="append",
         default=[],
@@ -31,11 +48,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _with_history(report: ReadinessReport, out: str, compare_to: str | None) -> ReadinessReport:
+    """The report with what changed since ``compare_to`` (default: the latest report in
+    ``out``) and the timeline of the earlier reports in ``out``."""
+    from harness.report.changes import compare_reports, timeline
+    from harness.report.output import earlier_reports, latest_report, read_report_json
+    from harness.report.render_json import report_dict
+
+    current = report_dict(report)
+    against = Path(compare_to) if compare_to else latest_report(out)
+    changes = None
+    if against is not None:
+        changes = compare_reports(read_report_json(against), current, str(against))
+    return dataclasses.replace(
+        report, changes=changes, timeline=timeline(earlier_reports(out), current)
+    )
+
+
+def _write_ci_outputs(report: ReadinessReport, junit: str | None, summary: str | None) -> None:
+    from harness.report.ci_outputs import render_junit, render_summary
+
+    for path, render in ((junit, render_junit), (summary, render_summary)):
+        if path:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(render(report), encoding="utf-8")
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.report.evidence import collect_evidence, run_info, with_drilldown
     from harness.report.first_screen import first_screen
     from harness.report.output import write_report
     from harness.report.readiness import build_report
+    from harness.report.sections import changes_rows
     from harness.settings import load_accept_file, load_harness_settings, with_accepted
 
     settings = load_harness_settings(args.harness_config)
@@ -46,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     evidence = collect_evidence(store, settings, run, config_path=args.config, workers=args.workers)
     report = build_report(evidence, settings)
     report = with_drilldown(report, evidence, store, settings, run, config_path=args.config)
+    report = _with_history(report, args.out, getattr(args, "compare_to", None))
     run_dir = write_report(report, args.out)
+    _write_ci_outputs(report, getattr(args, "junit", None), getattr(args, "summary", None))
     screen = first_screen(report)
     out = sys.stdout
     print(f"Cutover readiness: {screen.headline}", file=out)
@@ -60,6 +107,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"{title}:", file=out)
             for line in lines:
                 print(f"  - {line}", file=out)
+    if report.changes is not None:
+        print(f"Changed since {report.changes.against}:", file=out)
+        rows = changes_rows(report)
+        for what, name, before, now in rows:
+            print(f"  - {what}: {name}: {before} -> {now}", file=out)
+        if not rows:
+            print("  - nothing", file=out)
     print("Worst differences:", file=out)
     for i, line in enumerate(screen.worst, 1):
         print(f"  {i}. {line}", file=out)

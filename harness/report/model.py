@@ -36,9 +36,11 @@ __all__ = [
     "PairSide",
     "PairView",
     "ReadinessReport",
+    "ReportChanges",
     "RunContext",
     "Series",
     "Status",
+    "TimelineEntry",
     "Uncomparable",
     "counts_text",
     "decide",
@@ -341,6 +343,37 @@ class PairView:
 
 
 @dataclass(frozen=True)
+class ReportChanges:
+    """What changed since an earlier report (``harness report --compare-to``)."""
+
+    against: str  # the earlier report's path
+    previous_generated: str | None
+    previous_decision: str
+    flipped: tuple[tuple[str, str, str], ...] = ()  # gate, status before, status now
+    new_gates: tuple[str, ...] = ()  # gates the earlier report did not have
+    appeared: tuple[str, ...] = ()  # regressing differences new in this report
+    disappeared: tuple[str, ...] = ()  # ... and those gone since
+    rules: tuple[tuple[str, str, str], ...] = ()  # accept rule, before, now
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.flipped or self.new_gates or self.appeared or self.disappeared or self.rules
+        )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One report's decision, for the timeline of earlier reports."""
+
+    generated: str  # ISO UTC
+    decision: str
+    failed: int
+    inconclusive: int
+    current: bool = False
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     decision: Decision
     gates: tuple[GateResult, ...]
@@ -359,6 +392,8 @@ class ReadinessReport:
     # Drill-down: the example pairs of the worst differences and failed gates ...
     drilldown: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (what, pair ids)
     pairs: tuple[PairView, ...] = ()  # ... and each such pair, read back from the store
+    changes: ReportChanges | None = None  # since the report it was compared to
+    timeline: tuple[TimelineEntry, ...] = ()  # earlier reports' decisions, then this one
 
     @property
     def failed(self) -> tuple[GateResult, ...]:

@@ -73,6 +73,9 @@ def _inline(text: str, kind: Kind) -> str:
         return f"<strong>{_e(text)}</strong>"
     if kind is Kind.STATUS:
         return _badge(text)
+    if kind is Kind.DECISION:  # drawn as the gate badge of the same colour
+        status = {"GO": "PASS", "NO-GO": "FAIL"}.get(text, "INCONCLUSIVE")
+        return f'<span class="badge {status}">{_e(text)}</span>'
     if kind is Kind.VERDICT:
         return f'<span class="{_e(text)}">{_e(text)}</span>'
     if kind is Kind.CODE:

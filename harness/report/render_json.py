@@ -14,6 +14,7 @@ from harness.report.model import (
     GateResult,
     OutcomeShift,
     ReadinessReport,
+    ReportChanges,
     RunContext,
     Uncomparable,
 )
@@ -150,6 +151,21 @@ def _context(context: RunContext) -> dict[str, Any]:
     }
 
 
+def _changes(changes: ReportChanges | None) -> dict[str, Any] | None:
+    if changes is None:
+        return None
+    return {
+        "against": changes.against,
+        "previous_generated_at": changes.previous_generated,
+        "previous_decision": changes.previous_decision,
+        "flipped": [{"gate": g, "before": b, "now": n} for g, b, n in changes.flipped],
+        "new_gates": list(changes.new_gates),
+        "appeared": list(changes.appeared),
+        "disappeared": list(changes.disappeared),
+        "rules": [{"rule": r, "before": b, "now": n} for r, b, n in changes.rules],
+    }
+
+
 def report_dict(report: ReadinessReport) -> dict[str, Any]:
     data = {
         "schema": SCHEMA,
@@ -196,6 +212,8 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
         "load": [vars(s) for s in report.load],
         "memory": [vars(s) for s in report.memory],
         "context": _context(report.context),
+        "changes": _changes(report.changes),
+        "timeline": [vars(e) for e in report.timeline],
     }
     rounded: dict[str, Any] = _round(data)
     return rounded

@@ -44,6 +44,7 @@ __all__ = [
     "Row",
     "Section",
     "Table",
+    "changes_rows",
     "pair_anchor",
     "pair_parts",
     "sections",
@@ -65,6 +66,7 @@ class Kind(StrEnum):
     MONO = "mono"  # an id, a concrete path, a version or hash
     CAPTURED = "captured"  # a captured value; a row's two are compared side by side
     PAIR = "pair"  # a pair id whose drill-down view is in the report (a link, in HTML)
+    DECISION = "decision"  # a Decision value (GO, NO-GO, INCONCLUSIVE)
 
 
 # A cell is one string, or a list of strings (a row's examples).
@@ -522,9 +524,58 @@ def _drilldown(report: ReadinessReport) -> Section | None:
     return Section("pairs", "Drill-down: example pairs", tuple(parts))
 
 
+def changes_rows(report: ReadinessReport) -> tuple[tuple[str, str, str, str], ...]:
+    """(what, name, before, now) for each change since the compared report."""
+    changes = report.changes
+    if changes is None:
+        return ()
+    rows = [("gate flipped", name, old, new) for name, old, new in changes.flipped]
+    rows += [("new gate", name, MISSING, "") for name in changes.new_gates]
+    rows += [("difference appeared", key, MISSING, "regression") for key in changes.appeared]
+    rows += [("difference gone", key, "regression", MISSING) for key in changes.disappeared]
+    rows += [("accepted rule", name, old, new) for name, old, new in changes.rules]
+    return tuple(rows)
+
+
+def _changes(report: ReadinessReport) -> Section | None:
+    changes = report.changes
+    parts: list[Part] = []
+    if changes is not None:
+        when = changes.previous_generated or "an earlier report"
+        parts.append(Note(f"Compared to {changes.against} ({when}, {changes.previous_decision})."))
+        rows = changes_rows(report)
+        if rows:
+            parts.append(_table(_columns("change", ("what", Kind.MONO), "before", "now"), rows))
+        else:
+            parts.append(Note("Nothing changed: the same gates, differences and rules."))
+    if len(report.timeline) > 1:
+        parts.append(Heading("Timeline: each report's decision"))
+        parts.append(
+            _table(
+                _columns(
+                    ("report", Kind.MONO),
+                    ("decision", Kind.DECISION),
+                    ("failed", Kind.NUMBER),
+                    ("inconclusive", Kind.NUMBER),
+                ),
+                [
+                    (
+                        e.generated + (" (this one)" if e.current else ""),
+                        e.decision,
+                        str(e.failed),
+                        str(e.inconclusive),
+                    )
+                    for e in report.timeline
+                ],
+            )
+        )
+    return Section("changes", "What changed", tuple(parts)) if parts else None
+
+
 def sections(report: ReadinessReport) -> tuple[Section, ...]:
     """Everything after the first screen, in reading order."""
     built = (
+        _changes(report),
         _gates(report),
         _uncomparable(report),
         _accepted(report),

@@ -210,3 +210,20 @@ def test_the_shipped_harness_config_reads() -> None:
 
     assert load_harness_settings(HARNESS_CONFIG).compare.accept == ()
     assert Status.PASS  # the report's vocabulary is importable beside the rules
+
+
+def test_the_shipped_accepted_differences_are_documented() -> None:
+    from harness.paths import CONFIG_DIR, REPO_ROOT
+    from harness.settings import load_accept_file
+
+    rules = load_accept_file(CONFIG_DIR / "accepted-differences.yaml")
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert [r.name for r in rules] == [
+        "unknown-model-404",
+        "client-credentials-refused",
+        "model-list-from-config",
+        "local-token-count",
+    ]
+    for rule in rules:
+        assert f"| `{rule.name}` |" in readme, f"{rule.name} is not documented in the README"
+        assert rule.reason and rule.owner and rule.expires is None

@@ -1,5 +1,8 @@
 """The report's sections, built once as tables of display strings (pure).
 
+The parts they are made of are :mod:`.layout`'s; the triage sections (accepted
+differences, drill-down, what changed) are :mod:`.triage_sections`'.
+
 As coverage.py's ``tabular_report`` hands each reporter the same header and rows, every
 wording, number and choice of rows is made here; :mod:`.render_md` and :mod:`.render_html`
 only lay the sections out and escape them, so the two formats cannot disagree. A column's
@@ -14,22 +17,39 @@ them: each renderer maps kinds to its own markup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-
 from harness.report.first_screen import not_mirrored_text
 from harness.report.formatting import MISSING, interval_text, ms, pct, utc_text
+from harness.report.layout import (
+    Cell,
+    Column,
+    Heading,
+    Kind,
+    Nested,
+    Note,
+    Part,
+    Row,
+    Section,
+    Table,
+)
+from harness.report.layout import columns as _columns
+from harness.report.layout import numbers as _numbers
+from harness.report.layout import table as _table
 from harness.report.model import (
-    Chart,
     DiffRow,
     DiffTable,
     GateResult,
     LatencySummary,
-    PairView,
     ReadinessReport,
 )
 from harness.report.outcomes import Direction
+from harness.report.triage_sections import (
+    accepted_section,
+    changes_rows,
+    changes_section,
+    drilldown_section,
+    pair_anchor,
+    pair_parts,
+)
 
 __all__ = [
     "EXAMPLES_OF",
@@ -52,95 +72,6 @@ __all__ = [
 
 OUTCOME_EXAMPLES = 2  # per endpoint: a table cell, not a log
 EXAMPLES_OF = ("regression", "info")  # the verdicts whose fields show their examples
-
-
-class Kind(StrEnum):
-    """What a column holds; each renderer decides how that looks."""
-
-    TEXT = "text"
-    NAME = "name"  # what the row is about (a gate)
-    NUMBER = "number"  # written by .formatting: no markup in it, aligned as a number
-    STATUS = "status"  # a Status value
-    VERDICT = "verdict"  # regression, info, noise, ok
-    CODE = "code"  # a field path, as the tables group it
-    MONO = "mono"  # an id, a concrete path, a version or hash
-    CAPTURED = "captured"  # a captured value; a row's two are compared side by side
-    PAIR = "pair"  # a pair id whose drill-down view is in the report (a link, in HTML)
-    DECISION = "decision"  # a Decision value (GO, NO-GO, INCONCLUSIVE)
-
-
-# A cell is one string, or a list of strings (a row's examples).
-Cell = str | tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Column:
-    title: str
-    kind: Kind = Kind.TEXT
-
-
-@dataclass(frozen=True)
-class Nested:
-    """A table that belongs to one row: a gate's checks, a field's examples.
-
-    Laid out apart (Markdown) it goes after its parent table under ``title``, a heading of
-    its own when ``heading``, else a lead-in line; folded into its row (HTML) it hides
-    behind ``label``. ``title`` is (text, kind) pieces joined by spaces, since a field path
-    in it reads as code.
-    """
-
-    title: tuple[tuple[str, Kind], ...]
-    label: str
-    table: Table
-    heading: bool = False
-
-
-@dataclass(frozen=True)
-class Row:
-    cells: tuple[Cell, ...]
-    nested: Nested | None = None
-
-
-@dataclass(frozen=True)
-class Table:
-    columns: tuple[Column, ...]
-    rows: tuple[Row, ...]
-    note: str = ""  # said right under the table: what it leaves out, how to read it
-    fold: int = 0  # the column a row's nested table folds into, where it is folded
-
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    anchor: str = ""  # a stable id to link to (HTML), e.g. a pair's drill-down view
-
-
-@dataclass(frozen=True)
-class Note:
-    text: str
-
-
-Part = Heading | Note | Table
-
-
-@dataclass(frozen=True)
-class Section:
-    slug: str  # a stable id (the HTML anchor)
-    title: str
-    parts: tuple[Part, ...]
-    charts: tuple[Chart, ...] = ()
-
-
-def _columns(*specs: str | tuple[str, Kind]) -> tuple[Column, ...]:
-    return tuple(Column(s) if isinstance(s, str) else Column(*s) for s in specs)
-
-
-def _numbers(*titles: str) -> tuple[Column, ...]:
-    return tuple(Column(title, Kind.NUMBER) for title in titles)
-
-
-def _table(columns: tuple[Column, ...], rows: Sequence[Sequence[Cell]], note: str = "") -> Table:
-    return Table(columns, tuple(Row(tuple(cells)) for cells in rows), note)
 
 
 _CHECKS = _columns(
@@ -400,188 +331,16 @@ def _context(report: ReadinessReport) -> Section:
     return Section("context", "Run context", (table,))
 
 
-_RULE_STATE = {
-    "applied": "applied",
-    "stale": "stale: matched nothing",
-    "expired": "expired: not applied",
-    "refused": "refused: matched only SDK failures",
-}
-
-
-def _accepted(report: ReadinessReport) -> Section | None:
-    if not report.accepted:
-        return None
-    columns = _columns(
-        ("rule", Kind.NAME),
-        "state",
-        ("pairs", Kind.NUMBER),
-        ("differences", Kind.NUMBER),
-        "matches",
-        "reason",
-        "owner",
-        ("expires", Kind.MONO),
-        ("examples", Kind.MONO),
-    )
-    rows = [
-        (
-            r.name,
-            _RULE_STATE[r.state],
-            str(r.pairs),
-            str(r.differences),
-            r.matches,
-            r.reason,
-            r.owner or MISSING,
-            r.expires or MISSING,
-            r.examples,
-        )
-        for r in report.accepted
-    ]
-    parts: list[Part] = [
-        _table(
-            columns,
-            rows,
-            "Accepted differences are deliberate, not regressions: they are in no gate. "
-            "A rule is never applied where the SDK failed and legacy succeeded.",
-        )
-    ]
-    refused = [r for r in report.accepted if r.refused]
-    if refused:
-        parts.append(
-            _table(
-                _columns(("rule", Kind.NAME), ("pairs", Kind.NUMBER), ("examples", Kind.MONO)),
-                [(r.name, str(r.refused), r.refused_examples) for r in refused],
-                "Not accepted: the SDK failed outright (or cut its stream) where legacy "
-                "succeeded; these pairs count in the gates as regressions.",
-            )
-        )
-    title = f"Accepted differences: {report.accepted_pairs:,} pairs, {len(report.accepted)} rules"
-    return Section("accepted", title, tuple(parts))
-
-
-def pair_anchor(pair_id: str) -> str:
-    return f"pair-{pair_id}"
-
-
-def pair_parts(view: PairView) -> tuple[Part, ...]:
-    """One pair, drilled down: the request, both answers side by side, what differs (the
-    accepted differences marked) and each side's provider calls."""
-    parts: list[Part] = [Heading(view.title, pair_anchor(view.pair_id))]
-    if view.note:
-        parts.append(Note(view.note))
-    parts.append(
-        _table(
-            _columns("", ("", Kind.MONO)),
-            [("received", utc_text(view.received_at)), ("client request", view.request)],
-        )
-    )
-    sides = (view.sdk, view.legacy)
-    if any(sides):
-
-        def cell(side: object, attribute: str) -> str:
-            return str(getattr(side, attribute)) if side is not None else "not mirrored"
-
-        rows = [
-            (label, cell(view.sdk, attribute), cell(view.legacy, attribute))
-            for label, attribute in (
-                ("status", "status"),
-                ("headers", "headers"),
-                ("assembled message" if view.stream else "answer", "answer"),
-                *((("event sequence", "events"),) if view.stream else ()),
-            )
-        ]
-        columns = _columns("", ("SDK", Kind.CAPTURED), ("legacy", Kind.CAPTURED))
-        parts.append(_table(columns, rows))
-    if view.differences:
-        columns = _columns(
-            "category", ("path", Kind.MONO), ("SDK", Kind.CAPTURED), ("legacy", Kind.CAPTURED)
-        ) + (Column("note"),)
-        found = [(d.category, d.path, d.sdk, d.legacy, d.note or MISSING) for d in view.differences]
-        parts.append(_table(columns, found))
-    else:
-        parts.append(Note("No differences."))
-    calls = [
-        (side.target, call)
-        for side in sides
-        if side is not None
-        for call in side.upstream or ("no provider call",)
-    ]
-    if calls:
-        parts.append(_table(_columns("side", ("provider call", Kind.MONO)), calls))
-    return tuple(parts)
-
-
-def _drilldown(report: ReadinessReport) -> Section | None:
-    if not report.drilldown:
-        return None
-    index = _table(
-        _columns("what", ("example pairs", Kind.PAIR)),
-        [(what, ids) for what, ids in report.drilldown],
-        "Each pair below in full; in a terminal: harness show PAIR_ID.",
-    )
-    parts: list[Part] = [index]
-    for view in report.pairs:
-        parts += pair_parts(view)
-    return Section("pairs", "Drill-down: example pairs", tuple(parts))
-
-
-def changes_rows(report: ReadinessReport) -> tuple[tuple[str, str, str, str], ...]:
-    """(what, name, before, now) for each change since the compared report."""
-    changes = report.changes
-    if changes is None:
-        return ()
-    rows = [("gate flipped", name, old, new) for name, old, new in changes.flipped]
-    rows += [("new gate", name, MISSING, "") for name in changes.new_gates]
-    rows += [("difference appeared", key, MISSING, "regression") for key in changes.appeared]
-    rows += [("difference gone", key, "regression", MISSING) for key in changes.disappeared]
-    rows += [("accepted rule", name, old, new) for name, old, new in changes.rules]
-    return tuple(rows)
-
-
-def _changes(report: ReadinessReport) -> Section | None:
-    changes = report.changes
-    parts: list[Part] = []
-    if changes is not None:
-        when = changes.previous_generated or "an earlier report"
-        parts.append(Note(f"Compared to {changes.against} ({when}, {changes.previous_decision})."))
-        rows = changes_rows(report)
-        if rows:
-            parts.append(_table(_columns("change", ("what", Kind.MONO), "before", "now"), rows))
-        else:
-            parts.append(Note("Nothing changed: the same gates, differences and rules."))
-    if len(report.timeline) > 1:
-        parts.append(Heading("Timeline: each report's decision"))
-        parts.append(
-            _table(
-                _columns(
-                    ("report", Kind.MONO),
-                    ("decision", Kind.DECISION),
-                    ("failed", Kind.NUMBER),
-                    ("inconclusive", Kind.NUMBER),
-                ),
-                [
-                    (
-                        e.generated + (" (this one)" if e.current else ""),
-                        e.decision,
-                        str(e.failed),
-                        str(e.inconclusive),
-                    )
-                    for e in report.timeline
-                ],
-            )
-        )
-    return Section("changes", "What changed", tuple(parts)) if parts else None
-
-
 def sections(report: ReadinessReport) -> tuple[Section, ...]:
     """Everything after the first screen, in reading order."""
     built = (
-        _changes(report),
+        changes_section(report),
         _gates(report),
         _uncomparable(report),
-        _accepted(report),
+        accepted_section(report),
         _differences(report),
         _outcomes(report),
-        _drilldown(report),
+        drilldown_section(report),
         _latency(report),
         _load(report),
         _memory(report),

@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _with_history(report: ReadinessReport, out: str, compare_to: str | None) -> ReadinessReport:
     """The report with what changed since ``compare_to`` (default: the latest report in
     ``out``) and the timeline of the earlier reports in ``out``."""
+    from harness.errors import HarnessError
     from harness.report.changes import compare_reports, timeline
     from harness.report.output import earlier_reports, latest_report, read_report_json
     from harness.report.render_json import report_dict
@@ -59,7 +60,14 @@ def _with_history(report: ReadinessReport, out: str, compare_to: str | None) -> 
     against = Path(compare_to) if compare_to else latest_report(out)
     changes = None
     if against is not None:
-        changes = compare_reports(read_report_json(against), current, str(against))
+        try:
+            previous = read_report_json(against)
+        except HarnessError:
+            if compare_to:  # asked for by name: say why it cannot be read
+                raise
+            previous = None  # the default is best effort: a foreign `latest` is no history
+        if previous is not None:
+            changes = compare_reports(previous, current, str(against))
     return dataclasses.replace(
         report, changes=changes, timeline=timeline(earlier_reports(out), current)
     )

@@ -110,3 +110,7 @@ def test_report_cli_compares_to_the_previous_report_and_writes_ci_files(
     html = (third / "report.html").read_text()
     assert "Timeline: each report" in html and html.count('class="badge FAIL">NO-GO') >= 2
     assert main([*base, "--compare-to", str(tmp_path / "missing.json")]) == 2
+    # A `latest` that is not a report is no history: the default comparison is skipped.
+    (out / "latest" / "report.json").write_text("{}")
+    assert main(base) == code
+    assert json.loads(((out / "latest") / "report.json").read_text())["changes"] is None

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["CONFIG_DIR", "HARNESS_CONFIG", "LOADTESTS_DIR", "REPO_ROOT", "SANDBOX_CONFIG"]
+__all__ = [
+    "ACCEPTED_DIFFERENCES",
+    "CONFIG_DIR",
+    "HARNESS_CONFIG",
+    "LOADTESTS_DIR",
+    "REPO_ROOT",
+    "SANDBOX_CONFIG",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
 HARNESS_CONFIG = CONFIG_DIR / "harness.yaml"
+# The SDK proxy's deliberate differences from the legacy stack (harness report --accept).
+ACCEPTED_DIFFERENCES = CONFIG_DIR / "accepted-differences.yaml"
 SANDBOX_CONFIG = CONFIG_DIR / "sandbox.yaml"
 LOADTESTS_DIR = REPO_ROOT / "loadtests"

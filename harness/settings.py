@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from harness.compare.accept import AcceptRule, parse_rules
 from memory_proxy.errors import ConfigError
 
 __all__ = [
@@ -22,7 +23,9 @@ __all__ = [
     "LoadSettings",
     "ReportSettings",
     "ShadowSettings",
+    "load_accept_file",
     "load_harness_settings",
+    "with_accepted",
 ]
 
 MIRRORED_ENDPOINTS = ("chat", "messages", "count_tokens", "models")
@@ -79,6 +82,8 @@ class CompareSettings:
     relative_threshold: float = 0.20
     absolute_threshold: float = 0.03
     content_similarity: float = 0.90
+    # Accepted differences (harness.compare.accept): deliberate, each with its reason.
+    accept: tuple[AcceptRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,16 +138,57 @@ def load_harness_settings(path: str | Path | None) -> HarnessSettings:
         shadow_raw["breaker_failures"] = breaker["failures"]
     if "cooldown_seconds" in breaker:
         shadow_raw["breaker_cooldown_seconds"] = breaker["cooldown_seconds"]
+    compare_raw = dict(_section(raw, "compare", path))
+    accept = _accept_rules(compare_raw.pop("accept", None), "compare.accept", path)
+    compare = dataclasses.replace(
+        _build(CompareSettings, compare_raw, "compare", path), accept=accept
+    )
     settings = HarnessSettings(
         shadow=_build(ShadowSettings, shadow_raw, "shadow", path),
         capture=_build(CaptureSettings, _section(raw, "capture", path), "capture", path),
-        compare=_build(CompareSettings, _section(raw, "compare", path), "compare", path),
+        compare=compare,
         report=_build(ReportSettings, _section(raw, "report", path), "report", path),
         load=_build(LoadSettings, _section(raw, "load", path), "load", path),
         path=path,
     )
     _validate(settings, path)
     return settings
+
+
+def _accept_rules(raw: Any, where: str, path: Path) -> tuple[AcceptRule, ...]:
+    try:
+        return parse_rules(raw, where)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_accept_file(path: str | Path) -> tuple[AcceptRule, ...]:
+    """The rules of a file of accepted differences (a top-level ``accept:`` list, as in
+    ``config/accepted-differences.yaml``), checked as ``compare.accept`` is."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read accepted differences: {exc.strerror or exc}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(raw, dict) or set(raw) - {"accept"}:
+        raise ConfigError(f"{path}: expected one top-level key, accept: a list of rules")
+    return _accept_rules(raw.get("accept"), "accept", path)
+
+
+def with_accepted(settings: HarnessSettings, rules: tuple[AcceptRule, ...]) -> HarnessSettings:
+    """``settings`` with ``rules`` after its own ``compare.accept`` (names stay unique)."""
+    combined = (*settings.compare.accept, *rules)
+    names = [r.name for r in combined]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"accepted differences: rule names must be unique, repeated: {repeated}")
+    return dataclasses.replace(
+        settings, compare=dataclasses.replace(settings.compare, accept=combined)
+    )
 
 
 def _section(raw: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

@@ -26,6 +26,7 @@ __all__ = [
     "IgnoreRules",
     "Normalized",
     "PathKey",
+    "PathPattern",
     "canonical_model",
     "format_path",
 ]
@@ -80,7 +81,7 @@ _TOKEN = re.compile(
 )
 
 
-def _segments(path: str) -> list[tuple[str, str]]:
+def _segments(path: str, sections: tuple[str, ...] = SECTIONS) -> list[tuple[str, str]]:
     """Parse a rule path into ``("k", glob)``, ``("i", "*"|"n")`` and ``("**", "")``."""
     text = path.strip()
     if text.startswith("root"):
@@ -102,9 +103,14 @@ def _segments(path: str) -> list[tuple[str, str]]:
         pos = match.end()
     if not segments:
         raise ValueError(f"empty ignore rule path {path!r}")
-    if segments[0][0] != "k" or segments[0][1] not in SECTIONS:
+    if segments[0][0] != "k" or segments[0][1] not in sections:
         segments.insert(0, ("k", "body"))
     return segments
+
+
+def _encoded(segments: list[tuple[str, str]]) -> str:
+    """A concrete path's segments as the text :func:`_regex` patterns match."""
+    return "".join(f"{_SEP}{kind}{text}" for kind, text in segments)
 
 
 def _regex(segments: list[tuple[str, str]]) -> str:
@@ -121,6 +127,23 @@ def _regex(segments: list[tuple[str, str]]) -> str:
 
 # Glob characters within one key; they never match across the segment separator.
 _GLOB = {"*": f"[^{_SEP}]*", "?": f"[^{_SEP}]"}
+
+
+class PathPattern:
+    """One rule path, with the ignore rules' syntax, matched against a difference's
+    concrete path (``body.data[0].id``, ``upstream[0].headers.x-sm-user-id``)."""
+
+    def __init__(self, pattern: str, sections: tuple[str, ...] = SECTIONS) -> None:
+        self.pattern = pattern
+        self._sections = sections
+        self._regex = re.compile(_regex(_segments(pattern, sections)))
+
+    def matches(self, path: str) -> bool:
+        try:
+            segments = _segments(path, self._sections)
+        except ValueError:  # not a path this syntax can spell: no rule is about it
+            return False
+        return self._regex.fullmatch(_encoded(segments)) is not None
 
 
 class IgnoreRules:

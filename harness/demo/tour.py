@@ -4,10 +4,12 @@ A guided tour: it starts the sandbox provider (twice: one per proxy, so every up
 call's sender is certain), the LiteLLM server and the legacy proxy (the "binary"
 architecture), and the SDK proxy in shadow mode in front; replays the request corpus
 through it while each request is mirrored to the legacy proxy; runs a short 50-user
-criterion load against both proxies; writes the cutover-readiness report; and stops
-every process it started. ``make demo`` then shows a short gradual cutover
-(:mod:`harness.demo.canary_tour`): a healthy canary that cuts over, and a seeded faulty
-SDK slice rolled back by itself.
+criterion load against both proxies; writes the cutover-readiness report (the deliberate
+differences show as regressions); applies the shipped accepted differences and reports
+again; and, only on GO, cuts over, drills a rollback and cuts over again
+(:mod:`.journey`), then shows a short gradual cutover (:mod:`harness.demo.canary_tour`):
+a healthy canary that cuts over, and a seeded faulty SDK slice rolled back by itself. It
+stops every process it started.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO, cast
@@ -22,12 +25,16 @@ from typing import TextIO, cast
 import httpx
 
 from harness.corpus import CORPUS_PATH
+from harness.cutover.stack_control import find_running, stop_stack
+from harness.cutover.switch import SwitchOptions, cutover, rollback
 from harness.demo.canary_tour import canary_tour
+from harness.demo.journey import ReportVerdict, cutover_drill, read_verdict
 from harness.load.driver import LoadPlan, run_load
 from harness.load.targets import LoadTarget
 from harness.loopback import free_port
-from harness.paths import HARNESS_CONFIG
+from harness.paths import ACCEPTED_DIFFERENCES, HARNESS_CONFIG
 from harness.replay.sender import ReplayPlan, replay
+from harness.report.output import latest_report, read_report_json
 from harness.sandbox.config_file import write_sandbox_config
 from harness.settings import load_harness_settings
 from harness.shadow.metrics import live_summary
@@ -46,8 +53,24 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _step(number: int, title: str, why: str) -> None:
-    _say(f"\n[{number}/8] {title}")
+# The journey's steps, in order: a step is added here and where it runs.
+STEPS = (
+    "Sandbox providers",
+    "Legacy architecture, as the shadow's mirror",
+    "SDK proxy in shadow mode (replay)",
+    "Replay the corpus",
+    "Load: the criterion",
+    "Upstream evidence",
+    "Stopping the shadow run's processes",
+    "Cutover-readiness report",
+    "Accepted differences",
+    "Cutover, rollback drill, and back",
+    "Gradual cutover (canary)",
+)
+
+
+def _step(title: str, why: str) -> None:
+    _say(f"\n[{STEPS.index(title) + 1}/{len(STEPS)}] {title}")
     _say(f"      {why}")
 
 
@@ -64,7 +87,6 @@ def run_demo(
     _say(f"Everything runs on 127.0.0.1, offline. Logs and data: {run_dir}")
     with Stack(run_dir) as stack:
         _step(
-            1,
             "Sandbox providers",
             "Stand-ins for Supermemory's router, Anthropic and OpenAI: "
             "deterministic replies, SSE, cookies, captures.",
@@ -79,7 +101,6 @@ def run_demo(
         key = config.general.master_key or ""
 
         _step(
-            2,
             "Legacy architecture, as the shadow's mirror",
             "The LiteLLM server (the 'binary') and the legacy memory proxy forwarding to it, "
             "their provider URLs pointed at shadow mode's replay upstream: the mirror never "
@@ -97,7 +118,6 @@ def run_demo(
         )
 
         _step(
-            3,
             "SDK proxy in shadow mode (replay)",
             "Clients get the SDK proxy's answer; each request is mirrored to the legacy proxy, "
             "whose provider calls get the answers the provider gave the SDK proxy.",
@@ -117,7 +137,6 @@ def run_demo(
         _say(f"      metrics: {shadow.url}/metrics (Prometheus; the master key as bearer token)")
 
         _step(
-            4,
             "Replay the corpus",
             "90 recorded requests: both API formats, streams, "
             "tools, five client families, and 21 that must fail.",
@@ -128,10 +147,10 @@ def run_demo(
         _wait_for_mirrors(shadow.url)
 
         _step(
-            5,
-            f"Load: the {users}-concurrent-request criterion",
-            f"{users} Locust users at once for {load_seconds:.0f} s against each proxy alone "
-            "(a plain SDK proxy, then the legacy stack); RSS and CPU sampled every second.",
+            "Load: the criterion",
+            f"The {users}-concurrent-request criterion: {users} Locust users at once for "
+            f"{load_seconds:.0f} s against each proxy alone (a plain SDK proxy, then the "
+            "legacy stack); RSS and CPU sampled every second.",
         )
         plain = stack.sdk_proxy(sdk_config)
         llm = stack.litellm_server(legacy_config)
@@ -151,7 +170,6 @@ def run_demo(
         load_report = run_load(plan, out=cast(TextIO, _Indented(sys.stdout)))
 
         _step(
-            6,
             "Upstream evidence",
             "What each proxy really sent the provider, recorded with each pair (memory "
             "headers, cookies, retries): the SDK proxy's calls by the tap on its upstream "
@@ -174,42 +192,128 @@ def run_demo(
             _say(f"      /metrics {line}")
 
         _step(
-            7,
-            "Stopping every process this demo started",
+            "Stopping the shadow run's processes",
             "Shadow mode flushes its queue on the way down: no captured pair is lost.",
         )
         took = stack.stop()
         _say(f"      stopped in {took:.1f} s")
 
     _step(
-        8,
         "Cutover-readiness report",
-        "Gates from the migration plan, each with its evidence; GO, NO-GO or INCONCLUSIVE.",
+        "Gates from the migration plan, each with its evidence; GO, NO-GO or INCONCLUSIVE. "
+        "The deliberate differences between the proxies show here as regressions.",
     )
-    from harness.report import cli as report_cli
+    first_code = _report(store_path, reports, sdk_config)
+    first = _verdict(reports)
 
-    verdict_code = report_cli.run(
-        argparse.Namespace(
-            store=str(store_path),
-            out=str(reports.resolve()),
-            harness_config=str(HARNESS_CONFIG),
-            config=str(sdk_config),
-            workers=None,
-        )
+    _step(
+        "Accepted differences",
+        f"The shipped {ACCEPTED_DIFFERENCES.name}: each deliberate difference with the "
+        "design decision behind it (README: Accepted differences). The report again, "
+        "compared to the first: what the rules took, and what is left.",
     )
-    if canary:
-        # After the report: move users over a slice at a time, then see a bad slice undone.
-        canary_tour(run_dir)
+    second_code = _report(store_path, reports, sdk_config, accept=ACCEPTED_DIFFERENCES)
+    second = _verdict(reports)
+    report_dir = latest_report(reports)
+
+    _step(
+        "Cutover, rollback drill, and back",
+        "Only on GO: `harness cutover` restarts the stack through `memory-proxy up` on the "
+        "SDK proxy (health and canary checked), `harness rollback` drills the way back, "
+        "and the cutover again.",
+    )
+    if second.go and report_dir is not None:
+        drilled = _cutover_drill(second, report_dir, run_dir / "cutover")
+        if canary:
+            _step(
+                "Gradual cutover (canary)",
+                "After GO, users move to the SDK proxy a slice at a time; then a seeded "
+                "faulty SDK slice is rolled back by itself.",
+            )
+            canary_tour(run_dir)
+    else:
+        drilled = cutover_drill(second, _NoSwitch(), report_dir or reports, _indented)
     _say(
         f"\nDemo finished in {time.perf_counter() - started:.0f} s "
         f"(replay mismatches: {len(summary.mismatches)}, load exit {load_report.exit_code}, "
-        f"report exit {verdict_code}: 0 GO, 1 NO-GO, 2 INCONCLUSIVE)."
-    )
-    _say(
-        "Next: read the report; when it says GO, `harness cutover` switches "
-        "general_settings.use_sdk and restarts through `memory-proxy up`."
+        f"first report exit {first_code} ({first.decision}), with accepted differences "
+        f"exit {second_code} ({second.decision}): 0 GO, 1 NO-GO, 2 INCONCLUSIVE; "
+        f"cutover drill {'done' if drilled else 'not run'})."
     )
     return 0
+
+
+def _indented(line: str) -> None:
+    _say(f"      {line}")
+
+
+def _report(store: Path, reports: Path, config: Path, accept: Path | None = None) -> int:
+    from harness.report import cli as report_cli
+
+    return report_cli.run(
+        argparse.Namespace(
+            store=str(store),
+            out=str(reports.resolve()),
+            harness_config=str(HARNESS_CONFIG),
+            config=str(config),
+            workers=None,
+            accept=[str(accept)] if accept else [],
+            compare_to=None,
+            junit=None,
+            summary=None,
+        )
+    )
+
+
+def _verdict(reports: Path) -> ReportVerdict:
+    found = latest_report(reports.resolve())
+    if found is None:
+        return ReportVerdict("INCONCLUSIVE")
+    return read_verdict(read_report_json(found))
+
+
+class _NoSwitch:
+    """The switch when the verdict is not GO: the journey must not reach it."""
+
+    def cutover(self, report: Path) -> int:
+        raise AssertionError("cutover without a GO report")
+
+    def rollback(self) -> int:
+        raise AssertionError("rollback drill without a cutover")
+
+
+@dataclass(frozen=True)
+class _StackSwitch:
+    options: SwitchOptions
+
+    def cutover(self, report: Path) -> int:
+        return cutover(self.options, report)
+
+    def rollback(self) -> int:
+        return rollback(self.options)
+
+
+def _cutover_drill(verdict: ReportVerdict, report: Path, folder: Path) -> bool:
+    """The drill on a stack of its own: a sandbox, and `memory-proxy up` on its config
+    (legacy first, as before the migration); every process stopped at the end."""
+    with Stack(folder) as stack:
+        sandbox = stack.sandbox(name="cutover-sandbox")
+        options = SwitchOptions(
+            config=write_sandbox_config(sandbox.url, folder / "config.yaml"),
+            run_root=folder / "runs",
+            records=folder / "records",
+            ports={"sdk": free_port(), "litellm": free_port()},
+        )
+        try:
+            _indented("the legacy stack starts, as before the migration")
+            if rollback(options) != 0:
+                _indented("the legacy stack did not start: no drill")
+                return False
+            return cutover_drill(verdict, _StackSwitch(options), report, _indented)
+        finally:
+            running = find_running(options.run_root)
+            if running is not None:
+                stop_stack(running)
 
 
 def _wait_for_mirrors(url: str, timeout: float = 60.0) -> None:

@@ -15,6 +15,7 @@ reason, never content) instead of ending the report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import traceback
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.compare import Comparator, Difference, Verdict
+from harness.compare.accept import Acceptance, AcceptRules, PairFacts
 from harness.observation import CapturedPair, Observation
 from harness.redaction import Redactor
 from harness.report.client_contract import contract_facts
@@ -41,7 +43,14 @@ from harness.report.tally import (
 from harness.report.upstream_facts import routing_difference, upstream_calls
 from harness.store.capture_store import StoredPair, UnreadableRow
 
-__all__ = ["EXAMPLE_CHARS", "EvidenceCollector", "comparison_failure", "is_error_pair"]
+__all__ = [
+    "EXAMPLE_CHARS",
+    "EvidenceCollector",
+    "comparison_failure",
+    "is_error_pair",
+    "pair_facts",
+    "sdk_failed",
+]
 
 EXAMPLE_CHARS = 240  # an example value longer than this is cut: reports stay readable
 _INDEX = re.compile(r"\[\d+\]")
@@ -103,6 +112,7 @@ class _Judged:
     upstream: dict[str, list[UpstreamCall]]  # target -> the calls it sent upstream
     routing: tuple[Example | None, bool] | None  # when both targets' calls were captured
     contract: dict[str, tuple[bool | None, bool | None]]  # point -> (sdk, legacy) kept
+    acceptance: Acceptance | None = None  # what the accept rules took, when any applied
 
 
 def _terminated(observation: Observation) -> bool:
@@ -114,14 +124,45 @@ def _terminated(observation: Observation) -> bool:
     return False
 
 
+def sdk_failed(pair: CapturedPair, shift: Direction | None) -> bool:
+    """The SDK failed where legacy succeeded: outright (5xx, 408, 429, no answer), or a
+    stream legacy ended and the SDK's did not. No accept rule may hide such a pair."""
+    if shift is Direction.SDK_WORSE:
+        return True
+    sdk, legacy = pair.sdk, pair.legacy
+    if sdk is None or legacy is None or not sdk.is_stream or not legacy.is_stream:
+        return False
+    return not sdk.truncated and _terminated(legacy) and not _terminated(sdk)
+
+
+def pair_facts(pair: CapturedPair, shift: Direction | None) -> PairFacts:
+    """What the accept rules match a pair on, besides its differences."""
+    request, sdk, legacy = pair.request, pair.sdk, pair.legacy
+    body = request.body
+    return PairFacts(
+        endpoint=request.endpoint,
+        model=request.model,
+        family=request.client_family,
+        sdk_status=sdk.status if sdk is not None else None,
+        legacy_status=legacy.status if legacy is not None else None,
+        request_keys=frozenset(str(k) for k in body) if isinstance(body, dict) else frozenset(),
+        sdk_failed=sdk_failed(pair, shift),
+    )
+
+
 class EvidenceCollector:
     """Accumulates evidence pair by pair; ``evidence`` is the running result."""
 
     def __init__(
-        self, comparator: Comparator, run: RunInfo, redactor: Redactor | None = None
+        self,
+        comparator: Comparator,
+        run: RunInfo,
+        redactor: Redactor | None = None,
+        accept: AcceptRules | None = None,
     ) -> None:
         self.comparator = comparator
         self.redactor = redactor or Redactor()
+        self.accept = accept
         self.evidence = Evidence(run)
 
     def add_row(self, row: StoredPair | UnreadableRow) -> None:
@@ -145,6 +186,10 @@ class EvidenceCollector:
         """Every comparison and every value read for the examples: may raise, counts nothing."""
         shift = direction(pair)
         verdict = None if shift is Direction.SDK_BETTER else self.comparator.compare(pair)
+        acceptance = None
+        if self.accept and verdict is not None and verdict.skipped is None:
+            acceptance = self.accept.apply(verdict.differences, pair_facts(pair, shift))
+            verdict = dataclasses.replace(verdict, differences=acceptance.kept)
         examples: dict[str, Example] = {}
         if verdict is not None and verdict.skipped is None:
             examples = self._examples(pair, verdict)
@@ -158,9 +203,16 @@ class EvidenceCollector:
             sdk_calls, legacy_calls = pair.upstream.get("sdk"), pair.upstream.get("legacy")
             if sdk_calls and legacy_calls:
                 routing = routing_difference(request_id, sdk_calls, legacy_calls)
+        if routing is not None and routing[0] is not None and acceptance is not None:
+            # The routing gate reads the same upstream difference the verdict holds: a
+            # rule that accepted it there accepts it here.
+            if routing[0].path in {d.path for _, d in acceptance.accepted}:
+                routing = (None, routing[1])
         noise = self.comparator.compare_repeat(pair)
         contract = contract_facts(pair)
-        return _Judged(shift, verdict, examples, outcome, noise, upstream, routing, contract)
+        return _Judged(
+            shift, verdict, examples, outcome, noise, upstream, routing, contract, acceptance
+        )
 
     def _count(self, pair: CapturedPair, judged: _Judged) -> None:
         """Count a judged pair (reads only its typed metadata and what judging found)."""
@@ -195,6 +247,14 @@ class EvidenceCollector:
                 self._tally(e.error_diffs, verdict)
         if judged.shift is not None:
             self._outcome(judged.shift, pair, judged.outcome)
+        acceptance = judged.acceptance
+        if acceptance is not None and (acceptance.accepted or acceptance.refused):
+            e.accepted.add(
+                request.request_id,
+                [index for index, _ in acceptance.accepted],
+                acceptance.refused,
+                len(acceptance.kept),
+            )
 
         noise = judged.noise
         if noise is not None:

@@ -14,20 +14,27 @@ import importlib.metadata
 import multiprocessing
 import os
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from harness.compare import DEFAULT_IGNORE_RULES, Comparator
+from harness.compare import DEFAULT_IGNORE_RULES, Comparator, Difference
+from harness.compare.accept import AcceptRules
 from harness.redaction import Redactor
 from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
+from harness.report.model import PairView, ReadinessReport
 from harness.report.tally import Evidence, RssSeries, RunInfo
 from harness.settings import HarnessSettings
-from harness.store.capture_store import CaptureStore, LoadRun
+from harness.store.capture_store import CaptureStore, LoadRun, StoredPair
 from memory_proxy.errors import ConfigError
 
 __all__ = [
     "PARALLEL_FROM",
+    "accept_rules_for",
+    "load_pair_view",
+    "load_pair_views",
+    "with_drilldown",
     "collect_evidence",
     "comparator_for",
     "id_ranges",
@@ -91,6 +98,96 @@ def comparator_for(
     return comparator, Redactor(secrets)
 
 
+def accept_rules_for(settings: HarnessSettings, run: RunInfo) -> AcceptRules:
+    return AcceptRules(settings.compare.accept, run.day)
+
+
+def _view(
+    stored: StoredPair,
+    settings: HarnessSettings,
+    comparator: Comparator,
+    redactor: Redactor,
+    run: RunInfo,
+) -> PairView:
+    import dataclasses
+
+    from harness.report.collect import pair_facts
+    from harness.report.outcomes import Direction, direction
+    from harness.report.pair_view import pair_view
+
+    pair = stored.pair
+    shift = direction(pair)
+    if shift is Direction.SDK_BETTER:
+        note = f"set apart, not compared: {Direction.SDK_BETTER.label}"
+        return pair_view(pair, None, redactor, note=note)
+    verdict = comparator.compare(pair)
+    rules = accept_rules_for(settings, run)
+    accepted: list[tuple[str, Difference]] = []
+    if rules and verdict.skipped is None:
+        acceptance = rules.apply(verdict.differences, pair_facts(pair, shift))
+        verdict = dataclasses.replace(verdict, differences=acceptance.kept)
+        names = [r.name for r in rules.rules]
+        accepted = [(names[i], d) for i, d in acceptance.accepted]
+    note = Direction.SDK_WORSE.label if shift is Direction.SDK_WORSE else ""
+    return pair_view(pair, verdict, redactor, accepted, note)
+
+
+def load_pair_views(
+    store_path: str | Path,
+    pair_ids: Iterable[str],
+    settings: HarnessSettings,
+    run: RunInfo,
+    *,
+    config_path: str | Path | None = None,
+) -> tuple[PairView, ...]:
+    """The drill-down view of each pair id found (in the order given, each once)."""
+    comparator, redactor = comparator_for(settings, config_path)
+    views = []
+    with CaptureStore(store_path, spill=False) as store:
+        for pair_id in dict.fromkeys(pair_ids):
+            row = store.find_row(pair_id)
+            if isinstance(row, StoredPair):
+                views.append(_view(row, settings, comparator, redactor, run))
+    return tuple(views)
+
+
+def load_pair_view(
+    store_path: str | Path,
+    pair_id: str,
+    settings: HarnessSettings,
+    run: RunInfo,
+    *,
+    config_path: str | Path | None = None,
+) -> PairView | None:
+    found = load_pair_views(store_path, [pair_id], settings, run, config_path=config_path)
+    return found[0] if found else None
+
+
+def with_drilldown(
+    report: ReadinessReport,
+    evidence: Evidence,
+    store_path: str | Path,
+    settings: HarnessSettings,
+    run: RunInfo,
+    *,
+    config_path: str | Path | None = None,
+) -> ReadinessReport:
+    """The report with its drill-down: the example pairs of the worst differences and
+    failed gates, read back from the store (only those: a report stays small)."""
+    import dataclasses
+
+    from harness.report.drilldown import drilldown
+
+    items = drilldown(report, evidence)
+    wanted = [pair_id for _, ids in items for pair_id in ids]
+    views = load_pair_views(store_path, wanted, settings, run, config_path=config_path)
+    found = {view.pair_id for view in views}
+    kept = tuple(
+        (what, tuple(i for i in ids if i in found)) for what, ids in items if found & set(ids)
+    )
+    return dataclasses.replace(report, drilldown=kept, pairs=views)
+
+
 def read_rss(store: CaptureStore, runs: tuple[LoadRun, ...]) -> tuple[RssSeries, ...]:
     out = []
     for run in runs:
@@ -120,7 +217,7 @@ def _fold(
 ) -> Evidence:
     """Fold the pairs with ``after_id < id <= last_id`` (a worker's share, or all)."""
     comparator, redactor = comparator_for(settings, config_path)
-    collector = EvidenceCollector(comparator, run, redactor)
+    collector = EvidenceCollector(comparator, run, redactor, accept_rules_for(settings, run))
     with CaptureStore(store_path, spill=False) as store:
         for row in store.iter_rows(after_id=after_id, until_id=last_id):
             collector.add_row(row)

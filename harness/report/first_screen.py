@@ -18,6 +18,7 @@ from harness.report.outcomes import Direction
 
 __all__ = [
     "FirstScreen",
+    "accepted_line",
     "first_screen",
     "gate_line",
     "not_mirrored_line",
@@ -45,9 +46,11 @@ def gate_line(gate: GateResult) -> str:
 
 
 def worst_line(row: DiffRow) -> str:
+    example = next((str(e["pair_id"]) for e in row.examples if e.get("pair_id")), "")
     return (
         f"{row.endpoint} {row.key} ({row.category}): {pct(row.rate)} of pairs differ, "
         f"noise {pct(row.noise_rate)}: {row.verdict}"
+        + (f" (e.g. pair {example})" if example else "")
     )
 
 
@@ -100,6 +103,26 @@ def not_mirrored_line(report: ReadinessReport) -> str:
     )
 
 
+def accepted_line(report: ReadinessReport) -> str:
+    """``12 pairs with accepted differences (3 rules applied; stale: x; expired: y)``."""
+    rules = report.accepted
+    if not rules:
+        return ""
+    applied = sum(1 for r in rules if r.state == "applied")
+    line = (
+        f"{report.accepted_pairs:,} pairs with accepted differences, not regressions "
+        f"({applied} of {len(rules)} rules applied"
+    )
+    for state in ("stale", "expired", "refused"):
+        names = [r.name for r in rules if r.state == state]
+        if names:
+            line += f"; {state}: {', '.join(names)}"
+    refused = sum(r.refused for r in rules)
+    if refused:
+        line += f"; {refused:,} SDK failures no rule may hide"
+    return line + ")"
+
+
 def uncomparable_line(found: Uncomparable) -> str:
     """``3 rows could not be compared (0.7 % of 420), in no gate: rows 12, 40, 41 ...``."""
     ids = ", ".join(str(row_id) for row_id, _ in found.listed[:10])
@@ -140,6 +163,9 @@ def first_screen(report: ReadinessReport) -> FirstScreen:
     unmirrored = not_mirrored_line(report)
     if unmirrored:
         informational.append(unmirrored)
+    accepted = accepted_line(report)
+    if accepted:
+        informational.append(accepted)
     if found.rows:
         # Said even when the captures-readable gate passes: these rows are in no gate.
         informational.insert(0, uncomparable_line(found))

@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "CanaryLine",
     "CanarySummary",
+    "AcceptedRule",
     "Chart",
     "Check",
     "Decision",
@@ -33,10 +34,15 @@ __all__ = [
     "LoadSummary",
     "MemorySummary",
     "OutcomeShift",
+    "PairDifference",
+    "PairSide",
+    "PairView",
     "ReadinessReport",
+    "ReportChanges",
     "RunContext",
     "Series",
     "Status",
+    "TimelineEntry",
     "Uncomparable",
     "counts_text",
     "decide",
@@ -298,6 +304,99 @@ class CanarySummary:
 
 
 @dataclass(frozen=True)
+class AcceptedRule:
+    """One accept rule as the report lists it: applied (with hits), stale (it matched
+    nothing) or expired (not applied)."""
+
+    name: str
+    state: str  # "applied", "stale", "expired" or "refused" (it matched only SDK failures)
+    matches: str  # what it matches, one line
+    reason: str
+    owner: str
+    expires: str | None  # YYYY-MM-DD
+    pairs: int = 0
+    differences: int = 0
+    refused: int = 0  # pairs matched but not accepted: the SDK failed where legacy succeeded
+    examples: tuple[str, ...] = ()  # pair ids
+    refused_examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PairSide:
+    """One proxy's answer to a pair's request, as text to read (redacted, size-capped)."""
+
+    target: str
+    status: str  # "200", "502", "no answer: ReadTimeout"
+    headers: str
+    answer: str  # the JSON body, or a stream's assembled message
+    events: str  # a stream's event sequence, "" for a plain answer
+    upstream: tuple[str, ...]  # one line per provider call this side made
+
+
+@dataclass(frozen=True)
+class PairDifference:
+    category: str
+    path: str
+    sdk: str
+    legacy: str
+    note: str  # the comparison's detail, or "accepted: <rule>"
+
+
+@dataclass(frozen=True)
+class PairView:
+    """One captured pair, drilled down: the client's request, both answers, what differs
+    and each side's provider calls. ``harness show`` and the HTML report show it alike."""
+
+    pair_id: str
+    endpoint: str
+    stream: bool
+    model: str | None
+    family: str
+    received_at: float
+    request: str  # method, path, headers and body, redacted
+    sdk: PairSide | None
+    legacy: PairSide | None
+    differences: tuple[PairDifference, ...]
+    note: str = ""  # why nothing was compared, or that the pair was set apart
+
+    @property
+    def title(self) -> str:
+        kind = "stream" if self.stream else "non-stream"
+        return f"Pair {self.pair_id}: {self.endpoint} {kind}, {self.model or '-'}, {self.family}"
+
+
+@dataclass(frozen=True)
+class ReportChanges:
+    """What changed since an earlier report (``harness report --compare-to``)."""
+
+    against: str  # the earlier report's path
+    previous_generated: str | None
+    previous_decision: str
+    flipped: tuple[tuple[str, str, str], ...] = ()  # gate, status before, status now
+    new_gates: tuple[str, ...] = ()  # gates the earlier report did not have
+    appeared: tuple[str, ...] = ()  # regressing differences new in this report
+    disappeared: tuple[str, ...] = ()  # ... and those gone since
+    rules: tuple[tuple[str, str, str], ...] = ()  # accept rule, before, now
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.flipped or self.new_gates or self.appeared or self.disappeared or self.rules
+        )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One report's decision, for the timeline of earlier reports."""
+
+    generated: str  # ISO UTC
+    decision: str
+    failed: int
+    inconclusive: int
+    current: bool = False
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     decision: Decision
     gates: tuple[GateResult, ...]
@@ -312,6 +411,13 @@ class ReadinessReport:
     sdk_worse: tuple[OutcomeShift, ...] = ()  # the SDK failed where legacy succeeded
     uncomparable: Uncomparable = field(default_factory=Uncomparable)
     canary: CanarySummary | None = None  # only when a canary ran on this store
+    accepted: tuple[AcceptedRule, ...] = ()  # every accept rule, in config order
+    accepted_pairs: int = 0  # pairs with a difference a rule accepted
+    # Drill-down: the example pairs of the worst differences and failed gates ...
+    drilldown: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (what, pair ids)
+    pairs: tuple[PairView, ...] = ()  # ... and each such pair, read back from the store
+    changes: ReportChanges | None = None  # since the report it was compared to
+    timeline: tuple[TimelineEntry, ...] = ()  # earlier reports' decisions, then this one
 
     @property
     def failed(self) -> tuple[GateResult, ...]:

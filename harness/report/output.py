@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from harness.errors import HarnessError
 from harness.report.model import ReadinessReport
 from harness.report.render_html import render_html
 from harness.report.render_json import render_json
 from harness.report.render_md import render_markdown
 from harness.report.svg import render_svg
 
-__all__ = ["LATEST", "point_latest", "write_report"]
+__all__ = [
+    "LATEST",
+    "earlier_reports",
+    "latest_report",
+    "point_latest",
+    "read_report_json",
+    "write_report",
+]
 
 LATEST = "latest"
 
@@ -55,3 +65,44 @@ def point_latest(out: Path, run_dir: Path) -> Path:
             latest.unlink()
         latest.write_text(f"{run_dir}\n", encoding="utf-8")
     return latest
+
+
+def latest_report(out: str | Path) -> Path | None:
+    """The folder ``<out>/latest`` points at (a symlink, or a file holding its path)."""
+    latest = Path(out) / LATEST
+    if latest.is_symlink() or latest.is_dir():
+        target = latest.resolve()
+    elif latest.is_file():
+        target = Path(latest.read_text(encoding="utf-8").strip())
+    else:
+        return None
+    return target if (target / "report.json").is_file() else None
+
+
+def read_report_json(path: str | Path) -> dict[str, Any]:
+    """An earlier report: its ``report.json``, or a folder holding one."""
+    path = Path(path)
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HarnessError(f"{file}: cannot read the report: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise HarnessError(f"{file}: not a report (invalid JSON: {exc})") from None
+    if not isinstance(data, dict) or "decision" not in data or "gates" not in data:
+        raise HarnessError(f"{file}: not a report.json written by `harness report`")
+    return data
+
+
+def earlier_reports(out: str | Path) -> list[dict[str, Any]]:
+    """Every readable ``<out>/*/report.json`` (the report folders), in no order."""
+    found = []
+    for file in Path(out).glob("*/report.json"):
+        folder = file.parent
+        if folder.name.startswith(".") or folder.name == LATEST or folder.is_symlink():
+            continue  # `latest` points at one of the folders: not a report of its own
+        try:
+            found.append(read_report_json(file))
+        except HarnessError:
+            continue  # a half-written or foreign file is not history
+    return found

@@ -13,14 +13,46 @@ from harness.report.checks import thresholds_of
 from harness.report.diffy import diff_tables, outcome_shifts, worst_differences
 from harness.report.gates import evaluate
 from harness.report.latency_gates import latency_summaries
-from harness.report.model import ReadinessReport, RunContext, decide
+from harness.report.model import AcceptedRule, ReadinessReport, RunContext, decide
 from harness.report.outcomes import Direction
 from harness.report.resource_gates import load_summaries, memory_summaries
 from harness.report.tally import Evidence
 from harness.settings import HarnessSettings
 from harness.stats import BOOTSTRAP_SEED
 
-__all__ = ["build_report"]
+__all__ = ["accepted_rules", "build_report"]
+
+
+def accepted_rules(evidence: Evidence, settings: HarnessSettings) -> tuple[AcceptedRule, ...]:
+    """Every accept rule with what it did: applied, stale (matched nothing) or expired."""
+    today = evidence.run.day
+    rows = []
+    for index, rule in enumerate(settings.compare.accept):
+        hits = evidence.accepted.rules.get(index)
+        if rule.expired(today):
+            state = "expired"
+        elif hits is not None and hits.refused and not hits.pairs:
+            state = "refused"  # it matched only pairs it may not hide
+        elif hits is None or not hits.pairs:
+            state = "stale"
+        else:
+            state = "applied"
+        rows.append(
+            AcceptedRule(
+                name=rule.name,
+                state=state,
+                matches=rule.describe(),
+                reason=rule.reason,
+                owner=rule.owner,
+                expires=rule.expires.isoformat() if rule.expires else None,
+                pairs=hits.pairs if hits else 0,
+                differences=hits.differences if hits else 0,
+                refused=hits.refused if hits else 0,
+                examples=tuple(hits.examples) if hits else (),
+                refused_examples=tuple(hits.refused_examples) if hits else (),
+            )
+        )
+    return tuple(rows)
 
 
 def build_report(
@@ -67,4 +99,6 @@ def build_report(
         sdk_better=outcome_shifts(evidence, Direction.SDK_BETTER),
         sdk_worse=sdk_worse,
         uncomparable=uncomparable_of(evidence),
+        accepted=accepted_rules(evidence, settings),
+        accepted_pairs=evidence.accepted.pairs,
     )

@@ -11,20 +11,28 @@ attribute of ``<html>``, so a headless browser can prove the page ran clean.
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Iterable, Sequence
 from html import escape
 
 from harness.report.first_screen import first_screen
+from harness.report.formatting import word_diff
 from harness.report.html_assets import CSP, ERROR_RECORDER, STYLE
 from harness.report.model import Chart, ReadinessReport
-from harness.report.sections import Heading, Kind, Note, Part, Row, Section, Table, sections
+from harness.report.sections import (
+    Heading,
+    Kind,
+    Note,
+    Part,
+    Row,
+    Section,
+    Table,
+    pair_anchor,
+    sections,
+)
 from harness.report.svg import render_svg
 
 __all__ = ["render_html"]
 
-_WORDS = re.compile(r"\s+|\w+|[^\w\s]")
 _HEADER_CLASS = {"GO": "go", "NO-GO": "nogo", "INCONCLUSIVE": "inconclusive"}
 
 
@@ -65,42 +73,38 @@ def _inline(text: str, kind: Kind) -> str:
         return f"<strong>{_e(text)}</strong>"
     if kind is Kind.STATUS:
         return _badge(text)
+    if kind is Kind.DECISION:  # drawn as the gate badge of the same colour
+        status = {"GO": "PASS", "NO-GO": "FAIL"}.get(text, "INCONCLUSIVE")
+        return f'<span class="badge {status}">{_e(text)}</span>'
     if kind is Kind.VERDICT:
         return f'<span class="{_e(text)}">{_e(text)}</span>'
     if kind is Kind.CODE:
         return f"<code>{_e(text)}</code>"
+    if kind is Kind.PAIR:
+        return f'<a class="mono" href="#{_e(pair_anchor(text))}">{_e(text)}</a>'
     if kind in (Kind.MONO, Kind.CAPTURED):
         return f'<span class="mono">{_e(text)}</span>'
     return _e(text)
 
 
 def _side_by_side(sdk: str, legacy: str) -> tuple[str, str]:
-    """Both values with what differs marked (removed on the SDK side, added on legacy's).
+    """Both values with what differs marked (removed on the SDK side, added on legacy's)."""
+    a, b = word_diff(sdk, legacy)
+    return _marked(a, "del"), _marked(b, "ins")
 
-    Word by word, so ids and sentences read whole; values with little in common are
-    marked whole rather than as a confetti of matching letters.
-    """
-    a_words, b_words = _WORDS.findall(sdk), _WORDS.findall(legacy)
-    matcher = difflib.SequenceMatcher(None, a_words, b_words, autojunk=False)
-    if matcher.ratio() < 0.5:
-        return f'<mark class="del">{_e(sdk)}</mark>', f'<mark class="ins">{_e(legacy)}</mark>'
-    a, b = [], []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        left, right = "".join(a_words[i1:i2]), "".join(b_words[j1:j2])
-        if tag == "equal":
-            a.append(_e(left))
-            b.append(_e(right))
-            continue
-        if left:
-            a.append(f'<mark class="del">{_e(left)}</mark>')
-        if right:
-            b.append(f'<mark class="ins">{_e(right)}</mark>')
-    return "".join(a), "".join(b)
+
+def _marked(pieces: Sequence[tuple[str, bool]], mark: str) -> str:
+    return "".join(
+        f'<mark class="{mark}">{_e(text)}</mark>' if changed else _e(text)
+        for text, changed in pieces
+    )
 
 
 def _cells(row: Row, kinds: Sequence[Kind]) -> list[str]:
     cells = [
-        _list(cell) if isinstance(cell, tuple) else _inline(cell, kind)
+        "<ul>" + "".join(f"<li>{_inline(item, kind)}</li>" for item in cell) + "</ul>"
+        if isinstance(cell, tuple)
+        else _inline(cell, kind)
         for cell, kind in zip(row.cells, kinds, strict=True)
     ]
     captured = [i for i, kind in enumerate(kinds) if kind is Kind.CAPTURED]
@@ -138,7 +142,8 @@ def _table(table: Table) -> str:
 
 def _part(part: Part) -> str:
     if isinstance(part, Heading):
-        return f"<h3>{_e(part.text)}</h3>"
+        anchor = f' id="{_e(part.anchor)}"' if part.anchor else ""
+        return f"<h3{anchor}>{_e(part.text)}</h3>"
     if isinstance(part, Note):
         return f'<p class="mute">{_e(part.text)}</p>'
     return _table(part)

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.report.model import (
+    AcceptedRule,
     Check,
     DiffRow,
     DiffTable,
     GateResult,
     OutcomeShift,
     ReadinessReport,
+    ReportChanges,
     RunContext,
     Uncomparable,
 )
@@ -110,6 +112,22 @@ def _uncomparable(found: Uncomparable) -> dict[str, Any]:
     }
 
 
+def _accepted(rule: AcceptedRule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "state": rule.state,
+        "matches": rule.matches,
+        "reason": rule.reason,
+        "owner": rule.owner,
+        "expires": rule.expires,
+        "pairs": rule.pairs,
+        "differences": rule.differences,
+        "refused": rule.refused,
+        "examples": list(rule.examples),
+        "refused_examples": list(rule.refused_examples),
+    }
+
+
 def _context(context: RunContext) -> dict[str, Any]:
     return {
         "generated_at": utc(context.generated_at),
@@ -130,6 +148,21 @@ def _context(context: RunContext) -> dict[str, Any]:
         "aa_rate_percent": context.aa_rate,
         "load_runs": context.load_runs,
         "process_samples": context.process_samples,
+    }
+
+
+def _changes(changes: ReportChanges | None) -> dict[str, Any] | None:
+    if changes is None:
+        return None
+    return {
+        "against": changes.against,
+        "previous_generated_at": changes.previous_generated,
+        "previous_decision": changes.previous_decision,
+        "flipped": [{"gate": g, "before": b, "now": n} for g, b, n in changes.flipped],
+        "new_gates": list(changes.new_gates),
+        "appeared": list(changes.appeared),
+        "disappeared": list(changes.disappeared),
+        "rules": [{"rule": r, "before": b, "now": n} for r, b, n in changes.rules],
     }
 
 
@@ -156,6 +189,13 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
             "sdk_worse": [_shift(s) for s in report.sdk_worse],  # compared as always
         },
         "gates": [_gate(g) for g in report.gates],
+        # every accept rule: applied (hits), stale, expired or refused
+        "accepted": {
+            "pairs": report.accepted_pairs,
+            "rules": [_accepted(r) for r in report.accepted],
+        },
+        # the example pairs of each worst difference and failed gate (harness show ID)
+        "drilldown": [{"what": what, "pairs": list(ids)} for what, ids in report.drilldown],
         "differences": [_table(t) for t in report.tables],
         "latency": [
             {
@@ -172,6 +212,8 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
         "load": [vars(s) for s in report.load],
         "memory": [vars(s) for s in report.memory],
         "context": _context(report.context),
+        "changes": _changes(report.changes),
+        "timeline": [vars(e) for e in report.timeline],
     }
     if report.canary is not None:
         # only for a store a canary ran on: the steps, windows, decisions, rollback evidence

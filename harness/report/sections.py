@@ -1,5 +1,8 @@
 """The report's sections, built once as tables of display strings (pure).
 
+The parts they are made of are :mod:`.layout`'s; the triage sections (accepted
+differences, drill-down, what changed) are :mod:`.triage_sections`'.
+
 As coverage.py's ``tabular_report`` hands each reporter the same header and rows, every
 wording, number and choice of rows is made here; :mod:`.render_md` and :mod:`.render_html`
 only lay the sections out and escape them, so the two formats cannot disagree. A column's
@@ -14,14 +17,24 @@ them: each renderer maps kinds to its own markup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-
 from harness.report.first_screen import not_mirrored_text
 from harness.report.formatting import MISSING, interval_text, ms, pct, utc_text
+from harness.report.layout import (
+    Cell,
+    Column,
+    Heading,
+    Kind,
+    Nested,
+    Note,
+    Part,
+    Row,
+    Section,
+    Table,
+)
+from harness.report.layout import columns as _columns
+from harness.report.layout import numbers as _numbers
+from harness.report.layout import table as _table
 from harness.report.model import (
-    Chart,
     DiffRow,
     DiffTable,
     GateResult,
@@ -29,6 +42,14 @@ from harness.report.model import (
     ReadinessReport,
 )
 from harness.report.outcomes import Direction
+from harness.report.triage_sections import (
+    accepted_section,
+    changes_rows,
+    changes_section,
+    drilldown_section,
+    pair_anchor,
+    pair_parts,
+)
 
 __all__ = [
     "EXAMPLES_OF",
@@ -43,97 +64,14 @@ __all__ = [
     "Row",
     "Section",
     "Table",
+    "changes_rows",
+    "pair_anchor",
+    "pair_parts",
     "sections",
 ]
 
 OUTCOME_EXAMPLES = 2  # per endpoint: a table cell, not a log
 EXAMPLES_OF = ("regression", "info")  # the verdicts whose fields show their examples
-
-
-class Kind(StrEnum):
-    """What a column holds; each renderer decides how that looks."""
-
-    TEXT = "text"
-    NAME = "name"  # what the row is about (a gate)
-    NUMBER = "number"  # written by .formatting: no markup in it, aligned as a number
-    STATUS = "status"  # a Status value
-    VERDICT = "verdict"  # regression, info, noise, ok
-    CODE = "code"  # a field path, as the tables group it
-    MONO = "mono"  # an id, a concrete path, a version or hash
-    CAPTURED = "captured"  # a captured value; a row's two are compared side by side
-
-
-# A cell is one string, or a list of strings (a row's examples).
-Cell = str | tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Column:
-    title: str
-    kind: Kind = Kind.TEXT
-
-
-@dataclass(frozen=True)
-class Nested:
-    """A table that belongs to one row: a gate's checks, a field's examples.
-
-    Laid out apart (Markdown) it goes after its parent table under ``title``, a heading of
-    its own when ``heading``, else a lead-in line; folded into its row (HTML) it hides
-    behind ``label``. ``title`` is (text, kind) pieces joined by spaces, since a field path
-    in it reads as code.
-    """
-
-    title: tuple[tuple[str, Kind], ...]
-    label: str
-    table: Table
-    heading: bool = False
-
-
-@dataclass(frozen=True)
-class Row:
-    cells: tuple[Cell, ...]
-    nested: Nested | None = None
-
-
-@dataclass(frozen=True)
-class Table:
-    columns: tuple[Column, ...]
-    rows: tuple[Row, ...]
-    note: str = ""  # said right under the table: what it leaves out, how to read it
-    fold: int = 0  # the column a row's nested table folds into, where it is folded
-
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-
-
-@dataclass(frozen=True)
-class Note:
-    text: str
-
-
-Part = Heading | Note | Table
-
-
-@dataclass(frozen=True)
-class Section:
-    slug: str  # a stable id (the HTML anchor)
-    title: str
-    parts: tuple[Part, ...]
-    charts: tuple[Chart, ...] = ()
-
-
-def _columns(*specs: str | tuple[str, Kind]) -> tuple[Column, ...]:
-    return tuple(Column(s) if isinstance(s, str) else Column(*s) for s in specs)
-
-
-def _numbers(*titles: str) -> tuple[Column, ...]:
-    return tuple(Column(title, Kind.NUMBER) for title in titles)
-
-
-def _table(columns: tuple[Column, ...], rows: Sequence[Sequence[Cell]], note: str = "") -> Table:
-    return Table(columns, tuple(Row(tuple(cells)) for cells in rows), note)
 
 
 _CHECKS = _columns(
@@ -416,11 +354,14 @@ def _canary(report: ReadinessReport) -> Section | None:
 def sections(report: ReadinessReport) -> tuple[Section, ...]:
     """Everything after the first screen, in reading order."""
     built = (
+        changes_section(report),
         _gates(report),
         _canary(report),
         _uncomparable(report),
+        accepted_section(report),
         _differences(report),
         _outcomes(report),
+        drilldown_section(report),
         _latency(report),
         _load(report),
         _memory(report),

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 from harness.store.capture_store import LoadRun
 
 __all__ = [
     "MAX_EXAMPLES",
+    "AcceptTally",
     "MAX_UNCOMPARABLE_LISTED",
     "ContractPoint",
     "DiffTally",
@@ -32,6 +34,7 @@ __all__ = [
     "OutcomeTally",
     "RoutingTally",
     "RssSeries",
+    "RuleHits",
     "RunInfo",
     "StreamEndings",
     "UncomparableRows",
@@ -139,6 +142,61 @@ class OutcomeTally:
         for endpoint, examples in other.examples.items():
             mine = self.examples.setdefault(endpoint, [])
             mine.extend(examples[: MAX_EXAMPLES - len(mine)])
+
+
+@dataclass
+class RuleHits:
+    """One accept rule's effect: the pairs it accepted differences in, how many
+    differences, and the pairs it matched but was refused (the SDK failed outright where
+    legacy succeeded: never hidden)."""
+
+    pairs: int = 0
+    differences: int = 0
+    refused: int = 0
+    examples: list[str] = field(default_factory=list)  # pair ids
+    refused_examples: list[str] = field(default_factory=list)
+
+    def merge(self, other: RuleHits) -> None:
+        self.pairs += other.pairs
+        self.differences += other.differences
+        self.refused += other.refused
+        self.examples.extend(other.examples[: MAX_EXAMPLES - len(self.examples)])
+        self.refused_examples.extend(
+            other.refused_examples[: MAX_EXAMPLES - len(self.refused_examples)]
+        )
+
+
+@dataclass
+class AcceptTally:
+    """What the accept rules did, per rule index (``compare.accept`` order)."""
+
+    rules: dict[int, RuleHits] = field(default_factory=dict)
+    pairs: int = 0  # pairs with at least one accepted difference
+    whole: int = 0  # of those, pairs left with no difference at all
+
+    def add(self, pair_id: str, accepted: list[int], refused: tuple[int, ...], left: int) -> None:
+        """``accepted``: the rule index of each accepted difference; ``left``: the pair's
+        differences no rule took."""
+        if accepted:
+            self.pairs += 1
+            self.whole += not left
+        for index in sorted(set(accepted)):
+            hits = self.rules.setdefault(index, RuleHits())
+            hits.pairs += 1
+            hits.differences += accepted.count(index)
+            if len(hits.examples) < MAX_EXAMPLES:
+                hits.examples.append(pair_id)
+        for index in refused:
+            hits = self.rules.setdefault(index, RuleHits())
+            hits.refused += 1
+            if len(hits.refused_examples) < MAX_EXAMPLES:
+                hits.refused_examples.append(pair_id)
+
+    def merge(self, other: AcceptTally) -> None:
+        self.pairs += other.pairs
+        self.whole += other.whole
+        for index, hits in other.rules.items():
+            self.rules.setdefault(index, RuleHits()).merge(hits)
 
 
 @dataclass
@@ -267,6 +325,12 @@ class RunInfo:
     config_sha256: str | None
     store_path: str
 
+    @property
+    def day(self) -> date:
+        """The day (UTC) the report is made on: an accept rule past its ``expires`` is
+        not applied. From the run info, so a report rebuilt from its inputs is the same."""
+        return datetime.fromtimestamp(self.generated_at, UTC).date()
+
 
 @dataclass
 class Evidence:
@@ -307,6 +371,8 @@ class Evidence:
     # Pairs stored with the primary's answer only, by their mirror outcome (e.g. "not
     # mirrored: shutdown": queued when shadow mode stopped): in no comparison, but counted.
     not_mirrored: Counter[str] = field(default_factory=Counter)
+    # Differences the accept rules took out of the tallies above (harness.compare.accept).
+    accepted: AcceptTally = field(default_factory=AcceptTally)
 
     @property
     def replay_only(self) -> bool:
@@ -369,3 +435,4 @@ class Evidence:
         self.upstream_modes.update(other.upstream_modes)
         self.replay_unrecorded += other.replay_unrecorded
         self.not_mirrored.update(other.not_mirrored)
+        self.accepted.merge(other.accepted)

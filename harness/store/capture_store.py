@@ -4,7 +4,7 @@
 :class:`~harness.store.writer.BatchWriter`, which never blocks or raises into the caller
 and writes in batches. The schema and its migrations live in :mod:`harness.store.schema`.
 
-Readers (``count``, ``id_range``, ``iter_rows``, ``iter_pairs``, ``export_jsonl``,
+Readers (``count``, ``id_range``, ``iter_rows``, ``iter_pairs``, ``find_row``, ``export_jsonl``,
 ``load_runs``, ``process_samples``) open their own connections, so they run while the
 writer writes; every SQL statement of the harness is in this package. A row that does
 not read back as a pair (not JSON, a field of the wrong type:
@@ -246,6 +246,18 @@ class CaptureStore:
         for row in self.iter_rows(endpoint=endpoint, after_id=after_id, limit=limit):
             if isinstance(row, StoredPair):
                 yield row
+
+    def find_row(self, request_id: str) -> StoredPair | UnreadableRow | None:
+        """The row of the pair with this request id (the report's pair id), or None."""
+        conn = self._connect()
+        conn.text_factory = bytes
+        try:
+            row = conn.execute(
+                f"{_SELECT_PAIR} WHERE request_id = ? ORDER BY id LIMIT 1", (request_id,)
+            ).fetchone()
+        finally:
+            conn.close()
+        return None if row is None else _read_row(row)
 
     def export_jsonl(self, path: str | Path) -> int:
         """Write every pair as one JSON object per line (``id`` plus the pair); the count."""

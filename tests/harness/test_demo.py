@@ -18,20 +18,61 @@ from tests.conftest import MASTER_KEY
 def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_demo(tmp_path, load_seconds=4, users=50) == 0
     out = capsys.readouterr().out
-    for step in range(1, 9):
-        assert f"[{step}/8]" in out
-    replay = out[out.index("[4/8]") : out.index("[5/8]")]
+    for step in range(1, 11):
+        assert f"[{step}/10]" in out
+    replay = out[out.index("[4/10]") : out.index("[5/10]")]
     assert "mismatches: 0" in replay, replay  # the corpus replayed through shadow mode
     assert re.search(r"metrics: http://127\.0\.0\.1:\d+/metrics", out)
-    evidence = out[out.index("[6/8]") : out.index("[7/8]")]
+    evidence = out[out.index("[6/10]") : out.index("[7/10]")]
     for line in ("/metrics mirrored: ", "/metrics difference rate: ", "/metrics store: "):
         assert line in evidence, evidence
     assert re.search(r"Cutover readiness: (GO|NO-GO|INCONCLUSIVE)", out)
     (run_dir,) = (tmp_path / "demo").iterdir()
-    # The report exists, and `latest` points at it.
+    # Two reports: the first without accepted differences, the second with the shipped ones.
+    first_dir, second_dir = sorted(p.parent for p in tmp_path.glob("2*/report.json"))
+    first = json.loads((first_dir / "report.json").read_text())
     latest = tmp_path / "latest"
+    assert latest.resolve() == second_dir
     report = json.loads((latest / "report.json").read_text())
-    assert report["decision"] in ("GO", "NO-GO", "INCONCLUSIVE")
+    # The first report is NO-GO, the deliberate differences among its regressions.
+    assert first["decision"] == "NO-GO"
+    assert first["accepted"]["rules"] == []
+    regressions = {
+        f"{t['endpoint']} {r['key']}"
+        for t in first["differences"]
+        for r in t["fields"]
+        if r["verdict"] == "regression"
+    }
+    assert {"models body.data[*]", "count_tokens body.input_tokens"} <= regressions
+    # The second applied every shipped rule, and names what they took since the first.
+    rules = {r["name"]: r for r in report["accepted"]["rules"]}
+    assert set(rules) == {
+        "unknown-model-404",
+        "client-credentials-refused",
+        "model-list-from-config",
+        "local-token-count",
+    }
+    assert all(r["state"] == "applied" and r["pairs"] > 0 for r in rules.values()), rules
+    assert report["changes"]["against"] == str(first_dir)
+    assert {
+        "models body.data[*] (schema)",
+        "count_tokens body.input_tokens (usage)",
+    } <= set(report["changes"]["disappeared"])
+    journey = out[out.index("[10/10]") :]
+    records = sorted((run_dir / "cutover" / "records").glob("*.json"))
+    if report["decision"] == "GO":  # the honest verdict decides, never the demo
+        results = [json.loads(p.read_text()) for p in records]
+        assert [(r["action"], r["result"]) for r in results][-3:] == [
+            ("cutover", "done"),
+            ("rollback", "done"),
+            ("cutover", "done"),
+        ]
+        assert "cutover drill done" in out
+    else:
+        assert records == []
+        for gate in [*report["summary"]["failed"], *report["summary"]["inconclusive"]]:
+            assert f"in the way: {gate} (" in journey
+        assert "Stopping before the cutover" in journey
     # Upstream evidence from both sandboxes reached the gates that need it.
     gates = {gate["name"]: gate for gate in report["gates"]}
     assert gates["cookie persistence"]["samples"] > 0

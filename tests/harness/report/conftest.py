@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.report.evidence import collect_evidence
+from harness.report.evidence import collect_evidence, with_drilldown
 from harness.report.model import ReadinessReport
 from harness.report.readiness import build_report
 from harness.settings import HarnessSettings
@@ -19,4 +19,4 @@ def nogo_report(tmp_path_factory: pytest.TempPathFactory) -> ReadinessReport:
     store = build_store(tmp_path_factory.mktemp("golden") / "shadow.db", GOLDEN_PAIRS, "nogo")
     settings = HarnessSettings()  # the defaults, not config/harness.yaml: edits there
     evidence = collect_evidence(store, settings, RUN, workers=1)  # must not move goldens
-    return build_report(evidence, settings)
+    return with_drilldown(build_report(evidence, settings), evidence, store, settings, RUN)

@@ -64,6 +64,21 @@ def test_html_is_self_contained(html_path: Path) -> None:
     assert html.count("<svg") >= 3  # latency, TTFT and RSS charts, inline
 
 
+def test_html_drills_down_into_example_pairs(html_path: Path, nogo_report: ReadinessReport) -> None:
+    html = html_path.read_text(encoding="utf-8")
+    links = set(re.findall(r'href="#(pair-[^"]+)"', html))
+    anchors = set(re.findall(r'id="(pair-[^"]+)"', html))
+    # Every worst difference and failed gate with pairs links to them, and each link lands.
+    assert len(nogo_report.drilldown) >= len(nogo_report.worst)
+    assert {f"pair-{i}" for _, ids in nogo_report.drilldown for i in ids} == links
+    assert links and links <= anchors
+    # A pair's view: the request, both answers side by side, what differs highlighted.
+    view = html[html.index('id="pair-req-000072"') :]
+    view = view[: view.index("<h3", 10)]
+    assert "client request" in view and "provider call" in view
+    assert '<mark class="del">503</mark>' in view and '<mark class="ins">200</mark>' in view
+
+
 @needs_chromium
 def test_html_opens_in_chromium_without_errors(html_path: Path, tmp_path: Path) -> None:
     result = _chromium(tmp_path, "--dump-dom", html_path.as_uri())

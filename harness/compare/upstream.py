@@ -1,27 +1,61 @@
 """Upstream parity: did both targets send the provider the same calls? (pure)
 
-Each target's captured sandbox requests (``pair.upstream[target]``, dicts with ``path``,
-``headers``, ``credentials`` (name -> ``{present, fingerprint or sha256}``) and ``body``)
-are compared call by call, in order: the number of calls (the legacy proxy once sent a
-stream upstream twice), the path, the memory headers ``x-sm-user-id`` and
-``x-sm-conversation-id``, ``anthropic-beta`` (as a set of flags), the presence of the
-Supermemory key on both, and every body parameter but the model id.
+Each target's captured provider calls (``pair.upstream[target]``, dicts with ``path``,
+``headers``, ``credentials`` (name -> ``{present, fingerprint or sha256}``), ``status``,
+``outcome`` and ``body``) are compared call by call, in order, once the retries each
+side's recorded status explains are set aside (:func:`answered_calls`): the path, the
+memory headers ``x-sm-user-id`` and ``x-sm-conversation-id``, every ``anthropic-*``
+header (``anthropic-beta`` as a set of flags), the presence of the Supermemory key on
+both (never its value), and the body, leaf by leaf, so a difference is named by its path
+(``upstream[0].body.system[0].cache_control``). The model id is compared as a model id
+(:func:`~harness.compare.rules.canonical_model`): the LiteLLM server may spell it from
+the config alias.
+
+How many calls each side made for the request is :func:`answered_calls`' business and
+the report's per-request count gate, not a parity difference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.compare.diff import MISSING, Difference
+from harness.compare.rules import canonical_model
 from harness.observation import CapturedPair
 
-__all__ = ["EQUAL_HEADERS", "PRESENT_CREDENTIALS", "upstream_parity"]
+__all__ = [
+    "EQUAL_HEADERS",
+    "PRESENT_CREDENTIALS",
+    "RETRIED_STATUSES",
+    "answered_calls",
+    "credential_present",
+    "upstream_parity",
+]
 
 EQUAL_HEADERS = ("x-sm-user-id", "x-sm-conversation-id")
 PRESENT_CREDENTIALS = ("x-supermemory-api-key",)
-# The SDK sends the upstream id, the LiteLLM server too but maybe spelled from the alias.
-_BODY_KEYS_ASIDE = frozenset({"model"})
+_BODY_KEYS_ASIDE: frozenset[str] = frozenset()
+# A provider answer a proxy may retry: throttled, overloaded or failed on the provider's
+# side (Anthropic's 529 included). A call that got no answer at all (a connection error
+# before the first byte: no status) may be retried too.
+RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
+
+
+def _retryable(call: Mapping[str, Any]) -> bool:
+    status = call.get("status")
+    if status is None:
+        return True
+    return isinstance(status, int) and status in RETRIED_STATUSES
+
+
+def answered_calls(calls: Sequence[Any]) -> list[Mapping[str, Any]]:
+    """The calls that answered the request, retries the recorded statuses explain set
+    aside: a call whose answer was retryable and that another call followed is the
+    retry's cause, not a call of its own. Two calls that both got a final answer (a
+    duplicate) both stay."""
+    kept = [c for c in calls if isinstance(c, Mapping)]
+    return [c for i, c in enumerate(kept) if not (_retryable(c) and i + 1 < len(kept))]
 
 
 def upstream_parity(
@@ -37,12 +71,10 @@ def upstream_parity(
     legacy_target = legacy.target if legacy is not None else "legacy"
     if sdk_target not in pair.upstream or legacy_target not in pair.upstream:
         return []
-    sdk_calls = pair.upstream[sdk_target]
-    legacy_calls = pair.upstream[legacy_target]
+    sdk_calls = answered_calls(pair.upstream[sdk_target])
+    legacy_calls = answered_calls(pair.upstream[legacy_target])
     aside = frozenset(body_keys_aside)
     out: list[Difference] = []
-    if len(sdk_calls) != len(legacy_calls):
-        out.append(_difference("upstream.calls", len(sdk_calls), len(legacy_calls)))
     for index, (a, b) in enumerate(zip(sdk_calls, legacy_calls, strict=False)):
         out.extend(_call_differences(f"upstream[{index}]", a, b, aside))
     return out
@@ -64,36 +96,41 @@ def _call_differences(
                     b_headers.get(name, MISSING),
                 )
             )
-    a_beta, b_beta = (
-        _flags(a_headers.get("anthropic-beta")),
-        _flags(b_headers.get("anthropic-beta")),
-    )
-    if a_beta != b_beta:
-        out.append(
-            _difference(
-                f"{prefix}.headers.anthropic-beta",
-                a_headers.get("anthropic-beta", MISSING),
-                b_headers.get("anthropic-beta", MISSING),
-            )
-        )
+    for name in sorted({k for k in (*a_headers, *b_headers) if k.startswith("anthropic-")}):
+        va, vb = a_headers.get(name, MISSING), b_headers.get(name, MISSING)
+        same = _flags(va) == _flags(vb) if name == "anthropic-beta" else va == vb
+        if not same:
+            out.append(_difference(f"{prefix}.headers.{name}", va, vb))
     for name in PRESENT_CREDENTIALS:
         a_present, b_present = _present(a, name), _present(b, name)
-        if not (a_present and b_present):
+        if a_present != b_present:
             out.append(_difference(f"{prefix}.credentials.{name}.present", a_present, b_present))
     a_body, b_body = _defaults_dropped(a.get("body")), _defaults_dropped(b.get("body"))
     if isinstance(a_body, dict) and isinstance(b_body, dict):
-        for key in [*a_body, *(k for k in b_body if k not in a_body)]:
-            if key in aside:
-                continue
-            if a_body.get(key, MISSING) != b_body.get(key, MISSING):
-                out.append(
-                    _difference(
-                        f"{prefix}.body.{key}", a_body.get(key, MISSING), b_body.get(key, MISSING)
-                    )
-                )
-    elif a_body != b_body:
-        out.append(_difference(f"{prefix}.body", a_body, b_body))
+        a_body = {k: v for k, v in a_body.items() if k not in aside}
+        b_body = {k: v for k, v in b_body.items() if k not in aside}
+        if "model" in a_body and "model" in b_body:
+            a_body["model"] = canonical_model(a_body["model"])
+            b_body["model"] = canonical_model(b_body["model"])
+    _leaves(f"{prefix}.body", a_body, b_body, out)
     return out
+
+
+def _leaves(path: str, a: Any, b: Any, out: list[Difference]) -> None:
+    """Each leaf that differs, by its path: ``.key`` into objects, ``[i]`` into lists."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in [*a, *(k for k in b if k not in a)]:
+            _leaves(f"{path}.{key}", a.get(key, MISSING), b.get(key, MISSING), out)
+    elif isinstance(a, list) and isinstance(b, list):
+        for index in range(max(len(a), len(b))):
+            _leaves(
+                f"{path}[{index}]",
+                a[index] if index < len(a) else MISSING,
+                b[index] if index < len(b) else MISSING,
+                out,
+            )
+    elif a != b or type(a) is not type(b):
+        out.append(_difference(path, a, b))
 
 
 # Parameters whose explicit default means the same to the API as leaving them out.
@@ -118,6 +155,11 @@ def _flags(value: Any) -> frozenset[str]:
     if not isinstance(value, str):
         return frozenset()
     return frozenset(flag.strip() for flag in value.split(",") if flag.strip())
+
+
+def credential_present(call: Mapping[str, Any], name: str) -> bool:
+    """Whether the call carried the credential ``name`` (its value is never read)."""
+    return _present(call, name)
 
 
 def _present(call: Mapping[str, Any], name: str) -> bool:

@@ -21,7 +21,8 @@ from harness.compare import DEFAULT_IGNORE_RULES, Comparator
 from harness.redaction import Redactor
 from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
-from harness.report.tally import Evidence, RssSeries, RunInfo
+from harness.report.tally import MAX_EXAMPLES, Evidence, RssSeries, RunInfo
+from harness.report.upstream_facts import unattached_text
 from harness.settings import HarnessSettings
 from harness.store.capture_store import CaptureStore, LoadRun
 from memory_proxy.errors import ConfigError
@@ -146,6 +147,7 @@ def collect_evidence(
             workers = min(2, os.cpu_count() or 1) if pairs >= PARALLEL_FROM else 1
         runs = store.load_runs()
         rss = read_rss(store, runs)
+        unattached = store.unattached()
         bounds = store.id_range()
     ranges = id_ranges(*bounds, workers) if bounds and workers > 1 else []
     if len(ranges) > 1:
@@ -164,4 +166,9 @@ def collect_evidence(
         evidence = _fold(str(path), settings, config, run)
     evidence.load_runs = runs
     evidence.rss = rss
+    calls = evidence.provider_calls
+    for target, call in unattached:
+        calls.unattached[target] += 1
+        if len(calls.unattached_examples) < MAX_EXAMPLES:
+            calls.unattached_examples.append(unattached_text(target, call))
     return evidence

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from harness.report.diffy import NOT_IN_AA
 from harness.report.first_screen import not_mirrored_text
 from harness.report.formatting import MISSING, interval_text, ms, pct, utc_text
 from harness.report.model import (
@@ -47,7 +48,8 @@ __all__ = [
 ]
 
 OUTCOME_EXAMPLES = 2  # per endpoint: a table cell, not a log
-EXAMPLES_OF = ("regression", "info")  # the verdicts whose fields show their examples
+# The verdicts whose fields show their examples.
+EXAMPLES_OF = ("regression", NOT_IN_AA, "info")
 
 
 class Kind(StrEnum):
@@ -57,7 +59,7 @@ class Kind(StrEnum):
     NAME = "name"  # what the row is about (a gate)
     NUMBER = "number"  # written by .formatting: no markup in it, aligned as a number
     STATUS = "status"  # a Status value
-    VERDICT = "verdict"  # regression, info, noise, ok
+    VERDICT = "verdict"  # regression, not in A/A, info, noise, ok
     CODE = "code"  # a field path, as the tables group it
     MONO = "mono"  # an id, a concrete path, a version or hash
     CAPTURED = "captured"  # a captured value; a row's two are compared side by side

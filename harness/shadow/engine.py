@@ -37,7 +37,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,6 +86,10 @@ _REQUEST_HEADERS_KEPT = (
 
 class PairSink(Protocol):
     def put(self, pair: CapturedPair) -> bool: ...
+
+    def add_unattached(self, target: str, calls: Iterable[dict[str, Any]]) -> int:
+        """Keep provider calls no mirrored request claimed."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -406,6 +410,16 @@ class MirrorEngine:
             self.stats.completed += 1
         else:
             self.stats.store_rejected += 1
+        self._keep_unattached()
+
+    def _keep_unattached(self) -> None:
+        """The mirror side's provider calls the replay upstream could not give to a
+        request: into the store, never dropped."""
+        if self.replay is None:
+            return
+        calls = self.replay.take_unattached()
+        if calls:
+            self.sink.add_unattached(self.targets.shadow.role, [received_record(c) for c in calls])
 
     def _keep_unsent(self, job: _Job) -> None:
         """A job the drain will not send: stored primary-only, never dropped."""
@@ -496,7 +510,7 @@ class MirrorEngine:
             client_family=client_family(lookup.get("user-agent")),
             headers={k: lookup[k] for k in _REQUEST_HEADERS_KEPT if k in lookup},
             body=body,
-            correlation_key=correlation_key(decision.user_id, body, stream),
+            correlation_key=correlation_key(body, stream),
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -526,6 +540,8 @@ class MirrorEngine:
         self._queue = None
         if self._replay_server is not None:
             self._replay_server.stop()
+            with contextlib.suppress(Exception):  # the store may be gone with the process
+                self._keep_unattached()
             self._replay_server = None
 
 

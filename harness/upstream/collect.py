@@ -1,4 +1,5 @@
-"""Fetch the sandboxes' captures and record each pair's upstream calls in the store."""
+"""Fetch the sandboxes' captures and record each pair's upstream calls in the store; the
+calls no pair claimed are kept as unattached, never dropped."""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ def collect_upstream(store: CaptureStore, sandboxes: Mapping[str, str], redactor
             if o is not None
         ]
         windows.append((stored.id, request.correlation_key, request.received_at, max(durations)))
-    assigned = attach_upstream(windows, captures)
+    attached = attach_upstream(windows, captures)
     redacted = {
         pair_id: {t: [redactor.redact_upstream(c) for c in calls] for t, calls in per.items()}
-        for pair_id, per in assigned.items()
+        for pair_id, per in attached.calls.items()
     }
+    for target, calls in attached.unattached.items():
+        store.add_unattached(target, calls)
     return store.set_upstream(redacted)

@@ -622,8 +622,15 @@ def _call(**changes: Any) -> dict[str, Any]:
         ([_call()], []),
         ([_call(body={"model": "anthropic/claude-sonnet-4.5"})], []),  # model id aside
         ([_call(headers={"anthropic-beta": "b-2, a-1"})], []),  # same flags, other order
-        ([_call(), _call()], ["upstream.calls"]),  # the stream sent twice
-        ([], ["upstream.calls"]),
+        # How many calls each side made is the per-request count gate's, not parity's.
+        ([_call(), _call()], []),
+        ([], []),
+        # A retry the recorded 429 explains: the answered call is compared.
+        ([_call(status=429, body={"max_tokens": 1}), _call()], []),
+        (
+            [_call(body={"system": [{"type": "text", "text": "s"}]})],
+            ["upstream[0].body.system"],
+        ),
         ([_call(headers={"x-sm-user-id": "default-dev"})], ["upstream[0].headers.x-sm-user-id"]),
         (
             [_call(headers={"x-sm-conversation-id": None})],
@@ -670,3 +677,31 @@ def test_upstream_not_captured_is_not_compared() -> None:
     )
     assert upstream_parity(pair) == []
     assert DEFAULT_IGNORE_RULES  # the defaults are a public, listed constant
+
+
+def test_upstream_parity_names_a_dropped_field_by_its_path() -> None:
+    """Claude Code's cache_control marks stripped by one side: named leaf by leaf."""
+    system = [{"type": "text", "text": "you are", "cache_control": {"type": "ephemeral"}}]
+    stripped = [{"type": "text", "text": "you are"}]
+    pair = make_pair(
+        messages_observation(),
+        messages_observation(target="legacy"),
+        endpoint="messages",
+        upstream={
+            "sdk": [_call(body={"system": stripped})],
+            "legacy": [_call(body={"system": system})],
+        },
+    )
+    found = upstream_parity(pair)
+    assert [(d.path, d.primary, d.candidate) for d in found] == [
+        ("upstream[0].body.system[0].cache_control", MISSING, {"type": "ephemeral"})
+    ]
+    # A model id is compared as a model id: the alias spelling is no difference, another
+    # model is.
+    other = make_pair(
+        messages_observation(),
+        messages_observation(target="legacy"),
+        endpoint="messages",
+        upstream={"sdk": [_call(body={"model": "gpt-4o"})], "legacy": [_call()]},
+    )
+    assert [d.path for d in upstream_parity(other)] == ["upstream[0].body.model"]

@@ -13,11 +13,23 @@ the config alias.
 
 How many calls each side made for the request is :func:`answered_calls`' business and
 the report's per-request count gate, not a parity difference.
+
+A regression is a field the SDK side drops or changes. So these are returned as ignored
+differences, each with its reason (shown, never a regression):
+
+* a field only the SDK side sent (legacy dropped it, or never sends it);
+* a field where the SDK side sent exactly what the client sent and legacy changed it
+  (judged where the client's request is in the provider's own format, so the value can
+  be looked up at the same path: the body, and the ``anthropic-*`` headers the capture
+  keeps);
+* a documented deliberate difference between the proxies (:data:`DELIBERATE_UPSTREAM`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from harness.compare.diff import MISSING, Difference
@@ -25,9 +37,12 @@ from harness.compare.rules import canonical_model
 from harness.observation import CapturedPair
 
 __all__ = [
+    "AS_CLIENT_SENT",
+    "ONLY_SDK",
     "EQUAL_HEADERS",
     "PRESENT_CREDENTIALS",
     "RETRIED_STATUSES",
+    "DELIBERATE_UPSTREAM",
     "answered_calls",
     "credential_present",
     "upstream_parity",
@@ -36,6 +51,17 @@ __all__ = [
 EQUAL_HEADERS = ("x-sm-user-id", "x-sm-conversation-id")
 PRESENT_CREDENTIALS = ("x-supermemory-api-key",)
 _BODY_KEYS_ASIDE: frozenset[str] = frozenset()
+# Differences the proxies make on purpose: (body path, what the SDK side sends, what
+# legacy sends) -> why. Matched exactly; anything else that differs is a regression.
+DELIBERATE_UPSTREAM: tuple[tuple[str, Any, Any, str], ...] = (
+    (
+        "stream_options",
+        MISSING,
+        {"include_usage": True},
+        "the LiteLLM server asks an OpenAI stream for a usage chunk for its own spend "
+        "tracking; the SDK proxy sends the stream options the client asked for",
+    ),
+)
 # A provider answer a proxy may retry: throttled, overloaded or failed on the provider's
 # side (Anthropic's 529 included). A call that got no answer at all (a connection error
 # before the first byte: no status) may be retried too.
@@ -74,9 +100,13 @@ def upstream_parity(
     sdk_calls = answered_calls(pair.upstream[sdk_target])
     legacy_calls = answered_calls(pair.upstream[legacy_target])
     aside = frozenset(body_keys_aside)
+    client = _client_view(pair)
     out: list[Difference] = []
     for index, (a, b) in enumerate(zip(sdk_calls, legacy_calls, strict=False)):
-        out.extend(_call_differences(f"upstream[{index}]", a, b, aside))
+        path = str(a.get("path") or "").rstrip("/")
+        # The client's values are comparable with a call in the client's own format only.
+        same = client if client is not None and path.endswith(client["path"]) else None
+        out.extend(_judged(d, same) for d in _call_differences(f"upstream[{index}]", a, b, aside))
     return out
 
 
@@ -131,6 +161,75 @@ def _leaves(path: str, a: Any, b: Any, out: list[Difference]) -> None:
             )
     elif a != b or type(a) is not type(b):
         out.append(_difference(path, a, b))
+
+
+# Client headers the shadow capture keeps (``harness.shadow.engine``): their absence from
+# a captured request means the client did not send them.
+_CLIENT_HEADERS_KEPT = frozenset({"anthropic-version", "anthropic-beta"})
+# The client's endpoint -> the provider path of a call in the same format.
+_SAME_FORMAT = {
+    "messages": "/v1/messages",
+    "count_tokens": "/v1/messages/count_tokens",
+    "chat": "/chat/completions",
+}
+_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+ONLY_SDK = "only the SDK proxy sent it"
+AS_CLIENT_SENT = "the SDK proxy sent what the client sent; legacy changed it"
+
+
+def _client_view(pair: CapturedPair) -> dict[str, Any] | None:
+    """The client's request as a provider call in the same format would carry it: its
+    body and kept ``anthropic-*`` headers; None for a translated request."""
+    request = pair.request
+    same = _SAME_FORMAT.get(request.endpoint)
+    if same is None:
+        return None
+    headers = _lower(request.headers)
+    return {
+        "path": same,
+        "body": _defaults_dropped(request.body),
+        "headers": {k: v for k, v in headers.items() if k in _CLIENT_HEADERS_KEPT},
+    }
+
+
+def _judged(difference: Difference, client: dict[str, Any] | None) -> Difference:
+    """The difference, marked ignored with its reason when it is no SDK regression."""
+    _, _, where = difference.path.partition(".")
+    if where.startswith("body."):
+        for path, sdk, legacy, why in DELIBERATE_UPSTREAM:
+            if (where[5:], difference.primary, difference.candidate) == (path, sdk, legacy):
+                return replace(difference, ignored=True, detail=why)
+    if difference.candidate == MISSING and difference.primary != MISSING:
+        return replace(difference, ignored=True, detail=ONLY_SDK)
+    if difference.candidate is False and difference.primary is True:  # a credential
+        return replace(difference, ignored=True, detail=ONLY_SDK)
+    if client is not None and _as_client_sent(where, difference.primary, client):
+        return replace(difference, ignored=True, detail=AS_CLIENT_SENT)
+    return difference
+
+
+def _as_client_sent(where: str, sdk_value: Any, client: dict[str, Any]) -> bool:
+    section, _, rest = where.partition(".")
+    if section == "headers":
+        if rest not in _CLIENT_HEADERS_KEPT:
+            return False
+        sent = client["headers"].get(rest, MISSING)
+        return _flags(sent) == _flags(sdk_value) if rest == "anthropic-beta" else sent == sdk_value
+    if section != "body" or not rest or rest.split(".", 1)[0].split("[", 1)[0] == "model":
+        return False
+    return bool(_at(client["body"], "." + rest) == sdk_value)
+
+
+def _at(value: Any, path: str) -> Any:
+    """The value at ``path`` (``.key`` and ``[i]`` steps), MISSING where there is none."""
+    for key, index in _STEP.findall(path):
+        if key and isinstance(value, dict):
+            value = value.get(key, MISSING)
+        elif index and isinstance(value, list) and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            return MISSING
+    return value
 
 
 # Parameters whose explicit default means the same to the API as leaving them out.

@@ -184,7 +184,9 @@ class EvidenceCollector:
                 # The SDK side's calls are judged even when legacy's are missing: a call
                 # without x-sm-user-id fails memory routing on its own.
                 routing = routing_difference(request_id, sdk_calls, legacy_calls or [])
-            if _both_answered(pair) and sdk_calls is not None and legacy_calls is not None:
+            # A pair set apart (legacy failed outright) is not compared, here either.
+            counted = verdict is not None and _both_answered(pair)
+            if counted and sdk_calls is not None and legacy_calls is not None:
                 found = call_count_difference(request_id, sdk_calls, legacy_calls)
                 call_count = (found is not None, found)
                 if verdict is not None and verdict.skipped is None:

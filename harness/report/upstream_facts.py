@@ -26,6 +26,7 @@ from harness.report.tally import Example, UpstreamCall
 
 __all__ = [
     "CF_COOKIE",
+    "RACE_SECONDS",
     "CookieFacts",
     "call_count_difference",
     "cookie_persistence",
@@ -69,22 +70,26 @@ def _header(call: Mapping[str, Any], name: str) -> Any:
 def routing_difference(
     pair_id: str, sdk_calls: Sequence[Any], legacy_calls: Sequence[Any]
 ) -> tuple[Example | None, bool]:
-    """(the first memory-routing difference, whether an SDK call carried no user id).
+    """(the first memory-routing loss on the SDK side, whether an SDK call carried no
+    user id).
 
     Compared call by call once explained retries are set aside: ``x-sm-user-id`` and
-    ``x-sm-conversation-id`` by value, the Supermemory key by presence only."""
+    ``x-sm-conversation-id`` by value, the Supermemory key by presence only. A loss is an
+    id or key legacy sent that the SDK side lacks or sends otherwise; one only the SDK
+    side sent (the LiteLLM server sends no memory headers on some calls, count_tokens
+    among them) is no loss."""
     sdk = answered_calls(sdk_calls)
     legacy = answered_calls(legacy_calls)
     missing_user = any(not _header(call, "x-sm-user-id") for call in sdk)
     for index, (a, b) in enumerate(zip(sdk, legacy, strict=False)):
         for name in _ROUTING_HEADERS:
             va, vb = _header(a, name), _header(b, name)
-            if va != vb:
+            if vb is not None and va != vb:
                 path = f"upstream[{index}].headers.{name}"
                 return Example(pair_id, path, _text(va), _text(vb)), missing_user
         for name in PRESENT_CREDENTIALS:
             pa, pb = credential_present(a, name), credential_present(b, name)
-            if pa != pb:
+            if pb and not pa:
                 path = f"upstream[{index}].headers.{name}"
                 return Example(pair_id, path, _presence(pa), _presence(pb)), missing_user
     return None, missing_user
@@ -98,7 +103,10 @@ def call_count_difference(
     sdk, legacy = answered_calls(sdk_calls), answered_calls(legacy_calls)
     if len(sdk) == len(legacy):
         return None
-    what = "duplicate provider call" if len(sdk) > len(legacy) else "missing provider call"
+    more = len(sdk) - len(legacy)
+    what = f"the SDK side made {abs(more)} {'more' if more > 0 else 'fewer'} provider call" + (
+        "s" if abs(more) > 1 else ""
+    )
     return Example(
         pair_id, "upstream.calls", _calls_text(sdk_calls), _calls_text(legacy_calls), what
     )

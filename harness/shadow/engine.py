@@ -410,9 +410,9 @@ class MirrorEngine:
             self.stats.completed += 1
         else:
             self.stats.store_rejected += 1
-        self._keep_unattached()
+        self.keep_unattached()
 
-    def _keep_unattached(self) -> None:
+    def keep_unattached(self) -> None:
         """The mirror side's provider calls the replay upstream could not give to a
         request: into the store, never dropped."""
         if self.replay is None:
@@ -541,7 +541,7 @@ class MirrorEngine:
         if self._replay_server is not None:
             self._replay_server.stop()
             with contextlib.suppress(Exception):  # the store may be gone with the process
-                self._keep_unattached()
+                self.keep_unattached()
             self._replay_server = None
 
 

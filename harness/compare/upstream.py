@@ -45,6 +45,7 @@ __all__ = [
     "DELIBERATE_UPSTREAM",
     "answered_calls",
     "credential_present",
+    "retryable",
     "upstream_parity",
 ]
 
@@ -68,7 +69,8 @@ DELIBERATE_UPSTREAM: tuple[tuple[str, Any, Any, str], ...] = (
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 
 
-def _retryable(call: Mapping[str, Any]) -> bool:
+def retryable(call: Mapping[str, Any]) -> bool:
+    """The call's recorded answer explains a retry: a retryable status, or none at all."""
     status = call.get("status")
     if status is None:
         return True
@@ -81,7 +83,7 @@ def answered_calls(calls: Sequence[Any]) -> list[Mapping[str, Any]]:
     retry's cause, not a call of its own. Two calls that both got a final answer (a
     duplicate) both stay."""
     kept = [c for c in calls if isinstance(c, Mapping)]
-    return [c for i, c in enumerate(kept) if not (_retryable(c) and i + 1 < len(kept))]
+    return [c for i, c in enumerate(kept) if not (retryable(c) and i + 1 < len(kept))]
 
 
 def upstream_parity(

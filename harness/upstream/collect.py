@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from harness.redaction import Redactor
 from harness.sandbox.client import SandboxControl
 from harness.store.capture_store import CaptureStore
-from harness.upstream.join import attach_upstream
+from harness.upstream.join import REPEAT_SUFFIX, attach_upstream, split_repeat
 
 __all__ = ["collect_upstream"]
 
@@ -20,7 +20,10 @@ def collect_upstream(store: CaptureStore, sandboxes: Mapping[str, str], redactor
         with SandboxControl(url) as control:
             captures[target] = [c for c in control.requests() if c.get("endpoint")]
     windows = []
+    repeated: dict[int, str] = {}  # pair id -> the target its A/A repeat went to
     for stored in store.iter_pairs():
+        if stored.pair.shadow_repeat is not None:
+            repeated[stored.id] = stored.pair.shadow_repeat.target
         request = stored.pair.request
         durations = [
             (o.total_ms or 0.0) / 1000
@@ -29,6 +32,11 @@ def collect_upstream(store: CaptureStore, sandboxes: Mapping[str, str], redactor
         ]
         windows.append((stored.id, request.correlation_key, request.received_at, max(durations)))
     attached = attach_upstream(windows, captures)
+    for pair_id, target in repeated.items():
+        per = attached.calls.get(pair_id, {})
+        if target in per:
+            per[target], repeat = split_repeat(per[target])
+            per[target + REPEAT_SUFFIX] = repeat
     redacted = {
         pair_id: {t: [redactor.redact_upstream(c) for c in calls] for t, calls in per.items()}
         for pair_id, per in attached.calls.items()

@@ -15,6 +15,10 @@ with the same key arrived: retries, and duplicates a proxy should not have sent,
 with the request that caused them (the per-request count gate judges them). Identical
 requests sent one after another each get their own calls.
 
+A pair whose request was also sent to legacy a second time (the A/A repeat) has the
+repeat's calls set apart under their own key (:func:`split_repeat`, ``legacy:repeat``):
+they are no duplicate of the mirror's.
+
 A provider call no request claims is never dropped: it is returned as unattached, per
 target, and the report's "provider calls accounted" gate counts it. Only generation
 calls (``POST``) are accounted; a ``GET`` (a model list a server fetches on its own) is
@@ -32,9 +36,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.compare.upstream import retryable
 from harness.observation import correlation_key
 
-__all__ = ["Attached", "attach_upstream", "call_key", "is_accounted"]
+__all__ = [
+    "REPEAT_SUFFIX",
+    "Attached",
+    "attach_upstream",
+    "call_key",
+    "is_accounted",
+    "split_repeat",
+]
+
+# The key under which a pair keeps its A/A repeat's calls (``"legacy:repeat"``): they are
+# the repeat's, not the mirror's, and the per-request count compares the mirror's.
+REPEAT_SUFFIX = ":repeat"
 
 # A provider call reaches the provider after its client request reached the proxy (the
 # same machine's clock): the slack only absorbs the two processes' clock reads.
@@ -106,3 +122,23 @@ def attach_upstream(
     for pair_id, *_ in ordered:
         result.setdefault(pair_id, {})
     return Attached(result, unattached)
+
+
+def split_repeat(
+    calls: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A target's calls for a pair that also sent it the A/A repeat: (the mirror's, the
+    repeat's). The repeat is sent once the mirror was answered, so its calls come last:
+    the last answered call and the retries before it. Pure."""
+    groups: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    for call in calls:
+        current.append(call)
+        if not retryable(call):
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    if len(groups) < 2:
+        return calls, []
+    return [c for group in groups[:-1] for c in group], groups[-1]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.observation import correlation_key, last_user_text
-from harness.upstream.join import attach_upstream
+from harness.upstream.join import attach_upstream, split_repeat
 
 
 def test_last_user_text_in_both_formats() -> None:
@@ -116,3 +116,17 @@ def test_a_request_that_did_not_reach_the_provider_gets_no_call() -> None:
     )
     assert [c["seq"] for c in attached.calls[1]["sdk"]] == [1, 2]
     assert attached.calls[2]["sdk"] == []
+
+
+def test_the_a_a_repeat_s_calls_are_set_apart_from_the_mirror_s() -> None:
+    mirror_retry, mirror, repeat = (
+        capture(1, 1.0, "hi", 429),
+        capture(2, 1.1, "hi"),
+        capture(3, 2.0, "hi"),
+    )
+    assert split_repeat([mirror_retry, mirror, repeat]) == ([mirror_retry, mirror], [repeat])
+    assert split_repeat([mirror]) == ([mirror], [])
+    # The repeat's own retry goes with it.
+    repeat_retry = capture(3, 2.0, "hi", 503)
+    final = capture(4, 2.1, "hi")
+    assert split_repeat([mirror, repeat_retry, final]) == ([mirror], [repeat_retry, final])

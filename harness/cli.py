@@ -42,6 +42,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("cutover", "switch to the SDK proxy (needs a GO report)", "harness.cutover.cli"),
     ("rollback*", "switch back to the legacy proxy", "harness.cutover.cli"),
     ("demo", "a guided tour, offline, no keys", "harness.demo.cli"),
+    (
+        "selftest",
+        "seed each defect of the catalogue, check its gate catches it",
+        "harness.selftest.cli",
+    ),
 )
 
 

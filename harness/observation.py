@@ -72,8 +72,9 @@ class CapturedRequest:
     client_family: str
     headers: dict[str, str] = field(default_factory=dict)  # redacted
     body: Any = None  # per capture.store_prompts: full, hashed or none
-    # sha256 of (user id, last user text, stream): finds this request's upstream calls in
-    # the sandbox's captures, whatever format each proxy translated it to.
+    # sha256 of (last user text, stream): finds this request's upstream calls in the
+    # sandbox's captures, whatever format each proxy translated it to. Nothing a proxy
+    # under test adds or drops (memory headers, cookies, the model id) is part of it.
     correlation_key: str | None = None
 
 
@@ -150,9 +151,14 @@ def _text(content: Any) -> str:
     return ""
 
 
-def correlation_key(user_id: str | None, body: Any, stream: bool) -> str | None:
+def correlation_key(body: Any, stream: bool) -> str | None:
+    """A client request's or a provider call's content key: the last user turn's text and
+    the stream flag, hashed. It survives the translation between the API formats and
+    never depends on what is under test: memory headers, cookies and the model id are not
+    part of it, so a proxy that drops or changes them still has its calls found. None
+    without a user turn."""
     text = last_user_text(body)
     if not text:
         return None
-    raw = json.dumps([user_id or "", text, bool(stream)], ensure_ascii=False)
+    raw = json.dumps([text, bool(stream)], ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()[:32]

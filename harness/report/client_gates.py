@@ -41,12 +41,12 @@ def routing_gate(evidence: Evidence, settings: HarnessSettings) -> GateResult:
         if tally and tally.examples:
             e = tally.examples[0]
             detail = f"{e.path}: sdk {e.sdk!r} vs legacy {e.legacy!r} ({e.pair_id})"
-        if compared < min_samples:
+        # A lost or changed memory id is a fact, not a rate: it fails at any sample size.
+        if compared < min_samples and not wrong:
             if family in listed:
                 needs += min_samples - compared
                 status = Status.INCONCLUSIVE
-                detail = "failing so far" + (f": {detail}" if detail else "") if wrong else detail
-            elif not wrong:
+            else:
                 detail = "informational (not a configured client family)"
         checks.append(
             Check(
@@ -55,7 +55,8 @@ def routing_gate(evidence: Evidence, settings: HarnessSettings) -> GateResult:
                 compared,
                 f"{tally.mismatched if tally else 0} differ, "
                 f"{tally.missing_user if tally else 0} without x-sm-user-id",
-                "same x-sm-user-id and x-sm-conversation-id upstream from both proxies",
+                "same x-sm-user-id and x-sm-conversation-id upstream from both proxies, "
+                "Supermemory key on both or neither; any difference fails",
                 detail,
             )
         )

@@ -40,7 +40,11 @@ from harness.report.tally import (
     RunInfo,
     UpstreamCall,
 )
-from harness.report.upstream_facts import routing_difference, upstream_calls
+from harness.report.upstream_facts import (
+    call_count_difference,
+    routing_difference,
+    upstream_calls,
+)
 from harness.store.capture_store import StoredPair, UnreadableRow
 
 __all__ = [
@@ -112,7 +116,25 @@ class _Judged:
     upstream: dict[str, list[UpstreamCall]]  # target -> the calls it sent upstream
     routing: tuple[Example | None, bool] | None  # when both targets' calls were captured
     contract: dict[str, tuple[bool | None, bool | None]]  # point -> (sdk, legacy) kept
+    # When both sides' calls are known: (calls per request differ?, the example).
+    call_count: tuple[bool, Example | None] | None
+    # When both sides' calls were compared: differing field (generalized) -> example.
+    parity: dict[str, Example] | None
     acceptance: Acceptance | None = None  # what the accept rules took, when any applied
+
+
+def _both_answered(pair: CapturedPair) -> bool:
+    """Both proxies answered (any status): each side's provider calls are complete. A
+    side cut by a timeout or a broken connection may not have made all of its calls."""
+    sdk, legacy = pair.sdk, pair.legacy
+    return (
+        sdk is not None
+        and legacy is not None
+        and sdk.error is None
+        and legacy.error is None
+        and sdk.status is not None
+        and legacy.status is not None
+    )
 
 
 def _terminated(observation: Observation) -> bool:
@@ -196,13 +218,28 @@ class EvidenceCollector:
         outcome = self._outcome_example(shift, pair) if shift is not None else None
         upstream: dict[str, list[UpstreamCall]] = {}
         routing = None
+        call_count = None
+        parity = None
         if pair.upstream:
             request_id = pair.request.request_id
             for target, calls in pair.upstream.items():
                 upstream[target] = upstream_calls(request_id, calls)
             sdk_calls, legacy_calls = pair.upstream.get("sdk"), pair.upstream.get("legacy")
-            if sdk_calls and legacy_calls:
-                routing = routing_difference(request_id, sdk_calls, legacy_calls)
+            if sdk_calls:
+                # The SDK side's calls are judged even when legacy's are missing: a call
+                # without x-sm-user-id fails memory routing on its own.
+                routing = routing_difference(request_id, sdk_calls, legacy_calls or [])
+            # A pair set apart (legacy failed outright) is not compared, here either.
+            counted = verdict is not None and _both_answered(pair)
+            if counted and sdk_calls is not None and legacy_calls is not None:
+                found = call_count_difference(request_id, sdk_calls, legacy_calls)
+                call_count = (found is not None, found)
+                if verdict is not None and verdict.skipped is None:
+                    parity = {
+                        key: self._example(verdict.pair_id, d)
+                        for key, d in _fields(verdict).items()
+                        if d.category == "upstream"
+                    }
         if routing is not None and routing[0] is not None and acceptance is not None:
             # The routing gate reads the same upstream difference the verdict holds: a
             # rule that accepted it there accepts it here.
@@ -211,7 +248,17 @@ class EvidenceCollector:
         noise = self.comparator.compare_repeat(pair)
         contract = contract_facts(pair)
         return _Judged(
-            shift, verdict, examples, outcome, noise, upstream, routing, contract, acceptance
+            shift,
+            verdict,
+            examples,
+            outcome,
+            noise,
+            upstream,
+            routing,
+            contract,
+            call_count,
+            parity,
+            acceptance,
         )
 
     def _count(self, pair: CapturedPair, judged: _Judged) -> None:
@@ -280,14 +327,17 @@ class EvidenceCollector:
         for key, difference in _fields(verdict).items():
             if tally is not None and len(tally.examples.get(key, ())) >= MAX_EXAMPLES:
                 continue
-            out[key] = Example(
-                verdict.pair_id,
-                difference.path,
-                self._show(difference.primary),
-                self._show(difference.candidate),
-                difference.detail,
-            )
+            out[key] = self._example(verdict.pair_id, difference)
         return out
+
+    def _example(self, pair_id: str, difference: Difference) -> Example:
+        return Example(
+            pair_id,
+            difference.path,
+            self._show(difference.primary),
+            self._show(difference.candidate),
+            difference.detail,
+        )
 
     def _tally(
         self, tally: DiffTally, verdict: Verdict, examples: dict[str, Example] | None = None
@@ -374,6 +424,23 @@ class EvidenceCollector:
     def _upstream(self, pair: CapturedPair, judged: _Judged) -> None:
         for target, found in judged.upstream.items():
             self.evidence.upstream_calls.setdefault(target, []).extend(found)
+        calls = self.evidence.provider_calls
+        if judged.call_count is not None:
+            calls.counted += 1
+            differs, example = judged.call_count
+            if differs:
+                calls.count_mismatched += 1
+                if example is not None and len(calls.count_examples) < MAX_EXAMPLES:
+                    calls.count_examples.append(example)
+        if judged.parity is not None:
+            calls.parity_compared += 1
+            if judged.parity:
+                calls.parity_differing += 1
+            calls.parity_fields.update(judged.parity.keys())
+            for key, example in judged.parity.items():
+                kept = calls.parity_examples.setdefault(key, [])
+                if len(kept) < MAX_EXAMPLES:
+                    kept.append(example)
         if judged.routing is None:
             return
         routing = self.evidence.routing.setdefault(pair.request.client_family, RoutingTally())

@@ -3,7 +3,10 @@
 Each row is a difference rate (pairs where SDK and legacy differ) beside the noise rate
 (pairs where legacy differs from itself) and a verdict: ``regression`` (above the noise
 by both thresholds; any tool-call difference), ``info`` (the same, in a category that is
-informational, such as error wording), ``noise`` (within the noise), ``ok`` (none).
+informational, such as error wording), ``noise`` (within the noise: the A/A repeats showed
+this difference too), ``not in A/A`` (below the thresholds, but never seen between legacy
+and its own repeat: rare is not noise, so it is not called noise and its examples are
+shown), ``ok`` (none).
 """
 
 from __future__ import annotations
@@ -19,21 +22,26 @@ from harness.report.model import DiffRow, DiffTable, OutcomeShift
 from harness.report.outcomes import Direction
 from harness.report.tally import DiffTally, Evidence
 
-__all__ = ["FIELD_ROWS", "diff_tables", "outcome_shifts", "worst_differences"]
+__all__ = ["FIELD_ROWS", "NOT_IN_AA", "diff_tables", "outcome_shifts", "worst_differences"]
 
 FIELD_ROWS = 40  # per endpoint; the rest are counted, not listed
 _STRICT = frozenset(c for _, c in STRICT_CATEGORIES)
 _INFO = frozenset(INFORMATIONAL_CATEGORIES)
-_RANK = {"regression": 0, "info": 1, "noise": 2, "ok": 3}
+NOT_IN_AA = "not in A/A"
+_RANK = {"regression": 0, NOT_IN_AA: 1, "info": 2, "noise": 3, "ok": 4}
 
 
-def _verdict(category: str, count: int, regression: bool) -> str:
+def _verdict(category: str, count: int, regression: bool, noise_rate: float) -> str:
     if not count:
         return "ok"
     if category in _STRICT:
         return "regression"
     if regression:
         return "info" if category in _INFO else "regression"
+    # Noise is what the A/A repeats show: a difference they never showed is not noise,
+    # however rare.
+    if noise_rate <= 0:
+        return "info" if category in _INFO else NOT_IN_AA
     return "noise"
 
 
@@ -56,7 +64,7 @@ def _table(
                 count,
                 assessment.rate,
                 assessment.noise_rate,
-                _verdict(category, count, assessment.regression),
+                _verdict(category, count, assessment.regression, assessment.noise_rate),
             )
         )
     field_judged = classify(thresholds, diffs.field_rates(), noise_tally.field_rates())
@@ -72,7 +80,7 @@ def _table(
                 count,
                 assessment.rate,
                 assessment.noise_rate,
-                _verdict(category, count, assessment.regression),
+                _verdict(category, count, assessment.regression, assessment.noise_rate),
                 tuple(e.to_dict() for e in diffs.examples.get(key, ())),
             )
         )
@@ -143,7 +151,7 @@ def _worse_row(shift: OutcomeShift, table: DiffTable, thresholds: Thresholds) ->
         shift.pairs,
         rate,
         noise,
-        _verdict("status", shift.pairs, judged.regression),
+        _verdict("status", shift.pairs, judged.regression, noise),
         shift.examples,
     )
 

@@ -24,7 +24,8 @@ from harness.redaction import Redactor
 from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
 from harness.report.model import PairView, ReadinessReport
-from harness.report.tally import Evidence, RssSeries, RunInfo
+from harness.report.tally import MAX_EXAMPLES, Evidence, RssSeries, RunInfo
+from harness.report.upstream_facts import unattached_text
 from harness.settings import HarnessSettings
 from harness.store.capture_store import CaptureStore, LoadRun, StoredPair
 from memory_proxy.errors import ConfigError
@@ -243,6 +244,7 @@ def collect_evidence(
             workers = min(2, os.cpu_count() or 1) if pairs >= PARALLEL_FROM else 1
         runs = store.load_runs()
         rss = read_rss(store, runs)
+        unattached = store.unattached()
         bounds = store.id_range()
     ranges = id_ranges(*bounds, workers) if bounds and workers > 1 else []
     if len(ranges) > 1:
@@ -261,4 +263,9 @@ def collect_evidence(
         evidence = _fold(str(path), settings, config, run)
     evidence.load_runs = runs
     evidence.rss = rss
+    calls = evidence.provider_calls
+    for target, call in unattached:
+        calls.unattached[target] += 1
+        if len(calls.unattached_examples) < MAX_EXAMPLES:
+            calls.unattached_examples.append(unattached_text(target, call))
     return evidence

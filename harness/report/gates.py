@@ -2,7 +2,8 @@
 
 Gates, in report order: captures readable (the rows that could not be compared,
 :mod:`.capture_gate`), functional parity per endpoint (health included), streaming
-parity, memory routing, cookie persistence, error handling (:mod:`.traffic_gates`,
+parity, memory routing, cookie persistence, provider calls accounted and per request,
+upstream request parity (:mod:`.upstream_gates`), error handling (:mod:`.traffic_gates`,
 :mod:`.client_gates`), latency per endpoint x stream, load, memory growth
 (:mod:`.latency_gates`, :mod:`.resource_gates`), client compatibility, the client
 contract (:mod:`.contract_gate`). Each says PASS,
@@ -21,6 +22,11 @@ from harness.report.model import GateResult, LatencySummary
 from harness.report.resource_gates import load_gate, load_summaries, memory_gate, memory_summaries
 from harness.report.tally import Evidence
 from harness.report.traffic_gates import error_gate, parity_gate, streaming_gate
+from harness.report.upstream_gates import (
+    accounted_gate,
+    calls_per_request_gate,
+    request_parity_gate,
+)
 from harness.settings import HarnessSettings
 from harness.stats import BOOTSTRAP_SEED
 
@@ -44,6 +50,9 @@ def evaluate(
     gates.append(streaming_gate(evidence, overall, thresholds, min_samples))
     gates.append(routing_gate(evidence, settings))
     gates.append(cookie_gate(evidence, min_samples))
+    gates.append(accounted_gate(evidence))
+    gates.append(calls_per_request_gate(evidence, min_samples))
+    gates.append(request_parity_gate(evidence, min_samples))
     gates.append(error_gate(evidence, overall, thresholds, min_samples))
     summaries = latency if latency is not None else latency_summaries(evidence, seed)
     gates.extend(latency_gates(summaries, settings))

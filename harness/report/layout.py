@@ -37,7 +37,7 @@ class Kind(StrEnum):
     NAME = "name"  # what the row is about (a gate)
     NUMBER = "number"  # written by .formatting: no markup in it, aligned as a number
     STATUS = "status"  # a Status value
-    VERDICT = "verdict"  # regression, info, noise, ok
+    VERDICT = "verdict"  # regression, not in A/A, info, noise, ok
     CODE = "code"  # a field path, as the tables group it
     MONO = "mono"  # an id, a concrete path, a version or hash
     CAPTURED = "captured"  # a captured value; a row's two are compared side by side

@@ -17,6 +17,7 @@ them: each renderer maps kinds to its own markup.
 
 from __future__ import annotations
 
+from harness.report.diffy import NOT_IN_AA
 from harness.report.first_screen import not_mirrored_text
 from harness.report.formatting import MISSING, interval_text, ms, pct, utc_text
 from harness.report.layout import (
@@ -71,7 +72,8 @@ __all__ = [
 ]
 
 OUTCOME_EXAMPLES = 2  # per endpoint: a table cell, not a log
-EXAMPLES_OF = ("regression", "info")  # the verdicts whose fields show their examples
+# The verdicts whose fields show their examples.
+EXAMPLES_OF = ("regression", NOT_IN_AA, "info")
 
 
 _CHECKS = _columns(

@@ -30,6 +30,7 @@ __all__ = [
     "DiffTally",
     "Evidence",
     "Example",
+    "ProviderCallTally",
     "LatencySlice",
     "OutcomeTally",
     "RoutingTally",
@@ -215,6 +216,42 @@ class RoutingTally:
         self.examples.extend(other.examples[: MAX_EXAMPLES - len(self.examples)])
 
 
+@dataclass
+class ProviderCallTally:
+    """Provider calls per client request, and what each side sent the provider.
+
+    ``counted``: pairs whose calls were known on both sides; ``count_mismatched``: of
+    those, pairs where one side made more or fewer calls than the other once explained
+    retries are set aside. ``parity_compared`` / ``parity_differing``: pairs whose calls
+    were compared field by field (:func:`harness.compare.upstream.upstream_parity`), the
+    differing fields counted by generalized path. ``unattached``: per target, provider
+    calls no client request claimed."""
+
+    counted: int = 0
+    count_mismatched: int = 0
+    count_examples: list[Example] = field(default_factory=list)
+    parity_compared: int = 0
+    parity_differing: int = 0
+    parity_fields: Counter[str] = field(default_factory=Counter)
+    parity_examples: dict[str, list[Example]] = field(default_factory=dict)
+    unattached: Counter[str] = field(default_factory=Counter)
+    unattached_examples: list[str] = field(default_factory=list)
+
+    def merge(self, other: ProviderCallTally) -> None:
+        self.counted += other.counted
+        self.count_mismatched += other.count_mismatched
+        self.count_examples.extend(other.count_examples[: MAX_EXAMPLES - len(self.count_examples)])
+        self.parity_compared += other.parity_compared
+        self.parity_differing += other.parity_differing
+        self.parity_fields.update(other.parity_fields)
+        for key, examples in other.parity_examples.items():
+            mine = self.parity_examples.setdefault(key, [])
+            mine.extend(examples[: MAX_EXAMPLES - len(mine)])
+        self.unattached.update(other.unattached)
+        room = MAX_EXAMPLES - len(self.unattached_examples)
+        self.unattached_examples.extend(other.unattached_examples[:room])
+
+
 @dataclass(frozen=True)
 class UpstreamCall:
     """What the cookie gate needs of one captured upstream call."""
@@ -360,6 +397,7 @@ class Evidence:
     routing: dict[str, RoutingTally] = field(default_factory=dict)  # client family -> tally
     contract: dict[str, ContractPoint] = field(default_factory=dict)  # point -> tally
     upstream_calls: dict[str, list[UpstreamCall]] = field(default_factory=dict)  # target ->
+    provider_calls: ProviderCallTally = field(default_factory=ProviderCallTally)
     latency: dict[tuple[str, bool], LatencySlice] = field(default_factory=dict)
     load_runs: tuple[LoadRun, ...] = ()
     rss: tuple[RssSeries, ...] = ()
@@ -429,6 +467,7 @@ class Evidence:
             self.contract.setdefault(point, ContractPoint()).merge(contract_point)
         for target, calls in other.upstream_calls.items():
             self.upstream_calls.setdefault(target, []).extend(calls)
+        self.provider_calls.merge(other.provider_calls)
         for slice_key, latency in other.latency.items():
             self.latency.setdefault(slice_key, LatencySlice(*slice_key)).merge(latency)
         self.uncomparable.merge(other.uncomparable)

@@ -21,13 +21,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.compare.upstream import PRESENT_CREDENTIALS, answered_calls, credential_present
 from harness.report.tally import Example, UpstreamCall
 
 __all__ = [
     "CF_COOKIE",
+    "RACE_SECONDS",
     "CookieFacts",
+    "call_count_difference",
     "cookie_persistence",
     "routing_difference",
+    "unattached_text",
     "upstream_calls",
 ]
 
@@ -66,17 +70,68 @@ def _header(call: Mapping[str, Any], name: str) -> Any:
 def routing_difference(
     pair_id: str, sdk_calls: Sequence[Any], legacy_calls: Sequence[Any]
 ) -> tuple[Example | None, bool]:
-    """(the first memory-header difference, whether the SDK proxy sent no user id)."""
-    sdk = [c for c in sdk_calls if isinstance(c, Mapping)]
-    legacy = [c for c in legacy_calls if isinstance(c, Mapping)]
+    """(the first memory-routing loss on the SDK side, whether an SDK call carried no
+    user id).
+
+    Compared call by call once explained retries are set aside: ``x-sm-user-id`` and
+    ``x-sm-conversation-id`` by value, the Supermemory key by presence only. A loss is an
+    id or key legacy sent that the SDK side lacks or sends otherwise; one only the SDK
+    side sent (the LiteLLM server sends no memory headers on some calls, count_tokens
+    among them) is no loss."""
+    sdk = answered_calls(sdk_calls)
+    legacy = answered_calls(legacy_calls)
     missing_user = any(not _header(call, "x-sm-user-id") for call in sdk)
     for index, (a, b) in enumerate(zip(sdk, legacy, strict=False)):
         for name in _ROUTING_HEADERS:
             va, vb = _header(a, name), _header(b, name)
-            if va != vb:
+            if vb is not None and va != vb:
                 path = f"upstream[{index}].headers.{name}"
                 return Example(pair_id, path, _text(va), _text(vb)), missing_user
+        for name in PRESENT_CREDENTIALS:
+            pa, pb = credential_present(a, name), credential_present(b, name)
+            if pb and not pa:
+                path = f"upstream[{index}].headers.{name}"
+                return Example(pair_id, path, _presence(pa), _presence(pb)), missing_user
     return None, missing_user
+
+
+def call_count_difference(
+    pair_id: str, sdk_calls: Sequence[Any], legacy_calls: Sequence[Any]
+) -> Example | None:
+    """The pair's provider calls per side, when the counts differ once the retries each
+    side's recorded statuses explain are set aside (a duplicate, or a missing call)."""
+    sdk, legacy = answered_calls(sdk_calls), answered_calls(legacy_calls)
+    if len(sdk) == len(legacy):
+        return None
+    more = len(sdk) - len(legacy)
+    what = f"the SDK side made {abs(more)} {'more' if more > 0 else 'fewer'} provider call" + (
+        "s" if abs(more) > 1 else ""
+    )
+    return Example(
+        pair_id, "upstream.calls", _calls_text(sdk_calls), _calls_text(legacy_calls), what
+    )
+
+
+def _calls_text(calls: Sequence[Any]) -> str:
+    statuses = [
+        str(c.get("status")) if c.get("status") is not None else str(c.get("outcome") or "none")
+        for c in calls
+        if isinstance(c, Mapping)
+    ]
+    answered = len(answered_calls(calls))
+    return f"{answered} answered of {len(statuses)} calls ({', '.join(statuses) or 'none'})"
+
+
+def unattached_text(target: str, call: Mapping[str, Any]) -> str:
+    """One unattached call for the report: who sent it, where, when; no content."""
+    when = _number(call.get("time"))
+    at = f" at {when:.3f}" if when is not None else ""
+    status = call.get("status")
+    return f"{target}: {call.get('method') or 'POST'} {call.get('path') or '?'}{at} ({status})"
+
+
+def _presence(present: bool) -> str:
+    return "<present>" if present else "<missing>"
 
 
 def _text(value: Any) -> str:

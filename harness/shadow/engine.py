@@ -37,7 +37,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +54,7 @@ from harness.shadow.replay_upstream import ReceivedCall, ReplayUpstream
 from harness.shadow.sampling import policy_for
 from harness.shadow.targets import SHADOW_HEADER, MirrorTargets
 from harness.store.writer import StoreHealth
+from harness.upstream.join import REPEAT_SUFFIX
 from harness.upstream.records import received_record, tapped_record
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _NOT_MIRRORED
 from memory_proxy.memory_router import MemoryRouter, client_family
@@ -86,6 +87,10 @@ _REQUEST_HEADERS_KEPT = (
 
 class PairSink(Protocol):
     def put(self, pair: CapturedPair) -> bool: ...
+
+    def add_unattached(self, target: str, calls: Iterable[dict[str, Any]]) -> int:
+        """Keep provider calls no mirrored request claimed."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -351,7 +356,10 @@ class MirrorEngine:
                 self.replay.release(registration)  # type: ignore[union-attr]
         if self.replay is None:
             primary_raw = await self._primary_answer(job)
-        self._store(job, primary_raw, shadow_raw, repeat_raw, shadow_calls)
+        # The A/A repeat's calls reached the same registration after the mirror's: kept
+        # apart, so they count as the repeat's and not as a duplicate of the mirror's.
+        repeat_calls = registration.received[len(shadow_calls) :] if registration else []
+        self._store(job, primary_raw, shadow_raw, repeat_raw, shadow_calls, repeat_calls)
 
     def _store(
         self,
@@ -360,6 +368,7 @@ class MirrorEngine:
         shadow_raw: RawExchange | None,
         repeat_raw: RawExchange | None = None,
         shadow_calls: list[ReceivedCall] | None = None,
+        repeat_calls: list[ReceivedCall] | None = None,
         not_mirrored: str | None = None,
     ) -> None:
         """Hand the pair to the sink. ``shadow_raw`` None: primary-only, ``not_mirrored``
@@ -394,7 +403,11 @@ class MirrorEngine:
                 else None
             ),
             mirror_outcome=outcome,
-            upstream=(self._upstream(job, primary_raw, shadow_calls or []) if self.replay else None)
+            upstream=(
+                self._upstream(job, primary_raw, shadow_calls or [], repeat_calls or [])
+                if self.replay
+                else None
+            )
             or {},
             upstream_mode="replay" if self.replay is not None else "live",
         )
@@ -406,6 +419,16 @@ class MirrorEngine:
             self.stats.completed += 1
         else:
             self.stats.store_rejected += 1
+        self.keep_unattached()
+
+    def keep_unattached(self) -> None:
+        """The mirror side's provider calls the replay upstream could not give to a
+        request: into the store, never dropped."""
+        if self.replay is None:
+            return
+        calls = self.replay.take_unattached()
+        if calls:
+            self.sink.add_unattached(self.targets.shadow.role, [received_record(c) for c in calls])
 
     def _keep_unsent(self, job: _Job) -> None:
         """A job the drain will not send: stored primary-only, never dropped."""
@@ -463,19 +486,27 @@ class MirrorEngine:
         return raw
 
     def _upstream(
-        self, job: _Job, primary: RawExchange, shadow_calls: list[ReceivedCall]
+        self,
+        job: _Job,
+        primary: RawExchange,
+        shadow_calls: list[ReceivedCall],
+        repeat_calls: list[ReceivedCall],
     ) -> dict[str, list[dict[str, Any]]] | None:
         """Both sides' provider calls, when replay saw any: the primary's from its tap, the
-        mirror side's as they reached the replay upstream."""
+        mirror side's as they reached the replay upstream (the A/A repeat's apart)."""
         if not primary.upstream and not shadow_calls:
             return None
         arrived = job.request.received_at
-        return {
+        calls = {
             self.targets.primary: [
                 tapped_record(c, primary.began, arrived) for c in primary.upstream
             ],
             self.targets.shadow.role: [received_record(c) for c in shadow_calls],
         }
+        if repeat_calls and self.targets.repeat is not None:
+            key = self.targets.repeat.role + REPEAT_SUFFIX
+            calls[key] = [received_record(c) for c in repeat_calls]
+        return calls
 
     def _captured_request(self, job: _Job) -> CapturedRequest:
         request = job.request
@@ -496,7 +527,7 @@ class MirrorEngine:
             client_family=client_family(lookup.get("user-agent")),
             headers={k: lookup[k] for k in _REQUEST_HEADERS_KEPT if k in lookup},
             body=body,
-            correlation_key=correlation_key(decision.user_id, body, stream),
+            correlation_key=correlation_key(body, stream),
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -526,6 +557,8 @@ class MirrorEngine:
         self._queue = None
         if self._replay_server is not None:
             self._replay_server.stop()
+            with contextlib.suppress(Exception):  # the store may be gone with the process
+                self.keep_unattached()
             self._replay_server = None
 
 

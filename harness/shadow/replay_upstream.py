@@ -13,8 +13,9 @@ proxies' own, not the model's randomness.
         found: the registration's next recorded call: its status and headers after the
                primary's time to headers, then each body chunk at the primary's offset;
                the call received is kept (what the mirror side sent the provider)
-        not found: 502, an error in both APIs' shape (``replay_miss``), counted; nothing
-               is forwarded anywhere
+        not found: 502, an error in both APIs' shape (``replay_miss``), counted and kept
+               as an unattached call (the report's accounting gate); nothing is
+               forwarded anywhere
     mirror engine: release(registration) once the mirror request is answered
 
 A call that carries the harness's own id of the mirrored request (``x-shadow-request``,
@@ -51,14 +52,17 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from harness.observation import correlation_key
 from harness.shadow.targets import SHADOW_HEADER
 from harness.shadow.upstream_tap import CallRecord
+from harness.upstream.join import call_key, is_accounted
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS
 
 __all__ = ["MISS_STATUS", "ReceivedCall", "Registration", "ReplayUpstream", "replay_key"]
 
 MISS_STATUS = 502
+# Unattached calls held between two takes by the mirror engine (it takes them after each
+# pair it stores): a bound, not an expected number.
+_UNATTACHED_KEPT = 1000
 MEMORY_USER = "x-sm-user-id"
 # Re-framed here: the body is sent as recorded (already decoded by the primary's client).
 _NOT_REPLAYED = frozenset({*HOP_BY_HOP_HEADERS, "content-length", "content-encoding"})
@@ -70,8 +74,7 @@ def replay_key(body: bytes) -> str | None:
         parsed = json.loads(body) if body else None
     except ValueError:
         return None
-    stream = bool(parsed.get("stream")) if isinstance(parsed, dict) else False
-    return correlation_key(None, parsed, stream)
+    return call_key(parsed)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class ReplayUpstream:
         self._by_id: dict[str, Registration] = {}
         self.misses = 0
         self.served = 0
+        self._unattached: list[ReceivedCall] = []
 
     # -- the mirror engine's side ----------------------------------------------------------
 
@@ -204,9 +208,21 @@ class ReplayUpstream:
             duration_ms=(time.perf_counter() - arrived) * 1000,
             answer_headers=list(claimed[1][6]) if claimed is not None else [],
         )
-        if claimed is not None:
-            with self._lock:
+        with self._lock:
+            if claimed is not None:
                 claimed[0].received.append(received)
+            elif is_accounted(received.method):
+                # No mirrored request claims it (a duplicate sent after its request was
+                # answered, a call the primary never made): kept for the accounting gate.
+                self._unattached.append(received)
+                del self._unattached[:-_UNATTACHED_KEPT]
+
+    def take_unattached(self) -> list[ReceivedCall]:
+        """The calls no registration claimed since the last take (the newest
+        ``_UNATTACHED_KEPT`` of them when more came)."""
+        with self._lock:
+            taken, self._unattached = self._unattached, []
+        return taken
 
 
 async def _pause_until(arrived: float, offset_s: float) -> None:

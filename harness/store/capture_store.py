@@ -277,6 +277,35 @@ class CaptureStore:
         self._write_now("UPDATE pairs SET upstream_json = ? WHERE id = ?", rows)
         return len(rows)
 
+    def add_unattached(self, target: str, calls: Iterable[dict[str, Any]]) -> int:
+        """Keep provider calls of ``target`` that no client request claimed (redacted
+        here, as pairs are)."""
+        rows = [
+            (
+                target,
+                _number_or_none(call.get("time")),
+                _dumps(self._redactor.redact_upstream(call)),
+            )
+            for call in calls
+        ]
+        if rows:
+            self._write_now(
+                "INSERT INTO unattached_calls (target, time, call_json) VALUES (?, ?, ?)", rows
+            )
+        return len(rows)
+
+    def unattached(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every kept unattached call, oldest first: ``(target, call)``; none when the
+        table cannot be read (a store written before it existed, opened read-only)."""
+        try:
+            with closing(self._connect()) as conn:
+                rows = conn.execute(
+                    "SELECT target, call_json FROM unattached_calls ORDER BY time, id"
+                ).fetchall()
+        except sqlite3.Error:
+            return []
+        return [(str(row[0]), _json_object(row[1])) for row in rows]
+
     def add_load_run(
         self,
         name: str,
@@ -361,6 +390,10 @@ def _json_object(text: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _number_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _dumps(value: Any) -> str:

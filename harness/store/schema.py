@@ -116,6 +116,19 @@ _V1 = (
 # rows written before replay existed were live.
 _V2 = ("ALTER TABLE pairs ADD COLUMN upstream_mode TEXT NOT NULL DEFAULT 'live'",)
 
+# Provider calls no client request claimed (a proxy's duplicate sent after its request
+# was answered, a call the replay upstream had no recording for, a sandbox capture no
+# pair's window holds): kept, never dropped, for the "provider calls accounted" gate.
+_V3 = (
+    """CREATE TABLE unattached_calls (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        time REAL,
+        call_json TEXT NOT NULL
+    )""",
+    "CREATE INDEX unattached_calls_time ON unattached_calls (time)",
+)
+
 # The gradual cutover (``harness cutover --canary``): one row of state (the step the
 # front door serves, restart-safe) and the history of its steps, windows and decisions.
 # Its number is whatever follows the migrations before it.
@@ -141,7 +154,7 @@ _CANARY = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _CANARY)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CANARY)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

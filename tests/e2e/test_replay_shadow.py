@@ -114,6 +114,8 @@ def test_replay_sends_the_provider_nothing_from_the_mirror_and_leaves_no_model_n
         (sdk_call,) = pair.upstream["sdk"]
         legacy_calls = pair.upstream["legacy"]
         assert legacy_calls, "the mirror side's provider call reached the replay upstream"
+        # The A/A repeat's call is kept apart: no duplicate of the mirror's.
+        assert len(legacy_calls) == len(pair.upstream["legacy:repeat"]) == 1
         # Memory routing is evidenced without a sandbox behind the mirror.
         for name in ("x-sm-user-id", "x-sm-conversation-id"):
             assert legacy_calls[0]["headers"].get(name) == sdk_call["headers"].get(name)

@@ -225,6 +225,9 @@ def test_the_mirror_leg_shares_the_primarys_trace(
         def put(self, pair: Any) -> bool:
             return True
 
+        def add_unattached(self, target: str, calls: Any) -> int:
+            return 0
+
     with LoopbackServer(
         Starlette(routes=[Route("/{path:path}", mirror_side, methods=["POST"])])
     ) as shadow:

@@ -27,6 +27,7 @@ from harness.compare import (
     upstream_parity,
 )
 from harness.compare.rules import format_path
+from harness.compare.upstream import AS_CLIENT_SENT, ONLY_SDK
 from harness.observation import Observation, SseEvent
 from tests.harness.builders import (
     UPSTREAM_ID,
@@ -622,20 +623,23 @@ def _call(**changes: Any) -> dict[str, Any]:
         ([_call()], []),
         ([_call(body={"model": "anthropic/claude-sonnet-4.5"})], []),  # model id aside
         ([_call(headers={"anthropic-beta": "b-2, a-1"})], []),  # same flags, other order
-        ([_call(), _call()], ["upstream.calls"]),  # the stream sent twice
-        ([], ["upstream.calls"]),
+        # How many calls each side made is the per-request count gate's, not parity's.
+        ([_call(), _call()], []),
+        ([], []),
+        # A retry the recorded 429 explains: the answered call is compared.
+        ([_call(status=429, body={"max_tokens": 1}), _call()], []),
+        # Only legacy sent it, and the client did not: the SDK dropped nothing.
+        ([_call(body={"system": [{"type": "text", "text": "s"}]})], []),
         ([_call(headers={"x-sm-user-id": "default-dev"})], ["upstream[0].headers.x-sm-user-id"]),
         (
             [_call(headers={"x-sm-conversation-id": None})],
             ["upstream[0].headers.x-sm-conversation-id"],
         ),
         ([_call(headers={"anthropic-beta": "a-1"})], ["upstream[0].headers.anthropic-beta"]),
-        (
-            [_call(credentials={"x-supermemory-api-key": {"present": False}})],
-            ["upstream[0].credentials.x-supermemory-api-key.present"],
-        ),
+        # Only the SDK sent the Supermemory key: no SDK regression.
+        ([_call(credentials={"x-supermemory-api-key": {"present": False}})], []),
         ([_call(body={"max_tokens": 32})], ["upstream[0].body.max_tokens"]),
-        ([_call(body={"temperature": 0})], ["upstream[0].body.temperature"]),
+        ([_call(body={"temperature": 0})], []),  # legacy added it, the client did not
         ([_call(path="/v1/v1/messages")], ["upstream[0].path"]),
     ],
 )
@@ -647,7 +651,7 @@ def test_upstream_parity(legacy_calls: list[dict[str, Any]], paths: list[str]) -
         upstream={"sdk": [_call()], "legacy": legacy_calls},
     )
     found = upstream_parity(pair)
-    assert [d.path for d in found] == paths
+    assert [d.path for d in found if not d.ignored] == paths
     verdict = COMPARATOR.compare(pair)
     assert verdict.categories["upstream"] is bool(paths)
 
@@ -670,3 +674,92 @@ def test_upstream_not_captured_is_not_compared() -> None:
     )
     assert upstream_parity(pair) == []
     assert DEFAULT_IGNORE_RULES  # the defaults are a public, listed constant
+
+
+def test_upstream_parity_names_a_dropped_field_by_its_path() -> None:
+    """Claude Code's cache_control marks stripped by one side: named leaf by leaf."""
+    system = [{"type": "text", "text": "you are", "cache_control": {"type": "ephemeral"}}]
+    stripped = [{"type": "text", "text": "you are"}]
+    pair = make_pair(
+        messages_observation(),
+        messages_observation(target="legacy"),
+        endpoint="messages",
+        request_body={"model": "claude-sonnet-4.5", "system": system, "messages": []},
+        upstream={
+            "sdk": [_call(body={"system": stripped})],
+            "legacy": [_call(body={"system": system})],
+        },
+    )
+    found = upstream_parity(pair)
+    assert [(d.path, d.primary, d.candidate) for d in found] == [
+        ("upstream[0].body.system[0].cache_control", MISSING, {"type": "ephemeral"})
+    ]
+    # A model id is compared as a model id: the alias spelling is no difference, another
+    # model is.
+    other = make_pair(
+        messages_observation(),
+        messages_observation(target="legacy"),
+        endpoint="messages",
+        upstream={"sdk": [_call(body={"model": "gpt-4o"})], "legacy": [_call()]},
+    )
+    assert [d.path for d in upstream_parity(other)] == ["upstream[0].body.model"]
+
+
+def test_a_deliberate_upstream_difference_is_shown_ignored_with_its_reason() -> None:
+    pair = make_pair(
+        chat_observation(),
+        chat_observation(target="legacy"),
+        upstream={
+            "sdk": [_call(body={"stream": True})],
+            "legacy": [_call(body={"stream": True, "stream_options": {"include_usage": True}})],
+        },
+    )
+    (found,) = upstream_parity(pair)
+    assert found.ignored and "spend tracking" in found.detail
+    assert found.path == "upstream[0].body.stream_options"
+    # The same field with anything else in it is a difference like any other.
+    pair.upstream["legacy"][0]["body"]["stream_options"] = {"include_usage": False}
+    assert [d.ignored for d in upstream_parity(pair)] == [False]
+
+
+def test_what_the_sdk_passes_through_as_the_client_sent_it_is_no_regression() -> None:
+    """Legacy rewrote Claude Code's thinking budget and dropped output_config; the SDK
+    sent both as the client did: shown, ignored with the reason."""
+    sent = {"thinking": {"type": "enabled", "budget_tokens": 31999}, "output_config": {"e": 1}}
+    pair = make_pair(
+        messages_observation(),
+        messages_observation(target="legacy"),
+        endpoint="messages",
+        request_body={"model": "claude-sonnet-4.5", "messages": [], **sent},
+        upstream={
+            "sdk": [_call(body=json.loads(json.dumps(sent)))],  # a copy: mutated below
+            "legacy": [_call(body={"thinking": {"type": "enabled", "budget_tokens": 4096}})],
+        },
+    )
+    found = upstream_parity(pair)
+    assert {d.path: d.detail for d in found} == {
+        "upstream[0].body.thinking.budget_tokens": AS_CLIENT_SENT,
+        "upstream[0].body.output_config": ONLY_SDK,
+    }
+    assert all(d.ignored for d in found)
+    # The other way round, the SDK is the one that changed the client's value.
+    pair.upstream["sdk"][0]["body"]["thinking"]["budget_tokens"] = 4096
+    pair.upstream["legacy"][0]["body"]["thinking"]["budget_tokens"] = 31999
+    assert [d.path for d in upstream_parity(pair) if not d.ignored] == [
+        "upstream[0].body.thinking.budget_tokens"
+    ]
+
+
+def test_the_sdk_losing_a_memory_header_or_the_supermemory_key_is_a_regression() -> None:
+    lost = _call(headers={"x-sm-user-id": None}, credentials={"x-supermemory-api-key": {}})
+    del lost["headers"]["x-sm-user-id"]
+    pair = make_pair(
+        messages_observation(),
+        messages_observation(target="legacy"),
+        endpoint="messages",
+        upstream={"sdk": [lost], "legacy": [_call()]},
+    )
+    assert [d.path for d in upstream_parity(pair) if not d.ignored] == [
+        "upstream[0].headers.x-sm-user-id",
+        "upstream[0].credentials.x-supermemory-api-key.present",
+    ]

@@ -11,6 +11,7 @@ from harness.report.tally import (
     Evidence,
     LatencySlice,
     LoadRun,
+    ProviderCallTally,
     RoutingTally,
     RssSeries,
     RunInfo,
@@ -72,6 +73,7 @@ def clean_evidence(n: int = 40) -> Evidence:
     e.upstream_calls["sdk"] = [
         UpstreamCall(i, float(i), float(i) + 0.5, i == 0, i > 0, f"req-{i}") for i in range(n + 1)
     ]
+    e.provider_calls = ProviderCallTally(counted=n, parity_compared=n)
     for endpoint, stream in (("chat", False), ("chat", True)):
         e.latency[(endpoint, stream)] = LatencySlice(
             endpoint,

@@ -65,6 +65,15 @@ def _routing(family: str, compared: int, mismatched: int = 0, missing: int = 0) 
     return mutate
 
 
+def _calls(**values: object) -> Mutation:
+    """Provider-call facts: counts, unattached calls, upstream fields that differ."""
+
+    def mutate(e: Evidence) -> None:
+        e.provider_calls = replace(e.provider_calls, **values)  # type: ignore[arg-type]
+
+    return mutate
+
+
 def _cookies(calls: int, missing_at: tuple[int, ...] = ()) -> Mutation:
     def mutate(e: Evidence) -> None:
         e.upstream_calls["sdk"] = [
@@ -210,6 +219,35 @@ CASES: list[tuple[str, Mutation, str, Status, int]] = [
     ),
     ("family one short", _routing("curl", 19), "memory routing", INCONCLUSIVE, 1),
     ("unlisted family, few pairs", _routing("python-requests", 3), "memory routing", PASS, 0),
+    # a lost memory id is a fact: it fails on the first pair, never "inconclusive"
+    ("user id lost, few pairs", _routing("curl", 3, missing=3), "memory routing", FAIL, 0),
+    ("memory id differs, few", _routing("jetbrains", 1, mismatched=1), "memory routing", FAIL, 0),
+    # provider calls: every one attached, as many per request on both sides, sent alike
+    ("a call unattached", _calls(unattached=Counter(sdk=1)), "provider calls accounted", FAIL, 0),
+    (
+        "legacy's unattached",
+        _calls(unattached=Counter(legacy=2)),
+        "provider calls accounted",
+        FAIL,
+        0,
+    ),
+    ("one duplicate", _calls(count_mismatched=1), "provider calls per request", FAIL, 0),
+    (
+        "duplicate, few pairs",
+        _calls(counted=2, count_mismatched=1),
+        "provider calls per request",
+        FAIL,
+        0,
+    ),
+    ("calls: one short", _calls(counted=19), "provider calls per request", INCONCLUSIVE, 1),
+    (
+        "a field dropped upstream",
+        _calls(parity_fields=Counter({"upstream[*].body.system[*].cache_control": 1})),
+        "upstream request parity",
+        FAIL,
+        0,
+    ),
+    ("parity: one short", _calls(parity_compared=19), "upstream request parity", INCONCLUSIVE, 1),
     # cookie persistence
     ("cookie always back", _cookies(20), "cookie persistence", PASS, 0),
     ("cookie missing once", _cookies(40, missing_at=(7,)), "cookie persistence", FAIL, 0),

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.upstream_facts import cookie_persistence, routing_difference, upstream_calls
+from harness.report.upstream_facts import (
+    call_count_difference,
+    cookie_persistence,
+    routing_difference,
+    upstream_calls,
+)
 
 
 def _call(seq: int, at: float | None, *, valid: bool, issued: bool, **extra: Any) -> dict:
@@ -84,3 +89,43 @@ def test_routing_difference() -> None:
     assert routing_difference("req-1", sdk, sdk) == (None, False)
     example, missing = routing_difference("req-1", [{"headers": {}}], [{"headers": {}}])
     assert example is None and missing
+
+
+def test_routing_judges_the_sdk_side_s_losses_only() -> None:
+    with_all = {
+        "headers": {"x-sm-user-id": "u", "x-sm-conversation-id": "c"},
+        "credentials": {"x-supermemory-api-key": {"present": True}},
+    }
+    bare: dict[str, Any] = {"headers": {}, "credentials": {}}
+    # The LiteLLM server sends no memory headers on count_tokens: the SDK loses nothing.
+    assert routing_difference("r", [with_all], [bare]) == (None, False)
+    example, missing = routing_difference("r", [bare], [with_all])
+    assert missing and example is not None and example.sdk == "<missing>"
+    # The Supermemory key: present or absent, never its value.
+    no_key = {**with_all, "credentials": {"x-supermemory-api-key": {"present": False}}}
+    example, _ = routing_difference("r", [no_key], [with_all])
+    assert example is not None
+    assert (example.path, example.sdk, example.legacy) == (
+        "upstream[0].headers.x-supermemory-api-key",
+        "<missing>",
+        "<present>",
+    )
+    # A retry the recorded status explains is not compared: the answered call is.
+    limited = {**bare, "status": 429}
+    assert routing_difference("r", [limited, {**with_all, "status": 200}], [with_all]) == (
+        None,
+        False,
+    )
+
+
+def test_calls_per_request_after_explained_retries() -> None:
+    ok, limited, overloaded = {"status": 200}, {"status": 429}, {"status": 529}
+    assert call_count_difference("r", [limited, overloaded, ok], [ok]) is None
+    assert call_count_difference("r", [{"status": None}, ok], [ok]) is None  # no answer at all
+    twice = call_count_difference("r", [ok, ok], [ok])
+    assert twice is not None and twice.detail == "the SDK side made 1 more provider call"
+    assert twice.sdk == "2 answered of 2 calls (200, 200)"
+    lost = call_count_difference("r", [], [ok])
+    assert lost is not None and lost.detail == "the SDK side made 1 fewer provider call"
+    # A 400 is an answer, not a reason to retry: a second call after it is a duplicate.
+    assert call_count_difference("r", [{"status": 400}, {"status": 400}], [{"status": 400}])

@@ -7,7 +7,7 @@ import json
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,16 @@ AUTH = {"x-api-key": MASTER_KEY}
 class ListSink:
     def __init__(self) -> None:
         self.pairs: list[CapturedPair] = []
+        self.unattached: list[tuple[str, dict[str, Any]]] = []
 
     def put(self, pair: CapturedPair) -> bool:
         self.pairs.append(pair)
         return True
+
+    def add_unattached(self, target: str, calls: Iterable[dict[str, Any]]) -> int:
+        kept = list(calls)
+        self.unattached.extend((target, call) for call in kept)
+        return len(kept)
 
 
 class FakeShadow:

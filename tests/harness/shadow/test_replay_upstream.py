@@ -137,6 +137,24 @@ def test_a_call_nobody_registered_is_a_counted_miss_and_goes_nowhere(
     # A released registration answers no more.
     upstream.release(registration)
     assert client.post("/v1/messages", content=_body("known")).status_code == MISS_STATUS
+    # Neither miss is dropped: both are kept, once, for the accounting gate.
+    kept = upstream.take_unattached()
+    assert [(c.path, c.status) for c in kept] == [
+        ("/v1/messages/count_tokens", MISS_STATUS),
+        ("/v1/messages", MISS_STATUS),
+    ]
+    assert upstream.take_unattached() == []
+
+
+def test_a_duplicate_while_the_request_is_in_flight_goes_with_it(
+    replay: tuple[ReplayUpstream, httpx.Client],
+) -> None:
+    upstream, client = replay
+    body = _body("twice")
+    registration = upstream.expect([_recorded(body, 200, [(0.0, b"{}")])])
+    assert registration is not None
+    assert [client.post("/v1/messages", content=body).status_code for _ in range(2)] == [200, 200]
+    assert len(registration.received) == 2 and upstream.take_unattached() == []
 
 
 def test_nothing_to_replay_registers_nothing() -> None:

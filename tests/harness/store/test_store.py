@@ -249,3 +249,21 @@ def test_the_upstream_mode_survives_the_store_and_old_rows_read_as_live(tmp_path
     with CaptureStore(tmp_path / "old.db", spill=False) as store:
         assert store.schema_version() == SCHEMA_VERSION
         assert [s.pair.upstream_mode for s in store.iter_pairs()] == ["replay"]
+
+
+def test_unattached_calls_are_kept_redacted(tmp_path: Path) -> None:
+    from harness.redaction import Redactor
+
+    store = CaptureStore(tmp_path / "s.db", redactor=Redactor(("sk-secret-value",)))
+    call = {
+        "method": "POST",
+        "path": "/v1/messages",
+        "time": 12.5,
+        "headers": {"x-api-key": "sk-secret-value", "x-sm-user-id": "u"},
+    }
+    assert store.add_unattached("legacy", [call, {**call, "time": 11.0}]) == 2
+    kept = store.unattached()
+    store.close()
+    assert [(target, c["time"]) for target, c in kept] == [("legacy", 11.0), ("legacy", 12.5)]
+    assert "sk-secret-value" not in json.dumps(kept)
+    assert kept[0][1]["headers"]["x-sm-user-id"] == "u"

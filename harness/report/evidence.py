@@ -120,7 +120,7 @@ def _fold(
 ) -> Evidence:
     """Fold the pairs with ``after_id < id <= last_id`` (a worker's share, or all)."""
     comparator, redactor = comparator_for(settings, config_path)
-    collector = EvidenceCollector(comparator, run, redactor)
+    collector = EvidenceCollector(comparator, run, redactor, settings.shadow.live_suffix)
     with CaptureStore(store_path, spill=False) as store:
         for row in store.iter_rows(after_id=after_id, until_id=last_id):
             collector.add_row(row)

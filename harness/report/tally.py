@@ -256,6 +256,25 @@ class RssSeries:
     points: tuple[tuple[float, int], ...]  # (seconds since the run started, rss bytes)
 
 
+@dataclass
+class LiveSpend:
+    """Live mirroring: what the mirror side cost the provider, and whether its memory was
+    kept apart (its ids carried the suffix wherever its provider calls were recorded)."""
+
+    pairs: int = 0  # mirrored live, the A/A repeat's second call included in ``requests``
+    requests: int = 0
+    tokens: int = 0  # input + output, from the usage the mirror side's answers reported
+    checked: int = 0  # pairs whose mirror-side provider calls were recorded
+    isolated: int = 0  # ... and every one of them carried the suffix
+
+    def merge(self, other: LiveSpend) -> None:
+        self.pairs += other.pairs
+        self.requests += other.requests
+        self.tokens += other.tokens
+        self.checked += other.checked
+        self.isolated += other.isolated
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What produced the evidence; fixed values in tests make reports reproducible."""
@@ -307,6 +326,7 @@ class Evidence:
     # Pairs stored with the primary's answer only, by their mirror outcome (e.g. "not
     # mirrored: shutdown": queued when shadow mode stopped): in no comparison, but counted.
     not_mirrored: Counter[str] = field(default_factory=Counter)
+    live: LiveSpend = field(default_factory=LiveSpend)
 
     @property
     def replay_only(self) -> bool:
@@ -369,3 +389,4 @@ class Evidence:
         self.upstream_modes.update(other.upstream_modes)
         self.replay_unrecorded += other.replay_unrecorded
         self.not_mirrored.update(other.not_mirrored)
+        self.live.merge(other.live)

@@ -64,19 +64,37 @@ def _header(call: Mapping[str, Any], name: str) -> Any:
 
 
 def routing_difference(
-    pair_id: str, sdk_calls: Sequence[Any], legacy_calls: Sequence[Any]
+    pair_id: str,
+    sdk_calls: Sequence[Any],
+    legacy_calls: Sequence[Any],
+    suffixes: Mapping[str, str] | None = None,
 ) -> tuple[Example | None, bool]:
-    """(the first memory-header difference, whether the SDK proxy sent no user id)."""
+    """(the first memory-header difference, whether the SDK proxy sent no user id).
+
+    ``suffixes``: target (``sdk``/``legacy``) -> the suffix live mirroring gives that
+    side's memory ids (its memories kept apart from the user's), taken off before the
+    comparison. A value without it is compared as it is: pairs stored before live mode
+    isolated the mirror's memory carry none (whether each pair was isolated is the
+    report's live line, :func:`harness.report.first_screen.live_line`)."""
     sdk = [c for c in sdk_calls if isinstance(c, Mapping)]
     legacy = [c for c in legacy_calls if isinstance(c, Mapping)]
+    suffixes = suffixes or {}
     missing_user = any(not _header(call, "x-sm-user-id") for call in sdk)
     for index, (a, b) in enumerate(zip(sdk, legacy, strict=False)):
         for name in _ROUTING_HEADERS:
-            va, vb = _header(a, name), _header(b, name)
+            va = _unsuffixed(_header(a, name), suffixes.get("sdk", ""))
+            vb = _unsuffixed(_header(b, name), suffixes.get("legacy", ""))
             if va != vb:
                 path = f"upstream[{index}].headers.{name}"
                 return Example(pair_id, path, _text(va), _text(vb)), missing_user
     return None, missing_user
+
+
+def _unsuffixed(value: Any, suffix: str) -> Any:
+    """``value`` without the live-mode ``suffix``."""
+    if not suffix or not isinstance(value, str):
+        return value
+    return value.removesuffix(suffix)
 
 
 def _text(value: Any) -> str:

@@ -204,9 +204,14 @@ def _serve(config: ProxyConfig, settings: HarnessSettings, host: str, port: int)
         # The mirror proxy's provider base URLs must point here (keep their paths).
         logger.warning("replay upstream: %s (point the mirror side's api_base here)", url)
     else:
+        shadow = settings.shadow
         logger.warning(
-            "shadow.upstream: live: the mirror side calls the provider too (memory is "
-            "written and spend counted twice)"
+            "shadow.upstream: live: the mirror side calls the provider too and is billed; "
+            "its memory user and conversation ids get the suffix %r; budget per UTC day: "
+            "%s requests, %s tokens",
+            shadow.live_suffix,
+            shadow.live_budget_requests or "no cap on",
+            shadow.live_budget_tokens or "no cap on",
         )
     # uvicorn re-raises the SIGTERM it shut down for once it returns: the handler it puts
     # back (harness.cli's) unwinds, so the finally below lets the sidecar finish writing.

@@ -12,8 +12,14 @@ from harness.upstream.join import attach_upstream
 __all__ = ["collect_upstream"]
 
 
-def collect_upstream(store: CaptureStore, sandboxes: Mapping[str, str], redactor: Redactor) -> int:
-    """``sandboxes``: target name -> the URL of the sandbox that target called."""
+def collect_upstream(
+    store: CaptureStore,
+    sandboxes: Mapping[str, str],
+    redactor: Redactor,
+    suffixes: Mapping[str, str] | None = None,
+) -> int:
+    """``sandboxes``: target name -> the URL of the sandbox that target called;
+    ``suffixes``: target -> the memory-id suffix live mirroring gave its calls."""
     captures = {}
     for target, url in sandboxes.items():
         with SandboxControl(url) as control:
@@ -27,7 +33,7 @@ def collect_upstream(store: CaptureStore, sandboxes: Mapping[str, str], redactor
             if o is not None
         ]
         windows.append((stored.id, request.correlation_key, request.received_at, max(durations)))
-    assigned = attach_upstream(windows, captures)
+    assigned = attach_upstream(windows, captures, suffixes)
     redacted = {
         pair_id: {t: [redactor.redact_upstream(c) for c in calls] for t, calls in per.items()}
         for pair_id, per in assigned.items()

@@ -27,28 +27,37 @@ _SLACK_AFTER_S = 5.0
 _RETRIED = (429, 503, 529)
 
 
-def capture_key(capture: Mapping[str, Any]) -> str | None:
+def capture_key(capture: Mapping[str, Any], suffix: str = "") -> str | None:
+    """``suffix``: what live mirroring appended to this target's memory user id (its
+    memories kept apart from the user's); taken off here, the one place the join sees it,
+    so both sides' calls key to the client request's own user id."""
     headers = capture.get("headers") or {}
     body = capture.get("body")
     stream = bool(body.get("stream")) if isinstance(body, dict) else False
-    return correlation_key(headers.get("x-sm-user-id"), body, stream)
+    user_id = headers.get("x-sm-user-id")
+    if suffix and isinstance(user_id, str):
+        user_id = user_id.removesuffix(suffix)
+    return correlation_key(user_id, body, stream)
 
 
 def attach_upstream(
     pairs: Iterable[tuple[int, str | None, float, float]],
     captures: Mapping[str, list[dict[str, Any]]],
+    suffixes: Mapping[str, str] | None = None,
 ) -> dict[int, dict[str, list[dict[str, Any]]]]:
     """Assign captured upstream calls to pairs. Pure.
 
     ``pairs``: ``(pair id, correlation key, received_at, duration seconds)``.
     ``captures``: target -> the sandbox's captured requests (with ``time`` and ``seq``).
+    ``suffixes``: target -> the memory-id suffix live mirroring gave its calls.
     Returns pair id -> target -> its upstream calls.
     """
+    suffixes = suffixes or {}
     pools: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for target, items in captures.items():
         pool: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for capture in sorted(items, key=lambda c: (c.get("time", 0.0), c.get("seq", 0))):
-            key = capture_key(capture)
+            key = capture_key(capture, suffixes.get(target, ""))
             if key is not None:
                 pool[key].append(capture)
         pools[target] = pool

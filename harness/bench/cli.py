@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from harness.bench.cases import parse_cases
-from harness.bench.paths import PATH_NAMES, parse_paths
+from harness.bench.paths import DEFAULT_PATHS, PATH_NAMES, parse_paths
 from harness.bench.render import render_table
 from harness.bench.runner import BenchPlan, run_bench
 from memory_proxy.processes import ProcessStartError
@@ -31,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "translated chat-claude, chat-claude-stream (OpenAI format, Claude model)",
     )
     parser.add_argument(
-        "--paths", default=",".join(PATH_NAMES), help=f"comma list of {', '.join(PATH_NAMES)}"
+        "--paths",
+        default=",".join(DEFAULT_PATHS),
+        help=f"comma list of {', '.join(PATH_NAMES)} (tap: the SDK proxy with shadow mode's "
+        "upstream tap recording every request, to set beside sdk; not run unless named)",
     )
     parser.add_argument(
         "--soak",

@@ -11,7 +11,9 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from harness.bench import BenchPlan, run_bench
@@ -23,10 +25,15 @@ from harness.bench.paths import parse_paths
 from harness.bench.procstat import group_members, snapshot
 from harness.bench.render import COLUMNS
 from harness.bench.runner import _turn_metrics_off
+from harness.bench.tapped_proxy import RecordEveryRequest
 from harness.bench.targets import check_targets
+from harness.loopback import LoopbackServer
 from harness.sandbox.config_file import write_sandbox_config
+from harness.shadow.upstream_tap import UpstreamTap
 from harness.stats import percentile
+from memory_proxy.app import create_app
 from memory_proxy.config import load_config
+from tests.conftest import MASTER_KEY
 
 
 @pytest.mark.slow
@@ -200,6 +207,49 @@ def test_targets_pass_and_miss() -> None:
     assert generator.passed and "direct 5.0x sdk" in generator.detail
     assert checks["sdk rss growth over soak"].measured == 10.0
     assert checks["sdk rss growth over soak"].verdict == "PASS"
+
+
+def test_the_tap_target_is_the_tapped_proxys_cpu_less_the_sdk_proxys() -> None:
+    def summary(path: str, cpu_ms: float) -> PathCaseSummary:
+        return summarize([_m(path, 600, 50, cpu_ms / 10)])
+
+    cheap = {("sdk", "chat"): summary("sdk", 1.50), ("tap", "chat"): summary("tap", 1.54)}
+    costly = {**cheap, ("tap", "chat"): summary("tap", 1.60)}
+    (check,) = [c for c in check_targets(cheap, ["chat"], None) if "tap" in c.name]
+    assert check.name == "upstream tap cpu added [chat]" and check.passed
+    assert round(check.measured, 3) == 0.04
+    (check,) = [c for c in check_targets(costly, ["chat"], None) if "tap" in c.name]
+    assert not check.passed and round(check.measured, 3) == 0.1
+    # Without the tap path in the run there is no such target.
+    assert not any("tap" in c.name for c in check_targets(_without_tap(cheap), ["chat"], None))
+
+
+def _without_tap(summaries: dict[tuple[str, str], PathCaseSummary]) -> dict[Any, Any]:
+    return {k: v for k, v in summaries.items() if k[0] != "tap"}
+
+
+def test_the_tapped_proxy_records_every_requests_provider_calls(
+    sandbox_config_path: Path, sandbox: Any
+) -> None:
+    """The tap path measures the tap at work: each request's provider calls recorded."""
+    recorded: list[int] = []
+
+    class CountingTap(UpstreamTap):
+        def call(self, *args: Any, **kwargs: Any) -> Any:
+            call = super().call(*args, **kwargs)
+            recorded.append(call is not None)
+            return call
+
+    app = create_app(load_config(sandbox_config_path), upstream_observer=CountingTap(1 << 20))
+    with (
+        LoopbackServer(RecordEveryRequest(app)) as server,
+        httpx.Client(base_url=server.url, headers={"x-api-key": MASTER_KEY}) as client,
+    ):
+        for case in ("chat", "messages-stream"):
+            call = CASES[case].proxy_call(server.url, MASTER_KEY)
+            reply = client.post(call.url, content=call.body, headers=call.headers)
+            assert reply.status_code == 200
+    assert recorded == [True, True]
 
 
 def test_paced_targets_compare_the_primarys_own_cpu_and_p50() -> None:

@@ -37,6 +37,9 @@ class ShadowSettings:
     # answers (harness.shadow.replay_upstream); live: the mirror calls the provider too.
     upstream: str = "replay"
     replay_listen: str = "127.0.0.1:0"  # where the replay upstream listens (0: any port)
+    # Replay with ``primary: legacy``: where the recording relay in front of the provider
+    # listens (the legacy stack's LiteLLM server calls the provider through it).
+    relay_listen: str = "127.0.0.1:0"
     # Live mode only: the mirror's memory user and conversation ids get this suffix (its
     # memories are written apart from the user's), and its spend is capped per UTC day
     # (``live_budget: {requests: N, tokens: N}`` in the file; tokens from the answers' usage).
@@ -213,10 +216,11 @@ def validate_upstream_mode(shadow: ShadowSettings, where: str | Path) -> None:
         raise ConfigError(
             f"{where}: shadow.upstream: expected replay or live, got {shadow.upstream}"
         )
-    try:
-        replay_address(shadow.replay_listen)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: shadow.replay_listen: {exc}") from None
+    for name in ("replay_listen", "relay_listen"):
+        try:
+            replay_address(getattr(shadow, name))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: shadow.{name}: {exc}") from None
     if shadow.upstream == "live" and not shadow.live_suffix:
         raise ConfigError(
             f"{where}: shadow.live_suffix: live mirroring needs a suffix (the mirror's "
@@ -224,14 +228,6 @@ def validate_upstream_mode(shadow: ShadowSettings, where: str | Path) -> None:
         )
     if shadow.live_budget_requests < 0 or shadow.live_budget_tokens < 0:
         raise ConfigError(f"{where}: shadow.live_budget: expected counts >= 0 (0: no cap)")
-    if shadow.upstream == "replay" and shadow.primary == "legacy":
-        # The SDK proxy's provider calls are tapped in its upstream session; the legacy
-        # stack's would need a recording relay in front of the provider.
-        raise ConfigError(
-            f"{where}: shadow.upstream: replay needs shadow.primary: sdk (recording the "
-            "legacy stack's provider calls is not supported yet); use shadow.upstream: live "
-            "to mirror the SDK proxy against the real provider"
-        )
 
 
 def _validate(settings: HarnessSettings, path: Path) -> None:

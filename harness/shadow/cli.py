@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--replay-listen", metavar="HOST:PORT", help="where the replay upstream listens"
     )
+    parser.add_argument(
+        "--relay-listen",
+        metavar="HOST:PORT",
+        help="replay with --primary legacy: where the recording relay in front of the "
+        "provider listens (the legacy stack's LiteLLM server runs on the config printed "
+        "at start, its providers through the relay)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         max_rate=args.max_rate,
         upstream=args.upstream,
         replay_listen=args.replay_listen,
+        relay_listen=args.relay_listen,
     )
     if args.store:
         settings = settings.with_overrides("capture", store=Path(args.store))

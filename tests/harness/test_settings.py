@@ -48,7 +48,7 @@ def test_the_live_budget_reads_as_a_mapping(tmp_path: Path) -> None:
         ("rate_cap: 5", "shadow.rate_cap: unknown setting"),
         ("upstream: mirror", "shadow.upstream: expected replay or live"),
         ("replay_listen: '8080'", "shadow.replay_listen: expected HOST:PORT"),
-        ("primary: legacy", "shadow.upstream: replay needs shadow.primary: sdk"),
+        ("relay_listen: nowhere", "shadow.relay_listen: expected HOST:PORT"),
         ("live_budget: 100", "shadow.live_budget: expected a mapping"),
         ("live_budget: {dollars: 5}", "shadow.live_budget: expected a mapping"),
         ("live_budget: {requests: -1}", "shadow.live_budget: expected counts >= 0"),

@@ -40,6 +40,7 @@ class Targets:
     shadow_rps_loss: float = 0.10
     shadow_p50_gain: float = 0.05
     tap_cpu_ms: float = 0.05
+    metrics_cpu_ms: float = 0.03  # ``--ab metrics``: memory_proxy.metrics on vs off
     soak_growth_mb: float = 20.0
     generator_share: float = 0.5
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from harness.bench import BenchPlan, run_bench
+from harness.bench.ab import _builds, run_ab
 from harness.bench.cases import CASES, parse_cases
 from harness.bench.cli import add_arguments as add_bench_arguments
 from harness.bench.cli import run as bench_command
@@ -250,6 +251,42 @@ def test_the_tapped_proxy_records_every_requests_provider_calls(
             reply = client.post(call.url, content=call.body, headers=call.headers)
             assert reply.status_code == 200
     assert recorded == [True, True]
+
+
+@pytest.mark.slow
+def test_the_ab_run_times_both_builds_in_alternating_rounds(tmp_path: Path) -> None:
+    results = run_ab(
+        "metrics",
+        [CASES["chat"], CASES["messages-stream"]],
+        folder=tmp_path,
+        requests=20,
+        rounds=3,
+        warmup=5,
+        concurrency=5,
+        say=lambda _: None,
+    )
+    assert [(r.feature, r.case) for r in results] == [
+        ("metrics", "chat"),
+        ("metrics", "messages-stream"),
+    ]
+    for result in results:
+        assert len(result.with_ms) == len(result.without_ms) == 3
+        assert all(ms > 0 for ms in (*result.with_ms, *result.without_ms))
+        assert "ms CPU per request added" in result.line()
+
+
+def test_the_ab_builds_differ_in_the_feature_alone(tmp_path: Path) -> None:
+    on = write_sandbox_config("http://127.0.0.1:9", tmp_path / "on.yaml")
+    off = write_sandbox_config("http://127.0.0.1:9", tmp_path / "off.yaml")
+    _turn_metrics_off(off)
+    with_metrics, without_metrics = _builds("metrics", on, off)
+    assert with_metrics.state.metrics is not None  # type: ignore[attr-defined]
+    assert without_metrics.state.metrics is None  # type: ignore[attr-defined]
+    tapped, plain = _builds("tap", on, off)
+    assert isinstance(tapped, RecordEveryRequest) and tapped.app.state.metrics is not None  # type: ignore[attr-defined]
+    assert plain.state.metrics is not None  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="--ab: choose from metrics, tap"):
+        run_ab("cache", [], folder=tmp_path)
 
 
 def test_paced_targets_compare_the_primarys_own_cpu_and_p50() -> None:

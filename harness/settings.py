@@ -40,6 +40,15 @@ class ShadowSettings:
     # answers (harness.shadow.replay_upstream); live: the mirror calls the provider too.
     upstream: str = "replay"
     replay_listen: str = "127.0.0.1:0"  # where the replay upstream listens (0: any port)
+    # Replay with ``primary: legacy``: where the recording relay in front of the provider
+    # listens (the legacy stack's LiteLLM server calls the provider through it).
+    relay_listen: str = "127.0.0.1:0"
+    # Live mode only: the mirror's memory user and conversation ids get this suffix (its
+    # memories are written apart from the user's), and its spend is capped per UTC day
+    # (``live_budget: {requests: N, tokens: N}`` in the file; tokens from the answers' usage).
+    live_suffix: str = "-shadow"
+    live_budget_requests: int = 0  # 0: no cap
+    live_budget_tokens: int = 0
     sample_rate: float = 100.0
     max_rate: float = 0.0
     endpoints: tuple[str, ...] = MIRRORED_ENDPOINTS
@@ -138,6 +147,14 @@ def load_harness_settings(path: str | Path | None) -> HarnessSettings:
         shadow_raw["breaker_failures"] = breaker["failures"]
     if "cooldown_seconds" in breaker:
         shadow_raw["breaker_cooldown_seconds"] = breaker["cooldown_seconds"]
+    budget = shadow_raw.pop("live_budget", None) or {}
+    if not isinstance(budget, dict) or set(budget) - {"requests", "tokens"}:
+        raise ConfigError(
+            f"{path}: shadow.live_budget: expected a mapping with requests and/or tokens"
+        )
+    for unit in ("requests", "tokens"):
+        if unit in budget:
+            shadow_raw[f"live_budget_{unit}"] = budget[unit]
     compare_raw = dict(_section(raw, "compare", path))
     accept = _accept_rules(compare_raw.pop("accept", None), "compare.accept", path)
     compare = dataclasses.replace(
@@ -245,18 +262,18 @@ def validate_upstream_mode(shadow: ShadowSettings, where: str | Path) -> None:
         raise ConfigError(
             f"{where}: shadow.upstream: expected replay or live, got {shadow.upstream}"
         )
-    try:
-        replay_address(shadow.replay_listen)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: shadow.replay_listen: {exc}") from None
-    if shadow.upstream == "replay" and shadow.primary == "legacy":
-        # The SDK proxy's provider calls are tapped in its upstream session; the legacy
-        # stack's would need a recording relay in front of the provider.
+    for name in ("replay_listen", "relay_listen"):
+        try:
+            replay_address(getattr(shadow, name))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: shadow.{name}: {exc}") from None
+    if shadow.upstream == "live" and not shadow.live_suffix:
         raise ConfigError(
-            f"{where}: shadow.upstream: replay needs shadow.primary: sdk (recording the "
-            "legacy stack's provider calls is not supported yet); use shadow.upstream: live "
-            "to mirror the SDK proxy against the real provider"
+            f"{where}: shadow.live_suffix: live mirroring needs a suffix (the mirror's "
+            "memory must not be written into the user's own)"
         )
+    if shadow.live_budget_requests < 0 or shadow.live_budget_tokens < 0:
+        raise ConfigError(f"{where}: shadow.live_budget: expected counts >= 0 (0: no cap)")
 
 
 def _validate(settings: HarnessSettings, path: Path) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "decode_sse",
     "event_sequence",
     "first_token_offset",
+    "format_of",
 ]
 
 
@@ -362,3 +363,8 @@ def first_token_offset(events: Sequence[SseEvent], fmt: FormatName) -> float | N
             if any((c.get("function") or {}).get("arguments") for c in calls):
                 return event.offset_ms
     return None
+
+
+def format_of(endpoint: str) -> FormatName:
+    """The API format an endpoint's answers (and streams) are in."""
+    return "anthropic" if endpoint in ("messages", "count_tokens") else "openai"

@@ -6,12 +6,15 @@ import argparse
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
+from harness.bench.ab import AB_FEATURES, run_ab
 from harness.bench.cases import parse_cases
-from harness.bench.paths import PATH_NAMES, parse_paths
+from harness.bench.paths import DEFAULT_PATHS, PATH_NAMES, parse_paths
 from harness.bench.render import render_table
 from harness.bench.runner import BenchPlan, run_bench
+from harness.bench.targets import Targets
 from memory_proxy.processes import ProcessStartError
 
 __all__ = ["add_arguments", "run"]
@@ -31,7 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "translated chat-claude, chat-claude-stream (OpenAI format, Claude model)",
     )
     parser.add_argument(
-        "--paths", default=",".join(PATH_NAMES), help=f"comma list of {', '.join(PATH_NAMES)}"
+        "--paths",
+        default=",".join(DEFAULT_PATHS),
+        help=f"comma list of {', '.join(PATH_NAMES)} (tap: the SDK proxy with shadow mode's "
+        "upstream tap recording every request, to set beside sdk; not run unless named)",
     )
     parser.add_argument(
         "--soak",
@@ -87,6 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "to measure what the metrics cost",
     )
     parser.add_argument(
+        "--ab",
+        choices=AB_FEATURES,
+        help="instead of the paths: what one feature adds to the SDK proxy's CPU per request, "
+        "measured in-process with and without it in alternating rounds (metrics: "
+        "memory_proxy.metrics, target <= 0.03 ms; tap: shadow mode's upstream tap, "
+        "<= 0.05 ms); --requests, --rounds, --warmup, --concurrency and --cases apply",
+    )
+    parser.add_argument(
         "--sandbox-args",
         default="",
         help="extra sandbox flags, quoted, e.g. '--latency-ms 20 --chunk-delay-ms 2'",
@@ -103,6 +117,8 @@ def _cpus(text: str) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Exit status: 0 when every target passed, 1 when one missed, 2 on bad input."""
+    if args.ab:
+        return _run_ab(args)
     try:
         plan = BenchPlan(
             paths=parse_paths(args.paths),
@@ -147,3 +163,35 @@ def _positive(value: int, flag: str) -> int:
     if value < 1:
         raise ValueError(f"{flag} must be >= 1, got {value}")
     return value
+
+
+def _run_ab(args: argparse.Namespace) -> int:
+    try:
+        cases = parse_cases(args.cases)
+        requests = _positive(args.requests, "--requests")
+        rounds = _positive(args.rounds, "--rounds")
+        concurrency = _positive(args.concurrency, "--concurrency")
+    except ValueError as exc:
+        print(f"harness bench: {exc}", file=sys.stderr)
+        return 2
+    folder = Path(args.out) / time.strftime(f"%Y%m%dT%H%M%SZ-ab-{args.ab}", time.gmtime())
+    print(f"harness bench --ab {args.ab}: logs in {folder}")
+    try:
+        results = run_ab(
+            args.ab,
+            cases,
+            folder=folder,
+            requests=requests,
+            rounds=rounds,
+            warmup=max(0, args.warmup),
+            concurrency=concurrency,
+        )
+    except ProcessStartError as exc:
+        print(f"harness bench: a server did not start: {exc}", file=sys.stderr)
+        return 2
+    targets = Targets()
+    limit = targets.metrics_cpu_ms if args.ab == "metrics" else targets.tap_cpu_ms
+    missed = [r for r in results if r.added_ms > limit]
+    verdict = "MISS" if missed else "PASS"
+    print(f"{verdict}: target <= {limit} ms added CPU per request, every case")
+    return 1 if missed else 0

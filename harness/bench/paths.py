@@ -9,6 +9,9 @@
     shadow   loadgen -> SDK proxy in shadow mode -> sandbox
                                    \\-> mirror -> legacy proxy -> LiteLLM server
                                                                   -> mirror sandbox
+    tap      loadgen -> SDK proxy, shadow mode's upstream tap recording every
+                        request (records dropped) -> sandbox        (opt-in: its CPU
+                        per request less the sdk path's is what the tap costs)
 
 One sandbox serves every path's primary; the legacy proxy and LiteLLM server are shared
 by the ``legacy`` and ``litellm`` paths (only one path carries load at a time). The
@@ -27,6 +30,7 @@ own priority, ``shadow.mirror_nice``) and the mirror's target.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,15 +39,25 @@ import httpx
 
 from harness.bench.procstat import group_members
 from harness.cpu_priority import yield_cpu
+from harness.loopback import free_port
 from harness.paths import HARNESS_CONFIG
 from harness.sandbox.config_file import write_sandbox_config
 from harness.stack import Stack
+from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.litellm_server import LiteLLMServer
 from memory_proxy.processes import ChildProcess
 
-__all__ = ["BENCH_SANDBOX_ARGS", "PATH_NAMES", "BenchPath", "parse_paths", "start_paths"]
+__all__ = [
+    "BENCH_SANDBOX_ARGS",
+    "DEFAULT_PATHS",
+    "PATH_NAMES",
+    "BenchPath",
+    "parse_paths",
+    "start_paths",
+]
 
-PATH_NAMES = ("direct", "sdk", "litellm", "legacy", "shadow")
+PATH_NAMES = ("direct", "sdk", "litellm", "legacy", "shadow", "tap")
+DEFAULT_PATHS = ("direct", "sdk", "litellm", "legacy", "shadow")
 # A bounded capture list: the bench never reads it, and it should not grow the heap.
 BENCH_SANDBOX_ARGS = ("--capture-limit", "100")
 
@@ -124,6 +138,27 @@ def start_paths(
     if "sdk" in names:
         sdk = stack.sdk_proxy(config)
         paths["sdk"] = BenchPath("sdk", sdk.url, _pids(sdk=sdk), _startups(sdk=sdk))
+    if "tap" in names:
+        port = free_port()
+        tapped = stack.start(
+            ChildProcess(
+                "SDK proxy (upstream tap)",
+                [
+                    sys.executable,
+                    "-m",
+                    "harness.bench.tapped_proxy",
+                    "--config",
+                    str(config),
+                    "--port",
+                    str(port),
+                ],
+                port=port,
+                log_path=stack.run_dir / "tapped-sdk-proxy.log",
+                env=LITELLM_OFFLINE_ENV,
+                ready_timeout=90,
+            )
+        )
+        paths["tap"] = BenchPath("tap", tapped.url, _pids(tap=tapped), _startups(tap=tapped))
     if {"legacy", "litellm"} & set(names):
         server = stack.litellm_server(config)
         if "litellm" in names:
@@ -161,7 +196,7 @@ def start_paths(
         # Both primaries (plain and shadow) on the other cores, alike: the mirror side's
         # caches then stay off the cores the primary runs on.
         others = set(range(os.cpu_count() or 1)) - set(mirror_cpus)
-        for name in ("sdk", "shadow"):
+        for name in ("sdk", "shadow", "tap"):
             if name in paths and others:
                 yield_cpu(paths[name].processes[name], cpus=others)
     return {name: paths[name] for name in names}

@@ -5,6 +5,8 @@ SDK proxy CPU per request                  <= 2.0 ms, every case
 SDK proxy throughput / legacy two-hop      >= 5x, every case (same run, same load)
 shadow mode: primary throughput lost       <= 10 % of the SDK proxy's, every case
 shadow mode: primary p50 added             <= 5 % of the SDK proxy's, every case
+shadow mode's upstream tap: CPU added      <= 0.05 ms per request, every case (the
+                                           ``tap`` path's CPU per request less sdk's)
 SDK proxy RSS growth over the soak         < 20 MB (``--soak N`` after warm-up)
 load generator CPU, busiest window         <= 50 % of a core: it could go twice as
                                            fast, so it did not set any path's pace
@@ -37,6 +39,8 @@ class Targets:
     sdk_over_legacy: float = 5.0
     shadow_rps_loss: float = 0.10
     shadow_p50_gain: float = 0.05
+    tap_cpu_ms: float = 0.05
+    metrics_cpu_ms: float = 0.03  # ``--ab metrics``: memory_proxy.metrics on vs off
     soak_growth_mb: float = 20.0
     generator_share: float = 0.5
 
@@ -99,6 +103,20 @@ def check_targets(
                 )
             )
             checks.extend(_p50_check(f"shadow p50 cost [{case}]", sdk, shadow, targets))
+        tap = summaries.get(("tap", case))
+        if sdk is not None and tap is not None and sdk.server_cpu_ms and tap.server_cpu_ms:
+            added = tap.server_cpu_ms - sdk.server_cpu_ms
+            checks.append(
+                TargetCheck(
+                    f"upstream tap cpu added [{case}]",
+                    added,
+                    "<=",
+                    targets.tap_cpu_ms,
+                    "ms",
+                    added <= targets.tap_cpu_ms,
+                    f"{tap.server_cpu_ms:.3f} vs {sdk.server_cpu_ms:.3f} ms/request",
+                )
+            )
         windows = [s for (_, c), s in summaries.items() if c == case]
         if windows:
             busiest = max(windows, key=lambda s: s.client_cpu_share)

@@ -45,7 +45,9 @@ from harness.report.upstream_facts import (
     routing_difference,
     upstream_calls,
 )
+from harness.sse import format_of
 from harness.store.capture_store import StoredPair, UnreadableRow
+from harness.usage import usage_tokens
 
 __all__ = [
     "EXAMPLE_CHARS",
@@ -115,6 +117,9 @@ class _Judged:
     noise: Verdict | None  # the A/A comparison, when the pair has a repeat
     upstream: dict[str, list[UpstreamCall]]  # target -> the calls it sent upstream
     routing: tuple[Example | None, bool] | None  # when both targets' calls were captured
+    # Live pairs whose mirror side's provider calls were recorded: did every one carry
+    # the live suffix on its memory user id?
+    isolated: bool | None
     contract: dict[str, tuple[bool | None, bool | None]]  # point -> (sdk, legacy) kept
     # When both sides' calls are known: (calls per request differ?, the example).
     call_count: tuple[bool, Example | None] | None
@@ -181,10 +186,14 @@ class EvidenceCollector:
         run: RunInfo,
         redactor: Redactor | None = None,
         accept: AcceptRules | None = None,
+        live_suffix: str = "",
     ) -> None:
+        """``live_suffix``: ``shadow.live_suffix``, what live mirroring appends to the
+        mirror side's memory ids; the routing gate takes it off before comparing."""
         self.comparator = comparator
         self.redactor = redactor or Redactor()
         self.accept = accept
+        self.live_suffix = live_suffix
         self.evidence = Evidence(run)
 
     def add_row(self, row: StoredPair | UnreadableRow) -> None:
@@ -220,15 +229,28 @@ class EvidenceCollector:
         routing = None
         call_count = None
         parity = None
+        isolated = None
         if pair.upstream:
             request_id = pair.request.request_id
             for target, calls in pair.upstream.items():
                 upstream[target] = upstream_calls(request_id, calls)
+            # Live mode: the mirror side's memory ids carry the suffix (its own namespace).
+            suffixes = {}
+            if pair.upstream_mode == "live" and pair.shadow is not None and self.live_suffix:
+                suffixes[pair.shadow.target] = self.live_suffix
+                mirror_calls = pair.upstream.get(pair.shadow.target)
+                if mirror_calls:
+                    isolated = all(
+                        str(headers.get("x-sm-user-id", "")).endswith(self.live_suffix)
+                        for call in mirror_calls
+                        if isinstance(call, dict)
+                        for headers in (call.get("headers") or {},)
+                    )
             sdk_calls, legacy_calls = pair.upstream.get("sdk"), pair.upstream.get("legacy")
             if sdk_calls:
                 # The SDK side's calls are judged even when legacy's are missing: a call
                 # without x-sm-user-id fails memory routing on its own.
-                routing = routing_difference(request_id, sdk_calls, legacy_calls or [])
+                routing = routing_difference(request_id, sdk_calls, legacy_calls or [], suffixes)
             # A pair set apart (legacy failed outright) is not compared, here either.
             counted = verdict is not None and _both_answered(pair)
             if counted and sdk_calls is not None and legacy_calls is not None:
@@ -255,11 +277,24 @@ class EvidenceCollector:
             noise,
             upstream,
             routing,
+            isolated,
             contract,
             call_count,
             parity,
             acceptance,
         )
+
+    def _live_spend(self, pair: CapturedPair, isolated: bool | None) -> None:
+        live = self.evidence.live
+        fmt = format_of(pair.request.endpoint)
+        live.pairs += 1
+        for answer in (pair.shadow, pair.shadow_repeat):
+            if answer is not None:
+                live.requests += 1
+                live.tokens += usage_tokens(answer, fmt)
+        if isolated is not None:
+            live.checked += 1
+            live.isolated += isolated
 
     def _count(self, pair: CapturedPair, judged: _Judged) -> None:
         """Count a judged pair (reads only its typed metadata and what judging found)."""
@@ -279,6 +314,8 @@ class EvidenceCollector:
         e.family_pairs[request.client_family] += 1
         if pair.shadow is not None:
             e.mirrored += 1
+            if pair.upstream_mode == "live":
+                self._live_spend(pair, judged.isolated)
         else:
             e.not_mirrored[pair.mirror_outcome] += 1
         error_pair = is_error_pair(pair)

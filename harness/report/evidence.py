@@ -218,7 +218,13 @@ def _fold(
 ) -> Evidence:
     """Fold the pairs with ``after_id < id <= last_id`` (a worker's share, or all)."""
     comparator, redactor = comparator_for(settings, config_path)
-    collector = EvidenceCollector(comparator, run, redactor, accept_rules_for(settings, run))
+    collector = EvidenceCollector(
+        comparator,
+        run,
+        redactor,
+        accept_rules_for(settings, run),
+        live_suffix=settings.shadow.live_suffix,
+    )
     with CaptureStore(store_path, spill=False) as store:
         for row in store.iter_rows(after_id=after_id, until_id=last_id):
             collector.add_row(row)

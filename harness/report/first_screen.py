@@ -25,6 +25,7 @@ __all__ = [
     "not_mirrored_text",
     "sdk_better_line",
     "uncomparable_line",
+    "live_line",
     "upstream_mode_line",
     "worst_line",
 ]
@@ -69,7 +70,7 @@ def upstream_mode_line(report: ReadinessReport) -> str:
     modes = report.context.upstream_modes
     replay, live = modes.get("replay", 0), modes.get("live", 0)
     if not replay:
-        return ""
+        return live_line(report)
     line = (
         f"Upstream held fixed (replay) for {replay:,} pairs: the mirror side was answered with "
         "the provider's answers to the primary, so nothing reached the provider twice and "
@@ -82,6 +83,27 @@ def upstream_mode_line(report: ReadinessReport) -> str:
         )
     if live:
         line += f"; {live:,} pairs mirrored live (the upstream not held fixed)"
+        spent = live_line(report)
+        if spent:
+            line += ". " + spent
+    return line
+
+
+def live_line(report: ReadinessReport) -> str:
+    """Live mirroring: what the mirror side cost, and the memory isolation in force."""
+    spend = report.context.live
+    if not spend:
+        return ""
+    line = (
+        f"Mirrored live for {spend['pairs']:,} pairs: the mirror side called the provider "
+        f"itself ({spend['requests']:,} requests, {spend['tokens']:,} tokens by the answers' "
+        f"usage); memory isolation (the mirror's memory ids suffixed {spend['suffix']!r}): "
+    )
+    checked, isolated = spend["checked"], spend["isolated"]
+    if checked:
+        line += f"{isolated:,} of {checked:,} pairs whose mirror calls were recorded"
+    else:
+        line += "configured, no mirror-side provider call recorded to confirm it"
     return line
 
 

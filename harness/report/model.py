@@ -261,6 +261,9 @@ class RunContext:
     upstream_modes: dict[str, int] = field(default_factory=dict)  # replay / live -> pairs
     replay_unrecorded: int = 0  # replay pairs whose primary made no provider call
     not_mirrored: dict[str, int] = field(default_factory=dict)  # mirror outcome -> pairs
+    # Live pairs only: the mirror's spend (pairs, requests, tokens by usage) and the memory
+    # isolation in force (suffix; pairs whose mirror calls were recorded, and isolated).
+    live: dict[str, int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

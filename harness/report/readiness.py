@@ -7,6 +7,8 @@ summaries, charts, the rows that could not be compared and the run's context.
 
 from __future__ import annotations
 
+import dataclasses
+
 from harness.report.capture_gate import uncomparable_of
 from harness.report.charts import build_charts
 from harness.report.checks import thresholds_of
@@ -85,6 +87,11 @@ def build_report(
         upstream_modes=dict(sorted(evidence.upstream_modes.items())),
         replay_unrecorded=evidence.replay_unrecorded,
         not_mirrored=dict(sorted(evidence.not_mirrored.items())),
+        live=(
+            {"suffix": settings.shadow.live_suffix, **dataclasses.asdict(evidence.live)}
+            if evidence.live.pairs
+            else {}
+        ),
     )
     return ReadinessReport(
         decision=decide(gates),

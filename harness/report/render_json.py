@@ -148,6 +148,8 @@ def _context(context: RunContext) -> dict[str, Any]:
         "aa_rate_percent": context.aa_rate,
         "load_runs": context.load_runs,
         "process_samples": context.process_samples,
+        # Live mirroring's spend and memory isolation, when any pair was mirrored live.
+        **({"live_mirror": context.live} if context.live else {}),
     }
 
 

@@ -351,6 +351,25 @@ class RssSeries:
     points: tuple[tuple[float, int], ...]  # (seconds since the run started, rss bytes)
 
 
+@dataclass
+class LiveSpend:
+    """Live mirroring: what the mirror side cost the provider, and whether its memory was
+    kept apart (its ids carried the suffix wherever its provider calls were recorded)."""
+
+    pairs: int = 0  # mirrored live, the A/A repeat's second call included in ``requests``
+    requests: int = 0
+    tokens: int = 0  # input + output, from the usage the mirror side's answers reported
+    checked: int = 0  # pairs whose mirror-side provider calls were recorded
+    isolated: int = 0  # ... and every one of them carried the suffix
+
+    def merge(self, other: LiveSpend) -> None:
+        self.pairs += other.pairs
+        self.requests += other.requests
+        self.tokens += other.tokens
+        self.checked += other.checked
+        self.isolated += other.isolated
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What produced the evidence; fixed values in tests make reports reproducible."""
@@ -411,6 +430,7 @@ class Evidence:
     not_mirrored: Counter[str] = field(default_factory=Counter)
     # Differences the accept rules took out of the tallies above (harness.compare.accept).
     accepted: AcceptTally = field(default_factory=AcceptTally)
+    live: LiveSpend = field(default_factory=LiveSpend)
 
     @property
     def replay_only(self) -> bool:
@@ -475,3 +495,4 @@ class Evidence:
         self.replay_unrecorded += other.replay_unrecorded
         self.not_mirrored.update(other.not_mirrored)
         self.accepted.merge(other.accepted)
+        self.live.merge(other.live)

@@ -68,7 +68,10 @@ def _header(call: Mapping[str, Any], name: str) -> Any:
 
 
 def routing_difference(
-    pair_id: str, sdk_calls: Sequence[Any], legacy_calls: Sequence[Any]
+    pair_id: str,
+    sdk_calls: Sequence[Any],
+    legacy_calls: Sequence[Any],
+    suffixes: Mapping[str, str] | None = None,
 ) -> tuple[Example | None, bool]:
     """(the first memory-routing loss on the SDK side, whether an SDK call carried no
     user id).
@@ -77,13 +80,21 @@ def routing_difference(
     ``x-sm-conversation-id`` by value, the Supermemory key by presence only. A loss is an
     id or key legacy sent that the SDK side lacks or sends otherwise; one only the SDK
     side sent (the LiteLLM server sends no memory headers on some calls, count_tokens
-    among them) is no loss."""
+    among them) is no loss.
+
+    ``suffixes``: target (``sdk``/``legacy``) -> the suffix live mirroring gives that
+    side's memory ids (its memories kept apart from the user's), taken off before the
+    comparison. A value without it is compared as it is: pairs stored before live mode
+    isolated the mirror's memory carry none (whether each pair was isolated is the
+    report's live line, :func:`harness.report.first_screen.live_line`)."""
     sdk = answered_calls(sdk_calls)
     legacy = answered_calls(legacy_calls)
+    suffixes = suffixes or {}
     missing_user = any(not _header(call, "x-sm-user-id") for call in sdk)
     for index, (a, b) in enumerate(zip(sdk, legacy, strict=False)):
         for name in _ROUTING_HEADERS:
-            va, vb = _header(a, name), _header(b, name)
+            va = _unsuffixed(_header(a, name), suffixes.get("sdk", ""))
+            vb = _unsuffixed(_header(b, name), suffixes.get("legacy", ""))
             if vb is not None and va != vb:
                 path = f"upstream[{index}].headers.{name}"
                 return Example(pair_id, path, _text(va), _text(vb)), missing_user
@@ -132,6 +143,13 @@ def unattached_text(target: str, call: Mapping[str, Any]) -> str:
 
 def _presence(present: bool) -> str:
     return "<present>" if present else "<missing>"
+
+
+def _unsuffixed(value: Any, suffix: str) -> Any:
+    """``value`` without the live-mode ``suffix``."""
+    if not suffix or not isinstance(value, str):
+        return value
+    return value.removesuffix(suffix)
 
 
 def _text(value: Any) -> str:

@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--replay-listen", metavar="HOST:PORT", help="where the replay upstream listens"
     )
     parser.add_argument(
+        "--relay-listen",
+        metavar="HOST:PORT",
+        help="replay with --primary legacy: where the recording relay in front of the "
+        "provider listens (the legacy stack's LiteLLM server runs on the config printed "
+        "at start, its providers through the relay)",
+    )
+    parser.add_argument(
         "--canary",
         action="store_true",
         help="gradual cutover front door: the SDK proxy answers the users of the slice "
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         max_rate=args.max_rate,
         upstream=args.upstream,
         replay_listen=args.replay_listen,
+        relay_listen=args.relay_listen,
     )
     if args.store:
         settings = settings.with_overrides("capture", store=Path(args.store))

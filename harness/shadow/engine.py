@@ -49,15 +49,18 @@ from harness.settings import HarnessSettings, replay_address
 from harness.shadow.backpressure import AdaptiveLimit, classify
 from harness.shadow.breaker import CircuitBreaker
 from harness.shadow.gate import MirrorGate
-from harness.shadow.recorder import RawExchange, format_of, observe
+from harness.shadow.live_budget import LiveBudget
+from harness.shadow.recorder import RawExchange, observe
 from harness.shadow.replay_upstream import ReceivedCall, ReplayUpstream
 from harness.shadow.sampling import policy_for
 from harness.shadow.targets import SHADOW_HEADER, MirrorTargets
+from harness.sse import format_of
 from harness.store.writer import StoreHealth
 from harness.upstream.join import REPEAT_SUFFIX
 from harness.upstream.records import received_record, tapped_record
+from harness.usage import usage_tokens
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _NOT_MIRRORED
-from memory_proxy.memory_router import MemoryRouter, client_family
+from memory_proxy.memory_router import CONVERSATION_HEADER, MemoryRouter, client_family
 
 __all__ = [
     "SHADOW_HEADER",
@@ -201,6 +204,11 @@ class MirrorEngine:
         self._workers: list[asyncio.Task[None]] = []
         self._http: httpx.AsyncClient | None = None
         self.replay = ReplayUpstream() if shadow.upstream == "replay" else None
+        self.live_budget = (
+            LiveBudget(shadow.live_budget_requests, shadow.live_budget_tokens)
+            if shadow.upstream == "live"
+            else None
+        )
         self._replay_server: LoopbackServer | None = None
 
     def start(self) -> None:
@@ -225,6 +233,11 @@ class MirrorEngine:
                 "decreases": self.gate.limit.decreases,
             },
         }
+        if self.live_budget is not None:
+            snap["live"] = {
+                "suffix": self.settings.shadow.live_suffix,
+                **self.live_budget.as_dict(),
+            }
         if self.replay is not None:
             snap["replay"] = {
                 "url": self.replay_url,
@@ -259,6 +272,8 @@ class MirrorEngine:
                 reason = self.full_reason()
             elif not self.breaker.allow():
                 reason = "breaker_open"
+            elif self.live_budget is not None and not self.live_budget.admit():
+                reason = "live_budget"
             if reason is not None:
                 self.stats.skipped[reason] += 1
                 return False
@@ -411,6 +426,9 @@ class MirrorEngine:
             or {},
             upstream_mode="replay" if self.replay is not None else "live",
         )
+        if self.live_budget is not None:
+            for answer in (pair.shadow, pair.shadow_repeat):
+                self.live_budget.spend(usage_tokens(answer, fmt))
         if shadow_raw is not None:
             self.stats.differences[status_comparison(primary_raw, shadow_raw)] += 1
         else:
@@ -456,6 +474,8 @@ class MirrorEngine:
         raw = RawExchange()
         began = time.perf_counter()
         headers = [(k, v) for k, v in request.headers() if k not in _NOT_MIRRORED]
+        if self.live_budget is not None:
+            headers = self._isolated(headers)
         headers.append((SHADOW_HEADER, job.request_id))
         url = base_url + request.path + (f"?{request.query}" if request.query else "")
         cap = self.settings.capture.max_body_bytes
@@ -507,6 +527,19 @@ class MirrorEngine:
             key = self.targets.repeat.role + REPEAT_SUFFIX
             calls[key] = [received_record(c) for c in repeat_calls]
         return calls
+
+    def _isolated(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Live mode: the mirror's memory user and conversation are the client's plus
+        ``shadow.live_suffix``, through the memory router's own override headers, so the
+        mirror's calls write memories apart from the user's."""
+        suffix = self.settings.shadow.live_suffix
+        decision = self.router.detect_user_id(dict(headers))
+        custom = self.router.mappings.custom_header.lower()
+        kept = [(k, v) for k, v in headers if k not in (custom, CONVERSATION_HEADER)]
+        kept.append((custom, decision.user_id + suffix))
+        if decision.conversation_id:
+            kept.append((CONVERSATION_HEADER, decision.conversation_id + suffix))
+        return kept
 
     def _captured_request(self, job: _Job) -> CapturedRequest:
         request = job.request

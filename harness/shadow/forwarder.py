@@ -2,16 +2,23 @@
 
 Used with ``--primary legacy``: the client's request goes to the legacy proxy as it came,
 and the reply streams back as it arrives, so the mirror can tap it like any ASGI app.
+Under replay, the legacy stack's provider calls for the request are recorded meanwhile by
+the recording relay (:mod:`harness.shadow.recording_relay`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _HOP_BY_HOP
+
+if TYPE_CHECKING:
+    from harness.shadow.recording_relay import RecordingRelay
 
 __all__ = ["Forwarder"]
 
@@ -27,9 +34,13 @@ _RESPONSE_DROPPED = {
 
 
 class Forwarder:
-    def __init__(self, url: str, *, timeout: float = 600.0) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 600.0, relay: RecordingRelay | None = None
+    ) -> None:
+        """``relay``: records the provider calls the legacy stack makes for each request."""
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.relay = relay
         self._http: httpx.AsyncClient | None = None
 
     def _client(self) -> httpx.AsyncClient:
@@ -55,8 +66,15 @@ class Forwarder:
         ]
         query = scope.get("query_string", b"").decode("latin-1")
         url = self.url + scope["path"] + (f"?{query}" if query else "")
+        recording = self.relay.recording(body) if self.relay else contextlib.nullcontext()
+        with recording:
+            await self._forward(scope["method"], url, headers, body, send)
+
+    async def _forward(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes, send: Send
+    ) -> None:
         client = self._client()
-        request = client.build_request(scope["method"], url, headers=headers, content=body)
+        request = client.build_request(method, url, headers=headers, content=body)
         try:
             reply = await client.send(request, stream=True)
         except httpx.HTTPError as exc:

@@ -148,7 +148,3 @@ def _parse_body(data: bytes) -> object:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def format_of(endpoint: str) -> FormatName:
-    return "anthropic" if endpoint in ("messages", "count_tokens") else "openai"

@@ -23,13 +23,19 @@ from harness.shadow.dispatch import Dispatch, LocalDispatch
 from harness.shadow.forwarder import Forwarder
 from harness.shadow.metrics import ShadowCollector
 from harness.shadow.mirror import ShadowMirror
-from harness.shadow.mirror_stack import start_mirror_stack
+from harness.shadow.mirror_stack import (
+    derive_relay_config,
+    derive_replay_config,
+    relay_bases,
+    start_mirror_stack,
+)
+from harness.shadow.recording_relay import RecordingRelay
 from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
 from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.shadow.upstream_tap import UpstreamTap
 from harness.stack import Stack
 from harness.store.capture_store import CaptureStore
-from memory_proxy.config import ProxyConfig
+from memory_proxy.config import ProxyConfig, load_config
 from memory_proxy.connection_limits import serve_with_limits
 from memory_proxy.errors import ConfigError
 from memory_proxy.metrics import MetricsRoute
@@ -52,6 +58,9 @@ class ShadowRun:
     sidecar: SidecarDispatch | None = None
     internal: list[LoopbackServer] = field(default_factory=list)
     settings: HarnessSettings | None = None  # as run: the replay port chosen
+    # Replay with a legacy primary: the config its LiteLLM server must run on (providers
+    # through the recording relay), written beside the store.
+    relay_config: Path | None = None
 
     def close(self) -> None:
         """After the server stopped: every captured pair is in the store when this returns."""
@@ -72,7 +81,11 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     ``primary: sdk``: the SDK proxy app runs in this process and the mirror sends each
     request to ``mirror_to`` (the legacy proxy). ``primary: legacy``: clients are
     forwarded to ``mirror_to`` and the SDK proxy, started in this process on a private
-    loopback port, is the shadow. In both, A/A noise probes go to the legacy proxy.
+    loopback port, is the shadow; under replay its providers point at the replay upstream
+    and the legacy stack's provider calls are recorded by the recording relay (the legacy
+    stack's LiteLLM server must run on ``ShadowRun.relay_config``). A/A noise probes go
+    to the legacy proxy; none with a legacy primary under replay (they would reach the
+    provider).
     """
     from memory_proxy.app import create_app
 
@@ -84,17 +97,25 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     # ``mirror_to`` is the legacy proxy whichever side answers clients.
     legacy = MirrorTarget("legacy", shadow.mirror_to)
     primary: Any
+    relay_config: Path | None = None
     if shadow.primary == "sdk":
         # Replay answers the mirror with the provider calls the SDK proxy made: tap them.
         tap = UpstreamTap(settings.capture.max_body_bytes) if replay else None
         primary = create_app(config, upstream_observer=tap)
         targets = MirrorTargets(primary="sdk", shadow=legacy, repeat=legacy)
     else:
-        sdk = LoopbackServer(create_app(config)).start()
+        mirror_config, relay = config, None
+        if replay:
+            relay, relay_config, mirror_config = _relayed(config, settings, internal)
+        sdk = LoopbackServer(create_app(mirror_config)).start()
         internal.append(sdk)
-        primary = Forwarder(legacy.url, timeout=config.litellm.request_timeout)
+        primary = Forwarder(legacy.url, timeout=config.litellm.request_timeout, relay=relay)
+        # A/A probes go to the legacy proxy: here the primary's own stack, whose provider
+        # calls are real. Under replay nothing may reach the provider twice: no probes.
         targets = MirrorTargets(
-            primary="legacy", shadow=MirrorTarget("sdk", sdk.url), repeat=legacy
+            primary="legacy",
+            shadow=MirrorTarget("sdk", sdk.url),
+            repeat=None if replay else legacy,
         )
     spec = SidecarSpec(
         settings=settings,
@@ -114,8 +135,45 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     mirror = ShadowMirror(primary, settings=settings, dispatch=dispatch, tap_upstream=replay)
     app = _with_metrics(mirror, primary, config)
     return ShadowRun(
-        app=app, mirror=mirror, store=store, sidecar=sidecar, internal=internal, settings=settings
+        app=app,
+        mirror=mirror,
+        store=store,
+        sidecar=sidecar,
+        internal=internal,
+        settings=settings,
+        relay_config=relay_config,
     )
+
+
+def _relayed(
+    config: ProxyConfig, settings: HarnessSettings, internal: list[LoopbackServer]
+) -> tuple[RecordingRelay, Path, ProxyConfig]:
+    """Replay with the legacy proxy as primary: start the recording relay, write the
+    config the legacy stack's LiteLLM server must run on to go through it, and derive
+    the in-process SDK proxy's (the mirror: its providers answered by replay)."""
+    run_dir = Path(settings.capture.store).parent / datetime.now(UTC).strftime(
+        "shadow-relay-%Y%m%dT%H%M%S%fZ"
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    relay = RecordingRelay(
+        relay_bases(config.path),
+        max_body_bytes=settings.capture.max_body_bytes,
+        timeout=config.litellm.request_timeout,
+    )
+    host, port = replay_address(settings.shadow.relay_listen)
+    server = LoopbackServer(relay, port, host=host).start()
+    internal.append(server)
+    relay_config = derive_relay_config(config.path, server.url, run_dir / "legacy-relay.yaml")
+    logger.warning(
+        "recording relay on %s: run the legacy stack's LiteLLM server with %s (its provider "
+        "calls then go through the relay, which records them for replay)",
+        server.url,
+        relay_config,
+    )
+    url = replay_url(settings)
+    assert url is not None
+    mirror = derive_replay_config(config.path, url, run_dir / "sdk-mirror.yaml")
+    return relay, relay_config, load_config(mirror)
 
 
 def _with_metrics(mirror: ShadowMirror, primary: Any, config: ProxyConfig) -> ASGIApp:
@@ -227,9 +285,14 @@ def _serve(
         # The mirror proxy's provider base URLs must point here (keep their paths).
         logger.warning("replay upstream: %s (point the mirror side's api_base here)", url)
     else:
+        shadow = settings.shadow
         logger.warning(
-            "shadow.upstream: live: the mirror side calls the provider too (memory is "
-            "written and spend counted twice)"
+            "shadow.upstream: live: the mirror side calls the provider too and is billed; "
+            "its memory user and conversation ids get the suffix %r; budget per UTC day: "
+            "%s requests, %s tokens",
+            shadow.live_suffix,
+            shadow.live_budget_requests or "no cap on",
+            shadow.live_budget_tokens or "no cap on",
         )
     # uvicorn re-raises the SIGTERM it shut down for once it returns: the handler it puts
     # back (harness.cli's) unwinds, so the finally below lets the sidecar finish writing.

@@ -205,6 +205,7 @@ class SidecarDispatch(Dispatch):
             **({"backpressure": remote["backpressure"]} if "backpressure" in remote else {}),
             "store": remote.get("store"),
             **({"replay": remote["replay"]} if "replay" in remote else {}),
+            **({"live": remote["live"]} if "live" in remote else {}),
             "sidecar_pid": self.process.pid,
             "sidecar_running": self.process.poll() is None,
         }

@@ -4,7 +4,7 @@ The SDK proxy reports every provider call to the observer it was built with
 (``memory_proxy.upstream_observer``). :class:`UpstreamTap` is that observer in shadow
 mode: :func:`begin` opens a list for the client request being served (a context
 variable, so concurrent requests never mix; tasks the handler starts inherit it), each
-provider call made while serving it appends a :class:`_Call`, and :func:`finish` closes
+provider call made while serving it appends a :class:`Call`, and :func:`finish` closes
 the list and returns the calls as plain tuples (:data:`CallRecord`) that cross to the
 mirror sidecar with the primary's answer. Requests that are not mirrored open no list,
 and their calls are not recorded.
@@ -20,7 +20,7 @@ import contextvars
 from collections.abc import Iterable
 from time import perf_counter
 
-__all__ = ["CallRecord", "UpstreamTap", "begin", "finish"]
+__all__ = ["Call", "CallRecord", "UpstreamTap", "begin", "current", "finish"]
 
 # (started, method, url, request headers, request body, status, response headers,
 #  headers_at, [(perf_counter, chunk)], ended_at, error); times are perf_counter readings.
@@ -38,12 +38,15 @@ CallRecord = tuple[
     str | None,
 ]
 
-_CALLS: contextvars.ContextVar[list[_Call] | None] = contextvars.ContextVar(
+_CALLS: contextvars.ContextVar[list[Call] | None] = contextvars.ContextVar(
     "shadow_upstream_calls", default=None
 )
 
 
-class _Call:
+class Call:
+    """One provider call being recorded (the SDK proxy's, or one the recording relay
+    forwards for the legacy stack)."""
+
     __slots__ = (
         "started",
         "method",
@@ -119,21 +122,26 @@ class UpstreamTap:
 
     def call(
         self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
-    ) -> _Call | None:
+    ) -> Call | None:
         calls = _CALLS.get()
         if calls is None:
             return None
-        call = _Call(method, url, [(str(k), str(v)) for k, v in headers], body, self.max_body_bytes)
+        call = Call(method, url, [(str(k), str(v)) for k, v in headers], body, self.max_body_bytes)
         calls.append(call)
         return call
 
 
-def begin() -> contextvars.Token[list[_Call] | None]:
+def begin() -> contextvars.Token[list[Call] | None]:
     """Record the provider calls made from here on in this context (one client request)."""
     return _CALLS.set([])
 
 
-def finish(token: contextvars.Token[list[_Call] | None]) -> tuple[CallRecord, ...]:
+def current() -> list[Call] | None:
+    """The record opened for the client request served in this context, if any."""
+    return _CALLS.get()
+
+
+def finish(token: contextvars.Token[list[Call] | None]) -> tuple[CallRecord, ...]:
     """Stop recording; the calls made since :func:`begin`, in the order they started."""
     calls = _CALLS.get() or []
     _CALLS.reset(token)

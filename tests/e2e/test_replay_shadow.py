@@ -124,6 +124,91 @@ def test_replay_sends_the_provider_nothing_from_the_mirror_and_leaves_no_model_n
         assert not EXACT & _differing(comparator.compare_repeat(pair))
 
 
+def test_replay_with_a_legacy_primary_sends_the_provider_nothing_from_the_mirror(
+    provider: SandboxControl, tmp_path: Path
+) -> None:
+    """``--primary legacy``: the legacy stack answers clients, its LiteLLM server calls the
+    provider through the recording relay, and the SDK proxy (the mirror) is answered by
+    replay with what the relay recorded."""
+    config_path = write_sandbox_config(
+        provider.url, tmp_path / "config.yaml", extra="litellm_settings:\n  num_retries: 0\n"
+    )
+    config = load_config(config_path)
+    store_path = tmp_path / "shadow.db"
+    legacy_port = free_port()
+    settings = HarnessSettings(
+        shadow=ShadowSettings(
+            primary="legacy",
+            mirror_to=f"http://127.0.0.1:{legacy_port}",
+            upstream="replay",
+            aa_rate=100,  # asked for, and not sent: it would reach the provider
+            mirror_process=False,
+        ),
+        capture=CaptureSettings(store=store_path, store_prompts="full"),
+    )
+    run = build_shadow(config, settings)
+    try:
+        assert run.relay_config is not None
+        with (
+            LiteLLMServer(
+                run.relay_config,
+                port=free_port(),
+                log_path=tmp_path / "litellm.log",
+                ready_timeout=180,
+            ) as llm,
+            LoopbackServer(create_legacy_app(config, llm.url), legacy_port),
+            LoopbackServer(run.app) as shadow,
+            httpx.Client(base_url=shadow.url, headers=AUTH, timeout=60) as client,
+        ):
+            before = _generations(provider)
+            for i, (path, extra) in enumerate(REQUESTS[:4]):
+                body = {
+                    "max_tokens": 40,
+                    "messages": [{"role": "user", "content": f"legacy primary turn {i}"}],
+                    **extra,
+                }
+                assert client.post(path, json=body).status_code == 200
+            _wait_for(lambda: run.store is not None and _flushed(run.store) == 4)
+            stats = client.get("/_shadow/stats").json()
+            generations = _generations(provider) - before
+    finally:
+        run.close()
+
+    pairs = [stored.pair for stored in CaptureStore(store_path).iter_pairs()]
+    assert len(pairs) == 4 and {p.primary.target for p in pairs} == {"legacy"}
+    # The provider saw the legacy stack's calls, one per request, and nothing else.
+    assert generations == 4
+    assert stats["replay"]["misses"] == 0 and stats["primary_unrecorded"] == 0
+    assert stats["replay"]["served"] == 4
+    comparator = Comparator()
+    for pair in pairs:
+        (legacy_call,) = pair.upstream["legacy"]  # recorded by the relay
+        (sdk_call,) = pair.upstream["sdk"]  # as it reached the replay upstream
+        assert legacy_call["status"] == sdk_call["status"] == 200
+        assert pair.shadow is not None and pair.shadow.status == 200
+        assert pair.shadow_repeat is None
+        verdict = comparator.compare(pair)
+        assert verdict is not None
+        differing = [d for d in verdict.differences if not d.ignored and d.category in EXACT]
+        if pair.request.endpoint == "chat" and pair.request.stream:
+            # A replay artifact, not a proxy defect: the LiteLLM server asks the provider
+            # for a usage chunk (stream_options.include_usage) and keeps it from the
+            # client; the SDK proxy, answered with that same recorded stream, passes it on.
+            assert [(d.category, d.primary, d.candidate) for d in differing] == [
+                (
+                    "stream_sequence",
+                    ["role", "content", "finish", "usage", "[DONE]"],
+                    ["role", "content", "finish", "[DONE]"],
+                )
+            ]
+            continue
+        assert not differing, (pair.request.path, pair.request.stream, differing)
+
+
+def _generations(provider: SandboxControl) -> int:
+    return sum(1 for r in provider.api_requests() if r["method"] == "POST")
+
+
 def test_live_mirroring_pays_twice_and_sees_the_model_s_noise(
     provider: SandboxControl, tmp_path: Path
 ) -> None:

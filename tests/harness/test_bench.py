@@ -11,10 +11,13 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from harness.bench import BenchPlan, run_bench
+from harness.bench.ab import _builds, run_ab
 from harness.bench.cases import CASES, parse_cases
 from harness.bench.cli import add_arguments as add_bench_arguments
 from harness.bench.cli import run as bench_command
@@ -23,10 +26,15 @@ from harness.bench.paths import parse_paths
 from harness.bench.procstat import group_members, snapshot
 from harness.bench.render import COLUMNS
 from harness.bench.runner import _turn_metrics_off
+from harness.bench.tapped_proxy import RecordEveryRequest
 from harness.bench.targets import check_targets
+from harness.loopback import LoopbackServer
 from harness.sandbox.config_file import write_sandbox_config
+from harness.shadow.upstream_tap import UpstreamTap
 from harness.stats import percentile
+from memory_proxy.app import create_app
 from memory_proxy.config import load_config
+from tests.conftest import MASTER_KEY
 
 
 @pytest.mark.slow
@@ -200,6 +208,85 @@ def test_targets_pass_and_miss() -> None:
     assert generator.passed and "direct 5.0x sdk" in generator.detail
     assert checks["sdk rss growth over soak"].measured == 10.0
     assert checks["sdk rss growth over soak"].verdict == "PASS"
+
+
+def test_the_tap_target_is_the_tapped_proxys_cpu_less_the_sdk_proxys() -> None:
+    def summary(path: str, cpu_ms: float) -> PathCaseSummary:
+        return summarize([_m(path, 600, 50, cpu_ms / 10)])
+
+    cheap = {("sdk", "chat"): summary("sdk", 1.50), ("tap", "chat"): summary("tap", 1.54)}
+    costly = {**cheap, ("tap", "chat"): summary("tap", 1.60)}
+    (check,) = [c for c in check_targets(cheap, ["chat"], None) if "tap" in c.name]
+    assert check.name == "upstream tap cpu added [chat]" and check.passed
+    assert round(check.measured, 3) == 0.04
+    (check,) = [c for c in check_targets(costly, ["chat"], None) if "tap" in c.name]
+    assert not check.passed and round(check.measured, 3) == 0.1
+    # Without the tap path in the run there is no such target.
+    assert not any("tap" in c.name for c in check_targets(_without_tap(cheap), ["chat"], None))
+
+
+def _without_tap(summaries: dict[tuple[str, str], PathCaseSummary]) -> dict[Any, Any]:
+    return {k: v for k, v in summaries.items() if k[0] != "tap"}
+
+
+def test_the_tapped_proxy_records_every_requests_provider_calls(
+    sandbox_config_path: Path, sandbox: Any
+) -> None:
+    """The tap path measures the tap at work: each request's provider calls recorded."""
+    recorded: list[int] = []
+
+    class CountingTap(UpstreamTap):
+        def call(self, *args: Any, **kwargs: Any) -> Any:
+            call = super().call(*args, **kwargs)
+            recorded.append(call is not None)
+            return call
+
+    app = create_app(load_config(sandbox_config_path), upstream_observer=CountingTap(1 << 20))
+    with (
+        LoopbackServer(RecordEveryRequest(app)) as server,
+        httpx.Client(base_url=server.url, headers={"x-api-key": MASTER_KEY}) as client,
+    ):
+        for case in ("chat", "messages-stream"):
+            call = CASES[case].proxy_call(server.url, MASTER_KEY)
+            reply = client.post(call.url, content=call.body, headers=call.headers)
+            assert reply.status_code == 200
+    assert recorded == [True, True]
+
+
+@pytest.mark.slow
+def test_the_ab_run_times_both_builds_in_alternating_rounds(tmp_path: Path) -> None:
+    results = run_ab(
+        "metrics",
+        [CASES["chat"], CASES["messages-stream"]],
+        folder=tmp_path,
+        requests=20,
+        rounds=3,
+        warmup=5,
+        concurrency=5,
+        say=lambda _: None,
+    )
+    assert [(r.feature, r.case) for r in results] == [
+        ("metrics", "chat"),
+        ("metrics", "messages-stream"),
+    ]
+    for result in results:
+        assert len(result.with_ms) == len(result.without_ms) == 3
+        assert all(ms > 0 for ms in (*result.with_ms, *result.without_ms))
+        assert "ms CPU per request added" in result.line()
+
+
+def test_the_ab_builds_differ_in_the_feature_alone(tmp_path: Path) -> None:
+    on = write_sandbox_config("http://127.0.0.1:9", tmp_path / "on.yaml")
+    off = write_sandbox_config("http://127.0.0.1:9", tmp_path / "off.yaml")
+    _turn_metrics_off(off)
+    with_metrics, without_metrics = _builds("metrics", on, off)
+    assert with_metrics.state.metrics is not None  # type: ignore[attr-defined]
+    assert without_metrics.state.metrics is None  # type: ignore[attr-defined]
+    tapped, plain = _builds("tap", on, off)
+    assert isinstance(tapped, RecordEveryRequest) and tapped.app.state.metrics is not None  # type: ignore[attr-defined]
+    assert plain.state.metrics is not None  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="--ab: choose from metrics, tap"):
+        run_ab("cache", [], folder=tmp_path)
 
 
 def test_paced_targets_compare_the_primarys_own_cpu_and_p50() -> None:

@@ -19,6 +19,19 @@ def test_the_shipped_file_loads_with_the_mirror_uncapped() -> None:
     assert settings.with_overrides("shadow", max_rate=25).shadow.max_rate == 25.0
     assert settings.shadow.upstream == "replay"  # the mirror never reaches the provider
     assert settings.shadow.drain_seconds == 10  # a stop never waits minutes on the mirror
+    # Live mode, if chosen: the mirror's memory apart from the user's, its spend uncapped.
+    assert settings.shadow.live_suffix == "-shadow"
+    assert (settings.shadow.live_budget_requests, settings.shadow.live_budget_tokens) == (0, 0)
+
+
+def test_the_live_budget_reads_as_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "harness.yaml"
+    path.write_text(
+        "shadow:\n  upstream: live\n  live_budget:\n    requests: 500\n    tokens: 2000000\n",
+        encoding="utf-8",
+    )
+    shadow = load_harness_settings(path).shadow
+    assert (shadow.live_budget_requests, shadow.live_budget_tokens) == (500, 2_000_000)
 
 
 @pytest.mark.parametrize(
@@ -35,7 +48,11 @@ def test_the_shipped_file_loads_with_the_mirror_uncapped() -> None:
         ("rate_cap: 5", "shadow.rate_cap: unknown setting"),
         ("upstream: mirror", "shadow.upstream: expected replay or live"),
         ("replay_listen: '8080'", "shadow.replay_listen: expected HOST:PORT"),
-        ("primary: legacy", "shadow.upstream: replay needs shadow.primary: sdk"),
+        ("relay_listen: nowhere", "shadow.relay_listen: expected HOST:PORT"),
+        ("live_budget: 100", "shadow.live_budget: expected a mapping"),
+        ("live_budget: {dollars: 5}", "shadow.live_budget: expected a mapping"),
+        ("live_budget: {requests: -1}", "shadow.live_budget: expected counts >= 0"),
+        ("upstream: live\n  live_suffix: ''", "shadow.live_suffix: live mirroring needs"),
     ],
 )
 def test_bad_shadow_values_are_refused_by_name(tmp_path: Path, shadow: str, message: str) -> None:

@@ -196,6 +196,10 @@ def test_sdk_better_is_counted_and_said_but_never_fails() -> None:
     screen = first_screen(report)
     assert screen.failed == ()
     assert screen.informational == (
+        # The pairs are built as live mirrors (the stored default): their spend is said.
+        "Mirrored live for 4 pairs: the mirror side called the provider itself (4 requests, "
+        "0 tokens by the answers' usage); memory isolation (the mirror's memory ids suffixed "
+        "'-shadow'): configured, no mirror-side provider call recorded to confirm it",
         "legacy failed where the SDK succeeded in 4 pairs, set apart (not regressions): "
         "chat 4 of 44 (429 x3, no answer: Timeout x1)",
     )

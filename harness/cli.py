@@ -36,6 +36,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("record*", "export shadow-captured traffic as a corpus", "harness.replay.cli"),
     ("load", "Locust load against each target, side by side", "harness.load.cli"),
     ("report", "decide GO / NO-GO / INCONCLUSIVE, write the report", "harness.report.cli"),
+    ("runs", "list the store's runs (one per `harness shadow` start)", "harness.runs.cli"),
+    ("reset*", "archive the store (kept, renamed) and start empty", "harness.runs.cli"),
     ("bench", "side-by-side benchmark of every path", "harness.bench.cli"),
     ("cutover", "switch to the SDK proxy (needs a GO report)", "harness.cutover.cli"),
     ("rollback*", "switch back to the legacy proxy", "harness.cutover.cli"),

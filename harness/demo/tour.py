@@ -188,6 +188,8 @@ def run_demo(
             harness_config=str(HARNESS_CONFIG),
             config=str(sdk_config),
             workers=None,
+            run=None,
+            since=None,
         )
     )
     _say(

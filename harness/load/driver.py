@@ -213,6 +213,9 @@ def _store(plan: LoadPlan, run_name: str, result: TargetResult) -> None:
         "warmup_loops": plan.warmup_loops,
     }
     with CaptureStore(plan.store, spill=False) as store:
+        # Measured within the store's latest run (the shadow run open while the load ran,
+        # as in the demo), so that its report reads it; none in a store without runs.
+        latest = store.latest_run()
         result.run_id = store.add_load_run(
             f"load-{plan.profile}-{run_name}",
             target=result.name,
@@ -220,5 +223,6 @@ def _store(plan: LoadPlan, run_name: str, result: TargetResult) -> None:
             finished_at=result.finished_at,
             params=params,
             results=result.results(),
+            run_id=latest.id if latest is not None else None,
         )
         store.add_process_samples(result.run_id, result.samples)

@@ -9,8 +9,6 @@ Rows that cannot be read or compared are counted as uncomparable, not folded
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import multiprocessing
 import os
 import time
@@ -22,8 +20,10 @@ from harness.redaction import Redactor
 from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
 from harness.report.tally import Evidence, RssSeries, RunInfo
+from harness.runs.identity import file_sha256, package_version
+from harness.runs.scope import ReportScope
 from harness.settings import HarnessSettings
-from harness.store.capture_store import CaptureStore, LoadRun
+from harness.store.capture_store import CaptureStore, LoadRun, Scope
 from memory_proxy.errors import ConfigError
 
 __all__ = [
@@ -40,28 +40,16 @@ __all__ = [
 PARALLEL_FROM = 20_000
 
 
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def run_info(config_path: str | Path, store_path: str | Path, now: float | None = None) -> RunInfo:
     """The versions, the config file's sha256 (None when unreadable) and the time."""
     import memory_proxy
 
-    config = Path(config_path)
-    try:
-        digest: str | None = hashlib.sha256(config.read_bytes()).hexdigest()
-    except OSError:
-        digest = None
     return RunInfo(
         generated_at=time.time() if now is None else now,
         project_version=memory_proxy.__version__,
-        litellm_version=_version("litellm"),
+        litellm_version=package_version("litellm"),
         config_path=str(config_path),
-        config_sha256=digest,
+        config_sha256=file_sha256(config_path),
         store_path=str(store_path),
     )
 
@@ -115,14 +103,16 @@ def _fold(
     settings: HarnessSettings,
     config_path: str | None,
     run: RunInfo,
+    scope: Scope,
     after_id: int = 0,
     last_id: int | None = None,
 ) -> Evidence:
-    """Fold the pairs with ``after_id < id <= last_id`` (a worker's share, or all)."""
+    """Fold the pairs in ``scope`` with ``after_id < id <= last_id`` (a worker's share,
+    or all)."""
     comparator, redactor = comparator_for(settings, config_path)
     collector = EvidenceCollector(comparator, run, redactor)
     with CaptureStore(store_path, spill=False) as store:
-        for row in store.iter_rows(after_id=after_id, until_id=last_id):
+        for row in store.iter_rows(after_id=after_id, until_id=last_id, scope=scope):
             collector.add_row(row)
     return collector.evidence
 
@@ -134,26 +124,29 @@ def collect_evidence(
     *,
     config_path: str | Path | None = None,
     workers: int | None = None,
+    scope: ReportScope | None = None,
 ) -> Evidence:
-    """Everything the gates need from the store; ``workers=None`` picks by store size."""
+    """Everything the gates need from the store's rows in ``scope`` (default: all);
+    ``workers=None`` picks by store size."""
     path = Path(store_path)
     if not path.is_file():
         raise ConfigError(f"{path}: no capture store (run `harness shadow` or `harness replay`)")
     config = str(config_path) if config_path is not None else None
+    where = scope.scope if scope is not None else Scope()
     with CaptureStore(path, spill=False) as store:
-        pairs = store.count()
+        pairs = store.count(where)
         if workers is None:
             workers = min(2, os.cpu_count() or 1) if pairs >= PARALLEL_FROM else 1
-        runs = store.load_runs()
+        runs = store.load_runs(where)
         rss = read_rss(store, runs)
-        bounds = store.id_range()
+        bounds = store.id_range(where)
     ranges = id_ranges(*bounds, workers) if bounds and workers > 1 else []
     if len(ranges) > 1:
         # spawn, not fork: the parent may hold threads (the store's writer, pytest's).
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
             futures = [
-                pool.submit(_fold, str(path), settings, config, run, low, high)
+                pool.submit(_fold, str(path), settings, config, run, where, low, high)
                 for low, high in ranges
             ]
             parts = [f.result() for f in futures]
@@ -161,7 +154,10 @@ def collect_evidence(
         for part in parts[1:]:
             evidence.merge(part)
     else:
-        evidence = _fold(str(path), settings, config, run)
+        evidence = _fold(str(path), settings, config, run, where)
     evidence.load_runs = runs
     evidence.rss = rss
+    if scope is not None:
+        evidence.scope = scope.text
+        evidence.shadow_run = scope.run
     return evidence

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from harness.runs.coverage import Coverage
+from harness.store.runs import RunRecord
+
 __all__ = [
     "Chart",
     "Check",
@@ -253,6 +256,9 @@ class RunContext:
     upstream_modes: dict[str, int] = field(default_factory=dict)  # replay / live -> pairs
     replay_unrecorded: int = 0  # replay pairs whose primary made no provider call
     not_mirrored: dict[str, int] = field(default_factory=dict)  # mirror outcome -> pairs
+    scope: str = "all pairs"  # which run(s) the evidence was read from
+    shadow_run: RunRecord | None = None  # the one run read, when the scope is one run
+    coverage: Coverage | None = None  # that run's mirror coverage, when it recorded it
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from harness.report.model import ReadinessReport, RunContext, decide
 from harness.report.outcomes import Direction
 from harness.report.resource_gates import load_summaries, memory_summaries
 from harness.report.tally import Evidence
+from harness.runs.coverage import coverage_of
 from harness.settings import HarnessSettings
 from harness.stats import BOOTSTRAP_SEED
 
@@ -53,6 +54,11 @@ def build_report(
         upstream_modes=dict(sorted(evidence.upstream_modes.items())),
         replay_unrecorded=evidence.replay_unrecorded,
         not_mirrored=dict(sorted(evidence.not_mirrored.items())),
+        scope=evidence.scope,
+        shadow_run=evidence.shadow_run,
+        coverage=(
+            coverage_of(evidence.shadow_run.counters) if evidence.shadow_run is not None else None
+        ),
     )
     return ReadinessReport(
         decision=decide(gates),

@@ -130,6 +130,37 @@ def _context(context: RunContext) -> dict[str, Any]:
         "aa_rate_percent": context.aa_rate,
         "load_runs": context.load_runs,
         "process_samples": context.process_samples,
+        **_run(context),
+    }
+
+
+def _run(context: RunContext) -> dict[str, Any]:
+    """The shadow run read, when the report read one (absent otherwise)."""
+    run = context.shadow_run
+    if run is None:
+        return {}
+    coverage = context.coverage
+    return {
+        "scope": context.scope,
+        "run": {
+            "id": run.id,
+            "mode": run.mode,
+            "primary": run.primary_role,
+            "started_at": utc(run.started_at),
+            "ended_at": utc(run.ended_at),
+            "versions": run.versions,
+            "configs": run.configs,
+        },
+        "coverage": (
+            {
+                "seen": coverage.seen,
+                "mirrored": coverage.mirrored,
+                "skipped": dict(coverage.skipped),
+                "complete": coverage.complete,
+            }
+            if coverage is not None
+            else None
+        ),
     }
 
 

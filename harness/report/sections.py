@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harness.report.first_screen import not_mirrored_text
+from harness.report.first_screen import not_mirrored_text, run_text
 from harness.report.formatting import MISSING, interval_text, ms, pct, utc_text
 from harness.report.model import (
     Chart,
@@ -388,9 +388,28 @@ def _context(report: ReadinessReport) -> Section:
         ("answered clients", primaries),
         ("sampling", f"{c.sample_rate:g} % of users mirrored, {c.aa_rate:g} % repeated (A/A)"),
         ("load runs / process samples", f"{c.load_runs} / {c.process_samples:,}"),
+        *_run_rows(report),
     )
     table = _table(_columns("", ("", Kind.MONO)), rows)
     return Section("context", "Run context", (table,))
+
+
+def _run_rows(report: ReadinessReport) -> tuple[tuple[str, str], ...]:
+    """The shadow run read: what produced it and its mirror coverage."""
+    run = report.context.shadow_run
+    if run is None:
+        return ()
+    coverage = report.context.coverage
+    return (
+        ("run", run_text(report)),
+        *((f"{role} proxy version", text) for role, text in sorted(run.versions.items())),
+        *(
+            (f"{name} config (run)", f"{c.get('path')} (sha256 {c.get('sha256') or 'unreadable'})")
+            for name, c in sorted(run.configs.items())
+            if isinstance(c, dict)
+        ),
+        ("mirror coverage", coverage.line() if coverage is not None else "not recorded"),
+    )
 
 
 def sections(report: ReadinessReport) -> tuple[Section, ...]:

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.store.capture_store import LoadRun
+from harness.store.capture_store import LoadRun, RunRecord
 
 __all__ = [
     "MAX_EXAMPLES",
@@ -307,6 +307,10 @@ class Evidence:
     # Pairs stored with the primary's answer only, by their mirror outcome (e.g. "not
     # mirrored: shutdown": queued when shadow mode stopped): in no comparison, but counted.
     not_mirrored: Counter[str] = field(default_factory=Counter)
+    # What the pairs and load runs were read from: the scope's words, and the one shadow
+    # run read (its versions, configs and mirror counters) when the scope is one run.
+    scope: str = "all pairs"
+    shadow_run: RunRecord | None = None
 
     @property
     def replay_only(self) -> bool:

@@ -17,13 +17,19 @@ from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp
 
 from harness.loopback import LoopbackServer, free_port
+from harness.runs.identity import config_identity, proxy_versions
 from harness.settings import HarnessSettings, replay_address, validate_upstream_mode
 from harness.shadow.dispatch import Dispatch, LocalDispatch
 from harness.shadow.forwarder import Forwarder
 from harness.shadow.metrics import ShadowCollector
 from harness.shadow.mirror import ShadowMirror
 from harness.shadow.mirror_stack import start_mirror_stack
-from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
+from harness.shadow.sidecar import (
+    SidecarDispatch,
+    SidecarSpec,
+    open_engine,
+    record_mirror_counters,
+)
 from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.shadow.upstream_tap import UpstreamTap
 from harness.stack import Stack
@@ -33,7 +39,7 @@ from memory_proxy.connection_limits import serve_with_limits
 from memory_proxy.errors import ConfigError
 from memory_proxy.metrics import MetricsRoute
 
-__all__ = ["ShadowRun", "build_shadow", "replay_url", "serve_shadow"]
+__all__ = ["ShadowRun", "build_shadow", "open_shadow_run", "replay_url", "serve_shadow"]
 
 logger = logging.getLogger("harness.shadow")
 
@@ -51,9 +57,11 @@ class ShadowRun:
     sidecar: SidecarDispatch | None = None
     internal: list[LoopbackServer] = field(default_factory=list)
     settings: HarnessSettings | None = None  # as run: the replay port chosen
+    run_id: int | None = None  # the run this start opened (its pairs and counters)
 
     def close(self) -> None:
-        """After the server stopped: every captured pair is in the store when this returns."""
+        """After the server stopped: every captured pair is in the store when this returns,
+        and the run (if any) has its counters and its end."""
         for server in self.internal:
             server.stop()
         if self.sidecar is not None:
@@ -63,15 +71,35 @@ class ShadowRun:
         if self.store is not None:
             self.store.close()
             logger.info("store closed: %s", self.store.health())
+            dispatch = self.mirror.dispatch
+            if isinstance(dispatch, LocalDispatch) and self.sidecar is None:
+                record_mirror_counters(self.run_id, dispatch.engine, self.store)
+        self._end_run()
+
+    def _end_run(self) -> None:
+        if self.run_id is None or self.settings is None:
+            return
+        tap = {"seen": self.mirror.seen, "skipped": dict(self.mirror.dispatch.skipped)}
+        try:
+            with CaptureStore(self.settings.capture.store, spill=False) as store:
+                store.record_run_counters(self.run_id, "tap", tap)
+                store.end_run(self.run_id)
+        except Exception:  # noqa: BLE001 - the pairs are written; only the counters are lost
+            logger.exception("could not close run %s", self.run_id)
+        else:
+            logger.info("run %s ended: %s", self.run_id, tap)
 
 
-def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
+def build_shadow(
+    config: ProxyConfig, settings: HarnessSettings, *, run_id: int | None = None
+) -> ShadowRun:
     """The primary serves clients; the other proxy is the shadow.
 
     ``primary: sdk``: the SDK proxy app runs in this process and the mirror sends each
     request to ``mirror_to`` (the legacy proxy). ``primary: legacy``: clients are
     forwarded to ``mirror_to`` and the SDK proxy, started in this process on a private
     loopback port, is the shadow. In both, A/A noise probes go to the legacy proxy.
+    ``run_id``: the run its pairs and counters go to (:func:`open_shadow_run`).
     """
     from memory_proxy.app import create_app
 
@@ -102,6 +130,7 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
         targets=targets,
         nice=shadow.mirror_nice,
         idle=shadow.mirror_idle,
+        run_id=run_id,
     )
     dispatch: Dispatch
     store = sidecar = None
@@ -113,7 +142,13 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     mirror = ShadowMirror(primary, settings=settings, dispatch=dispatch, tap_upstream=replay)
     app = _with_metrics(mirror, primary, config)
     return ShadowRun(
-        app=app, mirror=mirror, store=store, sidecar=sidecar, internal=internal, settings=settings
+        app=app,
+        mirror=mirror,
+        store=store,
+        sidecar=sidecar,
+        internal=internal,
+        settings=settings,
+        run_id=run_id,
     )
 
 
@@ -156,6 +191,19 @@ def replay_url(settings: HarnessSettings) -> str | None:
     return f"http://{host}:{port}"
 
 
+def open_shadow_run(config: ProxyConfig, settings: HarnessSettings) -> int:
+    """Open this start's run in the store: both proxies' versions, the config files'
+    hashes, replay or live, who answers clients; its id."""
+    configs = config_identity(config=config.path, harness=settings.path)
+    with CaptureStore(settings.capture.store, spill=False) as store:
+        return store.open_run(
+            mode=settings.shadow.upstream,
+            primary_role=settings.shadow.primary,
+            versions=proxy_versions(),
+            configs=configs,
+        )
+
+
 def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, port: int) -> int:
     with contextlib.ExitStack() as cleanup:
         if not settings.shadow.mirror_to:
@@ -187,11 +235,13 @@ def _start_mirror(
 
 
 def _serve(config: ProxyConfig, settings: HarnessSettings, host: str, port: int) -> int:
-    run = build_shadow(config, settings)
+    run_id = open_shadow_run(config, settings)
+    run = build_shadow(config, settings, run_id=run_id)
     assert run.settings is not None
     settings = run.settings
     logger.info(
-        "shadow mode: primary=%s on %s:%d, mirroring to %s, upstream %s, store %s",
+        "shadow mode, run %d: primary=%s on %s:%d, mirroring to %s, upstream %s, store %s",
+        run_id,
         settings.shadow.primary,
         host,
         port,

@@ -87,7 +87,10 @@ class ReportSettings:
     latency_p50_ratio: float = 1.10
     latency_p95_ratio: float = 1.20
     ttft_p50_ratio: float = 1.10
-    leak_mb_per_hour: float = 50.0
+    # The memory gate: RSS growth per 10,000 requests served after warm-up, judged on its
+    # 95 % interval, over at least this many requests (never seconds extrapolated to hours).
+    leak_mb_per_10k_requests: float = 5.0
+    memory_min_requests: int = 2000
     families: tuple[str, ...] = ("claude-code", "anthropic-sdk", "openai-sdk", "jetbrains", "curl")
 
 

@@ -33,6 +33,7 @@ from harness.corpus import CORPUS_PATH, load_corpus
 from harness.load.locust_job import LocustJob, run_locust
 from harness.load.process_sampler import ProcessSampler, find_listening_pid
 from harness.load.results import TargetResult, format_table
+from harness.load.served import history_counts, with_requests
 from harness.load.targets import (
     LoadTarget,
     check_loopback,
@@ -153,6 +154,8 @@ def _run_target(plan: LoadPlan, target: LoadTarget, out_dir: Path, out: TextIO) 
         samples=samples,
         out_dir=out_dir,
     )
+    history = history_counts(Path(f"{job.csv_prefix}_stats_history.csv"))
+    result.samples = with_requests(samples, started, history, result.requests().get("count"))
     slo = (outcome.summary or {}).get("slo") or {}
     if outcome.interrupted:
         result.status, result.reason = "interrupted", "stopped by Ctrl-C; partial results"

@@ -19,11 +19,12 @@ from harness.compare import DEFAULT_IGNORE_RULES, Comparator
 from harness.redaction import Redactor
 from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
+from harness.report.resource_gates import load_summaries
 from harness.report.tally import Evidence, RssSeries, RunInfo
 from harness.runs.identity import file_sha256, package_version
 from harness.runs.scope import ReportScope
 from harness.settings import HarnessSettings
-from harness.store.capture_store import CaptureStore, LoadRun, Scope
+from harness.store.capture_store import CaptureStore, LoadRun, ProcessSample, Scope
 from memory_proxy.errors import ConfigError
 
 __all__ = [
@@ -80,15 +81,29 @@ def comparator_for(
 
 
 def read_rss(store: CaptureStore, runs: tuple[LoadRun, ...]) -> tuple[RssSeries, ...]:
+    """Each load run's RSS per target, with the requests served at each sample: as stored,
+    or else spread over the samples at a steady rate from the run's request count."""
     out = []
     for run in runs:
-        by_target: dict[str, list[tuple[float, int]]] = {}
+        by_target: dict[str, list[ProcessSample]] = {}
         for sample in store.process_samples(run.id):
             if sample.rss_bytes is not None:
-                by_target.setdefault(sample.target, []).append((sample.t, sample.rss_bytes))
-        for target, points in sorted(by_target.items()):
-            out.append(RssSeries(target, run.id, run.name, tuple(points)))
+                by_target.setdefault(sample.target, []).append(sample)
+        totals = {s.target: s.requests for s in load_summaries((run,))}
+        for target, samples in sorted(by_target.items()):
+            points = tuple((s.t, int(s.rss_bytes or 0)) for s in samples)
+            requests, estimated = _served(samples, totals.get(target))
+            out.append(RssSeries(target, run.id, run.name, points, requests, estimated))
     return tuple(out)
+
+
+def _served(samples: list[ProcessSample], total: int | None) -> tuple[tuple[int, ...], bool]:
+    if all(s.requests is not None for s in samples):
+        return tuple(int(s.requests or 0) for s in samples), False
+    start, end = samples[0].t, samples[-1].t
+    if not total or end <= start:
+        return (), False
+    return tuple(round(total * (s.t - start) / (end - start)) for s in samples), True
 
 
 def id_ranges(low: int, high: int, workers: int) -> list[tuple[int, int]]:

@@ -207,11 +207,16 @@ class LoadSummary:
 class MemorySummary:
     target: str
     run: str
-    samples: int
+    samples: int  # after warm-up
     duration_s: float
     first_mb: float | None
     last_mb: float | None
-    slope_mb_per_hour: float | None
+    requests: int | None = None  # served after warm-up (None: unknown)
+    # RSS growth per 10,000 requests served after warm-up, and its 95 % interval
+    growth_mb_per_10k: float | None = None
+    growth_low: float | None = None
+    growth_high: float | None = None
+    requests_estimated: bool = False  # spread at a steady rate from the run's total
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from harness.report.model import (
     DiffTable,
     GateResult,
     LatencySummary,
+    MemorySummary,
     ReadinessReport,
 )
 from harness.report.outcomes import Direction
@@ -347,6 +348,12 @@ def _mb(value: float | None, unit: str = "MB", sign: str = "") -> str:
     return MISSING if value is None else f"{value:{sign}.1f} {unit}"
 
 
+def _growth(s: MemorySummary) -> str:
+    if s.growth_mb_per_10k is None or s.growth_low is None or s.growth_high is None:
+        return MISSING
+    return f"{s.growth_mb_per_10k:+.2f} MB ({s.growth_low:+.2f} to {s.growth_high:+.2f})"
+
+
 def _memory(report: ReadinessReport) -> Section:
     charts = tuple(c for c in report.charts if c.slug == "rss")
     if not report.memory:
@@ -357,15 +364,28 @@ def _memory(report: ReadinessReport) -> Section:
             s.run,
             str(s.samples),
             f"{s.duration_s:.0f} s",
+            MISSING
+            if s.requests is None
+            else f"{s.requests:,}" + ("*" if s.requests_estimated else ""),
             _mb(s.first_mb),
             _mb(s.last_mb),
-            _mb(s.slope_mb_per_hour, "MB/h", "+"),
+            _growth(s),
         )
         for s in report.memory
     ]
-    numbers = _numbers("samples", "duration", "first", "last", "slope")
+    numbers = _numbers(
+        "samples", "duration", "requests", "first", "last", "growth per 10k requests (95 %)"
+    )
     columns = (*_columns("target", "run"), *numbers)
-    return Section("memory", "Memory (RSS)", (_table(columns, rows),), charts)
+    parts: tuple[Part, ...] = (_table(columns, rows),)
+    if any(s.requests_estimated for s in report.memory):
+        parts += (
+            Note(
+                "* requests spread over the run at a steady rate from its total (the load "
+                "run stored no per-sample request counts)"
+            ),
+        )
+    return Section("memory", "Memory (RSS)", parts, charts)
 
 
 def _context(report: ReadinessReport) -> Section:

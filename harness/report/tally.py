@@ -254,6 +254,10 @@ class RssSeries:
     run_id: int
     run_name: str
     points: tuple[tuple[float, int], ...]  # (seconds since the run started, rss bytes)
+    # Requests the target had served at each point (empty: unknown); ``estimated`` when
+    # spread over the run at a steady rate from its total (no per-sample counts stored).
+    requests: tuple[int, ...] = ()
+    estimated: bool = False
 
 
 @dataclass(frozen=True)

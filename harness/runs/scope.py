@@ -52,9 +52,7 @@ def parse_since(text: str, now: float | None = None) -> float:
     return parsed.timestamp()
 
 
-def resolve_scope(
-    store: CaptureStore, run: str | None, since: float | None
-) -> ReportScope:
+def resolve_scope(store: CaptureStore, run: str | None, since: float | None) -> ReportScope:
     """``run``: a run id, ``latest`` or ``all``; None is ``latest``, or every run when
     ``since`` is given. ``latest`` in a store without runs reads every pair."""
     since_text = "" if since is None else f", since {_utc(since)}"

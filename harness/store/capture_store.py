@@ -81,6 +81,7 @@ class ProcessSample:
     t: float  # seconds since the run started
     rss_bytes: int | None
     cpu_seconds: float | None
+    requests: int | None = None  # requests the target had served by then, if known
 
 
 @dataclass(frozen=True)
@@ -313,10 +314,10 @@ class CaptureStore:
             return int(cursor.lastrowid or 0)
 
     def add_process_samples(self, run_id: int, samples: Iterable[ProcessSample]) -> int:
-        rows = [(run_id, s.target, s.t, s.rss_bytes, s.cpu_seconds) for s in samples]
+        rows = [(run_id, s.target, s.t, s.rss_bytes, s.cpu_seconds, s.requests) for s in samples]
         self._write_now(
-            "INSERT INTO process_samples (run_id, target, t, rss_bytes, cpu_seconds) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO process_samples (run_id, target, t, rss_bytes, cpu_seconds, requests) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
         return len(rows)
@@ -352,7 +353,7 @@ class CaptureStore:
     def process_samples(self, run_id: int) -> list[ProcessSample]:
         with closing(self._connect()) as conn:
             rows = conn.execute(
-                "SELECT target, t, rss_bytes, cpu_seconds FROM process_samples "
+                "SELECT target, t, rss_bytes, cpu_seconds, requests FROM process_samples "
                 "WHERE run_id = ? ORDER BY target, t",
                 (run_id,),
             ).fetchall()

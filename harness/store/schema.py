@@ -134,6 +134,9 @@ _V3 = (
     "ALTER TABLE pairs ADD COLUMN run_id INTEGER REFERENCES runs (id)",
     "CREATE INDEX pairs_run ON pairs (run_id, id)",
     "ALTER TABLE load_runs ADD COLUMN run_id INTEGER REFERENCES runs (id)",
+    # Requests the target had served when the sample was taken (the memory gate judges
+    # growth per request served); NULL where the load generator did not say.
+    "ALTER TABLE process_samples ADD COLUMN requests INTEGER",
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)

@@ -25,7 +25,9 @@ __all__ = [
     "load_harness_settings",
 ]
 
-MIRRORED_ENDPOINTS = ("chat", "messages", "count_tokens", "models")
+# ``health`` is each proxy's own GET /health (no provider call): mirrored at
+# ``shadow.health_rate``, whatever the user sample, so the health gate has evidence.
+MIRRORED_ENDPOINTS = ("chat", "messages", "count_tokens", "models", "health")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class ShadowSettings:
     # stored at once as primary-only pairs ("not mirrored: shutdown").
     drain_seconds: float = 10.0
     aa_rate: float = 10.0
+    # Percent of health checks mirrored, evenly spaced (a monitor polls often; a few
+    # suffice for the health gate).
+    health_rate: float = 10.0
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 30.0
     mirror_process: bool = True
@@ -221,7 +226,7 @@ def _validate(settings: HarnessSettings, path: Path) -> None:
     if shadow.primary not in ("sdk", "legacy"):
         raise ConfigError(f"{path}: shadow.primary: expected sdk or legacy, got {shadow.primary}")
     validate_upstream_mode(shadow, path)
-    for name in ("sample_rate", "aa_rate"):
+    for name in ("sample_rate", "aa_rate", "health_rate"):
         value = getattr(shadow, name)
         if not 0 <= value <= 100:
             raise ConfigError(f"{path}: shadow.{name}: expected a percentage 0-100, got {value}")

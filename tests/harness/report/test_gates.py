@@ -260,9 +260,9 @@ CASES: list[tuple[str, Mutation, str, Status, int]] = [
     ("49 users", _load(users=49), "load: 50 concurrent users", INCONCLUSIVE, 40),
     ("few requests", _load(sdk={"requests": 15}), "load: 50 concurrent users", INCONCLUSIVE, 5),
     ("no load runs", _set("load_runs", ()), "load: 50 concurrent users", INCONCLUSIVE, 40),
-    # memory: SDK proxy RSS growth <= 5 MB per 10,000 requests; legacy is informational
-    ("growth under 5 MB/10k", _set("rss", (rss("sdk", 4.9),)), "memory: RSS growth", PASS, 0),
-    ("growth above", _set("rss", (rss("sdk", 5.1),)), "memory: RSS growth", FAIL, 0),
+    # memory: SDK proxy RSS growth <= 8 MB per 10,000 requests; legacy is informational
+    ("growth under 8 MB/10k", _set("rss", (rss("sdk", 7.9),)), "memory: RSS growth", PASS, 0),
+    ("growth above", _set("rss", (rss("sdk", 8.1),)), "memory: RSS growth", FAIL, 0),
     (
         "legacy leaks",
         _set("rss", (rss("sdk", 1.0), rss("legacy", 500.0))),

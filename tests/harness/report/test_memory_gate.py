@@ -60,7 +60,7 @@ def test_a_16_second_window_is_inconclusive_not_fail() -> None:
 
 def test_an_interval_across_the_limit_is_inconclusive() -> None:
     # Growth right at the limit, measured too noisily to tell which side it is on.
-    gate = _gate(_series(30, 200, 5.0 / 10_000, noise_mb=6.0))
+    gate = _gate(_series(30, 200, 8.0 / 10_000, noise_mb=6.0))
     assert gate.status is Status.INCONCLUSIVE
     assert "straddles" in gate.detail
 

@@ -50,7 +50,7 @@ def _step(number: int, title: str, why: str) -> None:
 
 
 def run_demo(
-    reports: Path = Path("reports"), *, load_seconds: float = 30.0, users: int = 50
+    reports: Path = Path("reports"), *, load_seconds: float = 15.0, users: int = 50
 ) -> int:
     started = time.perf_counter()
     run_dir = (reports / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()

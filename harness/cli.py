@@ -38,6 +38,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("report", "decide GO / NO-GO / INCONCLUSIVE, write the report", "harness.report.cli"),
     ("accept", "write an accepted-difference rule into harness.yaml", "harness.triage.cli"),
     ("show*", "one captured pair in full: request, answers, diff, upstream", "harness.triage.cli"),
+    ("runs", "list the store's runs (one per `harness shadow` start)", "harness.runs.cli"),
+    ("reset*", "archive the store (kept, renamed) and start empty", "harness.runs.cli"),
     ("bench", "side-by-side benchmark of every path", "harness.bench.cli"),
     ("cutover", "switch to the SDK proxy (needs a GO report)", "harness.cutover.cli"),
     ("rollback*", "switch back to the legacy proxy", "harness.cutover.cli"),

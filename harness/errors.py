@@ -8,7 +8,9 @@
     ├── SchemaTooNew                  a store written by a newer harness   (store)
     ├── ConfigEditError               a config the cutover cannot edit     (cutover)
     ├── RemoteTargetRefused           a load target off loopback           (load)
-    └── LoadGeneratorError            the bench's load generator failed    (bench)
+    ├── LoadGeneratorError            the bench's load generator failed    (bench)
+    ├── ScopeError                    a --run or --since naming nothing    (runs)
+    └── ResetRefused                  `harness reset` while a run is open  (runs)
 
 Each subclass also keeps the builtin base it had (``ValueError``, ``RuntimeError``), so
 code that catches those still does. ``harness.cli.main`` catches :class:`HarnessError`

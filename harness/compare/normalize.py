@@ -104,11 +104,20 @@ def _models_body(body: Any) -> Any:
     return {**body, "data": data}
 
 
+def _health_body(body: Any) -> Any:
+    """Without the fields that name the proxy answering (its service name, and the
+    litellm version the SDK proxy reports): identity, not behaviour."""
+    if not isinstance(body, dict):
+        return body
+    return {k: v for k, v in body.items() if k not in ("service", "litellm_version")}
+
+
 ENDPOINTS: Mapping[str, EndpointShape] = {
     "chat": EndpointShape("chat", "openai", _chat_body),
     "messages": EndpointShape("messages", "anthropic", _same),
     "count_tokens": EndpointShape("count_tokens", None, _same),
     "models": EndpointShape("models", None, _models_body),
+    "health": EndpointShape("health", None, _health_body),
 }
 _OTHER = EndpointShape("other", None, _same)
 _STREAM_FLAGS = ("saw_done", "saw_message_stop")

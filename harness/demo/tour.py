@@ -24,11 +24,12 @@ from typing import TextIO, cast
 
 import httpx
 
-from harness.corpus import CORPUS_PATH
+from harness.corpus import CORPUS_PATH, load_corpus
 from harness.cutover.stack_control import find_running, stop_stack
 from harness.cutover.switch import SwitchOptions, cutover, rollback
 from harness.demo.canary_tour import canary_tour
 from harness.demo.journey import ReportVerdict, cutover_drill, read_verdict
+from harness.demo.traffic import health_checks_needed, replay_loops, send_health_checks
 from harness.load.driver import LoadPlan, run_load
 from harness.load.targets import LoadTarget
 from harness.loopback import free_port
@@ -136,14 +137,25 @@ def run_demo(
         )
         _say(f"      metrics: {shadow.url}/metrics (Prometheus; the master key as bearer token)")
 
+        entries = load_corpus(CORPUS_PATH)
+        harness_settings = load_harness_settings(HARNESS_CONFIG)
+        min_samples = harness_settings.report.min_samples
+        loops = replay_loops(entries, min_samples)
+        checks = health_checks_needed(min_samples, harness_settings.shadow.health_rate)
         _step(
             "Replay the corpus",
-            "90 recorded requests: both API formats, streams, "
-            "tools, five client families, and 21 that must fail.",
+            f"{len(entries)} recorded requests, {loops} times: both API formats, streams, "
+            "tools, five client families, and 21 that must fail; enough of each kind for "
+            f"every gate ({min_samples} samples at least). Then {checks} health checks, as a "
+            f"monitor polls ({harness_settings.shadow.health_rate:g} % are mirrored).",
         )
-        summary = replay(ReplayPlan(CORPUS_PATH, shadow.url, key, concurrency=4, progress=False))
+        summary = replay(
+            ReplayPlan(entries, shadow.url, key, concurrency=4, loop=loops, progress=False)
+        )
         for line in summary.format().splitlines():
             _say(f"      {line}")
+        healthy = send_health_checks(shadow.url, checks)
+        _say(f"      health checks: {healthy} of {checks} answered 200")
         _wait_for_mirrors(shadow.url)
 
         _step(
@@ -257,6 +269,8 @@ def _report(store: Path, reports: Path, config: Path, accept: Path | None = None
             harness_config=str(HARNESS_CONFIG),
             config=str(config),
             workers=None,
+            run=None,
+            since=None,
             accept=[str(accept)] if accept else [],
             compare_to=None,
             junit=None,

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.corpus import CORPUS_PATH, dump_corpus, load_corpus
+from harness.corpus.models import fit_models, parse_model_map
 from harness.load.driver import PROFILE_DURATIONS, LoadPlan, run_load
 from harness.load.targets import (
     LoadTarget,
@@ -48,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="reports/load", help="where CSV and HTML files go")
     parser.add_argument("--corpus", help="JSONL corpus the bodies come from (default: built-in)")
     parser.add_argument(
+        "--model-map",
+        metavar="CORPUS=TARGET,...",
+        help="send the corpus's model CORPUS as TARGET (default: models the --config does "
+        "not serve are mapped to one of the same provider it does, and the mapping printed)",
+    )
+    parser.add_argument(
         "--allow-remote", action="store_true", help="allow targets that are not loopback"
     )
     parser.add_argument("--harness-config", default="config/harness.yaml")
@@ -86,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         "load", max_failure_ratio=args.max_failure_ratio, p95_ms=args.p95_ms
     )
     store = None if args.no_store else Path(args.store or settings.capture.store)
+    corpus = _fitted_corpus(args)
     plan = LoadPlan(
         targets=tuple(targets),
         key=resolve_key(args.key, args.config),
@@ -99,10 +108,26 @@ def run(args: argparse.Namespace) -> int:
         max_failure_ratio=settings.load.max_failure_ratio,
         p95_ms=settings.load.p95_ms,
         allow_remote=args.allow_remote,
-        corpus=Path(args.corpus) if args.corpus else None,
+        corpus=corpus,
         warmup_loops=args.warmup,
     )
     return run_load(plan).exit_code
+
+
+def _fitted_corpus(args: argparse.Namespace) -> Path | None:
+    """The corpus with its models fitted to the proxy (:mod:`harness.corpus.models`),
+    written beside the load's output when a model had to be mapped; the mapping printed."""
+    given = Path(args.corpus) if args.corpus else None
+    entries = load_corpus(given or CORPUS_PATH)
+    fitted, lines = fit_models(entries, parse_model_map(args.model_map), args.config)
+    for line in lines:
+        print(line, file=sys.stdout)
+    if fitted == entries:
+        return given
+    path = Path(args.out) / "corpus-fitted.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dump_corpus(fitted, path)
+    return path
 
 
 def _parse_pids(values: Sequence[str], names: set[str]) -> dict[str, int]:

@@ -33,11 +33,13 @@ from harness.corpus import CORPUS_PATH, load_corpus
 from harness.load.locust_job import LocustJob, run_locust
 from harness.load.process_sampler import ProcessSampler, find_listening_pid
 from harness.load.results import TargetResult, format_table
+from harness.load.served import history_counts, with_requests
 from harness.load.targets import (
     LoadTarget,
     check_loopback,
 )
-from harness.replay.sender import ReplayPlan, replay
+from harness.load.warmup import SETUP, UNHEALTHY, warmup_verdict
+from harness.replay.sender import ReplayOutcome, ReplayPlan, replay
 from harness.store.capture_store import CaptureStore
 
 __all__ = ["HEALTH_PATH", "PROFILE_DURATIONS", "LoadPlan", "LoadReport", "run_load"]
@@ -65,6 +67,10 @@ class LoadPlan:
     corpus: Path | None = None
     health_timeout_s: float = 5.0
     warmup_loops: int = 1  # the corpus's successes sent this many times before measuring
+    warmup_deadline_s: float = 120.0  # the whole warm-up, per target
+    # One warm-up request: a healthy proxy answers in ms, a cold one in seconds (lazy
+    # provider imports); a stack in its cooldown cascade takes 60 s, and is cut here.
+    warmup_timeout_s: float = 20.0
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -111,7 +117,12 @@ def _run_target(plan: LoadPlan, target: LoadTarget, out_dir: Path, out: TextIO) 
         print(f"[{target.name}] {target.url} is down: {down}; no load sent", file=out)
         return TargetResult(target.name, target.url, "down", reason=down)
     if plan.warmup_loops > 0:
-        _warm_up(plan, target, out)
+        stopped = _warm_up(plan, target, out)
+        if stopped is not None:
+            kind, _, why = stopped.partition(": ")
+            status = "misconfigured" if kind == SETUP else "unhealthy"
+            print(f"[{target.name}] {status}: {why}; no load sent", file=out, flush=True)
+            return TargetResult(target.name, target.url, status, reason=why)
     pid = target.pid
     if pid is None and target.port is not None:
         pid = find_listening_pid(target.port)
@@ -153,6 +164,8 @@ def _run_target(plan: LoadPlan, target: LoadTarget, out_dir: Path, out: TextIO) 
         samples=samples,
         out_dir=out_dir,
     )
+    history = history_counts(Path(f"{job.csv_prefix}_stats_history.csv"))
+    result.samples = with_requests(samples, started, history, result.requests().get("count"))
     slo = (outcome.summary or {}).get("slo") or {}
     if outcome.interrupted:
         result.status, result.reason = "interrupted", "stopped by Ctrl-C; partial results"
@@ -169,12 +182,30 @@ def _run_target(plan: LoadPlan, target: LoadTarget, out_dir: Path, out: TextIO) 
     return result
 
 
-def _warm_up(plan: LoadPlan, target: LoadTarget, out: TextIO) -> None:
+def _warm_up(plan: LoadPlan, target: LoadTarget, out: TextIO) -> str | None:
+    """Send the corpus's expected successes; why the run must stop (a setup failure, an
+    unhealthy target, the deadline), else None. Shows its progress as it goes."""
     # A fresh proxy answers its first requests seconds late (litellm imports providers
     # lazily): that is start-up, not the load's latency.
     entries = [e for e in load_corpus(plan.corpus or CORPUS_PATH) if e.expects_success]
+    step = max(1, len(entries) * plan.warmup_loops // 4)
+
+    def progress(done: int, total: int, outcome: ReplayOutcome) -> None:
+        if done % step == 0 or done == total:
+            print(f"[{target.name}] warm-up: {done}/{total}", file=out, flush=True)
+
     summary = replay(
-        ReplayPlan(entries, target.url, plan.key, loop=plan.warmup_loops, progress=False)
+        ReplayPlan(
+            entries,
+            target.url,
+            plan.key,
+            loop=plan.warmup_loops,
+            progress=False,
+            timeout=plan.warmup_timeout_s,
+            stop_when=warmup_verdict,
+            deadline_s=plan.warmup_deadline_s,
+            on_outcome=progress,
+        )
     )
     print(
         f"[{target.name}] warm-up: {summary.total} requests in {summary.duration_s:.1f} s, "
@@ -182,6 +213,9 @@ def _warm_up(plan: LoadPlan, target: LoadTarget, out: TextIO) -> None:
         file=out,
         flush=True,
     )
+    if summary.stopped is not None and summary.stopped.startswith("deadline"):
+        return f"{UNHEALTHY}: warm-up {summary.stopped}"
+    return summary.stopped
 
 
 def _probe(url: str, timeout: float) -> str | None:
@@ -213,6 +247,9 @@ def _store(plan: LoadPlan, run_name: str, result: TargetResult) -> None:
         "warmup_loops": plan.warmup_loops,
     }
     with CaptureStore(plan.store, spill=False) as store:
+        # Measured within the store's latest run (the shadow run open while the load ran,
+        # as in the demo), so that its report reads it; none in a store without runs.
+        latest = store.latest_run()
         result.run_id = store.add_load_run(
             f"load-{plan.profile}-{run_name}",
             target=result.name,
@@ -220,5 +257,6 @@ def _store(plan: LoadPlan, run_name: str, result: TargetResult) -> None:
             finished_at=result.finished_at,
             params=params,
             results=result.results(),
+            run_id=latest.id if latest is not None else None,
         )
         store.add_process_samples(result.run_id, result.samples)

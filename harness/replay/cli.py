@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.corpus import CORPUS_PATH
+from harness.corpus import CORPUS_PATH, load_corpus
+from harness.corpus.models import fit_models, parse_model_map
 from harness.replay.record import record
 from harness.replay.sender import ReplayPlan, replay
 from harness.replay.target_key import add_key_arguments, resolve_key
@@ -29,15 +30,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop", type=int, default=1, help="send the corpus this many times")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--model-map",
+        metavar="CORPUS=TARGET,...",
+        help="send the corpus's model CORPUS as TARGET (default: models the --config does "
+        "not serve are mapped to one of the same provider it does, and the mapping printed)",
+    )
     add_key_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """``harness replay``: 0 when every answer met its expectation, 1 otherwise."""
     key = resolve_key(args.key, args.config)
+    entries, lines = fit_models(
+        load_corpus(args.corpus), parse_model_map(args.model_map), args.config
+    )
+    for line in lines:
+        print(line, file=sys.stderr)
     summary = replay(
         ReplayPlan(
-            args.corpus,
+            entries,
             args.target,
             key,
             rate=args.rate,

@@ -11,10 +11,11 @@ event, or a JSON reply that does not parse.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -63,6 +64,7 @@ class ReplaySummary:
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     outcomes: tuple[ReplayOutcome, ...] = field(default=(), repr=False)
+    stopped: str | None = None  # why the replay stopped before sending everything
 
     @property
     def ok(self) -> bool:
@@ -97,6 +99,12 @@ class ReplayPlan:
     loop: int = 1
     progress: bool = True
     timeout: float = 120.0
+    # Stop early: ``stop_when`` is asked after each answer and returns why to stop (the
+    # requests not yet sent are not sent), ``deadline_s`` bounds the whole replay (what is
+    # in flight then is cut); ``on_outcome(done, total, outcome)`` sees each answer.
+    stop_when: Callable[[Sequence[ReplayOutcome]], str | None] | None = None
+    deadline_s: float | None = None
+    on_outcome: Callable[[int, int, ReplayOutcome], None] | None = None
 
 
 def replay(plan: ReplayPlan) -> ReplaySummary:
@@ -116,6 +124,7 @@ async def replay_async(plan: ReplayPlan) -> ReplaySummary:
     for job in enumerate(jobs):
         queue.put_nowait(job)
     outcomes: list[ReplayOutcome] = []
+    stopped: list[str] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     started = time.perf_counter()
     async with httpx.AsyncClient(
@@ -133,10 +142,24 @@ async def replay_async(plan: ReplayPlan) -> ReplaySummary:
                 outcome = await _send(client, entry, key)
                 outcomes.append(outcome)
                 bar.advance(mismatch=outcome.problem is not None)
+                if plan.on_outcome is not None:
+                    plan.on_outcome(len(outcomes), len(jobs), outcome)
+                reason = plan.stop_when(outcomes) if plan.stop_when is not None else None
+                if reason is not None and not stopped:
+                    stopped.append(reason)
+                    while not queue.empty():  # nothing more is sent
+                        queue.get_nowait()
 
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(jobs)) or 1)))
+        workers = asyncio.gather(*(worker() for _ in range(min(concurrency, len(jobs)) or 1)))
+        try:
+            await asyncio.wait_for(workers, plan.deadline_s)
+        except TimeoutError:
+            stopped.append(
+                f"deadline: {len(outcomes)} of {len(jobs)} answered in {plan.deadline_s:g} s"
+            )
     bar.close()
-    return _summarize(target_url, entries, outcomes, time.perf_counter() - started)
+    summary = _summarize(target_url, entries, outcomes, time.perf_counter() - started)
+    return dataclasses.replace(summary, stopped=stopped[0] if stopped else None)
 
 
 async def _send(client: httpx.AsyncClient, entry: CorpusEntry, key: str) -> ReplayOutcome:

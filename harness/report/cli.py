@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from harness.report.model import ReadinessReport
+    from harness.runs.scope import ReportScope
 
 __all__ = ["add_arguments", "run"]
 
@@ -45,6 +46,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FILE",
         help="accepted differences to apply too (e.g. config/accepted-differences.yaml)",
+    )
+    parser.add_argument(
+        "--run",
+        metavar="ID",
+        help="the run to report on: a run id (see `harness runs`), latest or all "
+        "(default: latest; all when --since is given)",
+    )
+    parser.add_argument(
+        "--since",
+        metavar="T",
+        help="only pairs received (and load runs started) at or after T: an ISO time "
+        "(UTC unless it says), unix seconds, or an age such as 30m, 2h, 1d",
     )
 
 
@@ -97,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
         settings = with_accepted(settings, load_accept_file(path))
     store = Path(args.store) if args.store else settings.capture.store
     run = run_info(args.config, store)
-    evidence = collect_evidence(store, settings, run, config_path=args.config, workers=args.workers)
+    scope = _scope(store, args.run, args.since)
+    evidence = collect_evidence(
+        store, settings, run, config_path=args.config, workers=args.workers, scope=scope
+    )
     report = build_report(evidence, settings)
     canary = read_canary(store)
     if canary is not None:
@@ -131,3 +147,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {i}. {line}", file=out)
     print(f"Report: {run_dir / 'report.html'} (also report.md, report.json)", file=out)
     return report.decision.exit_code
+
+
+def _scope(store: Path, run: str | None, since: str | None) -> ReportScope | None:
+    """What ``--run`` and ``--since`` select; None when there is no store (the evidence
+    reader says so)."""
+    from harness.runs.scope import parse_since, resolve_scope
+    from harness.store.capture_store import CaptureStore
+
+    if not store.is_file():
+        return None
+    with CaptureStore(store, spill=False) as opened:
+        return resolve_scope(opened, run, parse_since(since) if since is not None else None)

@@ -9,14 +9,13 @@ Rows that cannot be read or compared are counted as uncomparable, not folded
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import multiprocessing
 import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from harness.compare import DEFAULT_IGNORE_RULES, Comparator, Difference
 from harness.compare.accept import AcceptRules
@@ -24,10 +23,13 @@ from harness.redaction import Redactor
 from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
 from harness.report.model import PairView, ReadinessReport
+from harness.report.resource_gates import load_summaries
 from harness.report.tally import MAX_EXAMPLES, Evidence, RssSeries, RunInfo
 from harness.report.upstream_facts import unattached_text
+from harness.runs.identity import file_sha256, package_version
+from harness.runs.scope import ReportScope
 from harness.settings import HarnessSettings
-from harness.store.capture_store import CaptureStore, LoadRun, StoredPair
+from harness.store.capture_store import CaptureStore, LoadRun, ProcessSample, Scope, StoredPair
 from memory_proxy.errors import ConfigError
 
 __all__ = [
@@ -48,28 +50,16 @@ __all__ = [
 PARALLEL_FROM = 20_000
 
 
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def run_info(config_path: str | Path, store_path: str | Path, now: float | None = None) -> RunInfo:
     """The versions, the config file's sha256 (None when unreadable) and the time."""
     import memory_proxy
 
-    config = Path(config_path)
-    try:
-        digest: str | None = hashlib.sha256(config.read_bytes()).hexdigest()
-    except OSError:
-        digest = None
     return RunInfo(
         generated_at=time.time() if now is None else now,
         project_version=memory_proxy.__version__,
-        litellm_version=_version("litellm"),
+        litellm_version=package_version("litellm"),
         config_path=str(config_path),
-        config_sha256=digest,
+        config_sha256=file_sha256(config_path),
         store_path=str(store_path),
     )
 
@@ -190,15 +180,29 @@ def with_drilldown(
 
 
 def read_rss(store: CaptureStore, runs: tuple[LoadRun, ...]) -> tuple[RssSeries, ...]:
+    """Each load run's RSS per target, with the requests served at each sample: as stored,
+    or else spread over the samples at a steady rate from the run's request count."""
     out = []
     for run in runs:
-        by_target: dict[str, list[tuple[float, int]]] = {}
+        by_target: dict[str, list[ProcessSample]] = {}
         for sample in store.process_samples(run.id):
             if sample.rss_bytes is not None:
-                by_target.setdefault(sample.target, []).append((sample.t, sample.rss_bytes))
-        for target, points in sorted(by_target.items()):
-            out.append(RssSeries(target, run.id, run.name, tuple(points)))
+                by_target.setdefault(sample.target, []).append(sample)
+        totals = {s.target: s.requests for s in load_summaries((run,))}
+        for target, samples in sorted(by_target.items()):
+            points = tuple((s.t, int(s.rss_bytes or 0)) for s in samples)
+            requests, estimated = _served(samples, totals.get(target))
+            out.append(RssSeries(target, run.id, run.name, points, requests, estimated))
     return tuple(out)
+
+
+def _served(samples: list[ProcessSample], total: int | None) -> tuple[tuple[int, ...], bool]:
+    if all(s.requests is not None for s in samples):
+        return tuple(int(s.requests or 0) for s in samples), False
+    start, end = samples[0].t, samples[-1].t
+    if not total or end <= start:
+        return (), False
+    return tuple(round(total * (s.t - start) / (end - start)) for s in samples), True
 
 
 def id_ranges(low: int, high: int, workers: int) -> list[tuple[int, int]]:
@@ -213,10 +217,12 @@ def _fold(
     settings: HarnessSettings,
     config_path: str | None,
     run: RunInfo,
+    scope: Scope,
     after_id: int = 0,
     last_id: int | None = None,
 ) -> Evidence:
-    """Fold the pairs with ``after_id < id <= last_id`` (a worker's share, or all)."""
+    """Fold the pairs in ``scope`` with ``after_id < id <= last_id`` (a worker's share,
+    or all)."""
     comparator, redactor = comparator_for(settings, config_path)
     collector = EvidenceCollector(
         comparator,
@@ -226,7 +232,7 @@ def _fold(
         live_suffix=settings.shadow.live_suffix,
     )
     with CaptureStore(store_path, spill=False) as store:
-        for row in store.iter_rows(after_id=after_id, until_id=last_id):
+        for row in store.iter_rows(after_id=after_id, until_id=last_id, scope=scope):
             collector.add_row(row)
     return collector.evidence
 
@@ -238,27 +244,30 @@ def collect_evidence(
     *,
     config_path: str | Path | None = None,
     workers: int | None = None,
+    scope: ReportScope | None = None,
 ) -> Evidence:
-    """Everything the gates need from the store; ``workers=None`` picks by store size."""
+    """Everything the gates need from the store's rows in ``scope`` (default: all);
+    ``workers=None`` picks by store size."""
     path = Path(store_path)
     if not path.is_file():
         raise ConfigError(f"{path}: no capture store (run `harness shadow` or `harness replay`)")
     config = str(config_path) if config_path is not None else None
+    where = scope.scope if scope is not None else Scope()
     with CaptureStore(path, spill=False) as store:
-        pairs = store.count()
+        pairs = store.count(where)
         if workers is None:
             workers = min(2, os.cpu_count() or 1) if pairs >= PARALLEL_FROM else 1
-        runs = store.load_runs()
+        runs = store.load_runs(where)
         rss = read_rss(store, runs)
         unattached = store.unattached()
-        bounds = store.id_range()
+        bounds = store.id_range(where)
     ranges = id_ranges(*bounds, workers) if bounds and workers > 1 else []
     if len(ranges) > 1:
         # spawn, not fork: the parent may hold threads (the store's writer, pytest's).
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
             futures = [
-                pool.submit(_fold, str(path), settings, config, run, low, high)
+                pool.submit(_fold, str(path), settings, config, run, where, low, high)
                 for low, high in ranges
             ]
             parts = [f.result() for f in futures]
@@ -266,12 +275,35 @@ def collect_evidence(
         for part in parts[1:]:
             evidence.merge(part)
     else:
-        evidence = _fold(str(path), settings, config, run)
+        evidence = _fold(str(path), settings, config, run, where)
     evidence.load_runs = runs
     evidence.rss = rss
     calls = evidence.provider_calls
-    for target, call in unattached:
+    for target, call in _in_scope(unattached, scope):
         calls.unattached[target] += 1
         if len(calls.unattached_examples) < MAX_EXAMPLES:
             calls.unattached_examples.append(unattached_text(target, call))
+    if scope is not None:
+        evidence.scope = scope.text
+        evidence.shadow_run = scope.run
     return evidence
+
+
+def _in_scope(
+    unattached: list[tuple[str, dict[str, Any]]], scope: ReportScope | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The unattached calls made within the report's scope. They belong to no pair, so no
+    run id: the run's time span (or ``--since``) places them. Pure."""
+    if scope is None:
+        return unattached
+    start = scope.scope.since if scope.scope.since is not None else float("-inf")
+    end = float("inf")
+    if scope.run is not None:
+        start = max(start, scope.run.started_at)
+        end = scope.run.ended_at if scope.run.ended_at is not None else end
+    kept = []
+    for target, call in unattached:
+        at = call.get("time")
+        if not isinstance(at, int | float) or start <= at <= end:
+            kept.append((target, call))
+    return kept

@@ -28,6 +28,8 @@ __all__ = [
     "live_line",
     "upstream_mode_line",
     "worst_line",
+    "coverage_line",
+    "run_text",
 ]
 
 
@@ -155,6 +157,33 @@ def uncomparable_line(found: Uncomparable) -> str:
     )
 
 
+def run_text(report: ReadinessReport) -> str:
+    """``run 3 (replay, sdk answering), 2026-12-07 03:00:00 UTC to 03:05:00 UTC``."""
+    run = report.context.shadow_run
+    if run is None:
+        return report.context.scope
+    end = utc_text(run.ended_at) if run.ended_at is not None else "still open"
+    since = report.context.scope.partition(", since ")[2]
+    return (
+        f"run {run.id} ({run.mode}, {run.primary_role or '?'} answering clients), "
+        f"{utc_text(run.started_at)} to {end}" + (f", pairs since {since}" if since else "")
+    )
+
+
+def coverage_line(report: ReadinessReport) -> str:
+    """``Mirror coverage: 1,840 of 2,000 requests mirrored; 160 skipped: breaker open 150,
+    queue full 10``: the pairs compared are only the requests that were mirrored."""
+    if report.context.shadow_run is None:
+        return ""
+    coverage = report.context.coverage
+    if coverage is None:
+        return (
+            "Mirror coverage: not recorded (the run is still open, or ended without "
+            "recording its counters)"
+        )
+    return f"Mirror coverage: {coverage.line()}"
+
+
 def first_screen(report: ReadinessReport) -> FirstScreen:
     total = len(report.gates)
     failed, inconclusive = report.failed, report.inconclusive
@@ -173,8 +202,9 @@ def first_screen(report: ReadinessReport) -> FirstScreen:
     apart = f", {better:,} set apart" if better else ""
     found = report.uncomparable
     uncomparable = f", {found.rows:,} uncomparable rows" if found.rows else ""
+    run = f"{run_text(report)}: " if c.shadow_run is not None else ""
     evidence = (
-        f"{c.pairs:,} pairs ({c.compared:,} compared{apart}, {c.aa_samples:,} A/A repeats"
+        f"{run}{c.pairs:,} pairs ({c.compared:,} compared{apart}, {c.aa_samples:,} A/A repeats"
         f"{uncomparable}) received {utc_text(c.first_received)} to "
         f"{utc_text(c.last_received)}; exit code {report.decision.exit_code}"
     )
@@ -191,6 +221,10 @@ def first_screen(report: ReadinessReport) -> FirstScreen:
     if found.rows:
         # Said even when the captures-readable gate passes: these rows are in no gate.
         informational.insert(0, uncomparable_line(found))
+    coverage = coverage_line(report)
+    if coverage:
+        # First: every comparison below is of the mirrored requests only.
+        informational.insert(0, coverage)
     return FirstScreen(
         headline,
         tuple(gate_line(g) for g in failed),

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from harness.runs.coverage import Coverage
+from harness.store.runs import RunRecord
+
 __all__ = [
     "CanaryLine",
     "CanarySummary",
@@ -212,11 +215,16 @@ class LoadSummary:
 class MemorySummary:
     target: str
     run: str
-    samples: int
+    samples: int  # after warm-up
     duration_s: float
     first_mb: float | None
     last_mb: float | None
-    slope_mb_per_hour: float | None
+    requests: int | None = None  # served after warm-up (None: unknown)
+    # RSS growth per 10,000 requests served after warm-up, and its 95 % interval
+    growth_mb_per_10k: float | None = None
+    growth_low: float | None = None
+    growth_high: float | None = None
+    requests_estimated: bool = False  # spread at a steady rate from the run's total
 
 
 @dataclass(frozen=True)
@@ -264,6 +272,9 @@ class RunContext:
     # Live pairs only: the mirror's spend (pairs, requests, tokens by usage) and the memory
     # isolation in force (suffix; pairs whose mirror calls were recorded, and isolated).
     live: dict[str, int | str] = field(default_factory=dict)
+    scope: str = "all pairs"  # which run(s) the evidence was read from
+    shadow_run: RunRecord | None = None  # the one run read, when the scope is one run
+    coverage: Coverage | None = None  # that run's mirror coverage, when it recorded it
 
 
 @dataclass(frozen=True)

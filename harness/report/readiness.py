@@ -19,6 +19,7 @@ from harness.report.model import AcceptedRule, ReadinessReport, RunContext, deci
 from harness.report.outcomes import Direction
 from harness.report.resource_gates import load_summaries, memory_summaries
 from harness.report.tally import Evidence
+from harness.runs.coverage import coverage_of
 from harness.settings import HarnessSettings
 from harness.stats import BOOTSTRAP_SEED
 
@@ -91,6 +92,11 @@ def build_report(
             {"suffix": settings.shadow.live_suffix, **dataclasses.asdict(evidence.live)}
             if evidence.live.pairs
             else {}
+        ),
+        scope=evidence.scope,
+        shadow_run=evidence.shadow_run,
+        coverage=(
+            coverage_of(evidence.shadow_run.counters) if evidence.shadow_run is not None else None
         ),
     )
     return ReadinessReport(

@@ -150,6 +150,37 @@ def _context(context: RunContext) -> dict[str, Any]:
         "process_samples": context.process_samples,
         # Live mirroring's spend and memory isolation, when any pair was mirrored live.
         **({"live_mirror": context.live} if context.live else {}),
+        **_run(context),
+    }
+
+
+def _run(context: RunContext) -> dict[str, Any]:
+    """The shadow run read, when the report read one (absent otherwise)."""
+    run = context.shadow_run
+    if run is None:
+        return {}
+    coverage = context.coverage
+    return {
+        "scope": context.scope,
+        "run": {
+            "id": run.id,
+            "mode": run.mode,
+            "primary": run.primary_role,
+            "started_at": utc(run.started_at),
+            "ended_at": utc(run.ended_at),
+            "versions": run.versions,
+            "configs": run.configs,
+        },
+        "coverage": (
+            {
+                "seen": coverage.seen,
+                "mirrored": coverage.mirrored,
+                "skipped": dict(coverage.skipped),
+                "complete": coverage.complete,
+            }
+            if coverage is not None
+            else None
+        ),
     }
 
 

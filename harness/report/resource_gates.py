@@ -2,8 +2,10 @@
 
 Load applies the criterion (50 concurrent users, no failures, p95 under the SLO) to each
 proxy's latest qualifying run, read tolerantly from the ``load_runs`` rows (see
-:func:`load_summaries`). Memory fits the SDK proxy's RSS growth after warm-up; the
-legacy proxy's is shown beside it.
+:func:`load_summaries`). Memory fits the SDK proxy's RSS against the requests it served
+after warm-up (MB per 10,000 requests, with a 95 % interval on the slope) and decides on
+that interval, over a minimum number of requests: a few seconds of RSS are never
+extrapolated to hours. The legacy proxy's is shown beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from harness.report.model import Check, GateResult, LoadSummary, MemorySummary
 from harness.report.model import Status as S
 from harness.report.tally import RssSeries
 from harness.settings import HarnessSettings
-from harness.stats import least_squares_slope
+from harness.stats import slope_interval
 from harness.store.capture_store import LoadRun
 
 __all__ = [
@@ -47,7 +49,7 @@ LOAD_KEYS = (
 )
 MIB = 1024 * 1024
 # RSS climbs while imports, caches and connection pools fill: the slope is fitted after
-# the first quarter of a run so a warm-up is not mistaken for a leak.
+# the first quarter of the requests served so a warm-up is not mistaken for a leak.
 WARMUP_FRACTION = 0.25
 
 
@@ -204,19 +206,23 @@ def load_gate(summaries: Sequence[LoadSummary], settings: HarnessSettings) -> Ga
 
 
 def _after_warmup(series: RssSeries) -> list[tuple[float, float]]:
-    points = [(t, rss) for t, rss in series.points if rss is not None]
-    if not points:
+    """``(requests served, RSS MB)`` after the first quarter of the requests served."""
+    if not series.requests or len(series.requests) != len(series.points):
         return []
-    start, end = points[0][0], points[-1][0]
-    cut = start + (end - start) * WARMUP_FRACTION
-    return [(t / 3600, rss / MIB) for t, rss in points if t >= cut]
+    served = [
+        (float(n), rss / MIB) for n, (_, rss) in zip(series.requests, series.points, strict=True)
+    ]
+    cut = served[-1][0] * WARMUP_FRACTION
+    return [(n, mb) for n, mb in served if n >= cut]
 
 
 def memory_summaries(series: Sequence[RssSeries]) -> tuple[MemorySummary, ...]:
     out = []
     for s in series:
-        points = [(t, rss) for t, rss in s.points if rss is not None]
+        points = s.points
         kept = _after_warmup(s)
+        fit = slope_interval(kept)
+        per_10k = 10_000.0
         out.append(
             MemorySummary(
                 target=s.target,
@@ -225,7 +231,11 @@ def memory_summaries(series: Sequence[RssSeries]) -> tuple[MemorySummary, ...]:
                 duration_s=points[-1][0] - points[0][0] if points else 0.0,
                 first_mb=points[0][1] / MIB if points else None,
                 last_mb=points[-1][1] / MIB if points else None,
-                slope_mb_per_hour=least_squares_slope(kept),
+                requests=int(kept[-1][0] - kept[0][0]) if kept else None,
+                growth_mb_per_10k=fit.slope * per_10k if fit else None,
+                growth_low=fit.low * per_10k if fit else None,
+                growth_high=fit.high * per_10k if fit else None,
+                requests_estimated=s.estimated,
             )
         )
     return tuple(out)
@@ -233,37 +243,66 @@ def memory_summaries(series: Sequence[RssSeries]) -> tuple[MemorySummary, ...]:
 
 def _longest(summaries: Sequence[MemorySummary], target: str) -> MemorySummary | None:
     found = [s for s in summaries if s.target == target]
-    return max(found, key=lambda s: (s.duration_s, s.samples)) if found else None
+    return max(found, key=lambda s: (s.requests or 0, s.samples)) if found else None
+
+
+def _growth_text(s: MemorySummary) -> str:
+    estimated = ", requests spread at a steady rate" if s.requests_estimated else ""
+    return (
+        f"{s.growth_mb_per_10k:+.2f} MB per 10,000 requests "
+        f"(95 % interval {s.growth_low:+.2f} to {s.growth_high:+.2f}) over {s.requests:,} "
+        f"requests after warm-up, {s.duration_s:.0f} s ({s.first_mb:.1f} -> "
+        f"{s.last_mb:.1f} MB, run {s.run!r}{estimated})"
+    )
+
+
+def _memory_check(
+    target: str, s: MemorySummary | None, settings: HarnessSettings
+) -> tuple[Check, int]:
+    """The target's check and how many more requests it needs. Judged on the interval:
+    FAIL when all of it is above the limit, PASS when all of it is at or below."""
+    report = settings.report
+    limit, least = report.leak_mb_per_10k_requests, report.memory_min_requests
+    threshold = f"RSS growth <= {limit:g} MB per 10,000 requests served (after warm-up)"
+    if s is None or not s.samples:
+        why = "no RSS samples" if s is None else "no request counts with the RSS samples"
+        return Check(target, S.INCONCLUSIVE, 0, why, threshold), least
+    if s.growth_low is None or s.growth_high is None or s.requests is None:
+        measured = f"{s.samples} samples after warm-up, {s.duration_s:.0f} s: too few to fit"
+        return Check(target, S.INCONCLUSIVE, s.samples, measured, threshold), least
+    measured = _growth_text(s)
+    if s.growth_low > limit:
+        status, detail = S.FAIL, "growth above the limit"
+    elif s.growth_high <= limit:
+        status, detail = S.PASS, ""
+    else:
+        status, detail = S.INCONCLUSIVE, "the interval straddles the limit: more requests"
+    needs = 0
+    if s.requests < least:
+        # A short window decides nothing, however steep: growth while caches and pools
+        # fill is not a leak, and seconds say nothing about hours.
+        detail = f"{s.requests:,} of {least:,} requests" + (
+            ", failing so far" if status is S.FAIL else ""
+        )
+        status, needs = S.INCONCLUSIVE, least - s.requests
+    elif status is S.INCONCLUSIVE:
+        needs = least
+    return Check(target, status, s.requests, measured, threshold, detail), needs
 
 
 def memory_gate(summaries: Sequence[MemorySummary], settings: HarnessSettings) -> GateResult:
-    min_samples = settings.report.min_samples
-    limit = settings.report.leak_mb_per_hour
-    threshold = f"RSS growth <= {limit:g} MB/hour (after warm-up)"
     checks = []
     needs = 0
     for target in TARGETS:
-        s = _longest(summaries, target)
-        gated = target == "sdk"  # the proxy that stays; the legacy one is shown beside it
-        if s is None or s.slope_mb_per_hour is None:
-            status = S.INCONCLUSIVE if gated else S.PASS
-            needs += min_samples if gated else 0
-            checks.append(Check(target, status, 0, "no RSS samples", threshold))
-            continue
-        slope = s.slope_mb_per_hour
-        measured = (
-            f"{slope:+.1f} MB/hour over {s.duration_s:.0f} s "
-            f"({s.first_mb:.1f} -> {s.last_mb:.1f} MB, run {s.run!r})"
-        )
-        status = S.FAIL if slope > limit + RATIO_SLACK else S.PASS
-        detail = ""
-        if not gated:
-            status, detail = S.PASS, "informational"
-        elif s.samples < min_samples:
-            detail = "failing so far" if status is S.FAIL else ""
-            status = S.INCONCLUSIVE
-            needs += min_samples - s.samples
-        checks.append(Check(target, status, s.samples, measured, threshold, detail))
+        check, more = _memory_check(target, _longest(summaries, target), settings)
+        if target != "sdk":
+            # The proxy that stays is gated; the legacy one is shown beside it.
+            check = Check(
+                target, S.PASS, check.samples, check.measured, check.threshold, "informational"
+            )
+            more = 0
+        checks.append(check)
+        needs += more
     status = combine(checks)
     sdk = checks[0]
     detail = ""
@@ -274,7 +313,7 @@ def memory_gate(summaries: Sequence[MemorySummary], settings: HarnessSettings) -
         status,
         sdk.samples,
         {c.name: c.measured for c in checks},
-        threshold + ", SDK proxy",
+        sdk.threshold + ", SDK proxy",
         detail,
         needs=needs,
         checks=tuple(checks),

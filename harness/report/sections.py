@@ -18,7 +18,7 @@ them: each renderer maps kinds to its own markup.
 from __future__ import annotations
 
 from harness.report.diffy import NOT_IN_AA
-from harness.report.first_screen import not_mirrored_text
+from harness.report.first_screen import not_mirrored_text, run_text
 from harness.report.formatting import MISSING, interval_text, ms, pct, utc_text
 from harness.report.layout import (
     Cell,
@@ -40,6 +40,7 @@ from harness.report.model import (
     DiffTable,
     GateResult,
     LatencySummary,
+    MemorySummary,
     ReadinessReport,
 )
 from harness.report.outcomes import Direction
@@ -287,6 +288,12 @@ def _mb(value: float | None, unit: str = "MB", sign: str = "") -> str:
     return MISSING if value is None else f"{value:{sign}.1f} {unit}"
 
 
+def _growth(s: MemorySummary) -> str:
+    if s.growth_mb_per_10k is None or s.growth_low is None or s.growth_high is None:
+        return MISSING
+    return f"{s.growth_mb_per_10k:+.2f} MB ({s.growth_low:+.2f} to {s.growth_high:+.2f})"
+
+
 def _memory(report: ReadinessReport) -> Section:
     charts = tuple(c for c in report.charts if c.slug == "rss")
     if not report.memory:
@@ -297,15 +304,28 @@ def _memory(report: ReadinessReport) -> Section:
             s.run,
             str(s.samples),
             f"{s.duration_s:.0f} s",
+            MISSING
+            if s.requests is None
+            else f"{s.requests:,}" + ("*" if s.requests_estimated else ""),
             _mb(s.first_mb),
             _mb(s.last_mb),
-            _mb(s.slope_mb_per_hour, "MB/h", "+"),
+            _growth(s),
         )
         for s in report.memory
     ]
-    numbers = _numbers("samples", "duration", "first", "last", "slope")
+    numbers = _numbers(
+        "samples", "duration", "requests", "first", "last", "growth per 10k requests (95 %)"
+    )
     columns = (*_columns("target", "run"), *numbers)
-    return Section("memory", "Memory (RSS)", (_table(columns, rows),), charts)
+    parts: tuple[Part, ...] = (_table(columns, rows),)
+    if any(s.requests_estimated for s in report.memory):
+        parts += (
+            Note(
+                "* requests spread over the run at a steady rate from its total (the load "
+                "run stored no per-sample request counts)"
+            ),
+        )
+    return Section("memory", "Memory (RSS)", parts, charts)
 
 
 def _context(report: ReadinessReport) -> Section:
@@ -328,6 +348,7 @@ def _context(report: ReadinessReport) -> Section:
         ("answered clients", primaries),
         ("sampling", f"{c.sample_rate:g} % of users mirrored, {c.aa_rate:g} % repeated (A/A)"),
         ("load runs / process samples", f"{c.load_runs} / {c.process_samples:,}"),
+        *_run_rows(report),
     )
     table = _table(_columns("", ("", Kind.MONO)), rows)
     return Section("context", "Run context", (table,))
@@ -351,6 +372,24 @@ def _canary(report: ReadinessReport) -> Section | None:
         "a failing window sends every user back to legacy at once."
     )
     return Section("canary", title, (_table(columns, rows, note),))
+
+
+def _run_rows(report: ReadinessReport) -> tuple[tuple[str, str], ...]:
+    """The shadow run read: what produced it and its mirror coverage."""
+    run = report.context.shadow_run
+    if run is None:
+        return ()
+    coverage = report.context.coverage
+    return (
+        ("run", run_text(report)),
+        *((f"{role} proxy version", text) for role, text in sorted(run.versions.items())),
+        *(
+            (f"{name} config (run)", f"{c.get('path')} (sha256 {c.get('sha256') or 'unreadable'})")
+            for name, c in sorted(run.configs.items())
+            if isinstance(c, dict)
+        ),
+        ("mirror coverage", coverage.line() if coverage is not None else "not recorded"),
+    )
 
 
 def sections(report: ReadinessReport) -> tuple[Section, ...]:

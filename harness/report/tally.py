@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from harness.store.capture_store import LoadRun
+from harness.store.capture_store import LoadRun, RunRecord
 
 __all__ = [
     "MAX_EXAMPLES",
@@ -349,6 +349,10 @@ class RssSeries:
     run_id: int
     run_name: str
     points: tuple[tuple[float, int], ...]  # (seconds since the run started, rss bytes)
+    # Requests the target had served at each point (empty: unknown); ``estimated`` when
+    # spread over the run at a steady rate from its total (no per-sample counts stored).
+    requests: tuple[int, ...] = ()
+    estimated: bool = False
 
 
 @dataclass
@@ -431,6 +435,10 @@ class Evidence:
     # Differences the accept rules took out of the tallies above (harness.compare.accept).
     accepted: AcceptTally = field(default_factory=AcceptTally)
     live: LiveSpend = field(default_factory=LiveSpend)
+    # What the pairs and load runs were read from: the scope's words, and the one shadow
+    # run read (its versions, configs and mirror counters) when the scope is one run.
+    scope: str = "all pairs"
+    shadow_run: RunRecord | None = None
 
     @property
     def replay_only(self) -> bool:

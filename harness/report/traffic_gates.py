@@ -56,8 +56,8 @@ def parity_gate(
             0,
             {"pairs": pairs, "compared": 0},
             threshold,
-            "not captured by shadow mode (it mirrors chat, messages, count_tokens and "
-            "models); replay health checks to both proxies to decide",
+            "no health check mirrored (shadow mode mirrors shadow.health_rate % of "
+            "GET /health when health is in shadow.endpoints)",
             needs=min_samples,
         )
     noise = NoiseBaseline(evidence.noise.get(endpoint, DiffTally()), overall, min_samples)

@@ -1,9 +1,10 @@
 """The provider API surface: routes matched by path suffix under any prefix.
 
 ``POST .../v1/messages``, ``POST .../v1/messages/count_tokens``,
-``POST .../chat/completions`` and ``GET .../models`` answer whatever comes before them,
-so ``/v1/messages?beta=true`` and Supermemory's ``/v3/api.anthropic.com/v1/messages``
-both reach the Anthropic handler. Each request is captured before anything can reject it.
+``POST .../chat/completions``, ``POST .../responses`` and ``GET .../models`` answer
+whatever comes before them, so ``/v1/messages?beta=true`` and Supermemory's
+``/v3/api.anthropic.com/v1/messages`` both reach the Anthropic handler. Each request is
+captured before anything can reject it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from harness.sandbox import anthropic_api, openai_api
+from harness.sandbox import anthropic_api, openai_api, responses_api
 from harness.sandbox.capture import CaptureRecord
 from harness.sandbox.directives import parse_directives
 from harness.sandbox.errors import (
@@ -96,6 +97,10 @@ async def _chat_completions(state: SandboxState, exchange: ApiExchange) -> Respo
     return await _generate(state, exchange, openai_api.CHAT_COMPLETIONS)
 
 
+async def _responses(state: SandboxState, exchange: ApiExchange) -> Response:
+    return await _generate(state, exchange, responses_api.RESPONSES)
+
+
 async def _count_tokens(state: SandboxState, exchange: ApiExchange) -> Response:
     body = _json_body(exchange)
     prompt = anthropic_api.read_count_tokens_request(body)
@@ -164,5 +169,6 @@ _ROUTES = (
     ),
     ApiRoute("anthropic.messages", ("/v1/messages",), "POST", ANTHROPIC, _messages),
     ApiRoute("openai.chat_completions", ("/chat/completions",), "POST", OPENAI, _chat_completions),
+    ApiRoute("openai.responses", ("/responses",), "POST", OPENAI, _responses),
     ApiRoute("models", ("/models",), "GET", OPENAI, _models),
 )

@@ -31,6 +31,8 @@ __all__ = [
     "SYSTEM_FINGERPRINT",
     "completion_body",
     "completion_events",
+    "invalid_type",
+    "missing_parameter",
     "models_body",
     "read_chat_request",
 ]
@@ -197,13 +199,13 @@ def _json_type(value: Any) -> str:
     return "an object"
 
 
-def _missing(param: str) -> InvalidRequest:
+def missing_parameter(param: str) -> InvalidRequest:
     return InvalidRequest(
         f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
     )
 
 
-def _invalid_type(param: str, expected: str, value: Any) -> InvalidRequest:
+def invalid_type(param: str, expected: str, value: Any) -> InvalidRequest:
     return InvalidRequest(
         f"Invalid type for '{param}': expected {expected}, but got {_json_type(value)} instead.",
         param=param,
@@ -213,14 +215,14 @@ def _invalid_type(param: str, expected: str, value: Any) -> InvalidRequest:
 
 def _validate(body: Any) -> None:
     if not isinstance(body, dict):
-        raise _invalid_type("body", "an object", body)
+        raise invalid_type("body", "an object", body)
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise InvalidRequest("you must provide a model parameter")
     if "messages" not in body:
-        raise _missing("messages")
+        raise missing_parameter("messages")
     messages = body["messages"]
     if not isinstance(messages, list):
-        raise _invalid_type("messages", "an array of objects", messages)
+        raise invalid_type("messages", "an array of objects", messages)
     if not messages:
         raise InvalidRequest(
             "Invalid 'messages': empty array. Expected an array with minimum length 1, "
@@ -231,13 +233,13 @@ def _validate(body: Any) -> None:
     for i, message in enumerate(messages):
         _validate_message(f"messages[{i}]", message)
     if "stream" in body and body["stream"] is not None and not isinstance(body["stream"], bool):
-        raise _invalid_type("stream", "a boolean", body["stream"])
+        raise invalid_type("stream", "a boolean", body["stream"])
     for key in ("max_tokens", "max_completion_tokens"):
         value = body.get(key)
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool):
-            raise _invalid_type(key, "an integer", value)
+            raise invalid_type(key, "an integer", value)
         if value < 1:
             raise InvalidRequest(
                 f"Invalid '{key}': integer below minimum value. Expected a value >= 1, "
@@ -250,9 +252,9 @@ def _validate(body: Any) -> None:
 
 def _validate_message(param: str, message: Any) -> None:
     if not isinstance(message, dict):
-        raise _invalid_type(param, "an object", message)
+        raise invalid_type(param, "an object", message)
     if "role" not in message:
-        raise _missing(f"{param}.role")
+        raise missing_parameter(f"{param}.role")
     role = message["role"]
     if role not in _ROLES:
         raise InvalidRequest(
@@ -262,27 +264,27 @@ def _validate_message(param: str, message: Any) -> None:
             code="invalid_value",
         )
     if role == "tool" and not isinstance(message.get("tool_call_id"), str):
-        raise _missing(f"{param}.tool_call_id")
+        raise missing_parameter(f"{param}.tool_call_id")
     if role != "assistant" and "content" not in message:
-        raise _missing(f"{param}.content")
+        raise missing_parameter(f"{param}.content")
     content = message.get("content")
     if content is not None and not isinstance(content, str | list):
-        raise _invalid_type(f"{param}.content", "one of a string or array of objects", content)
+        raise invalid_type(f"{param}.content", "one of a string or array of objects", content)
 
 
 def _validate_tools(tools: Any, tool_choice: Any) -> None:
     if tools is not None:
         if not isinstance(tools, list):
-            raise _invalid_type("tools", "an array of objects", tools)
+            raise invalid_type("tools", "an array of objects", tools)
         for i, tool in enumerate(tools):
             if not isinstance(tool, dict):
-                raise _invalid_type(f"tools[{i}]", "an object", tool)
+                raise invalid_type(f"tools[{i}]", "an object", tool)
             if tool.get("type", "function") == "function":
                 function = tool.get("function")
                 if not isinstance(function, dict):
-                    raise _missing(f"tools[{i}].function")
+                    raise missing_parameter(f"tools[{i}].function")
                 if not isinstance(function.get("name"), str):
-                    raise _missing(f"tools[{i}].function.name")
+                    raise missing_parameter(f"tools[{i}].function.name")
     if tool_choice is None or isinstance(tool_choice, dict):
         return
     if tool_choice not in ("none", "auto", "required"):

@@ -15,6 +15,7 @@ The admission path; a refusal stops it and is counted under ``skipped.<reason>``
     tap ──offer(request)──> Dispatch (serving process, on the client's request path)
        1 reachable   the mirror can be handed anything        sidecar_down
        2 policy      endpoint, model filter, sample           endpoint | model | sample
+                     (health checks: shadow.health_rate)      health_sample
        3 room        the mirror's queue has room              queue_full | backpressure
        4 rate cap    a token from the bucket                  rate_limited
        5 hand over   LocalDispatch: engine.enqueue | SidecarDispatch: one frame
@@ -53,7 +54,7 @@ from typing import Any
 
 from harness.shadow.engine import MirrorEngine, MirrorRequest
 from harness.shadow.recorder import RawExchange, TapRecord
-from harness.shadow.sampling import RateCap, SamplingPolicy
+from harness.shadow.sampling import EvenSample, RateCap, SamplingPolicy
 from memory_proxy.memory_router import MemoryRouter
 
 __all__ = ["Dispatch", "LocalDispatch", "admission"]
@@ -63,6 +64,8 @@ def admission(policy: SamplingPolicy, router: MemoryRouter, request: MirrorReque
     """None to mirror ``request``, else why not: the sampling policy's answer. Pure."""
     if request.endpoint not in policy.endpoints:
         return "skipped:endpoint"
+    if request.endpoint == "health":
+        return None  # no user to sample by: the dispatch's EvenSample decides
     if policy.rate >= 100 and not policy.models:
         return None  # everyone is mirrored: no need to know who this is
     lookup = dict(request.headers())
@@ -82,6 +85,7 @@ class Dispatch(ABC):
         self.policy = policy
         self.router = router
         self.cap = RateCap(max_rate)
+        self.health_sample = EvenSample(policy.health_rate)
         # Refusals decided here; the engine counts its own, and ``stats`` adds them up.
         self.skipped: Counter[str] = Counter()
 
@@ -99,6 +103,8 @@ class Dispatch(ABC):
         sampled_out = admission(self.policy, self.router, request)
         if sampled_out is not None:
             return sampled_out.removeprefix("skipped:")
+        if request.endpoint == "health" and not self.health_sample.take():
+            return "health_sample"
         if not self._has_room():
             return self._full_reason()
         if not self.cap.take(time.monotonic()):

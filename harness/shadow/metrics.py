@@ -24,6 +24,7 @@ __all__ = ["BREAKER_STATES", "SKIP_OUTCOMES", "ShadowCollector", "live_summary"]
 # not listed here keeps its own name.
 SKIP_OUTCOMES: Mapping[str, str] = {
     "sample": "sampled_out",
+    "health_sample": "health_sampled_out",
     "endpoint": "endpoint_filtered",
     "model": "model_filtered",
     "rate_limited": "rate_capped",

@@ -4,12 +4,24 @@ cap. No I/O: the rate cap is handed the time rather than reading a clock."""
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 from harness.settings import ShadowSettings
-from memory_proxy.api_formats import ENDPOINT_NAMES as _ENDPOINTS
+from memory_proxy.api_formats import ENDPOINT_NAMES
 
-__all__ = ["RateCap", "SamplingPolicy", "endpoint_of", "percent_bucket", "policy_for"]
+__all__ = [
+    "EvenSample",
+    "RateCap",
+    "SamplingPolicy",
+    "endpoint_of",
+    "percent_bucket",
+    "policy_for",
+]
+
+# The API endpoints, and each proxy's own health check (answered by the proxy itself,
+# never by a provider: mirroring it costs the mirror's target nothing upstream).
+_ENDPOINTS = {**ENDPOINT_NAMES, ("GET", "/health"): "health"}
 
 
 def endpoint_of(method: str, path: str) -> str | None:
@@ -25,14 +37,17 @@ def percent_bucket(key: str) -> float:
 @dataclass(frozen=True)
 class SamplingPolicy:
     rate: float = 100.0  # percent of sampling keys mirrored
-    endpoints: tuple[str, ...] = ("chat", "messages", "count_tokens", "models")
+    endpoints: tuple[str, ...] = ("chat", "messages", "count_tokens", "models", "health")
     models: tuple[str, ...] = ()  # empty: all
     aa_rate: float = 0.0  # percent of mirrored requests also sent to legacy twice
+    health_rate: float = 100.0  # percent of health checks mirrored (an EvenSample's)
 
     def decide(self, endpoint: str, model: str | None, sampling_key: str) -> str | None:
         """None to mirror, else why not (``skipped:<reason>``)."""
         if endpoint not in self.endpoints:
             return "skipped:endpoint"
+        if endpoint == "health":
+            return None  # no user, no model: sampled apart, by health_rate
         if self.models and model not in self.models:
             return "skipped:model"
         # Decided per user / conversation, so a conversation is mirrored whole or not at all.
@@ -51,7 +66,22 @@ def policy_for(shadow: ShadowSettings, *, repeat: bool) -> SamplingPolicy:
         endpoints=shadow.endpoints,
         models=shadow.models,
         aa_rate=shadow.aa_rate if repeat else 0.0,
+        health_rate=shadow.health_rate,
     )
+
+
+class EvenSample:
+    """``percent`` of the calls to :meth:`take` say yes, evenly spaced, the first one
+    included (10 %: the 1st, 11th, 21st, ...)."""
+
+    def __init__(self, percent: float) -> None:
+        self.fraction = min(max(percent, 0.0), 100.0) / 100
+        self._calls = 0
+
+    def take(self) -> bool:
+        before = math.ceil(self._calls * self.fraction - 1e-9)
+        self._calls += 1
+        return math.ceil(self._calls * self.fraction - 1e-9) > before
 
 
 class RateCap:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp
 
 from harness.loopback import LoopbackServer, free_port
+from harness.runs.identity import config_identity, proxy_versions
 from harness.settings import HarnessSettings, replay_address, validate_upstream_mode
 from harness.shadow.canary_route import CanaryOptions, CanaryRun, build_canary
 from harness.shadow.dispatch import Dispatch, LocalDispatch
@@ -30,7 +31,12 @@ from harness.shadow.mirror_stack import (
     start_mirror_stack,
 )
 from harness.shadow.recording_relay import RecordingRelay
-from harness.shadow.sidecar import SidecarDispatch, SidecarSpec, open_engine
+from harness.shadow.sidecar import (
+    SidecarDispatch,
+    SidecarSpec,
+    open_engine,
+    record_mirror_counters,
+)
 from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.shadow.upstream_tap import UpstreamTap
 from harness.stack import Stack
@@ -40,7 +46,7 @@ from memory_proxy.connection_limits import serve_with_limits
 from memory_proxy.errors import ConfigError
 from memory_proxy.metrics import MetricsRoute
 
-__all__ = ["ShadowRun", "build_shadow", "replay_url", "serve_shadow"]
+__all__ = ["ShadowRun", "build_shadow", "open_shadow_run", "replay_url", "serve_shadow"]
 
 logger = logging.getLogger("harness.shadow")
 
@@ -61,9 +67,11 @@ class ShadowRun:
     # Replay with a legacy primary: the config its LiteLLM server must run on (providers
     # through the recording relay), written beside the store.
     relay_config: Path | None = None
+    run_id: int | None = None  # the run this start opened (its pairs and counters)
 
     def close(self) -> None:
-        """After the server stopped: every captured pair is in the store when this returns."""
+        """After the server stopped: every captured pair is in the store when this returns,
+        and the run (if any) has its counters and its end."""
         for server in self.internal:
             server.stop()
         if self.sidecar is not None:
@@ -73,9 +81,28 @@ class ShadowRun:
         if self.store is not None:
             self.store.close()
             logger.info("store closed: %s", self.store.health())
+            dispatch = self.mirror.dispatch
+            if isinstance(dispatch, LocalDispatch) and self.sidecar is None:
+                record_mirror_counters(self.run_id, dispatch.engine, self.store)
+        self._end_run()
+
+    def _end_run(self) -> None:
+        if self.run_id is None or self.settings is None:
+            return
+        tap = {"seen": self.mirror.seen, "skipped": dict(self.mirror.dispatch.skipped)}
+        try:
+            with CaptureStore(self.settings.capture.store, spill=False) as store:
+                store.record_run_counters(self.run_id, "tap", tap)
+                store.end_run(self.run_id)
+        except Exception:  # noqa: BLE001 - the pairs are written; only the counters are lost
+            logger.exception("could not close run %s", self.run_id)
+        else:
+            logger.info("run %s ended: %s", self.run_id, tap)
 
 
-def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
+def build_shadow(
+    config: ProxyConfig, settings: HarnessSettings, *, run_id: int | None = None
+) -> ShadowRun:
     """The primary serves clients; the other proxy is the shadow.
 
     ``primary: sdk``: the SDK proxy app runs in this process and the mirror sends each
@@ -86,6 +113,7 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     stack's LiteLLM server must run on ``ShadowRun.relay_config``). A/A noise probes go
     to the legacy proxy; none with a legacy primary under replay (they would reach the
     provider).
+    ``run_id``: the run its pairs and counters go to (:func:`open_shadow_run`).
     """
     from memory_proxy.app import create_app
 
@@ -124,6 +152,7 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
         targets=targets,
         nice=shadow.mirror_nice,
         idle=shadow.mirror_idle,
+        run_id=run_id,
     )
     dispatch: Dispatch
     store = sidecar = None
@@ -142,6 +171,7 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
         internal=internal,
         settings=settings,
         relay_config=relay_config,
+        run_id=run_id,
     )
 
 
@@ -215,6 +245,19 @@ def replay_url(settings: HarnessSettings) -> str | None:
     return f"http://{host}:{port}"
 
 
+def open_shadow_run(config: ProxyConfig, settings: HarnessSettings) -> int:
+    """Open this start's run in the store: both proxies' versions, the config files'
+    hashes, replay or live, who answers clients; its id."""
+    configs = config_identity(config=config.path, harness=settings.path)
+    with CaptureStore(settings.capture.store, spill=False) as store:
+        return store.open_run(
+            mode=settings.shadow.upstream,
+            primary_role=settings.shadow.primary,
+            versions=proxy_versions(),
+            configs=configs,
+        )
+
+
 def serve_shadow(
     config: ProxyConfig,
     settings: HarnessSettings,
@@ -265,14 +308,17 @@ def _serve(
     canary: CanaryOptions | None = None,
 ) -> int:
     run: ShadowRun | CanaryRun
+    run_id: int | None = None  # the canary front door opens no shadow run
     if canary is not None:
         run = build_canary(config, settings, legacy_url=canary.legacy_url, store=canary.store)
     else:
-        run = build_shadow(config, settings)
+        run_id = open_shadow_run(config, settings)
+        run = build_shadow(config, settings, run_id=run_id)
     assert run.settings is not None
     settings = run.settings
     logger.info(
-        "shadow mode: primary=%s on %s:%d, mirroring to %s, upstream %s, store %s",
+        "shadow mode, run %s: primary=%s on %s:%d, mirroring to %s, upstream %s, store %s",
+        run_id,
         settings.shadow.primary,
         host,
         port,

@@ -52,7 +52,14 @@ from harness.store.capture_store import CaptureStore
 from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.memory_router import MemoryRouter, UserIdMappings
 
-__all__ = ["SidecarDispatch", "SidecarSpec", "main", "open_engine"]
+__all__ = [
+    "mirror_counters",
+    "record_mirror_counters",
+    "SidecarDispatch",
+    "SidecarSpec",
+    "main",
+    "open_engine",
+]
 
 logger = logging.getLogger("harness.shadow")
 
@@ -81,6 +88,27 @@ class SidecarSpec:
     nice: int = 10
     idle: bool = True
     fd: int = -1
+    run_id: int | None = None  # the run its pairs and counters belong to
+
+
+def mirror_counters(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The engine's share of a run's counters (:mod:`harness.runs.coverage`)."""
+    keys = ("queued", "completed", "shadow_failed", "worker_errors", "store_rejected")
+    return {
+        **{k: snapshot.get(k, 0) for k in keys},
+        "skipped": dict(snapshot.get("skipped", {})),
+        "not_mirrored": dict(snapshot.get("not_mirrored", {})),
+    }
+
+
+def record_mirror_counters(run_id: int | None, engine: MirrorEngine, store: CaptureStore) -> None:
+    """Once the engine has drained: its counters into the run, if there is one."""
+    if run_id is None:
+        return
+    try:
+        store.record_run_counters(run_id, "mirror", mirror_counters(engine.snapshot()))
+    except Exception:  # noqa: BLE001 - the pairs are written; only the counters are lost
+        logger.exception("could not record the mirror's counters in run %s", run_id)
 
 
 def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
@@ -91,6 +119,7 @@ def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
         redactor=Redactor(
             spec.secrets, store_prompts=cast(PromptPolicy, settings.capture.store_prompts)
         ),
+        run_id=spec.run_id,
     )
     engine = MirrorEngine(
         settings=settings,
@@ -308,6 +337,7 @@ def main() -> int:
         asyncio.run(_serve(engine, socket.socket(fileno=spec.fd)))
     finally:
         store.close()
+        record_mirror_counters(spec.run_id, engine, store)
         logger.info("mirror sidecar done: %s; store %s", engine.snapshot(), store.health())
     return 0
 

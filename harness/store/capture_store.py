@@ -17,17 +17,20 @@ synchronously.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.observation import CapturedPair
 from harness.redaction import Redactor
 from harness.store.pair_json import MalformedPair, loads, pair_from_dict, pair_to_dict
+from harness.store.runs import RunRecord, Scope, end_run, merge_counters, open_run, read_runs
 from harness.store.schema import PAIR_COLUMNS, migrate, schema_version
 from harness.store.writer import BatchWriter, Row, StoreHealth
 
@@ -36,9 +39,12 @@ __all__ = [
     "CaptureStore",
     "LoadRun",
     "ProcessSample",
+    "RunRecord",
+    "Scope",
     "StoreHealth",
     "StoredPair",
     "UnreadableRow",
+    "archive_store",
 ]
 
 DEFAULT_PATH = Path("reports/shadow.db")
@@ -75,6 +81,7 @@ class ProcessSample:
     t: float  # seconds since the run started
     rss_bytes: int | None
     cpu_seconds: float | None
+    requests: int | None = None  # requests the target had served by then, if known
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class LoadRun:
     finished_at: float | None
     params: dict[str, Any]
     results: dict[str, Any]
+    run_id: int | None = None  # the shadow run it was measured in (None: legacy run)
 
 
 class CaptureStore:
@@ -96,7 +104,8 @@ class CaptureStore:
     Every pair is redacted before it is queued. ``path`` may be a ``file:`` URI (e.g.
     ``file:shadow.db?mode=ro``). Rows still unwritable at ``close`` (or pushed out of the
     bounded spill) go to ``spill_path``, by default ``<database>.spill.jsonl``;
-    ``spill=False`` disables the file.
+    ``spill=False`` disables the file. ``run_id``: the run every pair put here belongs to
+    (:mod:`harness.store.runs`); None for pairs of no run.
     """
 
     def __init__(
@@ -110,8 +119,10 @@ class CaptureStore:
         spill: bool = True,
         spill_path: str | Path | None = None,
         busy_timeout_s: float = 5.0,
+        run_id: int | None = None,
     ) -> None:
         self.path = str(path)
+        self.run_id = run_id
         self._uri = self.path.startswith("file:")
         self._file = Path(self.path.removeprefix("file:").split("?", 1)[0])
         if spill_path is None:
@@ -121,7 +132,7 @@ class CaptureStore:
         self._writer = BatchWriter(
             connect=self._open_for_writing,
             insert_sql=_INSERT_PAIR,
-            to_row=_row,
+            to_row=self._row,
             columns=PAIR_COLUMNS,
             queue_size=queue_size,
             batch_size=batch_size,
@@ -163,6 +174,9 @@ class CaptureStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _row(self, pair: CapturedPair) -> Row:
+        return (*_row(pair), self.run_id)
+
     def _open_for_writing(self) -> sqlite3.Connection:
         if not self._uri:
             self._file.parent.mkdir(parents=True, exist_ok=True)
@@ -196,14 +210,18 @@ class CaptureStore:
         with closing(self._connect()) as conn:
             return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
 
-    def count(self) -> int:
+    def count(self, scope: Scope | None = None) -> int:
+        where, args = (scope or Scope()).where("received_at")
         with closing(self._connect()) as conn:
-            return int(conn.execute("SELECT count(*) FROM pairs").fetchone()[0])
+            sql = f"SELECT count(*) FROM pairs WHERE 1{where}"
+            return int(conn.execute(sql, args).fetchone()[0])
 
-    def id_range(self) -> tuple[int, int] | None:
-        """The lowest and highest ``pairs`` row id; None when there is no row."""
+    def id_range(self, scope: Scope | None = None) -> tuple[int, int] | None:
+        """The lowest and highest ``pairs`` row id in ``scope``; None when there is no row."""
+        where, args = (scope or Scope()).where("received_at")
         with closing(self._connect()) as conn:
-            low, high = conn.execute("SELECT min(id), max(id) FROM pairs").fetchone()
+            sql = f"SELECT min(id), max(id) FROM pairs WHERE 1{where}"
+            low, high = conn.execute(sql, args).fetchone()
         return None if low is None else (int(low), int(high))
 
     def iter_rows(
@@ -213,12 +231,14 @@ class CaptureStore:
         after_id: int = 0,
         until_id: int | None = None,
         limit: int | None = None,
+        scope: Scope | None = None,
     ) -> Iterator[StoredPair | UnreadableRow]:
         """Rows in insertion order with ``after_id < id <= until_id``, optionally one
-        endpoint's: each one's pair, or why it could not be read (one bad row never stops
-        the rest)."""
-        sql = f"{_SELECT_PAIR} WHERE id > ?"
-        args: list[Any] = [after_id]
+        endpoint's, in ``scope`` (default: all): each one's pair, or why it could not be
+        read (one bad row never stops the rest)."""
+        where, args = (scope or Scope()).where("received_at")
+        sql = f"{_SELECT_PAIR} WHERE id > ?{where}"
+        args.insert(0, after_id)
         if until_id is not None:
             sql += " AND id <= ?"
             args.append(until_id)
@@ -315,11 +335,13 @@ class CaptureStore:
         finished_at: float | None = None,
         params: dict[str, Any] | None = None,
         results: dict[str, Any] | None = None,
+        run_id: int | None = None,
     ) -> int:
-        with closing(self._connect()) as conn:
+        """Store a load run, in the shadow run ``run_id`` (None: of no run)."""
+        with closing(self._open_for_writing()) as conn:
             cursor = conn.execute(
                 "INSERT INTO load_runs (name, target, started_at, finished_at, params_json, "
-                "results_json) VALUES (?, ?, ?, ?, ?, ?)",
+                "results_json, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     target,
@@ -327,27 +349,31 @@ class CaptureStore:
                     finished_at,
                     _dumps(params or {}),
                     _dumps(results or {}),
+                    run_id,
                 ),
             )
             return int(cursor.lastrowid or 0)
 
     def add_process_samples(self, run_id: int, samples: Iterable[ProcessSample]) -> int:
-        rows = [(run_id, s.target, s.t, s.rss_bytes, s.cpu_seconds) for s in samples]
+        rows = [(run_id, s.target, s.t, s.rss_bytes, s.cpu_seconds, s.requests) for s in samples]
         self._write_now(
-            "INSERT INTO process_samples (run_id, target, t, rss_bytes, cpu_seconds) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO process_samples (run_id, target, t, rss_bytes, cpu_seconds, requests) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
         return len(rows)
 
-    def load_runs(self) -> tuple[LoadRun, ...]:
-        """Every ``load_runs`` row, oldest first; a JSON column that does not parse as an
-        object reads as ``{}`` (none at all when the table cannot be read)."""
+    def load_runs(self, scope: Scope | None = None) -> tuple[LoadRun, ...]:
+        """The ``load_runs`` rows in ``scope`` (default: all), oldest first; a JSON column
+        that does not parse as an object reads as ``{}`` (none at all when the table cannot
+        be read)."""
+        where, args = (scope or Scope()).where("started_at")
         try:
             with closing(self._connect()) as conn:
                 rows = conn.execute(
                     "SELECT id, name, target, started_at, finished_at, params_json, "
-                    "results_json FROM load_runs ORDER BY id"
+                    f"results_json, run_id FROM load_runs WHERE 1{where} ORDER BY id",
+                    args,
                 ).fetchall()
         except sqlite3.Error:
             return ()
@@ -360,6 +386,7 @@ class CaptureStore:
                 finished_at=row[4],
                 params=_json_object(row[5]),
                 results=_json_object(row[6]),
+                run_id=row[7],
             )
             for row in rows
         )
@@ -367,11 +394,69 @@ class CaptureStore:
     def process_samples(self, run_id: int) -> list[ProcessSample]:
         with closing(self._connect()) as conn:
             rows = conn.execute(
-                "SELECT target, t, rss_bytes, cpu_seconds FROM process_samples "
+                "SELECT target, t, rss_bytes, cpu_seconds, requests FROM process_samples "
                 "WHERE run_id = ? ORDER BY target, t",
                 (run_id,),
             ).fetchall()
         return [ProcessSample(*row) for row in rows]
+
+    # -- runs ------------------------------------------------------------------------
+
+    def open_run(
+        self,
+        *,
+        mode: str,
+        primary_role: str | None,
+        versions: dict[str, Any],
+        configs: dict[str, Any],
+        started_at: float | None = None,
+    ) -> int:
+        """Open a run (:mod:`harness.store.runs`); its id."""
+        with closing(self._open_for_writing()) as conn:
+            return open_run(
+                conn,
+                started_at=time.time() if started_at is None else started_at,
+                mode=mode,
+                primary_role=primary_role,
+                versions=versions,
+                configs=configs,
+            )
+
+    def end_run(self, run_id: int, ended_at: float | None = None) -> None:
+        with closing(self._open_for_writing()) as conn:
+            end_run(conn, run_id, time.time() if ended_at is None else ended_at)
+
+    def record_run_counters(self, run_id: int, part: str, counters: dict[str, Any]) -> None:
+        """Set the run's ``part`` counters (``tap`` or ``mirror``), keeping the other's."""
+        with closing(self._open_for_writing()) as conn:
+            merge_counters(conn, run_id, part, counters)
+
+    def runs(self) -> tuple[RunRecord, ...]:
+        """Every run, oldest first (none in a store written before runs existed)."""
+        with closing(self._connect()) as conn:
+            if schema_version(conn) < 3:
+                return ()
+            return read_runs(conn)
+
+    def run(self, run_id: int) -> RunRecord | None:
+        with closing(self._connect()) as conn:
+            if schema_version(conn) < 3:
+                return None
+            found = read_runs(conn, run_id)
+        return found[0] if found else None
+
+    def latest_run(self) -> RunRecord | None:
+        """The run opened last, if any."""
+        runs = self.runs()
+        return runs[-1] if runs else None
+
+    def legacy_pairs(self) -> int:
+        """Pairs of no run (written before runs existed, or by a tool outside one)."""
+        with closing(self._connect()) as conn:
+            if schema_version(conn) < 3:
+                return int(conn.execute("SELECT count(*) FROM pairs").fetchone()[0])
+            sql = "SELECT count(*) FROM pairs WHERE run_id IS NULL"
+            return int(conn.execute(sql).fetchone()[0])
 
     def _write_now(self, sql: str, rows: list[Row]) -> None:
         with closing(self._connect()) as conn:
@@ -382,6 +467,26 @@ class CaptureStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+
+def archive_store(path: str | Path, now: float | None = None) -> Path:
+    """Move the store at ``path`` aside (kept, never deleted): ``shadow.db`` becomes
+    ``shadow-archived-<UTC time>.db``, its WAL checkpointed into it first; the next
+    writer starts an empty one. The archive's path."""
+    path = Path(path)
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        # Fold the write-ahead log into the file, so the archive is one file.
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    archive = path.with_name(f"{path.stem}-archived-{stamp:%Y%m%dT%H%M%SZ}{path.suffix}")
+    if archive.exists():
+        raise FileExistsError(f"{archive} exists already")
+    os.replace(path, archive)
+    for suffix in ("-wal", "-shm", ".spill.jsonl"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, archive.with_name(archive.name + suffix))
+    return archive
 
 
 def _json_object(text: Any) -> dict[str, Any]:

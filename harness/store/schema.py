@@ -60,6 +60,7 @@ PAIR_COLUMNS = (
     "shadow_repeat_json",
     "upstream_json",
     "upstream_mode",
+    "run_id",
 )
 
 _V1 = (
@@ -154,7 +155,29 @@ _CANARY = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CANARY)
+# Runs: each `harness shadow` start opens one (its versions, config hashes, mode, start and
+# end, and the mirror's counters); pairs and load runs carry its id, process samples belong
+# to their load run. Rows written before runs existed have no run (NULL): a legacy run.
+_RUNS = (
+    """CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        mode TEXT NOT NULL,
+        primary_role TEXT,
+        versions_json TEXT NOT NULL DEFAULT '{}',
+        configs_json TEXT NOT NULL DEFAULT '{}',
+        counters_json TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "ALTER TABLE pairs ADD COLUMN run_id INTEGER REFERENCES runs (id)",
+    "CREATE INDEX pairs_run ON pairs (run_id, id)",
+    "ALTER TABLE load_runs ADD COLUMN run_id INTEGER REFERENCES runs (id)",
+    # Requests the target had served when the sample was taken (the memory gate judges
+    # growth per request served); NULL where the load generator did not say.
+    "ALTER TABLE process_samples ADD COLUMN requests INTEGER",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CANARY, _RUNS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

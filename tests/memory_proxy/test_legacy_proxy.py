@@ -270,3 +270,26 @@ def test_litellm_server_down_is_503_in_each_api_format(
     body = anthropic_error.value.response.json()
     assert body["type"] == "error"
     assert body["error"]["type"] == "overloaded_error"
+
+
+def test_messages_with_an_openai_model_goes_through_the_responses_api(
+    legacy_proxy: LoopbackServer, sandbox: SandboxControl
+) -> None:
+    """The LiteLLM server answers /v1/messages for gpt-4o by calling the provider's
+    Responses API: the sandbox serves it, so the legacy stack's answer is its own."""
+    with anthropic_client(legacy_proxy) as client:
+        message = client.messages.create(
+            model="gpt-4o", max_tokens=100, messages=user("Hello via responses")
+        )
+        with client.messages.stream(
+            model="gpt-4o", max_tokens=100, messages=user("Stream via responses")
+        ) as stream:
+            streamed = "".join(stream.text_stream)
+    assert message.role == "assistant"
+    assert 'You said: "Hello via responses"' in "".join(
+        b.text for b in message.content if b.type == "text"
+    )
+    assert 'You said: "Stream via responses"' in streamed
+    captured = settled_requests(sandbox, 2)
+    assert [r["endpoint"] for r in captured] == ["openai.responses", "openai.responses"]
+    assert all(r["status"] == 200 for r in captured)

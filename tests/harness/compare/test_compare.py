@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,6 +31,9 @@ from harness.compare import (
 from harness.compare.rules import format_path
 from harness.compare.upstream import AS_CLIENT_SENT, ONLY_SDK
 from harness.observation import Observation, SseEvent
+from memory_proxy.app import create_app
+from memory_proxy.config import load_config
+from memory_proxy.legacy_proxy import create_legacy_app
 from tests.harness.builders import (
     UPSTREAM_ID,
     chat_observation,
@@ -763,3 +768,31 @@ def test_the_sdk_losing_a_memory_header_or_the_supermemory_key_is_a_regression()
         "upstream[0].headers.x-sm-user-id",
         "upstream[0].credentials.x-supermemory-api-key.present",
     ]
+
+
+def _health(app: Any) -> Any:
+    async def get() -> Any:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
+            reply = await client.get("/health")
+            assert reply.status_code == 200
+            return reply.json()
+
+    return asyncio.run(get())
+
+
+def test_health_answers_of_both_real_proxies_compare_equal(sandbox_config_path: Any) -> None:
+    """Each proxy's own GET /health (the two real apps): the service name and the SDK's
+    litellm version say who answered and are not compared; a model missing from one side
+    still differs."""
+    config = load_config(sandbox_config_path)
+    sdk_body = _health(create_app(config))
+    legacy_body = _health(create_legacy_app(config, "http://127.0.0.1:9"))
+    assert sdk_body["service"] != legacy_body["service"]
+    sdk, legacy = (
+        Observation("sdk", 200, body=sdk_body),
+        Observation("legacy", 200, body=legacy_body),
+    )
+    assert _verdict(sdk, legacy, "health").match
+    fewer = replace(legacy, body={**legacy_body, "models": legacy_body["models"][1:]})
+    assert not _verdict(sdk, fewer, "health").match

@@ -119,6 +119,11 @@ def test_criterion_run_against_the_sdk_proxy(
     assert run["process"]["pid"] == os.getpid()
     stored = CaptureStore(tmp_path / "shadow.db").process_samples(run["id"])
     assert len(stored) == len(result.samples)
+    # Each sample knows how many requests had been served by then (the memory gate's
+    # x axis): from Locust's history, rising to the run's request count.
+    served = [s.requests for s in stored]
+    assert all(n is not None for n in served) and served == sorted(served)  # type: ignore[type-var]
+    assert served[-1] == requests["count"]
 
     text = out.getvalue()
     for label in ("req/s", "p99 ms", "TTFT p50 ms", "TTFT p95 ms", "RSS end MB", "CPU ms/request"):

@@ -48,10 +48,11 @@ def load_run(run_id: int = 1, users: int = 50, **per_target: dict[str, Any]) -> 
     return LoadRun(run_id, f"run-{run_id}", None, 0.0, 600.0, {"users": users}, results)
 
 
-def _rss(target: str, mb_per_hour: float, samples: int = 41) -> RssSeries:
-    # one sample every 72 s: 50 MB/h is exactly 1 MiB per step, no rounding in the bytes
-    points = tuple((72.0 * i, int(150 * MIB + mb_per_hour / 50 * i * MIB)) for i in range(samples))
-    return RssSeries(target, 1, "run-1", points)
+def _rss(target: str, mb_per_10k: float, samples: int = 41) -> RssSeries:
+    # one sample a second, 250 requests served between samples: 41 samples are 10,000
+    # requests, 7,500 of them after warm-up
+    points = tuple((float(i), int(150 * MIB + mb_per_10k * i / 40 * MIB)) for i in range(samples))
+    return RssSeries(target, 1, "run-1", points, tuple(250 * i for i in range(samples)))
 
 
 def clean_evidence(n: int = 40) -> Evidence:
@@ -86,8 +87,9 @@ def clean_evidence(n: int = 40) -> Evidence:
     return e
 
 
-def rss(target: str, mb_per_hour: float, samples: int = 41) -> RssSeries:
-    return _rss(target, mb_per_hour, samples)
+def rss(target: str, mb_per_10k: float, samples: int = 41) -> RssSeries:
+    """RSS growing ``mb_per_10k`` MB per 10,000 requests served, exactly."""
+    return _rss(target, mb_per_10k, samples)
 
 
 def gate(gates: tuple[GateResult, ...], name: str) -> GateResult:

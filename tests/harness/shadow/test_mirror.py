@@ -157,12 +157,17 @@ def test_both_answers_captured_for_every_mirrored_endpoint(
         ) as r:
             list(r.iter_lines())
         assert client.get("/v1/models").status_code == 200
-        assert client.get("/health").status_code == 200  # not mirrored
-        wait_for(lambda: len(sink.pairs) == 4)
+        # Health checks: one in ten mirrored (shadow.health_rate), the first included.
+        for _ in range(10):
+            assert client.get("/health").status_code == 200
+        wait_for(lambda: len(sink.pairs) == 5)
         stats = client.get("/_shadow/stats").json()
-    assert stats["completed"] == 4 and stats["seen"] == 4
+    assert stats["completed"] == 5 and stats["seen"] == 14
+    assert stats["skipped"] == {"health_sample": 9}
     by_endpoint = {p.request.endpoint + ("+s" if p.request.stream else ""): p for p in sink.pairs}
-    assert set(by_endpoint) == {"chat", "chat+s", "messages+s", "models"}
+    assert set(by_endpoint) == {"chat", "chat+s", "messages+s", "models", "health"}
+    health = by_endpoint["health"]
+    assert health.primary.body["service"] == "memory-proxy-sdk" and health.shadow is not None
     chat_pair = by_endpoint["chat"]
     assert chat_pair.primary.status == 200 and chat_pair.primary.body["object"] == "chat.completion"
     assert chat_pair.shadow is not None and chat_pair.shadow.body["id"] == "shadow"

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 from harness.shadow.breaker import CircuitBreaker
-from harness.shadow.sampling import RateCap, SamplingPolicy, endpoint_of, percent_bucket
+from harness.shadow.sampling import (
+    EvenSample,
+    RateCap,
+    SamplingPolicy,
+    endpoint_of,
+    percent_bucket,
+)
 
 
 def test_only_stateless_endpoints_are_mirrored() -> None:
@@ -9,7 +15,9 @@ def test_only_stateless_endpoints_are_mirrored() -> None:
     assert endpoint_of("POST", "/v1/messages") == "messages"
     assert endpoint_of("POST", "/v1/messages/count_tokens") == "count_tokens"
     assert endpoint_of("GET", "/v1/models") == "models"
-    assert endpoint_of("GET", "/health") is None
+    # Each proxy's own health check (no provider call), for the health gate.
+    assert endpoint_of("GET", "/health") == "health"
+    assert endpoint_of("GET", "/health/liveliness") is None
     assert endpoint_of("POST", "/v1/files") is None
     assert endpoint_of("GET", "/v1/chat/completions") is None
 
@@ -104,3 +112,11 @@ def test_rate_cap_ignores_a_clock_that_steps_back() -> None:
     assert cap.take(10.0) is True
     assert cap.take(5.0) is False  # no tokens gained, none owed
     assert cap.take(6.0) is True
+
+
+def test_health_checks_are_mirrored_evenly_at_their_own_rate() -> None:
+    sample = EvenSample(10.0)
+    taken = [i for i in range(1, 31) if sample.take()]
+    assert taken == [1, 11, 21]
+    assert [EvenSample(100.0).take() for _ in range(3)] == [True, True, True]
+    assert not any(EvenSample(0.0).take() for _ in range(50))

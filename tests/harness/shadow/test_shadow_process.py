@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from harness.loopback import LoopbackServer
+from harness.runs.coverage import Coverage, coverage_of
 from harness.settings import CaptureSettings, HarnessSettings, ShadowSettings
 from harness.shadow.engine import SHUTDOWN_OUTCOME
 from harness.shadow.server import build_shadow
@@ -84,6 +85,13 @@ def test_sigterm_during_traffic_loses_no_captured_pair(
     assert answered > 0
     # Every request that got a whole answer has its pair in the store.
     assert CaptureStore(store_path).count() >= answered
+    # The start opened a run, and the stop closed it with its counters: every request
+    # seen is mirrored or skipped with its reason (a shutdown cut included).
+    (run,) = CaptureStore(store_path).runs()
+    coverage = coverage_of(run.counters)
+    assert not run.open and run.mode == "replay" and run.pairs >= answered
+    assert coverage is not None and coverage.complete and coverage.seen >= answered
+    assert coverage.seen == coverage.mirrored + coverage.skipped_total
 
 
 def _seen(url: str) -> int:
@@ -118,6 +126,12 @@ def test_without_mirror_to_replay_starts_the_legacy_stack_on_the_replay_upstream
     assert len(sandbox.api_requests()) == 3
     pairs = [stored.pair for stored in CaptureStore(store_path).iter_pairs()]
     assert len(pairs) == 3
+    (run,) = CaptureStore(store_path).runs()
+    assert (run.mode, run.primary_role, run.pairs, run.open) == ("replay", "sdk", 3, False)
+    assert run.versions["sdk"].startswith("memory_proxy ")
+    assert "LiteLLM server" in run.versions["legacy"]
+    assert run.configs["config"]["sha256"] and run.configs["harness"]["sha256"]
+    assert coverage_of(run.counters) == Coverage(3, 3, (), complete=True)
     for pair in pairs:
         assert pair.legacy is not None and pair.legacy.status == 200
         assert pair.upstream["legacy"][0]["path"] == "/v3/api.anthropic.com/v1/messages"

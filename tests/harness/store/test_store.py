@@ -15,7 +15,7 @@ import pytest
 
 from harness.compare import CATEGORIES
 from harness.observation import CapturedPair
-from harness.store.capture_store import CaptureStore, ProcessSample
+from harness.store.capture_store import CaptureStore, ProcessSample, Scope
 from harness.store.pair_json import pair_from_dict
 from harness.store.schema import (
     COMPARISON_CATEGORIES,
@@ -267,3 +267,27 @@ def test_unattached_calls_are_kept_redacted(tmp_path: Path) -> None:
     assert [(target, c["time"]) for target, c in kept] == [("legacy", 11.0), ("legacy", 12.5)]
     assert "sk-secret-value" not in json.dumps(kept)
     assert kept[0][1]["headers"]["x-sm-user-id"] == "u"
+
+
+def test_rows_of_a_store_written_before_runs_belong_to_no_run(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    old.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for version, statements in enumerate(MIGRATIONS[:2], 1):
+        for statement in statements:
+            old.execute(statement)
+        old.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
+    old.close()
+    with CaptureStore(tmp_path / "old.db") as store:
+        store.put(_pair(0))
+    with CaptureStore(tmp_path / "old.db", spill=False) as store:
+        run_id = store.open_run(mode="live", primary_role="sdk", versions={}, configs={})
+    with CaptureStore(tmp_path / "old.db", run_id=run_id) as store:
+        store.put(_pair(1))
+    with CaptureStore(tmp_path / "old.db", spill=False) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.legacy_pairs() == 1
+        (run,) = store.runs()
+        assert (run.id, run.pairs, run.open) == (run_id, 1, True)
+        assert store.count() == 2 and store.count(Scope(run_id=run_id)) == 1
+        scoped = [s.id for s in store.iter_rows(scope=Scope(run_id=run_id))]
+        assert scoped == [2]

@@ -69,9 +69,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-@pytest.mark.parametrize(
-    ("path", "model"), CASES, ids=["chat", "messages", "translated"]
-)
+@pytest.mark.parametrize(("path", "model"), CASES, ids=["chat", "messages", "translated"])
 def test_every_path_reports_the_call_as_the_provider_saw_it(
     observed: tuple[Recorder, LoopbackServer],
     sandbox: SandboxControl,

@@ -2,9 +2,8 @@
 
 An OpenAI-format client (the openai SDK, JetBrains AI Assistant) asking for a Claude
 model needs its request rewritten as Messages and the answer rewritten back. The
-rewriting is litellm's own: its call preparation (``validate_and_fix_openai_messages``,
-``get_optional_params`` and the rest, called in the order ``litellm.completion`` calls
-them), ``AnthropicConfig`` (request headers, ``transform_request``,
+rewriting is litellm's own: its call preparation (``chat_preparation``),
+``AnthropicConfig`` (request headers, ``transform_request``,
 ``transform_response``) and its Anthropic stream iterator (``ModelResponseIterator``,
 one OpenAI chunk per Messages event). The call itself goes over the shared session
 (``relay``), like a pass-through: no thread-pool executor, no logging or success
@@ -40,24 +39,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
-import litellm
 from litellm.anthropic_beta_headers_manager import update_request_with_filtered_beta
 from litellm.litellm_core_utils.core_helpers import map_finish_reason
-from litellm.litellm_core_utils.prompt_templates.common_utils import get_completion_messages
 from litellm.llms.anthropic.chat.handler import ModelResponseIterator
 from litellm.llms.anthropic.chat.transformation import AnthropicConfig
 from litellm.types.utils import ModelResponse, Usage
-from litellm.utils import (
-    get_non_default_completion_params,
-    get_optional_params,
-    validate_and_fix_openai_messages,
-    validate_and_fix_openai_tools,
-    validate_and_fix_thinking_param,
-    validate_chat_completion_tool_choice,
-    validate_openai_optional_params,
-)
 
 from memory_proxy.anthropic_upstream import anthropic_url
+from memory_proxy.chat_preparation import prepare_chat
 from memory_proxy.errors import UpstreamBadGateway
 from memory_proxy.model_table import Route
 from memory_proxy.relay import RelayedReply, RelayRequest
@@ -92,53 +81,24 @@ def build_claude_call(
 ) -> ClaudeChatCall:
     """The Messages request for a Chat Completions ``body``, as ``litellm.completion``
     builds it (its validation errors, ValueErrors, are the client's: 400)."""
-    model = route.upstream_model_id
-    params = {**defaults, **body}
-    params.pop("model", None)
-    stream = bool(params.get("stream"))
-    stream_options = params.get("stream_options")
-    messages = validate_and_fix_openai_messages(messages=params.pop("messages"))
-    tools = validate_and_fix_openai_tools(tools=params.pop("tools", None))
-    tool_choice = validate_chat_completion_tool_choice(
-        tool_choice=params.pop("tool_choice", None), model=model
+    prepared = prepare_chat(
+        route.upstream_model_id, "anthropic", {**defaults, **body}, drop_params=drop_params
     )
-    stop = validate_openai_optional_params(stop=params.pop("stop", None))
-    thinking = validate_and_fix_thinking_param(thinking=params.pop("thinking", None))
-    messages = get_completion_messages(
-        messages=messages,
-        ensure_alternating_roles=False,
-        user_continue_message=None,
-        assistant_continue_message=None,
-    )
-    config = AnthropicConfig()
-    messages = config.translate_developer_role_to_system_role(messages=messages)
-    known = {k: params.pop(k) for k in list(params) if k in litellm.OPENAI_CHAT_COMPLETION_PARAMS}
-    extra: dict[str, Any] = get_non_default_completion_params(kwargs=params)
-    optional = get_optional_params(
-        model=model,
-        custom_llm_provider="anthropic",
-        messages=messages,
-        tools=tools,
-        tool_choice=tool_choice,
-        stop=stop,
-        thinking=thinking,
-        drop_params=drop_params,
-        **known,
-        **extra,
-    )
+    model, messages = prepared.model, prepared.messages
+    optional = dict(prepared.optional_params)
     # As AnthropicChatCompletion.completion: these steer the call, they are not sent.
     optional.pop("stream", None)
     json_mode = bool(optional.pop("json_mode", False))
     optional.pop("is_vertex_request", None)
     transform_params = {**optional, "is_vertex_request": False}
-    api_key = route.deployment.api_key
+    config = AnthropicConfig()
     sent = config.validate_environment(
         headers=dict(headers),
         model=model,
         messages=messages,
         optional_params=transform_params,
         litellm_params=dict(_NO_LITELLM_PARAMS),
-        api_key=api_key,
+        api_key=route.deployment.api_key,
         api_base=route.deployment.api_base,
     )
     data = config.transform_request(
@@ -151,18 +111,15 @@ def build_claude_call(
     sent, data = update_request_with_filtered_beta(
         headers=sent, request_data=data, provider="anthropic"
     )
-    if stream:
+    if prepared.stream:
         data["stream"] = True
-    content = json.dumps(data).encode()
     return ClaudeChatCall(
-        request=RelayRequest(anthropic_url(route), sent, content),
+        request=RelayRequest(anthropic_url(route), sent, json.dumps(data).encode()),
         model=model,
         messages=messages,
         optional_params=optional,
         json_mode=json_mode,
-        include_usage=bool(
-            isinstance(stream_options, dict) and stream_options.get("include_usage")
-        ),
+        include_usage=prepared.include_usage,
     )
 
 

@@ -10,10 +10,7 @@ the provider received must be equal too. The deliberate differences (named in
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,63 +19,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.loopback import LoopbackServer
 from memory_proxy.api_formats import OPENAI
-from memory_proxy.app import create_app
-from memory_proxy.config import load_config
+from tests.memory_proxy.differential_fixtures import CLAUDE, MASTER_KEY, PROVIDER_KEY
 from tests.memory_proxy.scripted_provider import Scripted, ScriptedProvider, anthropic_events, sse
 from tests.memory_proxy.translation_oracle import (
     ClientView,
     OracleLoop,
+    assert_same_events,
+    assert_same_json,
     normalized_events,
-    normalized_json,
     oracle_json,
     oracle_stream,
 )
-
-MASTER_KEY = "sk-differential-master"
-CLAUDE = "claude-sonnet-4-5-20250929"
-PROVIDER_KEY = "sk-ant-differential"
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[tuple[ScriptedProvider, str]]:
-    scripted = ScriptedProvider()
-    with LoopbackServer(scripted.app) as server:
-        yield scripted, server.url
-
-
-@pytest.fixture(scope="module")
-def proxy(
-    provider: tuple[ScriptedProvider, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    _, url = provider
-    config = tmp_path_factory.mktemp("differential") / "config.yaml"
-    config.write_text(
-        f"""
-model_list:
-  - model_name: claude-sonnet-4.5
-    litellm_params:
-      model: anthropic/{CLAUDE}
-      api_base: {url}
-      api_key: {PROVIDER_KEY}
-general_settings:
-  master_key: {MASTER_KEY}
-litellm_settings:
-  drop_params: true
-memory_proxy:
-  retry_backoff_seconds: 0.01
-"""
-    )
-    with LoopbackServer(create_app(load_config(Path(config)))) as server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def oracle() -> Iterator[OracleLoop]:
-    loop = OracleLoop()
-    yield loop
-    loop.close()
 
 
 def message(
@@ -261,14 +213,6 @@ def via_litellm(oracle: OracleLoop, url: str, body: dict[str, Any]) -> ClientVie
     return oracle.run(oracle_json(call, lambda r: r.model_dump_json().encode(), OPENAI))
 
 
-def without_cost(event: Any) -> Any:
-    """The deliberate difference: litellm's own cost estimate in the stream's usage."""
-    if isinstance(event, dict) and isinstance(event.get("usage"), dict):
-        event = copy.deepcopy(event)
-        event["usage"].pop("cost", None)
-    return event
-
-
 def run_both(
     provider: tuple[ScriptedProvider, str],
     proxy: str,
@@ -287,42 +231,6 @@ def run_both(
     sent_theirs = [r[2] for r in scripted.requests]
     assert sent_ours == sent_theirs, "the provider was sent something else"
     return ours, theirs, sent_ours
-
-
-def assert_same_json(ours: ClientView, theirs: ClientView) -> None:
-    assert ours.status == theirs.status, (ours, theirs)
-    mine, oracle_body = json.loads(ours.body), json.loads(theirs.body)
-    if ours.status >= 400:
-        assert_same_error(mine, oracle_body)
-        return
-    assert normalized_json(mine) == normalized_json(oracle_body)
-
-
-def assert_same_error(mine: Any, theirs: Any) -> None:
-    """Equal but for the deliberate difference: the message is the provider's own words,
-    where litellm's wraps them (its class name, the provider's whole body, even a Python
-    ``b'...'`` repr of it)."""
-    assert set(mine) == set(theirs) == {"error"}
-    ours_error, oracle_error = dict(mine["error"]), dict(theirs["error"])
-    ours_message, oracle_message = ours_error.pop("message"), oracle_error.pop("message")
-    assert ours_error == oracle_error
-    assert ours_message and ours_message.split(": ")[-1] in oracle_message
-
-
-def assert_same_events(ours: ClientView, theirs: ClientView) -> None:
-    assert ours.status == theirs.status, (ours, theirs)
-    if ours.status != 200:
-        assert_same_json(ours, theirs)
-        return
-    mine = normalized_events(ours.body)
-    oracle_events = normalized_events(theirs.body, drop=without_cost)
-    if mine and oracle_events and _is_error(mine[-1]) and _is_error(oracle_events[-1]):
-        assert_same_error(mine.pop()[1], oracle_events.pop()[1])
-    assert mine == oracle_events
-
-
-def _is_error(event: tuple[str | None, Any]) -> bool:
-    return isinstance(event[1], dict) and "error" in event[1] and event[0] in (None, "error")
 
 
 @pytest.mark.parametrize(

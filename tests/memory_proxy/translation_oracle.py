@@ -11,6 +11,7 @@ two sides (ids and timestamps differ per call) for comparison.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -20,7 +21,15 @@ from typing import Any, TypeVar
 from memory_proxy.api_formats import ApiFormat
 from memory_proxy.upstream_errors import translate_upstream_error
 
-__all__ = ["ClientView", "OracleLoop", "normalized_events", "normalized_json", "sse_data"]
+__all__ = [
+    "ClientView",
+    "OracleLoop",
+    "assert_same_events",
+    "assert_same_json",
+    "normalized_events",
+    "normalized_json",
+    "sse_data",
+]
 
 T = TypeVar("T")
 
@@ -134,3 +143,51 @@ def normalized_events(body: bytes, drop: Callable[[Any], Any] | None = None) -> 
             parsed = drop(parsed)
         out.append((name, normalized_json(parsed)))
     return out
+
+
+def without_cost(event: Any) -> Any:
+    """The deliberate difference: litellm's own cost estimate in the stream's usage."""
+    if isinstance(event, dict) and isinstance(event.get("usage"), dict):
+        event = copy.deepcopy(event)
+        event["usage"].pop("cost", None)
+    return event
+
+
+def assert_same_json(ours: ClientView, theirs: ClientView) -> None:
+    assert ours.status == theirs.status, (ours, theirs)
+    mine, oracle_body = json.loads(ours.body), json.loads(theirs.body)
+    if ours.status >= 400:
+        assert_same_error(mine, oracle_body)
+        return
+    assert normalized_json(mine) == normalized_json(oracle_body)
+
+
+def assert_same_error(mine: Any, theirs: Any) -> None:
+    """Equal but for the deliberate difference: the message is the provider's own words,
+    where litellm's wraps them (its class name, the provider's whole body, even a Python
+    ``b'...'`` repr of it)."""
+    assert "error" in mine and "error" in theirs
+    # The envelope (Anthropic's ``type: error``) is equal; then the error but its message.
+    assert {k: v for k, v in mine.items() if k != "error"} == {
+        k: v for k, v in theirs.items() if k != "error"
+    }
+    ours_error, oracle_error = dict(mine["error"]), dict(theirs["error"])
+    ours_message, oracle_message = ours_error.pop("message"), oracle_error.pop("message")
+    assert ours_error == oracle_error
+    assert ours_message and ours_message.split(": ")[-1] in oracle_message
+
+
+def assert_same_events(ours: ClientView, theirs: ClientView) -> None:
+    assert ours.status == theirs.status, (ours, theirs)
+    if ours.status != 200:
+        assert_same_json(ours, theirs)
+        return
+    mine = normalized_events(ours.body)
+    oracle_events = normalized_events(theirs.body, drop=without_cost)
+    if mine and oracle_events and _is_error(mine[-1]) and _is_error(oracle_events[-1]):
+        assert_same_error(mine.pop()[1], oracle_events.pop()[1])
+    assert mine == oracle_events
+
+
+def _is_error(event: tuple[str | None, Any]) -> bool:
+    return isinstance(event[1], dict) and "error" in event[1] and event[0] in (None, "error")

@@ -400,3 +400,19 @@ def test_generated_conversations_match(
             provider, proxy, oracle, body, Scripted(json.dumps(PARALLEL_TOOLS).encode())
         )
         assert_same_json(ours, theirs)
+
+
+def test_a_stream_cut_before_its_stop_reason_ends_in_an_error_not_a_made_up_stop(
+    provider: tuple[ScriptedProvider, str], proxy: str, oracle: OracleLoop
+) -> None:
+    """The deliberate difference: litellm closes a cut stream with ``finish_reason: stop``;
+    the proxy's last event is an error, so the client cannot take half a reply for one."""
+    events = anthropic_events(TEXT, split=5)[:6]  # the provider closed after a few deltas
+    body = {"messages": [{"role": "user", "content": "Capital of France?"}], "stream": True}
+    ours, theirs, _ = run_both(provider, proxy, oracle, body, Scripted(sse(events), stream=True))
+    mine, oracle_events = normalized_events(ours.body), normalized_events(theirs.body)
+    # Equal up to the end: the same text deltas.
+    assert mine[:-1] == oracle_events[:-2]
+    assert oracle_events[-2][1]["choices"][0]["finish_reason"] == "stop"
+    assert mine[-1][1]["error"]["message"] == "upstream stream ended without its final event"
+    assert b"[DONE]" not in ours.body

@@ -22,7 +22,7 @@ from harness.bench.model import Measurement, PathCaseSummary, SoakResult, summar
 from harness.bench.paths import parse_paths
 from harness.bench.procstat import group_members, snapshot
 from harness.bench.render import COLUMNS
-from harness.bench.runner import _turn_metrics_off
+from harness.bench.runner import _serves, _turn_metrics_off
 from harness.bench.targets import check_targets
 from harness.sandbox.config_file import write_sandbox_config
 from harness.stats import percentile
@@ -264,3 +264,14 @@ def test_no_metrics_turns_the_proxies_metrics_off_and_keeps_the_rest(tmp_path: P
     assert on.options.metrics and not off.options.metrics
     assert off.deployments == on.deployments
     assert off.options.max_body_bytes == on.options.max_body_bytes
+
+
+def test_the_litellm_server_is_not_sent_what_it_cannot_answer() -> None:
+    # It answers Messages for an OpenAI model through the Responses API, which the
+    # sandbox does not serve: the legacy and litellm paths skip those cases, no others.
+    gpt = CASES["messages-gpt-stream"]
+    assert not _serves("legacy", gpt) and not _serves("litellm", gpt)
+    assert _serves("sdk", gpt) and _serves("direct", gpt) and _serves("shadow", gpt)
+    assert all(
+        _serves("legacy", CASES[name]) for name in CASES if not name.startswith("messages-gpt")
+    )

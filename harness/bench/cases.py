@@ -15,7 +15,7 @@ from memory_proxy.api_formats import FormatName
 from memory_proxy.config import ProxyConfig
 from memory_proxy.model_table import ModelTable
 
-__all__ = ["CASES", "BenchCase", "HttpCall", "parse_cases"]
+__all__ = ["CASES", "DEFAULT_CASES", "TRANSLATED", "BenchCase", "HttpCall", "parse_cases"]
 
 PROMPT = "Hello there, benchmark: a short answer please."
 
@@ -38,6 +38,10 @@ class BenchCase:
     stream: bool
     model: str  # the client-facing model name
     path: str  # on a proxy
+    # The LiteLLM server answers /v1/messages for an OpenAI model through the Responses
+    # API (/v1/responses), which the sandbox does not serve: 404, then its router's
+    # cooldown (429) for every later call. Such a case is not sent to it (nor through it).
+    litellm_server_serves: bool = True
 
     def body(self, model: str) -> dict[str, object]:
         body: dict[str, object] = {
@@ -89,9 +93,10 @@ class BenchCase:
         )
 
 
-# The first four are the default: each format passed through to a provider of its own
-# format. The ``-claude`` pair asks for a Claude model in the OpenAI format, which the SDK
-# proxy translates in-process with litellm (how the OpenAI SDK and JetBrains reach Claude).
+# Each format passed through to a provider of its own format, then the translated cases:
+# the ``-claude`` pair asks for a Claude model in the OpenAI format (how the OpenAI SDK and
+# JetBrains reach Claude), the ``messages-gpt`` pair for an OpenAI model in the Anthropic
+# format. All eight are the default.
 CASES: dict[str, BenchCase] = {
     case.name: case
     for case in (
@@ -103,8 +108,13 @@ CASES: dict[str, BenchCase] = {
         BenchCase(
             "chat-claude-stream", "openai", True, "claude-sonnet-4.5", "/v1/chat/completions"
         ),
+        BenchCase("messages-gpt", "anthropic", False, "gpt-4o", "/v1/messages", False),
+        BenchCase("messages-gpt-stream", "anthropic", True, "gpt-4o", "/v1/messages", False),
     )
 }
+DEFAULT_CASES = tuple(CASES)
+# The cases whose client format is not the provider's: the proxy translates them.
+TRANSLATED = frozenset({"chat-claude", "chat-claude-stream", "messages-gpt", "messages-gpt-stream"})
 
 
 def parse_cases(text: str) -> list[BenchCase]:

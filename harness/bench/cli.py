@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from harness.bench.ab import AB_FEATURES, run_ab
-from harness.bench.cases import parse_cases
+from harness.bench.cases import CASES, DEFAULT_CASES, parse_cases
 from harness.bench.paths import DEFAULT_PATHS, PATH_NAMES, parse_paths
 from harness.bench.render import render_table
 from harness.bench.runner import BenchPlan, run_bench
@@ -29,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--cases",
-        default="chat,chat-stream,messages,messages-stream",
-        help="comma list of chat, chat-stream, messages, messages-stream, and the "
-        "translated chat-claude, chat-claude-stream (OpenAI format, Claude model)",
+        default=",".join(DEFAULT_CASES),
+        help=f"comma list of {', '.join(CASES)} (default: all); chat-claude* are OpenAI "
+        "format to a Claude model, messages-gpt* Anthropic format to an OpenAI model",
     )
     parser.add_argument(
         "--paths",

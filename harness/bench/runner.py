@@ -240,11 +240,21 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
             )
             for p in paths.values()
             for c in plan.cases
+            if _serves(p.name, c)
         }
+        for p in paths.values():
+            for c in plan.cases:
+                if not _serves(p.name, c):
+                    result.notes.append(
+                        f"{p.name} {c.name}: not measured (the LiteLLM server answers it through "
+                        "the Responses API, which the sandbox does not serve)"
+                    )
         with LoadGenerator(folder / "logs" / "loadgen.log") as loadgen:
             if plan.warmup > 0:
                 for p in paths.values():
                     for c in plan.cases:
+                        if (p.name, c.name) not in calls:
+                            continue
                         outcome = loadgen.run(bench.spec(calls[(p.name, c.name)], plan.warmup))
                         say(f"  warm-up {p.name:8} {c.name:16} {_brief(outcome)}")
             names = list(paths)
@@ -252,6 +262,8 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = _say) -> tuple[Bench
                 order = names[round_no % len(names) :] + names[: round_no % len(names)]
                 for c in plan.cases:
                     for name in order:
+                        if (name, c.name) not in calls:
+                            continue
                         m = bench.measure(
                             loadgen, paths[name], c, calls[(name, c.name)], round_no, everyone
                         )
@@ -356,6 +368,11 @@ def _machine() -> dict[str, object]:
         "litellm": version("litellm"),
         "platform": platform.platform(),
     }
+
+
+def _serves(path: str, case: BenchCase) -> bool:
+    """Whether ``path`` can answer ``case`` (the LiteLLM server cannot answer some)."""
+    return case.litellm_server_serves or path not in ("litellm", "legacy")
 
 
 def _add_notes(result: BenchResult) -> None:

@@ -1,8 +1,10 @@
 """``POST /v1/chat/completions``: the OpenAI format.
 
 An openai-provider model gets the client's body as written and its reply's bytes back
-(``openai_upstream``: nothing to translate); any other provider goes through
-``litellm.acompletion``, which translates both ways, stream included.
+(``openai_upstream``: nothing to translate). An anthropic-provider model gets the body
+translated to Messages by litellm's own Anthropic code and the answer translated back,
+over the same relay (``claude_chat``). Any other provider (or an openai deployment with
+litellm-only settings) goes through ``litellm.acompletion``, which knows them all.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from memory_proxy.api_formats import OPENAI
+from memory_proxy.claude_chat import build_claude_call, chat_reply, chat_stream
 from memory_proxy.errors import InvalidRequest
 from memory_proxy.generation import (
+    Translation,
     litellm_call_kwargs,
     read_generation_request,
     relay_passthrough,
+    relay_translated,
+    translation_step,
 )
 from memory_proxy.header_tap import header_tap
 from memory_proxy.http_headers import forwarded_request_headers, relayed_response_headers
@@ -47,6 +53,23 @@ async def chat_completions(state: ProxyState, request: Request) -> Response:
     if is_passthrough(route.deployment):
         call = openai_chat_request(route, generation.body, headers)
         return await relay_passthrough(state, generation, call, OPENAI)
+    if route.provider == "anthropic":
+        claude = translation_step(
+            lambda: build_claude_call(
+                route,
+                generation.body.parsed,
+                headers,
+                defaults=route.deployment.call_params(),
+                drop_params=state.config.litellm.drop_params,
+            )
+        )
+        translation = Translation(
+            reply=lambda reply: chat_reply(claude, reply),
+            events=lambda events: chat_stream(claude, events),
+            is_final=_names_finish_reason,
+            trailer=DONE,
+        )
+        return await relay_translated(state, generation, claude.request, OPENAI, translation)
 
     # Deployment params are defaults; the client's own parameters win, as on LiteLLM.
     kwargs: dict[str, Any] = {
@@ -93,6 +116,11 @@ def _check_messages(body: dict[str, Any]) -> None:
 
 def _encode_chunk(chunk: Any) -> bytes:
     return b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
+
+
+def _names_finish_reason(event: bytes) -> bool:
+    # Only the closing chunk has the key: the chunks are encoded without None values.
+    return b'"finish_reason":"' in event
 
 
 def _has_finish_reason(chunk: Any) -> bool:

@@ -11,9 +11,9 @@ reply is encoded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,25 +21,36 @@ from starlette.responses import Response
 from memory_proxy.access_log import annotate, note_retry
 from memory_proxy.api_formats import ApiFormat
 from memory_proxy.client_body import ClientBody, read_client_body
-from memory_proxy.errors import ProxyError
+from memory_proxy.errors import ProxyError, UpstreamBadGateway
 from memory_proxy.http_headers import relayed_response_headers
 from memory_proxy.memory_router import RoutingDecision, sanitize_header_value
 from memory_proxy.model_table import Route
 from memory_proxy.proxy_state import ProxyState
-from memory_proxy.relay import RelayRequest
+from memory_proxy.relay import RelayedReply, RelayRequest
 from memory_proxy.request_body import require_fields
 from memory_proxy.retries import call_with_retries
-from memory_proxy.streaming import final_event_detector, open_byte_stream, sse_response
+from memory_proxy.streaming import (
+    OpenedStream,
+    final_event_detector,
+    open_byte_stream,
+    sse_response,
+)
 from memory_proxy.tracing import NO_TRACING, Span, Tracing
+from memory_proxy.upstream_errors import translate_upstream_error
 
 __all__ = [
     "GenerationRequest",
+    "Translation",
     "litellm_call_kwargs",
     "read_generation_request",
     "relay_passthrough",
+    "relay_translated",
+    "translation_step",
 ]
 
 REQUEST_CLASS_HEADER = "x-claude-code-request-class"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,100 @@ async def relay_passthrough(
         on_end=generation.on_end,
         keepalive_seconds=state.config.options.stream_keepalive_seconds,
     )
+
+
+@dataclass(frozen=True)
+class Translation:
+    """How a translated call's answer becomes the client's: the JSON reply, or the
+    stream's events (from the provider's whole events) and how to spot its last one."""
+
+    reply: Callable[[RelayedReply], bytes]
+    events: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]]
+    is_final: Callable[[bytes], bool]
+    trailer: bytes = b""
+
+
+def translation_step(build: Callable[[], T]) -> T:
+    """Run one step of litellm's translation; what it raises is translated here, once
+    (a request it cannot translate is the client's: 400)."""
+    try:
+        return build()
+    except Exception as exc:  # noqa: BLE001 - translated at this boundary
+        raise _in_client_format(translate_upstream_error(exc)) from exc
+
+
+def _in_client_format(error: ProxyError) -> ProxyError:
+    # The provider's own error body is in the provider's format, not the client's: the
+    # client gets the error rendered in its own (status and message kept).
+    error.upstream_reply = None
+    return error
+
+
+async def relay_translated(
+    state: ProxyState,
+    generation: GenerationRequest,
+    call: RelayRequest,
+    api_format: ApiFormat,
+    translation: Translation,
+) -> Response:
+    """Send ``call`` (already in the provider's format) over the shared session and
+    translate the answer back, as litellm would, for a client of ``api_format``."""
+    relay = state.upstream.relay
+
+    async def attempt(start: Callable[[], Any]) -> Any:
+        try:
+            return await start()
+        except ProxyError as error:
+            raise _in_client_format(error) from error
+
+    if not generation.stream:
+        reply = await call_with_retries(
+            lambda: attempt(lambda: relay.send(call)), state.retry, generation.attempts
+        )
+        body = translation_step(lambda: translation.reply(reply))
+        return Response(
+            body, media_type="application/json", headers=relayed_response_headers(reply.headers)
+        )
+
+    async def open_translated() -> OpenedStream[bytes]:
+        opened = await open_byte_stream(lambda: relay.open_stream(call))
+        events = translation.events(_blocks(opened))
+        try:
+            first = await events.__anext__()
+        except BaseException as exc:
+            await _aclose(events)
+            await opened.source.aclose()
+            if isinstance(exc, StopAsyncIteration):
+                raise UpstreamBadGateway("upstream stream ended before its first event") from None
+            raise
+        return OpenedStream(first, events, opened.source)
+
+    opened = await call_with_retries(
+        lambda: attempt(open_translated), state.retry, generation.attempts
+    )
+    return sse_response(
+        opened,
+        encode=_as_is,
+        is_final=translation.is_final,
+        api_format=api_format,
+        trailer=translation.trailer,
+        headers=relayed_response_headers(opened.source.headers),
+        on_start=generation.on_relay_start,
+        on_end=generation.on_end,
+        keepalive_seconds=state.config.options.stream_keepalive_seconds,
+    )
+
+
+async def _blocks(opened: OpenedStream[bytes]) -> AsyncIterator[bytes]:
+    yield opened.first
+    async for block in opened.rest:
+        yield block
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    closer = getattr(iterator, "aclose", None)
+    if closer is not None:
+        await closer()
 
 
 def litellm_call_kwargs(

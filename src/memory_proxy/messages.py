@@ -2,7 +2,9 @@
 
 Anthropic-provider models are a pass-through over the shared session (see
 ``anthropic_upstream`` for why not litellm): the body goes on as the client wrote it and
-the reply's bytes come back unchanged. Other providers are translated by
+the reply's bytes come back unchanged. An openai-provider model is translated with
+litellm's own adapter over the same relay (``messages_gpt``); other providers, and a
+request that needs the adapter's context-management polyfill, go through
 ``litellm.anthropic_messages``, stream included.
 """
 
@@ -18,13 +20,17 @@ from starlette.responses import JSONResponse, Response
 from memory_proxy.anthropic_upstream import anthropic_request
 from memory_proxy.api_formats import ANTHROPIC
 from memory_proxy.generation import (
+    Translation,
     litellm_call_kwargs,
     read_generation_request,
     relay_passthrough,
+    relay_translated,
+    translation_step,
 )
 from memory_proxy.header_tap import header_tap
 from memory_proxy.http_headers import forwarded_request_headers, relayed_response_headers
 from memory_proxy.memory_router import RoutingDecision
+from memory_proxy.messages_gpt import build_gpt_call, messages_reply, messages_stream, needs_litellm
 from memory_proxy.model_table import Route
 from memory_proxy.proxy_state import ProxyState
 from memory_proxy.retries import call_with_retries
@@ -45,6 +51,21 @@ async def create_message(state: ProxyState, request: Request) -> Response:
         query = request.scope.get("query_string", b"").decode("latin-1")
         call = anthropic_request(route, generation.body, headers, query=query)
         return await relay_passthrough(state, generation, call, ANTHROPIC)
+    if route.provider == "openai" and not needs_litellm(generation.body.parsed):
+        gpt = translation_step(
+            lambda: build_gpt_call(
+                route,
+                generation.body.parsed,
+                headers,
+                drop_params=state.config.litellm.drop_params,
+            )
+        )
+        translation = Translation(
+            reply=lambda reply: messages_reply(gpt, reply),
+            events=lambda events: messages_stream(gpt, events),
+            is_final=_EventEndDetector(),
+        )
+        return await relay_translated(state, generation, gpt.request, ANTHROPIC, translation)
 
     # Another provider: litellm translates Messages <-> its API, stream included.
     kwargs: dict[str, Any] = {

@@ -23,8 +23,9 @@ from tests.conftest import MASTER_KEY
 
 PROMPT = "tell me a long story [sandbox:stream_delay_ms=50]"
 # path, body, rounds. The issue asks for 1,000 rounds: a pass-through round takes ~2 ms.
-# litellm's first chunk is the first text delta, three delayed sandbox events in (~160 ms
-# a round), so its 1,000 would take ~160 s; 60 still show a per-round leak as 60 of it.
+# A translated stream's first chunk is the first text delta, three delayed sandbox events
+# in (~160 ms a round), so its 1,000 would take ~160 s; 60 still show a per-round leak as
+# 60 of it.
 # HARDENING_DISCONNECT_ROUNDS overrides all three.
 _OVERRIDE = os.environ.get("HARDENING_DISCONNECT_ROUNDS")
 ENDPOINTS = {
@@ -33,9 +34,14 @@ ENDPOINTS = {
         {"model": "claude-sonnet-4.5", "max_tokens": 512, "stream": True},
         int(_OVERRIDE or 1000),
     ),
-    "chat-litellm": (
+    "chat-translated": (
         "/v1/chat/completions",
         {"model": "claude-sonnet-4.5", "stream": True},
+        int(_OVERRIDE or 60),
+    ),
+    "messages-translated": (
+        "/v1/messages",
+        {"model": "gpt-4o", "max_tokens": 512, "stream": True},
         int(_OVERRIDE or 60),
     ),
     "chat-openai": (

@@ -33,9 +33,13 @@ ENDPOINTS = {
         "/v1/chat/completions",
         {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
     ),
-    "chat-litellm": (
+    "chat-translated": (
         "/v1/chat/completions",
         {"model": "claude-sonnet-4.5", "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    "messages-translated": (
+        "/v1/messages",
+        {"model": "gpt-4o", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
     ),
 }
 # Raw header values (the bytes after "name: ", before the request's own CRLF).

@@ -18,9 +18,9 @@ sandbox's captures (what reached the provider) and the proxy's access-log ``atte
 on the same path must succeed, and no error text may carry a key, a secret or an
 upstream URL.
 
-On the ``messages-litellm`` path an error after the first byte is written by litellm's
-Anthropic adapter (its own ``event: error`` frame, type ``api_error``), not by the
-proxy's translator; the proxy relays it as the stream's last event.
+On the ``messages-translated`` path an error after the first byte is written by litellm's
+Anthropic adapter (its own ``event: error`` frame, type ``api_error``), which the proxy's
+translation runs; the proxy relays it as the stream's last event.
 """
 
 from __future__ import annotations
@@ -79,9 +79,9 @@ class Route:
 
 ROUTES = (
     Route("chat-relay", CHAT, "gpt"),
-    Route("chat-litellm", CHAT, "claude"),
+    Route("chat-translated", CHAT, "claude"),
     Route("messages-relay", MESSAGES, "claude"),
-    Route("messages-litellm", MESSAGES, "gpt"),
+    Route("messages-translated", MESSAGES, "gpt"),
 )
 
 # The documented error of each kind: (OpenAI type, OpenAI code), Anthropic type.

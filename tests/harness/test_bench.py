@@ -25,7 +25,7 @@ from harness.bench.model import Measurement, PathCaseSummary, SoakResult, summar
 from harness.bench.paths import parse_paths
 from harness.bench.procstat import group_members, snapshot
 from harness.bench.render import COLUMNS
-from harness.bench.runner import _turn_metrics_off
+from harness.bench.runner import _serves, _turn_metrics_off
 from harness.bench.tapped_proxy import RecordEveryRequest
 from harness.bench.targets import check_targets
 from harness.loopback import LoopbackServer
@@ -289,6 +289,42 @@ def test_the_ab_builds_differ_in_the_feature_alone(tmp_path: Path) -> None:
         run_ab("cache", [], folder=tmp_path)
 
 
+def test_translated_cases_have_their_own_targets() -> None:
+    def summary(path: str, case: str, rps: float, cpu_ms: float, ttft: float) -> PathCaseSummary:
+        m = replace(_m(path, rps, 20.0, cpu_ms / 10), case=case, ttft_p50_ms=ttft)
+        return summarize([m])
+
+    summaries = {
+        ("direct", "chat-claude"): summary("direct", "chat-claude", 3000, 0.3, 1.0),
+        ("sdk", "chat-claude"): summary("sdk", "chat-claude", 800, 1.2, 3.0),
+        ("legacy", "chat-claude"): summary("legacy", "chat-claude", 100, 15, 50.0),
+        ("direct", "messages-gpt-stream"): summary("direct", "messages-gpt-stream", 2000, 0.4, 2.0),
+        ("sdk", "messages-gpt-stream"): summary("sdk", "messages-gpt-stream", 1100, 1.4, 2.5),
+        ("legacy", "messages-gpt-stream"): summary("legacy", "messages-gpt-stream", 100, 16, 60.0),
+    }
+    soak = SoakResult(20_000, 20_000, 300.0, 306.0, 306.0, [300.0, 306.0])
+    cases = ["chat-claude", "messages-gpt-stream"]
+    checks = {c.name: c for c in check_targets(summaries, cases, soak)}
+    # 1.2 ms misses the translated 1.0 ms (the pass-through 2.0 ms would pass it) ...
+    assert not checks["sdk cpu/request [chat-claude]"].passed
+    assert checks["sdk cpu/request [chat-claude]"].limit == 1.0
+    # ... and a stream has 1.5 ms.
+    assert checks["sdk cpu/request [messages-gpt-stream]"].passed
+    # 8x legacy: enough for a pass-through case, not for a translated one (10x).
+    assert not checks["sdk/legacy throughput [chat-claude]"].passed
+    assert checks["sdk/legacy throughput [messages-gpt-stream]"].passed  # 11x
+    ttft = checks["sdk ttft added over direct, p50 [messages-gpt-stream]"]
+    assert ttft.passed and ttft.measured == 0.5
+    assert not checks["sdk ttft added over direct, p50 [chat-claude]"].passed  # 2 ms
+    # Every case translated: the soak's growth must stay under 5 MB.
+    assert (
+        not checks["sdk rss growth over soak"].passed
+        and checks["sdk rss growth over soak"].limit == 5.0
+    )
+    mixed = {c.name: c for c in check_targets(summaries, ["chat", *cases], soak)}
+    assert mixed["sdk rss growth over soak"].passed  # 20 MB when a pass-through case is in
+
+
 def test_paced_targets_compare_the_primarys_own_cpu_and_p50() -> None:
     def summary(path: str, role: str, p50: float, cpu_ms: float) -> PathCaseSummary:
         m = _m(path, 300, p50, cpu_ms / 10)
@@ -315,3 +351,14 @@ def test_no_metrics_turns_the_proxies_metrics_off_and_keeps_the_rest(tmp_path: P
     assert on.options.metrics and not off.options.metrics
     assert off.deployments == on.deployments
     assert off.options.max_body_bytes == on.options.max_body_bytes
+
+
+def test_the_litellm_server_is_not_sent_what_it_cannot_answer() -> None:
+    # It answers Messages for an OpenAI model through the Responses API, which the
+    # sandbox does not serve: the legacy and litellm paths skip those cases, no others.
+    gpt = CASES["messages-gpt-stream"]
+    assert not _serves("legacy", gpt) and not _serves("litellm", gpt)
+    assert _serves("sdk", gpt) and _serves("direct", gpt) and _serves("shadow", gpt)
+    assert all(
+        _serves("legacy", CASES[name]) for name in CASES if not name.startswith("messages-gpt")
+    )

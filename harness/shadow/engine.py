@@ -212,7 +212,16 @@ class MirrorEngine:
         self._replay_server: LoopbackServer | None = None
 
     def start(self) -> None:
-        """Open what must listen before the first request: the replay upstream."""
+        """Open what must listen before the first request: the replay upstream; and, on a
+        running event loop, the workers and their HTTP client, whose TLS set-up (the CA
+        bundle read) would otherwise stall the loop on the first mirrored request while
+        more requests and the status reports wait behind it."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no running loop: built on first use
+        else:
+            self._ensure_workers()
         if self.replay is not None and self._replay_server is None:
             host, port = replay_address(self.settings.shadow.replay_listen)
             self._replay_server = LoopbackServer(self.replay, port, host=host).start()

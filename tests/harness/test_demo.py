@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from harness.demo import run_demo
+from harness.demo.tour import STEPS
 from memory_proxy.config import load_config
 from tests.conftest import MASTER_KEY
 
@@ -18,12 +19,17 @@ from tests.conftest import MASTER_KEY
 def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_demo(tmp_path, load_seconds=4, users=50) == 0
     out = capsys.readouterr().out
-    for step in range(1, 11):
-        assert f"[{step}/10]" in out
-    replay = out[out.index("[4/10]") : out.index("[5/10]")]
+    total = len(STEPS)
+    mark = {title: f"[{i}/{total}]" for i, title in enumerate(STEPS, 1)}
+    # Every step up to the cutover runs; the canary's only after a GO.
+    for title in STEPS[: STEPS.index("Cutover, rollback drill, and back") + 1]:
+        assert f"{mark[title]} {title}" in out
+    replay = out[out.index(mark["Replay the corpus"]) : out.index(mark["Load: the criterion"])]
     assert "mismatches: 0" in replay, replay  # the corpus replayed through shadow mode
     assert re.search(r"metrics: http://127\.0\.0\.1:\d+/metrics", out)
-    evidence = out[out.index("[6/10]") : out.index("[7/10]")]
+    evidence = out[
+        out.index(mark["Upstream evidence"]) : out.index(mark["Stopping the shadow run's processes"])
+    ]
     for line in ("/metrics mirrored: ", "/metrics difference rate: ", "/metrics store: "):
         assert line in evidence, evidence
     assert re.search(r"Cutover readiness: (GO|NO-GO|INCONCLUSIVE)", out)
@@ -58,7 +64,7 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "models body.data[*] (schema)",
         "count_tokens body.input_tokens (usage)",
     } <= set(report["changes"]["disappeared"])
-    journey = out[out.index("[10/10]") :]
+    journey = out[out.index(mark["Cutover, rollback drill, and back"]) :]
     records = sorted((run_dir / "cutover" / "records").glob("*.json"))
     if report["decision"] == "GO":  # the honest verdict decides, never the demo
         results = [json.loads(p.read_text()) for p in records]

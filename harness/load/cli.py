@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings.with_overrides(
         "load", max_failure_ratio=args.max_failure_ratio, p95_ms=args.p95_ms
     )
-    store = None if args.no_store else Path(args.store or settings.capture.store)
+    store = None if args.no_store else (args.store or settings.capture.store)
     plan = LoadPlan(
         targets=tuple(targets),
         key=resolve_key(args.key, args.config),

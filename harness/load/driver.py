@@ -58,7 +58,7 @@ class LoadPlan:
     spawn_rate: float | None = None
     seed: int = 1
     out_dir: Path = Path("reports/load")
-    store: Path | None = Path("reports/shadow.db")
+    store: Path | str | None = Path("reports/shadow.db")  # a file or a postgresql:// URL
     max_failure_ratio: float = 0.0
     p95_ms: float = 5000.0
     allow_remote: bool = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 __all__ = ["add_arguments", "run"]
 
@@ -54,5 +53,5 @@ def run(args: argparse.Namespace) -> int:
         replay_listen=args.replay_listen,
     )
     if args.store:
-        settings = settings.with_overrides("capture", store=Path(args.store))
+        settings = settings.with_overrides("capture", store=args.store)
     return serve_shadow(config, settings, host=args.host, port=args.port)

@@ -10,7 +10,6 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -28,6 +27,7 @@ from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.shadow.upstream_tap import UpstreamTap
 from harness.stack import Stack
 from harness.store.capture_store import CaptureStore
+from harness.store.dialect import describe_store, files_dir, open_dialect
 from memory_proxy.config import ProxyConfig
 from memory_proxy.connection_limits import serve_with_limits
 from memory_proxy.errors import ConfigError
@@ -78,6 +78,9 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     settings = _fix_replay_port(settings)
     shadow = settings.shadow
     validate_upstream_mode(shadow, "shadow settings")
+    # A team store that cannot be reached fails the start here, in one line, not in the
+    # sidecar a moment later.
+    open_dialect(settings.capture.store)
     replay = shadow.upstream == "replay"
     internal: list[LoopbackServer] = []
     # ``mirror_to`` is the legacy proxy whichever side answers clients.
@@ -178,7 +181,7 @@ def _start_mirror(
     assert url is not None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     # Its logs go beside the store (reports/ by default).
-    run_dir = Path(settings.capture.store).parent / f"shadow-mirror-{stamp}"
+    run_dir = files_dir(settings.capture.store) / f"shadow-mirror-{stamp}"
     stack = cleanup.enter_context(Stack(run_dir))
     logger.warning("starting the mirror's legacy stack (logs in %s)", stack.run_dir)
     mirror = start_mirror_stack(stack, config.path, url)
@@ -197,7 +200,7 @@ def _serve(config: ProxyConfig, settings: HarnessSettings, host: str, port: int)
         port,
         settings.shadow.mirror_to,
         settings.shadow.upstream,
-        settings.capture.store,
+        describe_store(settings.capture.store),
     )
     url = replay_url(settings)
     if url is not None:

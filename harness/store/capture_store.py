@@ -1,4 +1,5 @@
-"""The capture store: redacted pairs in SQLite (WAL mode), written off the caller's thread.
+"""The capture store: redacted pairs in SQLite (WAL mode) or a team's PostgreSQL database,
+written off the caller's thread.
 
 ``CaptureStore.put`` redacts a pair (:mod:`harness.redaction`) and hands it to the
 :class:`~harness.store.writer.BatchWriter`, which never blocks or raises into the caller
@@ -12,11 +13,16 @@ not read back as a pair (not JSON, a field of the wrong type:
 yields an :class:`UnreadableRow` for it, with its id and why, and ``iter_pairs`` passes
 over it. Load runs and process samples come from offline tools and are written
 synchronously.
+
+Each pair row records its ``instance``: the proxy that captured it (``capture.instance``,
+by default the host name), so one PostgreSQL store can take a whole team's proxies and
+the report can tell them apart. The back end is behind :mod:`harness.store.dialect`.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -27,6 +33,7 @@ from typing import Any
 
 from harness.observation import CapturedPair
 from harness.redaction import Redactor
+from harness.store.dialect import Dialect, PostgresDialect, SqliteDialect, open_dialect, safe_url
 from harness.store.pair_json import MalformedPair, loads, pair_from_dict, pair_to_dict
 from harness.store.schema import PAIR_COLUMNS, migrate, schema_version
 from harness.store.writer import BatchWriter, Row, StoreHealth
@@ -35,6 +42,7 @@ __all__ = [
     "DEFAULT_PATH",
     "CaptureStore",
     "LoadRun",
+    "PairFilter",
     "ProcessSample",
     "StoreHealth",
     "StoredPair",
@@ -47,16 +55,17 @@ _INSERT_PAIR = (
 )
 _SELECT_PAIR = (
     "SELECT id, request_json, primary_json, shadow_json, shadow_repeat_json, upstream_json, "
-    "mirror_outcome, upstream_mode FROM pairs"
+    "mirror_outcome, upstream_mode, instance FROM pairs"
 )
 
 
 @dataclass(frozen=True)
 class StoredPair:
-    """A pair read back, with its row id."""
+    """A pair read back, with its row id and the proxy instance that captured it."""
 
     id: int
     pair: CapturedPair
+    instance: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,25 @@ class UnreadableRow:
 
     id: int
     reason: str
+
+
+@dataclass(frozen=True)
+class PairFilter:
+    """Which pairs a reader wants: one proxy instance's, those received since a time."""
+
+    instance: str | None = None
+    since: float | None = None  # epoch seconds
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if self.instance is not None:
+            clauses.append("instance = ?")
+            args.append(self.instance)
+        if self.since is not None:
+            clauses.append("received_at >= ?")
+            args.append(self.since)
+        return "".join(f" AND {c}" for c in clauses), args
 
 
 @dataclass(frozen=True)
@@ -94,9 +122,15 @@ class CaptureStore:
     """Where captured pairs go. ``put`` never blocks or raises; ``close`` loses nothing.
 
     Every pair is redacted before it is queued. ``path`` may be a ``file:`` URI (e.g.
-    ``file:shadow.db?mode=ro``). Rows still unwritable at ``close`` (or pushed out of the
-    bounded spill) go to ``spill_path``, by default ``<database>.spill.jsonl``;
-    ``spill=False`` disables the file.
+    ``file:shadow.db?mode=ro``), a ``postgresql://`` URL or ``os.environ/VAR`` naming
+    either. Rows still unwritable at ``close`` (or pushed out of the bounded spill) go to
+    ``spill_path``, by default ``<database>.spill.jsonl`` (for PostgreSQL
+    ``reports/<dbname>.spill.jsonl``); ``spill=False`` disables the file.
+
+    A SQLite file that cannot be opened is the writer's failure (counted, retried). A
+    PostgreSQL store that cannot be reached at all (bad URL, refused login, no server)
+    raises :class:`~harness.store.dialect.StoreUnavailable` here, naming ``setting``:
+    a team's proxy must not run for a week writing only to its spill file.
     """
 
     def __init__(
@@ -110,14 +144,22 @@ class CaptureStore:
         spill: bool = True,
         spill_path: str | Path | None = None,
         busy_timeout_s: float = 5.0,
+        instance: str | None = None,
+        setting: str = "capture.store",
     ) -> None:
-        self.path = str(path)
-        self._uri = self.path.startswith("file:")
-        self._file = Path(self.path.removeprefix("file:").split("?", 1)[0])
-        if spill_path is None:
-            spill_path = self._file.with_name(self._file.name + ".spill.jsonl")
+        self._dialect: Dialect = open_dialect(path, setting, busy_timeout_s=busy_timeout_s)
+        self.instance = instance or socket.gethostname()
+        if isinstance(self._dialect, PostgresDialect):
+            self.path = self._dialect.url
+            if spill_path is None:
+                spill_path = DEFAULT_PATH.parent / f"{self._dialect.database}.spill.jsonl"
+        else:
+            assert isinstance(self._dialect, SqliteDialect)
+            self.path = self._dialect.path
+            if spill_path is None:
+                file = self._dialect.file
+                spill_path = file.with_name(file.name + ".spill.jsonl")
         self._redactor = redactor or Redactor()
-        self._busy_timeout_s = busy_timeout_s
         self._writer = BatchWriter(
             connect=self._open_for_writing,
             insert_sql=_INSERT_PAIR,
@@ -127,7 +169,18 @@ class CaptureStore:
             batch_size=batch_size,
             spill_limit=spill_limit,
             spill_path=Path(spill_path) if spill else None,
+            dialect=self._dialect,
         )
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._dialect.name
+
+    @property
+    def display_name(self) -> str:
+        """Where the store is, safe to print (a URL's password left out)."""
+        return safe_url(self.path) if self.backend == "postgresql" else self.path
 
     @property
     def spill_path(self) -> Path | None:
@@ -140,7 +193,7 @@ class CaptureStore:
         except Exception as exc:  # a redaction bug must not reach the request path
             self._writer.refuse(f"redaction: {type(exc).__name__}: {exc}")
             return False
-        return self._writer.submit(redacted)
+        return self._writer.submit((redacted, self.instance))
 
     @property
     def dropped(self) -> int:
@@ -163,48 +216,60 @@ class CaptureStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _open_for_writing(self) -> sqlite3.Connection:
-        if not self._uri:
-            self._file.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect(check_same_thread=False)
+    def _open_for_writing(self) -> Any:
+        dialect = self._dialect
+        if isinstance(dialect, SqliteDialect):
+            if not dialect.uri:
+                dialect.file.parent.mkdir(parents=True, exist_ok=True)
+            conn = dialect.connect(check_same_thread=False)
+        else:
+            conn = dialect.connect()
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            migrate(conn)
+            if isinstance(dialect, SqliteDialect):
+                conn.execute("PRAGMA journal_mode=WAL")
+                # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
+                conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn, dialect)
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _connect(self, *, check_same_thread: bool = True) -> sqlite3.Connection:
-        return sqlite3.connect(
-            self.path,
-            uri=self._uri,
-            isolation_level=None,
-            timeout=self._busy_timeout_s,
-            check_same_thread=check_same_thread,
-        )
+    def _connect(self) -> Any:
+        return self._dialect.connect()
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with closing(self._connect()) as conn:
+            return list(self._dialect.execute(conn, sql, tuple(args)).fetchall())
 
     # -- reading -------------------------------------------------------------------
 
     def schema_version(self) -> int:
         with closing(self._connect()) as conn:
-            return schema_version(conn)
+            return schema_version(conn, self._dialect)
 
     def journal_mode(self) -> str:
-        with closing(self._connect()) as conn:
-            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+        """SQLite's journal mode (``wal``); PostgreSQL has its own write-ahead log."""
+        if self.backend != "sqlite":
+            return "postgresql"
+        return str(self._query("PRAGMA journal_mode")[0][0])
 
-    def count(self) -> int:
-        with closing(self._connect()) as conn:
-            return int(conn.execute("SELECT count(*) FROM pairs").fetchone()[0])
+    def count(self, where: PairFilter | None = None) -> int:
+        clause, args = (where or PairFilter()).where()
+        return int(self._query(f"SELECT count(*) FROM pairs WHERE 1 = 1{clause}", args)[0][0])
 
-    def id_range(self) -> tuple[int, int] | None:
+    def id_range(self, where: PairFilter | None = None) -> tuple[int, int] | None:
         """The lowest and highest ``pairs`` row id; None when there is no row."""
-        with closing(self._connect()) as conn:
-            low, high = conn.execute("SELECT min(id), max(id) FROM pairs").fetchone()
+        clause, args = (where or PairFilter()).where()
+        [(low, high)] = self._query(f"SELECT min(id), max(id) FROM pairs WHERE 1 = 1{clause}", args)
         return None if low is None else (int(low), int(high))
+
+    def instances(self) -> list[str]:
+        """Every proxy instance that wrote a pair (rows from before instances: none)."""
+        rows = self._query(
+            "SELECT DISTINCT instance FROM pairs WHERE instance IS NOT NULL ORDER BY instance"
+        )
+        return [str(row[0]) for row in rows]
 
     def iter_rows(
         self,
@@ -213,12 +278,14 @@ class CaptureStore:
         after_id: int = 0,
         until_id: int | None = None,
         limit: int | None = None,
+        where: PairFilter | None = None,
     ) -> Iterator[StoredPair | UnreadableRow]:
         """Rows in insertion order with ``after_id < id <= until_id``, optionally one
         endpoint's: each one's pair, or why it could not be read (one bad row never stops
-        the rest)."""
-        sql = f"{_SELECT_PAIR} WHERE id > ?"
-        args: list[Any] = [after_id]
+        the rest). Streamed: rows are fetched a batch at a time."""
+        clause, args = (where or PairFilter()).where()
+        sql = f"{_SELECT_PAIR} WHERE id > ?{clause}"
+        args.insert(0, after_id)
         if until_id is not None:
             sql += " AND id <= ?"
             args.append(until_id)
@@ -230,20 +297,28 @@ class CaptureStore:
             sql += " LIMIT ?"
             args.append(limit)
         conn = self._connect()
-        # Bytes, decoded here: SQLite's own decoding raises on a column that is not UTF-8,
-        # which would end the whole query (and its message quotes the column's text).
-        conn.text_factory = bytes
+        if isinstance(conn, sqlite3.Connection):
+            # Bytes, decoded here: SQLite's own decoding raises on a column that is not
+            # UTF-8, which would end the whole query (and its message quotes the text).
+            # PostgreSQL refuses text that is not UTF-8 at the door.
+            conn.text_factory = bytes
         try:
-            for row in conn.execute(sql, args):
+            for row in self._dialect.stream(conn, sql, args):
                 yield _read_row(row)
         finally:
             conn.close()
 
     def iter_pairs(
-        self, *, endpoint: str | None = None, after_id: int = 0, limit: int | None = None
+        self,
+        *,
+        endpoint: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+        where: PairFilter | None = None,
     ) -> Iterator[StoredPair]:
         """The readable pairs of :meth:`iter_rows` (an unreadable row is passed over)."""
-        for row in self.iter_rows(endpoint=endpoint, after_id=after_id, limit=limit):
+        rows = self.iter_rows(endpoint=endpoint, after_id=after_id, limit=limit, where=where)
+        for row in rows:
             if isinstance(row, StoredPair):
                 yield row
 
@@ -276,7 +351,8 @@ class CaptureStore:
         results: dict[str, Any] | None = None,
     ) -> int:
         with closing(self._connect()) as conn:
-            cursor = conn.execute(
+            return self._dialect.insert_id(
+                conn,
                 "INSERT INTO load_runs (name, target, started_at, finished_at, params_json, "
                 "results_json) VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -288,7 +364,6 @@ class CaptureStore:
                     _dumps(results or {}),
                 ),
             )
-            return int(cursor.lastrowid or 0)
 
     def add_process_samples(self, run_id: int, samples: Iterable[ProcessSample]) -> int:
         rows = [(run_id, s.target, s.t, s.rss_bytes, s.cpu_seconds) for s in samples]
@@ -303,12 +378,11 @@ class CaptureStore:
         """Every ``load_runs`` row, oldest first; a JSON column that does not parse as an
         object reads as ``{}`` (none at all when the table cannot be read)."""
         try:
-            with closing(self._connect()) as conn:
-                rows = conn.execute(
-                    "SELECT id, name, target, started_at, finished_at, params_json, "
-                    "results_json FROM load_runs ORDER BY id"
-                ).fetchall()
-        except sqlite3.Error:
+            rows = self._query(
+                "SELECT id, name, target, started_at, finished_at, params_json, "
+                "results_json FROM load_runs ORDER BY id"
+            )
+        except Exception:  # sqlite3.Error, psycopg.Error: a table that cannot be read
             return ()
         return tuple(
             LoadRun(
@@ -324,23 +398,16 @@ class CaptureStore:
         )
 
     def process_samples(self, run_id: int) -> list[ProcessSample]:
-        with closing(self._connect()) as conn:
-            rows = conn.execute(
-                "SELECT target, t, rss_bytes, cpu_seconds FROM process_samples "
-                "WHERE run_id = ? ORDER BY target, t",
-                (run_id,),
-            ).fetchall()
+        rows = self._query(
+            "SELECT target, t, rss_bytes, cpu_seconds FROM process_samples "
+            "WHERE run_id = ? ORDER BY target, t",
+            (run_id,),
+        )
         return [ProcessSample(*row) for row in rows]
 
     def _write_now(self, sql: str, rows: list[Row]) -> None:
         with closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            self._dialect.write(conn, sql, rows)
 
 
 def _json_object(text: Any) -> dict[str, Any]:
@@ -355,7 +422,8 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _row(pair: CapturedPair) -> Row:
+def _row(item: tuple[CapturedPair, str]) -> Row:
+    pair, instance = item
     request = pair.request
     data = pair_to_dict(pair)
     return (
@@ -375,6 +443,7 @@ def _row(pair: CapturedPair) -> Row:
         _dumps(data["shadow_repeat"]) if pair.shadow_repeat is not None else None,
         _dumps(data["upstream"]),
         pair.upstream_mode,
+        instance,
     )
 
 
@@ -382,7 +451,8 @@ def _read_row(row: Row) -> StoredPair | UnreadableRow:
     """A selected row as its pair, or as the reason it is none (the one place it is caught)."""
     row_id = int(row[0])
     try:
-        return StoredPair(row_id, _pair_from_row(row))
+        instance = _text("instance", row[8])
+        return StoredPair(row_id, _pair_from_row(row[:8]), instance)
     except MalformedPair as exc:
         return UnreadableRow(row_id, str(exc))
 

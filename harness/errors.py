@@ -6,6 +6,8 @@
     ├── CorpusError                   a corpus file that does not parse    (corpus)
     ├── MalformedPair                 a capture that does not read back    (store)
     ├── SchemaTooNew                  a store written by a newer harness   (store)
+    ├── StoreUnavailable              a PostgreSQL store that cannot be used (store)
+    ├── BadFilter                     a report filter that does not parse  (report)
     ├── ConfigEditError               a config the cutover cannot edit     (cutover)
     ├── RemoteTargetRefused           a load target off loopback           (load)
     └── LoadGeneratorError            the bench's load generator failed    (bench)

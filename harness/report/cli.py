@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 __all__ = ["add_arguments", "run"]
 
@@ -22,19 +21,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, help="processes comparing pairs (default: 2 for large stores)"
     )
+    parser.add_argument(
+        "--instance", help="only the pairs this proxy instance captured (capture.instance)"
+    )
+    parser.add_argument(
+        "--since", help="only pairs received since: a UTC date/time or an age (24h, 7d)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.report.evidence import collect_evidence, run_info
+    from harness.report.filters import filter_text, pair_filter
     from harness.report.first_screen import first_screen
     from harness.report.output import write_report
     from harness.report.readiness import build_report
     from harness.settings import load_harness_settings
 
     settings = load_harness_settings(args.harness_config)
-    store = Path(args.store) if args.store else settings.capture.store
-    run = run_info(args.config, store)
-    evidence = collect_evidence(store, settings, run, config_path=args.config, workers=args.workers)
+    # A file path, or a team's postgresql:// URL (or os.environ/VAR naming one).
+    store = args.store if args.store else settings.capture.store
+    where = pair_filter(args.instance, args.since)
+    run = run_info(args.config, store, filters=filter_text(where))
+    evidence = collect_evidence(
+        store, settings, run, config_path=args.config, workers=args.workers, where=where
+    )
     report = build_report(evidence, settings)
     run_dir = write_report(report, args.out)
     screen = first_screen(report)

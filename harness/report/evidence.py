@@ -5,6 +5,11 @@ Large stores are folded in several processes, each over its own range of row ids
 parts are merged in id order, so the evidence is the same whatever the worker count.
 Rows that cannot be read or compared are counted as uncomparable, not folded
 (:meth:`~harness.report.collect.EvidenceCollector.add_row`).
+
+The store may be a SQLite file or a team's PostgreSQL database (every proxy's pairs, each
+with its instance); a :class:`~harness.store.capture_store.PairFilter` narrows the pairs
+read to one instance or a time window. Rows are streamed: memory stays bounded whatever
+the store's size.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
 from harness.report.tally import Evidence, RssSeries, RunInfo
 from harness.settings import HarnessSettings
-from harness.store.capture_store import CaptureStore, LoadRun
+from harness.store.capture_store import CaptureStore, LoadRun, PairFilter
+from harness.store.dialect import describe_store, is_postgres_url, resolve_store
 from memory_proxy.errors import ConfigError
 
 __all__ = [
@@ -47,7 +53,13 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def run_info(config_path: str | Path, store_path: str | Path, now: float | None = None) -> RunInfo:
+def run_info(
+    config_path: str | Path,
+    store_path: str | Path,
+    now: float | None = None,
+    *,
+    filters: str = "",
+) -> RunInfo:
     """The versions, the config file's sha256 (None when unreadable) and the time."""
     import memory_proxy
 
@@ -62,7 +74,8 @@ def run_info(config_path: str | Path, store_path: str | Path, now: float | None 
         litellm_version=_version("litellm"),
         config_path=str(config_path),
         config_sha256=digest,
-        store_path=str(store_path),
+        store_path=describe_store(store_path),
+        filters=filters,
     )
 
 
@@ -117,12 +130,13 @@ def _fold(
     run: RunInfo,
     after_id: int = 0,
     last_id: int | None = None,
+    where: PairFilter | None = None,
 ) -> Evidence:
     """Fold the pairs with ``after_id < id <= last_id`` (a worker's share, or all)."""
     comparator, redactor = comparator_for(settings, config_path)
     collector = EvidenceCollector(comparator, run, redactor)
-    with CaptureStore(store_path, spill=False) as store:
-        for row in store.iter_rows(after_id=after_id, until_id=last_id):
+    with CaptureStore(store_path, spill=False, setting="--store") as store:
+        for row in store.iter_rows(after_id=after_id, until_id=last_id, where=where):
             collector.add_row(row)
     return collector.evidence
 
@@ -134,26 +148,30 @@ def collect_evidence(
     *,
     config_path: str | Path | None = None,
     workers: int | None = None,
+    where: PairFilter | None = None,
 ) -> Evidence:
     """Everything the gates need from the store; ``workers=None`` picks by store size."""
-    path = Path(store_path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no capture store (run `harness shadow` or `harness replay`)")
+    location = resolve_store(store_path, "--store")
+    if not is_postgres_url(location) and not Path(location).is_file():
+        raise ConfigError(
+            f"{location}: no capture store (run `harness shadow` or `harness replay`)"
+        )
+    path = str(location)
     config = str(config_path) if config_path is not None else None
-    with CaptureStore(path, spill=False) as store:
-        pairs = store.count()
+    with CaptureStore(path, spill=False, setting="--store") as store:
+        pairs = store.count(where)
         if workers is None:
             workers = min(2, os.cpu_count() or 1) if pairs >= PARALLEL_FROM else 1
         runs = store.load_runs()
         rss = read_rss(store, runs)
-        bounds = store.id_range()
+        bounds = store.id_range(where)
     ranges = id_ranges(*bounds, workers) if bounds and workers > 1 else []
     if len(ranges) > 1:
         # spawn, not fork: the parent may hold threads (the store's writer, pytest's).
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
             futures = [
-                pool.submit(_fold, str(path), settings, config, run, low, high)
+                pool.submit(_fold, path, settings, config, run, low, high, where)
                 for low, high in ranges
             ]
             parts = [f.result() for f in futures]
@@ -161,7 +179,7 @@ def collect_evidence(
         for part in parts[1:]:
             evidence.merge(part)
     else:
-        evidence = _fold(str(path), settings, config, run)
+        evidence = _fold(path, settings, config, run, where=where)
     evidence.load_runs = runs
     evidence.rss = rss
     return evidence

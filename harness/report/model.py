@@ -27,6 +27,7 @@ __all__ = [
     "DiffRow",
     "DiffTable",
     "GateResult",
+    "InstanceRow",
     "LatencySummary",
     "LoadSummary",
     "MemorySummary",
@@ -253,6 +254,7 @@ class RunContext:
     upstream_modes: dict[str, int] = field(default_factory=dict)  # replay / live -> pairs
     replay_unrecorded: int = 0  # replay pairs whose primary made no provider call
     not_mirrored: dict[str, int] = field(default_factory=dict)  # mirror outcome -> pairs
+    filters: str = ""  # which of the store's pairs were read (empty: all)
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,28 @@ class Uncomparable:
 
 
 @dataclass(frozen=True)
+class InstanceRow:
+    """One proxy instance of a team's store, next to the rest of the team: its
+    difference rate beside the others' makes one misconfigured laptop stand out."""
+
+    instance: str
+    pairs: int
+    compared: int
+    differing: int
+    others_compared: int  # every other instance's compared pairs
+    others_differing: int
+    families: tuple[tuple[str, int], ...]  # client family -> pairs, most first
+
+    @property
+    def rate(self) -> float | None:
+        return self.differing / self.compared if self.compared else None
+
+    @property
+    def others_rate(self) -> float | None:
+        return self.others_differing / self.others_compared if self.others_compared else None
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     decision: Decision
     gates: tuple[GateResult, ...]
@@ -288,6 +312,7 @@ class ReadinessReport:
     sdk_better: tuple[OutcomeShift, ...] = ()  # legacy failed where the SDK succeeded
     sdk_worse: tuple[OutcomeShift, ...] = ()  # the SDK failed where legacy succeeded
     uncomparable: Uncomparable = field(default_factory=Uncomparable)
+    instances: tuple[InstanceRow, ...] = ()  # the proxies that wrote the pairs, by name
 
     @property
     def failed(self) -> tuple[GateResult, ...]:

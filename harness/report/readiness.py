@@ -12,6 +12,7 @@ from harness.report.charts import build_charts
 from harness.report.checks import thresholds_of
 from harness.report.diffy import diff_tables, outcome_shifts, worst_differences
 from harness.report.gates import evaluate
+from harness.report.instances import instance_rows
 from harness.report.latency_gates import latency_summaries
 from harness.report.model import ReadinessReport, RunContext, decide
 from harness.report.outcomes import Direction
@@ -53,6 +54,7 @@ def build_report(
         upstream_modes=dict(sorted(evidence.upstream_modes.items())),
         replay_unrecorded=evidence.replay_unrecorded,
         not_mirrored=dict(sorted(evidence.not_mirrored.items())),
+        filters=run.filters,
     )
     return ReadinessReport(
         decision=decide(gates),
@@ -67,4 +69,5 @@ def build_report(
         sdk_better=outcome_shifts(evidence, Direction.SDK_BETTER),
         sdk_worse=sdk_worse,
         uncomparable=uncomparable_of(evidence),
+        instances=instance_rows(evidence),
     )

@@ -111,6 +111,7 @@ def _uncomparable(found: Uncomparable) -> dict[str, Any]:
 
 
 def _context(context: RunContext) -> dict[str, Any]:
+    filters = {"filters": context.filters} if context.filters else {}
     return {
         "generated_at": utc(context.generated_at),
         "project_version": context.project_version,
@@ -130,11 +131,12 @@ def _context(context: RunContext) -> dict[str, Any]:
         "aa_rate_percent": context.aa_rate,
         "load_runs": context.load_runs,
         "process_samples": context.process_samples,
+        **filters,
     }
 
 
 def report_dict(report: ReadinessReport) -> dict[str, Any]:
-    data = {
+    data: dict[str, Any] = {
         "schema": SCHEMA,
         "decision": report.decision.value,
         "exit_code": report.decision.exit_code,
@@ -173,6 +175,19 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
         "memory": [vars(s) for s in report.memory],
         "context": _context(report.context),
     }
+    if len(report.instances) > 1:  # a team's store: several proxies wrote the pairs
+        data["instances"] = [
+            {
+                "instance": r.instance,
+                "pairs": r.pairs,
+                "compared": r.compared,
+                "differing": r.differing,
+                "difference_rate": r.rate,
+                "rest_of_team_rate": r.others_rate,
+                "client_families": dict(r.families),
+            }
+            for r in report.instances
+        ]
     rounded: dict[str, Any] = _round(data)
     return rounded
 

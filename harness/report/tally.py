@@ -25,6 +25,7 @@ __all__ = [
     "MAX_EXAMPLES",
     "MAX_UNCOMPARABLE_LISTED",
     "ContractPoint",
+    "InstanceTally",
     "DiffTally",
     "Evidence",
     "Example",
@@ -256,6 +257,23 @@ class RssSeries:
     points: tuple[tuple[float, int], ...]  # (seconds since the run started, rss bytes)
 
 
+@dataclass
+class InstanceTally:
+    """One proxy instance's share of the pairs (a team's store holds many instances):
+    which client families it saw, and how often its SDK and legacy answers differed."""
+
+    pairs: int = 0
+    compared: int = 0
+    differing: int = 0  # compared pairs with at least one (not ignored) difference
+    families: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: InstanceTally) -> None:
+        self.pairs += other.pairs
+        self.compared += other.compared
+        self.differing += other.differing
+        self.families.update(other.families)
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What produced the evidence; fixed values in tests make reports reproducible."""
@@ -265,7 +283,8 @@ class RunInfo:
     litellm_version: str
     config_path: str
     config_sha256: str | None
-    store_path: str
+    store_path: str  # a URL without its password
+    filters: str = ""  # which pairs were read, e.g. "instance alice, since 2026-12-01"
 
 
 @dataclass
@@ -307,6 +326,8 @@ class Evidence:
     # Pairs stored with the primary's answer only, by their mirror outcome (e.g. "not
     # mirrored: shutdown": queued when shadow mode stopped): in no comparison, but counted.
     not_mirrored: Counter[str] = field(default_factory=Counter)
+    # Proxy instance -> its share; pairs read without an instance (older rows) in none.
+    instances: dict[str, InstanceTally] = field(default_factory=dict)
 
     @property
     def replay_only(self) -> bool:
@@ -369,3 +390,5 @@ class Evidence:
         self.upstream_modes.update(other.upstream_modes)
         self.replay_unrecorded += other.replay_unrecorded
         self.not_mirrored.update(other.not_mirrored)
+        for name, instance in other.instances.items():
+            self.instances.setdefault(name, InstanceTally()).merge(instance)

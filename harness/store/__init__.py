@@ -1,14 +1,17 @@
-"""The capture store: redacted pairs, load runs and process samples in SQLite."""
+"""The capture store: redacted pairs, load runs and process samples in SQLite or a team's
+PostgreSQL database."""
 
 from __future__ import annotations
 
 from harness.store.capture_store import (
     DEFAULT_PATH,
     CaptureStore,
+    PairFilter,
     ProcessSample,
     StoredPair,
     UnreadableRow,
 )
+from harness.store.dialect import StoreUnavailable
 from harness.store.pair_json import (
     MalformedPair,
     loads,
@@ -39,11 +42,13 @@ __all__ = [
     "MIGRATIONS",
     "MalformedPair",
     "PAIR_COLUMNS",
+    "PairFilter",
     "ProcessSample",
     "Row",
     "SCHEMA_VERSION",
     "SchemaTooNew",
     "StoreHealth",
+    "StoreUnavailable",
     "StoredPair",
     "UnreadableRow",
     "loads",

@@ -66,6 +66,10 @@ class LoadPlan:
     health_timeout_s: float = 5.0
     warmup_loops: int = 1  # the corpus's successes sent this many times before measuring
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    workers: int = 0  # Locust worker processes under a master; 0: one Locust process
+    remote_workers: int = 0  # workers joining from other machines (--master-host)
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0
 
 
 @dataclass
@@ -128,6 +132,10 @@ def _run_target(plan: LoadPlan, target: LoadTarget, out_dir: Path, out: TextIO) 
         p95_ms=plan.p95_ms,
         corpus=plan.corpus,
         extra_env=plan.extra_env,
+        workers=plan.workers,
+        remote_workers=plan.remote_workers,
+        master_bind=plan.master_bind,
+        master_port=plan.master_port,
     )
     print(
         f"[{target.name}] {target.url}: {plan.profile}, {plan.users} users, "

@@ -78,9 +78,6 @@ def build_shadow(config: ProxyConfig, settings: HarnessSettings) -> ShadowRun:
     settings = _fix_replay_port(settings)
     shadow = settings.shadow
     validate_upstream_mode(shadow, "shadow settings")
-    # A team store that cannot be reached fails the start here, in one line, not in the
-    # sidecar a moment later.
-    open_dialect(settings.capture.store)
     replay = shadow.upstream == "replay"
     internal: list[LoopbackServer] = []
     # ``mirror_to`` is the legacy proxy whichever side answers clients.
@@ -160,6 +157,9 @@ def replay_url(settings: HarnessSettings) -> str | None:
 
 
 def serve_shadow(config: ProxyConfig, settings: HarnessSettings, *, host: str, port: int) -> int:
+    # A team store that cannot be reached fails the start here, in one line, before any
+    # process is started (not in the sidecar a moment later).
+    open_dialect(settings.capture.store)
     with contextlib.ExitStack() as cleanup:
         if not settings.shadow.mirror_to:
             settings = _start_mirror(config, settings, cleanup)

@@ -92,3 +92,18 @@ def test_a_restarted_server_loses_no_pair_and_the_spill_is_replayed(
         ids = sorted(s.pair.request.request_id for s in reader.iter_pairs())
         assert reader.schema_version() == SCHEMA_VERSION
     assert ids == sorted(f"req-{i}" for i in range(11))  # each exactly once
+
+
+def test_harness_shadow_refuses_an_unreachable_store_before_starting_anything(
+    postgres: PostgresServer,
+    sandbox_config_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from harness.cli import main
+
+    wrong = postgres.url("postgres", password="wrong-pw-81c")
+    code = main(["shadow", "--config", str(sandbox_config_path), "--store", wrong, "--port", "0"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "capture.store: cannot open the PostgreSQL store" in err
+    assert "wrong-pw-81c" not in err

@@ -158,7 +158,7 @@ class RoutingTally:
         self.examples.extend(other.examples[: MAX_EXAMPLES - len(self.examples)])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UpstreamCall:
     """What the cookie gate needs of one captured upstream call."""
 

@@ -222,12 +222,20 @@ class PostgresDialect(Dialect):
     def connect(self) -> Any:
         import psycopg
 
-        # A server that does not answer must not hold the writer thread (or the start).
+        # A server that does not answer must not hold the writer thread (or the start):
+        # a connect timeout, and TCP keepalives plus a send timeout so that a peer gone
+        # silent mid-batch (a network cut, not a clean restart) fails the batch, which is
+        # then spilled and retried, instead of hanging it.
         return psycopg.connect(
             self.url,
             autocommit=True,
             connect_timeout=self.connect_timeout_s,
             application_name="memory-proxy-harness",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+            tcp_user_timeout=30_000,  # ms
         )
 
     def sql(self, statement: str) -> str:

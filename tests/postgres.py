@@ -14,6 +14,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -44,15 +45,31 @@ def _os_user() -> str | None:
     its own (created once)."""
     if os.geteuid() != 0:
         return None
+    if not _user_exists():
+        # Test workers start at once: another may be creating the user right now (then
+        # this useradd fails on "exists" or on the passwd lock), so the result is the user
+        # being there, not useradd's exit code.
+        for _ in range(50):
+            result = subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                 PG_USER],
+                capture_output=True,
+                text=True,
+            )  # fmt: skip
+            if _user_exists():
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"cannot create the user {PG_USER}: {result.stderr.strip()}")
+    return PG_USER
+
+
+def _user_exists() -> bool:
     try:
         pwd.getpwnam(PG_USER)
     except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
-            check=True,
-            capture_output=True,
-        )
-    return PG_USER
+        return False
+    return True
 
 
 def unavailable_reason() -> str | None:

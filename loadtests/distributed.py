@@ -1,13 +1,13 @@
 """Locust's distributed mode, with an end that loses no request.
 
-A worker reports its stats to the master every few seconds. Locust's own end of a
-headless run (``-t``) tells the workers to quit and waits half a second for their last
-report: whatever a worker measured after its previous report (up to a report interval,
-plus the requests still running at the stop) can miss the master's totals. So in
-distributed mode ``harness load`` gives the master no ``-t``; instead, after
-``LOAD_RUN_TIME_S``, the master stops the workers and quits only once every worker has
-sent a report made after it stopped (each report says so, and how many requests that
-worker has sent in all). The master's totals are then the sum of its workers'.
+A worker reports its stats to the master every few seconds. When a headless run ends
+(``-t``, or the ramp's shape), Locust's master tells the workers to quit and waits half a
+second for their last report: whatever a worker measured after its previous report (up
+to a report interval, plus the requests still running at the stop) can miss the master's
+totals. So as the master starts stopping (``test_stopping``), this first tells every
+worker to stop and waits until each one has sent a report made after it stopped (each
+report says whether it was); only then does Locust go on to quit. The master's totals
+are then the sum of its workers'.
 
 Each worker also writes its own counts to ``LOAD_WORKER_SUMMARY`` when it quits.
 """
@@ -21,7 +21,8 @@ from collections import Counter
 from typing import Any
 
 import gevent
-from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
+from locust.rpc import Message
+from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from loadtests.options import LoadOptions
 from loadtests.slo import TTFT
@@ -29,9 +30,9 @@ from loadtests.slo import TTFT
 __all__ = ["install_distributed"]
 
 logger = logging.getLogger("loadtests.distributed")
-# After the stop: the workers' next report comes within Locust's report interval (3 s);
-# this bounds the wait for a worker that died.
-_FINAL_REPORT_WAIT_S = 30.0
+# Workers report every 3 s, after their users stopped (up to --stop-timeout): this only
+# bounds the wait for a worker that died.
+_FINAL_REPORT_WAIT_S = 60.0
 
 
 def install_distributed(events: Any, options: LoadOptions) -> None:
@@ -50,14 +51,12 @@ def install_distributed(events: Any, options: LoadOptions) -> None:
     def _on_init(environment: Any, **_: Any) -> None:
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
-            _worker(environment, events, sent, options)
-        elif isinstance(runner, MasterRunner) and options.run_time_s is not None:
-            _master(environment, events, options)
+            _worker(runner, events, sent, options)
+        elif isinstance(runner, MasterRunner):
+            _master(runner, events)
 
 
-def _worker(environment: Any, events: Any, sent: Counter[str], options: LoadOptions) -> None:
-    runner = environment.runner
-
+def _worker(runner: WorkerRunner, events: Any, sent: Counter[str], options: LoadOptions) -> None:
     @events.report_to_master.add_listener
     def _report(client_id: str, data: dict[str, Any], **_: Any) -> None:
         # Read in the same greenlet step as Locust serializes its stats: consistent.
@@ -70,33 +69,30 @@ def _worker(environment: Any, events: Any, sent: Counter[str], options: LoadOpti
             options.worker_summary_path.write_text(json.dumps(counts), encoding="utf-8")
 
 
-def _master(environment: Any, events: Any, options: LoadOptions) -> None:
-    runner = environment.runner
+def _master(runner: MasterRunner, events: Any) -> None:
     final: set[str] = set()
-    stopping = {"now": False}
+    waiting = {"now": False}
 
     @events.worker_report.add_listener
     def _report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-        if stopping["now"] and data.get("harness_stopped"):
+        if waiting["now"] and data.get("harness_stopped"):
             final.add(client_id)
 
-    def _end() -> None:
-        assert options.run_time_s is not None
-        gevent.sleep(options.run_time_s)
-        logger.info("run time reached: stopping the workers")
-        stopping["now"] = True
+    @events.test_stopping.add_listener
+    def _stopping(**_: Any) -> None:
+        workers = [client.id for client in runner.clients.all]
+        logger.info("stopping %d workers and waiting for their last reports", len(workers))
+        # Locust fires test_stopping before it leaves RUNNING; a worker reporting it has
+        # stopped would then make the master hand its users to the others again.
+        runner.update_state(STATE_STOPPING)
         final.clear()
-        runner.stop()  # tells the workers to stop, waits until they run no user
+        waiting["now"] = True
+        for worker in workers:
+            runner.server.send_to_client(Message("stop", None, worker))
         deadline = time.monotonic() + _FINAL_REPORT_WAIT_S
-        while len(final) < options.expect_workers and time.monotonic() < deadline:
+        while not final.issuperset(workers) and time.monotonic() < deadline:
             gevent.sleep(0.2)
-        if len(final) < options.expect_workers:
-            logger.error(
-                "only %d of %d workers reported after stopping", len(final), options.expect_workers
-            )
-        runner.quit()
-
-    @events.test_start.add_listener
-    def _start(**_: Any) -> None:
-        if not stopping["now"]:
-            gevent.spawn(_end)
+        missing = set(workers) - final
+        if missing:
+            logger.error("no report after stopping from %d worker(s): %s", len(missing), missing)
+        waiting["now"] = False

@@ -14,8 +14,6 @@
                             ``MESSAGES_STREAM`` users (default 1 each; 0 leaves one out)
 ``LOAD_MEMORY_USERS``       distinct ``x-memory-user-id`` values (default 8)
 ``LOAD_WAIT_MS``            think time between a user's requests, 0..N ms (default 0)
-``LOAD_RUN_TIME_S``         distributed master: stop the workers after this many seconds
-``LOAD_EXPECT_WORKERS``     distributed master: the workers whose last report it awaits
 ``LOAD_WORKER_SUMMARY``     distributed worker: where it writes its own request counts
 ``LOAD_WORKER_INDEX``       distributed worker: its number, part of every user's seed
 =========================== ===========================================================
@@ -48,8 +46,6 @@ class LoadOptions:
     corpus: Path = CORPUS_PATH
     memory_users: int = 8
     wait_ms: float = 0.0
-    run_time_s: float | None = None
-    expect_workers: int = 0
     worker_summary_path: Path | None = None
     worker_index: str = ""
 
@@ -72,8 +68,6 @@ class LoadOptions:
             corpus=Path(env.get("LOAD_CORPUS") or CORPUS_PATH),
             memory_users=int(env.get("LOAD_MEMORY_USERS", "8")),
             wait_ms=float(env.get("LOAD_WAIT_MS", "0")),
-            run_time_s=float(env["LOAD_RUN_TIME_S"]) if env.get("LOAD_RUN_TIME_S") else None,
-            expect_workers=int(env.get("LOAD_EXPECT_WORKERS", "0")),
             worker_summary_path=(
                 Path(env["LOAD_WORKER_SUMMARY"]) if env.get("LOAD_WORKER_SUMMARY") else None
             ),

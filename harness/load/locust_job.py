@@ -109,8 +109,7 @@ class LocustJob:
         cmd += ["--only-summary", "--stop-timeout", "5"]
         if self.profile != "ramp":  # the ramp's shape class sets users and the end itself
             cmd += ["-u", str(self.users), "-r", f"{self.effective_spawn_rate:g}"]
-            if not self.distributed:  # distributed: the master ends it (LOAD_RUN_TIME_S)
-                cmd += ["-t", f"{max(1, round(self.duration_s))}s"]
+            cmd += ["-t", f"{max(1, round(self.duration_s))}s"]
         if self.distributed:
             cmd += ["--master", "--expect-workers", str(self.workers + self.remote_workers)]
             cmd += ["--master-bind-host", self.master_bind]
@@ -124,8 +123,7 @@ class LocustJob:
 
     def worker_environment(self, index: int) -> dict[str, str]:
         env = self.environment()
-        for name in ("LOAD_SUMMARY", "LOAD_RUN_TIME_S", "LOAD_EXPECT_WORKERS"):  # the master's
-            env.pop(name, None)
+        del env["LOAD_SUMMARY"]  # the master's; a worker writes its own counts
         env["LOAD_WORKER_SUMMARY"] = str(self.worker_summary_path(index))
         env["LOAD_WORKER_INDEX"] = str(index)
         return env
@@ -150,10 +148,6 @@ class LocustJob:
         )
         if self.corpus is not None:
             env["LOAD_CORPUS"] = str(self.corpus)
-        if self.distributed:
-            env["LOAD_EXPECT_WORKERS"] = str(self.workers + self.remote_workers)
-            if self.profile != "ramp":
-                env["LOAD_RUN_TIME_S"] = f"{max(1, round(self.duration_s))}"
         return env
 
 

@@ -370,7 +370,9 @@ def test_two_workers_total_the_sum_of_their_requests_with_the_same_files(
 ) -> None:
     out = io.StringIO()
     target = LoadTarget("sdk", sdk_proxy.url)
-    plan = _plan(tmp_path, target, users=4, duration_s=3, workers=2)
+    # Warmed up: a fresh proxy answers its first requests seconds late (lazy imports),
+    # which would miss the p95 SLO whatever the workers do.
+    plan = _plan(tmp_path, target, users=4, duration_s=3, workers=2, warmup_loops=1)
 
     report = run_load(plan, out=out)
 
@@ -403,12 +405,11 @@ def test_distributed_commands_and_the_master_bind_rule(
         url="http://127.0.0.1:1", out_dir=tmp_path, key="k", workers=2, master_port=5599
     )
     master = job.command()
-    assert "-t" not in master  # the master ends the run itself, after the last reports
+    assert master[master.index("-t") + 1] == "60s"
     assert master[-7:] == [
         *("--master", "--expect-workers", "2"),
         *("--master-bind-host", "127.0.0.1", "--master-bind-port", "5599"),
     ]
-    assert job.environment({})["LOAD_RUN_TIME_S"] == "60"
     assert job.worker_command()[-5:] == [
         "--worker",
         "--master-host",
@@ -417,7 +418,7 @@ def test_distributed_commands_and_the_master_bind_rule(
         "5599",
     ]
     worker_env = job.worker_environment(1)
-    assert "LOAD_SUMMARY" not in worker_env and "LOAD_RUN_TIME_S" not in worker_env
+    assert "LOAD_SUMMARY" not in worker_env
     assert worker_env["LOAD_WORKER_SUMMARY"] == str(tmp_path / "worker-1.json")
 
     parser = argparse.ArgumentParser()

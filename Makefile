@@ -1,7 +1,7 @@
 # Two commands on a fresh clone: `make demo` and `make test`. Both build the environment
 # from nothing (Python and make are all they need): uv from the package registry into
 # .uv/, then the locked dependencies into .venv/. `make test` also installs Debian's
-# chromium (the HTML report is checked in a real browser) when it is missing.
+# chromium and postgresql (real browser, real team store) when they are missing.
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .uv/bin/uv
@@ -14,7 +14,7 @@ export LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS := True
 PYTEST_WORKERS ?= 4
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: env browser test check lint typecheck unit demo bench clean
+.PHONY: env browser system-packages test check lint typecheck unit demo bench clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -26,11 +26,20 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 env: $(VENV)/.synced
 
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the HTML report test"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || echo "chromium could not be installed: the browser test will say so"; }
+# Debian packages the tests use for real: chromium (the HTML report is checked in a real
+# browser) and postgresql (the team's shared capture store; the tests start their own
+# server from its binaries). One apt-get update for whatever is missing, none otherwise.
+system-packages:
+	@missing=""; \
+	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian's$$missing for the tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "could not install$$missing: the tests that need it skip and say why"; \
+	  fi
+
+browser: system-packages
 
 lint: env
 	$(BIN)/ruff check src harness tests loadtests
@@ -39,7 +48,7 @@ lint: env
 typecheck: env
 	$(BIN)/mypy
 
-unit: env browser
+unit: env system-packages
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 test: lint typecheck unit

@@ -6,10 +6,11 @@
     ├── CorpusError                   a corpus file that does not parse    (corpus)
     ├── MalformedPair                 a capture that does not read back    (store)
     ├── SchemaTooNew                  a store written by a newer harness   (store)
+    ├── StoreUnavailable              a PostgreSQL store that cannot be used (store)
     ├── ConfigEditError               a config the cutover cannot edit     (cutover)
     ├── RemoteTargetRefused           a load target off loopback           (load)
     ├── LoadGeneratorError            the bench's load generator failed    (bench)
-    ├── ScopeError                    a --run or --since naming nothing    (runs)
+    ├── ScopeError                    a --run/--since that is bad or empty (runs)
     └── ResetRefused                  `harness reset` while a run is open  (runs)
 
 Each subclass also keeps the builtin base it had (``ValueError``, ``RuntimeError``), so

@@ -77,7 +77,10 @@ class ShadowSettings:
 
 @dataclass(frozen=True)
 class CaptureSettings:
-    store: Path = Path("reports/shadow.db")
+    # A SQLite file, a team's postgresql:// URL, or os.environ/VAR naming either.
+    store: Path | str = Path("reports/shadow.db")
+    # Which proxy captured a pair (a team's proxies share one store); empty: the host name.
+    instance: str = ""
     store_prompts: str = "hash"
     max_body_bytes: int = 262_144
     max_events: int = 5000
@@ -249,7 +252,8 @@ def _coerce(value: Any, default: Any, where: str, path: Path) -> Any:
     if isinstance(default, Path):
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {where}: expected a path")
-        return Path(value)
+        # A URL or an environment reference is not a path (Path() would fold its "//").
+        return value if "://" in value or value.startswith("os.environ/") else Path(value)
     if isinstance(default, bool) or isinstance(default, str):
         if type(value) is not type(default):
             raise ConfigError(f"{path}: {where}: expected a {type(default).__name__}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from locust import events
 
+from loadtests.distributed import install_distributed
 from loadtests.options import LoadOptions
 from loadtests.slo import install_slo_listener
 from loadtests.users import (
@@ -30,6 +31,7 @@ if not _options.api_key:
     raise SystemExit("loadtests: set LOAD_API_KEY to the target's client key")
 
 install_slo_listener(events, _options)
+install_distributed(events, _options)
 
 if _options.profile == "ramp":
     from loadtests.profiles import RampShape  # noqa: F401 - Locust finds the shape here

@@ -14,6 +14,8 @@
                             ``MESSAGES_STREAM`` users (default 1 each; 0 leaves one out)
 ``LOAD_MEMORY_USERS``       distinct ``x-memory-user-id`` values (default 8)
 ``LOAD_WAIT_MS``            think time between a user's requests, 0..N ms (default 0)
+``LOAD_WORKER_SUMMARY``     distributed worker: where it writes its own request counts
+``LOAD_WORKER_INDEX``       distributed worker: its number, part of every user's seed
 =========================== ===========================================================
 """
 
@@ -44,6 +46,8 @@ class LoadOptions:
     corpus: Path = CORPUS_PATH
     memory_users: int = 8
     wait_ms: float = 0.0
+    worker_summary_path: Path | None = None
+    worker_index: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LoadOptions:
@@ -64,6 +68,10 @@ class LoadOptions:
             corpus=Path(env.get("LOAD_CORPUS") or CORPUS_PATH),
             memory_users=int(env.get("LOAD_MEMORY_USERS", "8")),
             wait_ms=float(env.get("LOAD_WAIT_MS", "0")),
+            worker_summary_path=(
+                Path(env["LOAD_WORKER_SUMMARY"]) if env.get("LOAD_WORKER_SUMMARY") else None
+            ),
+            worker_index=env.get("LOAD_WORKER_INDEX", ""),
         )
 
 

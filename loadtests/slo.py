@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from locust.env import Environment
+from locust.runners import WorkerRunner
 from locust.stats import RequestStats, StatsEntry
 
 from loadtests.options import LoadOptions
@@ -32,6 +33,8 @@ def install_slo_listener(environment_events: Any, options: LoadOptions) -> None:
     @environment_events.quitting.add_listener
     def _on_quitting(environment: Environment, **_: Any) -> None:
         runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            return  # the master judges the whole run (loadtests.distributed)
         exceptions = len(runner.exceptions) if runner is not None else 0
         summary = summarize(environment.stats, exceptions=exceptions)
         misses = slo_misses(summary, options)

@@ -97,7 +97,9 @@ class _CorpusUser(FastHttpUser):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         opts = options()
-        self.rng = random.Random(f"{opts.seed}:{type(self).__name__}:{next(self._serial)}")
+        # Workers of one distributed run must not all replay the same sequence.
+        worker = f"w{opts.worker_index}:" if opts.worker_index else ""
+        self.rng = random.Random(f"{opts.seed}:{worker}{type(self).__name__}:{next(self._serial)}")
         self.pool = _pools()[self.pool_name]
         self.memory_user: str | None = None
         if opts.memory_users > 0 and self.rng.random() < 0.5:

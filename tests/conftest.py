@@ -16,8 +16,25 @@ from harness.loopback import LoopbackServer  # noqa: E402
 from harness.sandbox import SandboxSettings, create_app  # noqa: E402
 from harness.sandbox.client import SandboxControl  # noqa: E402
 from harness.sandbox.config_file import write_sandbox_config  # noqa: E402
+from tests.postgres import PostgresServer, unavailable_reason  # noqa: E402
 
 MASTER_KEY = "sk-proxy-sandbox-master-7f3a9c"  # config/sandbox.yaml's
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (Debian's), one per test worker; skipped where missing."""
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """A fresh database on the session's server."""
+    return postgres.create_database()
 
 
 @pytest.fixture(scope="session")

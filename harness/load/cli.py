@@ -56,7 +56,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "not serve are mapped to one of the same provider it does, and the mapping printed)",
     )
     parser.add_argument(
-        "--allow-remote", action="store_true", help="allow targets that are not loopback"
+        "--allow-remote",
+        action="store_true",
+        help="allow targets (and a --master-bind) that are not loopback",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="Locust's distributed mode: a master and N worker processes here (default: one "
+        "process)",
+    )
+    parser.add_argument(
+        "--remote-workers",
+        type=int,
+        default=0,
+        metavar="M",
+        help="the master also waits for M workers started on other machines with "
+        "`locust -f loadtests/locustfile.py --worker --master-host HOST`",
+    )
+    parser.add_argument(
+        "--master-bind",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="where the master listens for workers (beyond loopback: needs --allow-remote)",
+    )
+    parser.add_argument(
+        "--master-port", type=int, default=0, help="the master's port (default: a free one)"
     )
     parser.add_argument("--harness-config", default="config/harness.yaml")
     parser.add_argument("--max-failure-ratio", type=float, help="SLO override")
@@ -85,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     targets = [LoadTarget(t.name, t.url, pids.get(t.name)) for t in targets]
     try:
         check_loopback(targets, args.allow_remote)
-    except RemoteTargetRefused as exc:
+        _check_workers(args)
+    except (RemoteTargetRefused, ValueError) as exc:
         print(f"harness load: {exc}", file=sys.stderr)
         return 2
     config_path = Path(args.harness_config) if args.harness_config else None
@@ -93,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings.with_overrides(
         "load", max_failure_ratio=args.max_failure_ratio, p95_ms=args.p95_ms
     )
-    store = None if args.no_store else Path(args.store or settings.capture.store)
+    store = None if args.no_store else (args.store or settings.capture.store)
     corpus = _fitted_corpus(args)
     plan = LoadPlan(
         targets=tuple(targets),
@@ -110,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
         allow_remote=args.allow_remote,
         corpus=corpus,
         warmup_loops=args.warmup,
+        workers=args.workers,
+        remote_workers=args.remote_workers,
+        master_bind=args.master_bind,
+        master_port=args.master_port,
     )
     return run_load(plan).exit_code
 
@@ -128,6 +159,19 @@ def _fitted_corpus(args: argparse.Namespace) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     dump_corpus(fitted, path)
     return path
+
+
+def _check_workers(args: argparse.Namespace) -> None:
+    if args.workers < 0 or args.remote_workers < 0:
+        raise ValueError("--workers and --remote-workers: expected >= 0")
+    if args.remote_workers and not args.master_port:
+        raise ValueError("--remote-workers: give --master-port, the port they join")
+    loopback = args.master_bind in ("127.0.0.1", "localhost", "::1")
+    if not loopback and not args.allow_remote:
+        raise RemoteTargetRefused(
+            f"--master-bind {args.master_bind}: the master would listen beyond loopback; "
+            "add --allow-remote to let workers on other machines join"
+        )
 
 
 def _parse_pids(values: Sequence[str], names: set[str]) -> dict[str, int]:

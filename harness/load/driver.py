@@ -60,7 +60,7 @@ class LoadPlan:
     spawn_rate: float | None = None
     seed: int = 1
     out_dir: Path = Path("reports/load")
-    store: Path | None = Path("reports/shadow.db")
+    store: Path | str | None = Path("reports/shadow.db")  # a file or a postgresql:// URL
     max_failure_ratio: float = 0.0
     p95_ms: float = 5000.0
     allow_remote: bool = False
@@ -72,6 +72,10 @@ class LoadPlan:
     # provider imports); a stack in its cooldown cascade takes 60 s, and is cut here.
     warmup_timeout_s: float = 20.0
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    workers: int = 0  # Locust worker processes under a master; 0: one Locust process
+    remote_workers: int = 0  # workers joining from other machines (--master-host)
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0
 
 
 @dataclass
@@ -139,6 +143,10 @@ def _run_target(plan: LoadPlan, target: LoadTarget, out_dir: Path, out: TextIO) 
         p95_ms=plan.p95_ms,
         corpus=plan.corpus,
         extra_env=plan.extra_env,
+        workers=plan.workers,
+        remote_workers=plan.remote_workers,
+        master_bind=plan.master_bind,
+        master_port=plan.master_port,
     )
     print(
         f"[{target.name}] {target.url}: {plan.profile}, {plan.users} users, "

@@ -24,6 +24,7 @@ from harness.corpus import KEY_PLACEHOLDER, CorpusEntry, dump_corpus
 from harness.observation import CapturedRequest
 from harness.redaction import SECRET_HEADERS
 from harness.store.capture_store import CaptureStore, UnreadableRow
+from harness.store.dialect import store_exists
 
 __all__ = ["RecordSummary", "entry_for", "record"]
 
@@ -41,8 +42,7 @@ class RecordSummary:
 
 def record(store_path: str | Path, out_path: str | Path) -> RecordSummary:
     """Export every captured request of the store at ``store_path`` to ``out_path``."""
-    store_path = Path(store_path)
-    if not store_path.is_file():
+    if not store_exists(store_path, "--store"):
         raise FileNotFoundError(f"{store_path}: no capture store here")
     skipped = hashed = unreadable = 0
 

@@ -8,16 +8,16 @@ from typing import Any
 
 from harness.report.model import CanaryLine, CanarySummary
 from harness.store.canary_store import CanaryEvent, CanaryState, CanaryStore
+from harness.store.dialect import store_exists
 
 __all__ = ["read_canary", "summarize_canary"]
 
 
 def read_canary(store_path: str | Path) -> CanarySummary | None:
     """The canary run in the store, or None when none ran on it."""
-    path = Path(store_path)
-    if not path.is_file():
+    if not store_exists(store_path, "--store"):
         return None
-    store = CanaryStore(path)
+    store = CanaryStore(store_path)
     state = store.state()
     return summarize_canary(state, store.history()) if state is not None else None
 

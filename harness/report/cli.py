@@ -51,13 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--run",
         metavar="ID",
         help="the run to report on: a run id (see `harness runs`), latest or all "
-        "(default: latest; all when --since is given)",
+        "(default: latest; all when --since or --instance is given)",
     )
     parser.add_argument(
         "--since",
         metavar="T",
-        help="only pairs received (and load runs started) at or after T: an ISO time "
-        "(UTC unless it says), unix seconds, or an age such as 30m, 2h, 1d",
+        help="only pairs received (and load runs started) at or after T: an ISO time or "
+        "date (UTC unless it says), unix seconds, or an age such as 30m, 2h, 1d",
+    )
+    parser.add_argument(
+        "--instance",
+        help="only the pairs this proxy instance captured (capture.instance; a team's store)",
     )
 
 
@@ -108,9 +112,10 @@ def run(args: argparse.Namespace) -> int:
     settings = load_harness_settings(args.harness_config)
     for path in getattr(args, "accept", None) or ():
         settings = with_accepted(settings, load_accept_file(path))
-    store = Path(args.store) if args.store else settings.capture.store
+    # A file path, or a team's postgresql:// URL (or os.environ/VAR naming one).
+    store = args.store if args.store else settings.capture.store
     run = run_info(args.config, store)
-    scope = _scope(store, args.run, args.since)
+    scope = _scope(store, args.run, args.since, getattr(args, "instance", None))
     evidence = collect_evidence(
         store, settings, run, config_path=args.config, workers=args.workers, scope=scope
     )
@@ -149,13 +154,17 @@ def run(args: argparse.Namespace) -> int:
     return report.decision.exit_code
 
 
-def _scope(store: Path, run: str | None, since: str | None) -> ReportScope | None:
-    """What ``--run`` and ``--since`` select; None when there is no store (the evidence
-    reader says so)."""
+def _scope(
+    store: str | Path, run: str | None, since: str | None, instance: str | None
+) -> ReportScope | None:
+    """What ``--run``, ``--since`` and ``--instance`` select; None when there is no store
+    (the evidence reader says so)."""
     from harness.runs.scope import parse_since, resolve_scope
     from harness.store.capture_store import CaptureStore
+    from harness.store.dialect import store_exists
 
-    if not store.is_file():
+    if not store_exists(store, "--store"):
         return None
-    with CaptureStore(store, spill=False) as opened:
-        return resolve_scope(opened, run, parse_since(since) if since is not None else None)
+    with CaptureStore(store, spill=False, setting="--store") as opened:
+        start = parse_since(since) if since is not None else None
+        return resolve_scope(opened, run, start, instance)

@@ -35,6 +35,7 @@ from harness.report.tally import (
     DiffTally,
     Evidence,
     Example,
+    InstanceTally,
     LatencySlice,
     RoutingTally,
     RunInfo,
@@ -207,7 +208,7 @@ class EvidenceCollector:
         except Exception as exc:  # whatever the pair made the comparison raise
             self.evidence.uncomparable.add(row.id, comparison_failure(exc))
             return
-        self._count(row.pair, judged)
+        self._count(row.pair, judged, row.instance)
 
     def add(self, pair: CapturedPair) -> None:
         """Fold one pair in; raises, having counted nothing, when it cannot be compared."""
@@ -296,7 +297,7 @@ class EvidenceCollector:
             live.checked += 1
             live.isolated += isolated
 
-    def _count(self, pair: CapturedPair, judged: _Judged) -> None:
+    def _count(self, pair: CapturedPair, judged: _Judged, instance: str | None = None) -> None:
         """Count a judged pair (reads only its typed metadata and what judging found)."""
         e = self.evidence
         request = pair.request
@@ -339,6 +340,13 @@ class EvidenceCollector:
                 acceptance.refused,
                 len(acceptance.kept),
             )
+        if instance is not None:
+            share = e.instances.setdefault(instance, InstanceTally())
+            share.pairs += 1
+            share.families[request.client_family] += 1
+            if verdict is not None and verdict.skipped is None:
+                share.compared += 1
+                share.differing += bool(verdict.differences)
 
         noise = judged.noise
         if noise is not None:

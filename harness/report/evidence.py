@@ -5,6 +5,11 @@ Large stores are folded in several processes, each over its own range of row ids
 parts are merged in id order, so the evidence is the same whatever the worker count.
 Rows that cannot be read or compared are counted as uncomparable, not folded
 (:meth:`~harness.report.collect.EvidenceCollector.add_row`).
+
+The store may be a SQLite file or a team's PostgreSQL database (every proxy's pairs, each
+with its instance); a :class:`~harness.store.runs.Scope` narrows the pairs
+read to one run, one instance or a time window. Rows are streamed: memory stays bounded whatever
+the store's size.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from harness.runs.identity import file_sha256, package_version
 from harness.runs.scope import ReportScope
 from harness.settings import HarnessSettings
 from harness.store.capture_store import CaptureStore, LoadRun, ProcessSample, Scope, StoredPair
+from harness.store.dialect import describe_store, is_postgres_url, resolve_store
 from memory_proxy.errors import ConfigError
 
 __all__ = [
@@ -60,7 +66,7 @@ def run_info(config_path: str | Path, store_path: str | Path, now: float | None 
         litellm_version=package_version("litellm"),
         config_path=str(config_path),
         config_sha256=file_sha256(config_path),
-        store_path=str(store_path),
+        store_path=describe_store(store_path),
     )
 
 
@@ -231,7 +237,7 @@ def _fold(
         accept_rules_for(settings, run),
         live_suffix=settings.shadow.live_suffix,
     )
-    with CaptureStore(store_path, spill=False) as store:
+    with CaptureStore(store_path, spill=False, setting="--store") as store:
         for row in store.iter_rows(after_id=after_id, until_id=last_id, scope=scope):
             collector.add_row(row)
     return collector.evidence
@@ -244,16 +250,22 @@ def collect_evidence(
     *,
     config_path: str | Path | None = None,
     workers: int | None = None,
-    scope: ReportScope | None = None,
+    scope: ReportScope | Scope | None = None,
 ) -> Evidence:
     """Everything the gates need from the store's rows in ``scope`` (default: all);
-    ``workers=None`` picks by store size."""
-    path = Path(store_path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no capture store (run `harness shadow` or `harness replay`)")
+    ``workers=None`` picks by store size. A bare :class:`Scope` narrows the rows read
+    without naming a run (the report's scope words stay "all pairs")."""
+    location = resolve_store(store_path, "--store")
+    if not is_postgres_url(location) and not Path(location).is_file():
+        raise ConfigError(
+            f"{location}: no capture store (run `harness shadow` or `harness replay`)"
+        )
+    path = str(location)
     config = str(config_path) if config_path is not None else None
+    if isinstance(scope, Scope):
+        scope = ReportScope(scope, None, "all pairs")
     where = scope.scope if scope is not None else Scope()
-    with CaptureStore(path, spill=False) as store:
+    with CaptureStore(path, spill=False, setting="--store") as store:
         pairs = store.count(where)
         if workers is None:
             workers = min(2, os.cpu_count() or 1) if pairs >= PARALLEL_FROM else 1
@@ -267,7 +279,7 @@ def collect_evidence(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
             futures = [
-                pool.submit(_fold, str(path), settings, config, run, where, low, high)
+                pool.submit(_fold, path, settings, config, run, where, low, high)
                 for low, high in ranges
             ]
             parts = [f.result() for f in futures]
@@ -275,7 +287,7 @@ def collect_evidence(
         for part in parts[1:]:
             evidence.merge(part)
     else:
-        evidence = _fold(str(path), settings, config, run, where)
+        evidence = _fold(path, settings, config, run, where)
     evidence.load_runs = runs
     evidence.rss = rss
     calls = evidence.provider_calls

@@ -163,10 +163,11 @@ def run_text(report: ReadinessReport) -> str:
     if run is None:
         return report.context.scope
     end = utc_text(run.ended_at) if run.ended_at is not None else "still open"
-    since = report.context.scope.partition(", since ")[2]
+    # What the scope adds to the run: ", since T" and/or ", instance NAME".
+    narrowed = report.context.scope.removeprefix(f"run {run.id}")
     return (
         f"run {run.id} ({run.mode}, {run.primary_role or '?'} answering clients), "
-        f"{utc_text(run.started_at)} to {end}" + (f", pairs since {since}" if since else "")
+        f"{utc_text(run.started_at)} to {end}" + narrowed.replace(", since ", ", pairs since ")
     )
 
 

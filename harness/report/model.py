@@ -33,6 +33,7 @@ __all__ = [
     "DiffRow",
     "DiffTable",
     "GateResult",
+    "InstanceRow",
     "LatencySummary",
     "LoadSummary",
     "MemorySummary",
@@ -411,6 +412,28 @@ class TimelineEntry:
 
 
 @dataclass(frozen=True)
+class InstanceRow:
+    """One proxy instance of a team's store, next to the rest of the team: its
+    difference rate beside the others' makes one misconfigured laptop stand out."""
+
+    instance: str
+    pairs: int
+    compared: int
+    differing: int
+    others_compared: int  # every other instance's compared pairs
+    others_differing: int
+    families: tuple[tuple[str, int], ...]  # client family -> pairs, most first
+
+    @property
+    def rate(self) -> float | None:
+        return self.differing / self.compared if self.compared else None
+
+    @property
+    def others_rate(self) -> float | None:
+        return self.others_differing / self.others_compared if self.others_compared else None
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     decision: Decision
     gates: tuple[GateResult, ...]
@@ -432,6 +455,7 @@ class ReadinessReport:
     pairs: tuple[PairView, ...] = ()  # ... and each such pair, read back from the store
     changes: ReportChanges | None = None  # since the report it was compared to
     timeline: tuple[TimelineEntry, ...] = ()  # earlier reports' decisions, then this one
+    instances: tuple[InstanceRow, ...] = ()  # the proxies that wrote the pairs, by name
 
     @property
     def failed(self) -> tuple[GateResult, ...]:

@@ -14,6 +14,7 @@ from harness.report.charts import build_charts
 from harness.report.checks import thresholds_of
 from harness.report.diffy import diff_tables, outcome_shifts, worst_differences
 from harness.report.gates import evaluate
+from harness.report.instances import instance_rows
 from harness.report.latency_gates import latency_summaries
 from harness.report.model import AcceptedRule, ReadinessReport, RunContext, decide
 from harness.report.outcomes import Direction
@@ -114,4 +115,5 @@ def build_report(
         uncomparable=uncomparable_of(evidence),
         accepted=accepted_rules(evidence, settings),
         accepted_pairs=evidence.accepted.pairs,
+        instances=instance_rows(evidence),
     )

@@ -155,10 +155,11 @@ def _context(context: RunContext) -> dict[str, Any]:
 
 
 def _run(context: RunContext) -> dict[str, Any]:
-    """The shadow run read, when the report read one (absent otherwise)."""
+    """The shadow run read, when the report read one; otherwise the pairs read, when not
+    all of them (``--since``, ``--instance``, ``--run all``)."""
     run = context.shadow_run
     if run is None:
-        return {}
+        return {"scope": context.scope} if context.scope != "all pairs" else {}
     coverage = context.coverage
     return {
         "scope": context.scope,
@@ -200,7 +201,7 @@ def _changes(changes: ReportChanges | None) -> dict[str, Any] | None:
 
 
 def report_dict(report: ReadinessReport) -> dict[str, Any]:
-    data = {
+    data: dict[str, Any] = {
         "schema": SCHEMA,
         "decision": report.decision.value,
         "exit_code": report.decision.exit_code,
@@ -256,6 +257,19 @@ def report_dict(report: ReadinessReport) -> dict[str, Any]:
             "percent": report.canary.percent,
             "history": [vars(line) for line in report.canary.lines],
         }
+    if len(report.instances) > 1:  # a team's store: several proxies wrote the pairs
+        data["instances"] = [
+            {
+                "instance": r.instance,
+                "pairs": r.pairs,
+                "compared": r.compared,
+                "differing": r.differing,
+                "difference_rate": r.rate,
+                "rest_of_team_rate": r.others_rate,
+                "client_families": dict(r.families),
+            }
+            for r in report.instances
+        ]
     rounded: dict[str, Any] = _round(data)
     return rounded
 

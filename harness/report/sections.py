@@ -337,6 +337,8 @@ def _context(report: ReadinessReport) -> Section:
         ("litellm version", c.litellm_version),
         ("config", f"{c.config_path} (sha256 {c.config_sha256 or 'unreadable'})"),
         ("store", c.store_path),
+        # Which pairs were read when no one run was (a run's own rows say it below).
+        *((("pairs read", c.scope),) if c.shadow_run is None and c.scope != "all pairs" else ()),
         ("time span", f"{utc_text(c.first_received)} to {utc_text(c.last_received)}"),
         ("pairs", f"{c.pairs:,} ({c.mirrored:,} mirrored, {c.compared:,} compared)"),
         *(
@@ -392,6 +394,39 @@ def _run_rows(report: ReadinessReport) -> tuple[tuple[str, str], ...]:
     )
 
 
+def _instances(report: ReadinessReport) -> Section | None:
+    """A team store's proxies, when there is more than one: who saw which client family,
+    and each one's difference rate beside the rest of the team's."""
+    if len(report.instances) < 2:
+        return None
+    columns = (
+        Column("instance", Kind.MONO),
+        *_numbers("pairs", "compared", "differing", "rest of the team"),
+        Column("client families"),
+    )
+    rows = [
+        (
+            r.instance,
+            f"{r.pairs:,}",
+            f"{r.compared:,}",
+            pct(r.rate) if r.rate is not None else MISSING,
+            pct(r.others_rate) if r.others_rate is not None else MISSING,
+            ", ".join(f"{family} ({n:,})" for family, n in r.families),
+        )
+        for r in report.instances
+    ]
+    by_family: dict[str, list[str]] = {}
+    for r in report.instances:
+        for family, n in r.families:
+            by_family.setdefault(family, []).append(f"{r.instance} ({n:,})")
+    families = _table(
+        _columns("client family", "instances (pairs)"),
+        [(family, ", ".join(names)) for family, names in sorted(by_family.items())],
+    )
+    title = f"Proxy instances ({len(report.instances)})"
+    return Section("instances", title, (_table(columns, rows), families))
+
+
 def sections(report: ReadinessReport) -> tuple[Section, ...]:
     """Everything after the first screen, in reading order."""
     built = (
@@ -406,6 +441,7 @@ def sections(report: ReadinessReport) -> tuple[Section, ...]:
         _latency(report),
         _load(report),
         _memory(report),
+        _instances(report),
         _context(report),
     )
     return tuple(s for s in built if s is not None)

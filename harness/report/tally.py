@@ -27,6 +27,7 @@ __all__ = [
     "AcceptTally",
     "MAX_UNCOMPARABLE_LISTED",
     "ContractPoint",
+    "InstanceTally",
     "DiffTally",
     "Evidence",
     "Example",
@@ -252,7 +253,7 @@ class ProviderCallTally:
         self.unattached_examples.extend(other.unattached_examples[:room])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UpstreamCall:
     """What the cookie gate needs of one captured upstream call."""
 
@@ -374,6 +375,23 @@ class LiveSpend:
         self.isolated += other.isolated
 
 
+@dataclass
+class InstanceTally:
+    """One proxy instance's share of the pairs (a team's store holds many instances):
+    which client families it saw, and how often its SDK and legacy answers differed."""
+
+    pairs: int = 0
+    compared: int = 0
+    differing: int = 0  # compared pairs with at least one (not ignored) difference
+    families: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: InstanceTally) -> None:
+        self.pairs += other.pairs
+        self.compared += other.compared
+        self.differing += other.differing
+        self.families.update(other.families)
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What produced the evidence; fixed values in tests make reports reproducible."""
@@ -383,7 +401,7 @@ class RunInfo:
     litellm_version: str
     config_path: str
     config_sha256: str | None
-    store_path: str
+    store_path: str  # a URL without its password
 
     @property
     def day(self) -> date:
@@ -439,6 +457,8 @@ class Evidence:
     # run read (its versions, configs and mirror counters) when the scope is one run.
     scope: str = "all pairs"
     shadow_run: RunRecord | None = None
+    # Proxy instance -> its share; pairs read without an instance (older rows) in none.
+    instances: dict[str, InstanceTally] = field(default_factory=dict)
 
     @property
     def replay_only(self) -> bool:
@@ -504,3 +524,5 @@ class Evidence:
         self.not_mirrored.update(other.not_mirrored)
         self.accepted.merge(other.accepted)
         self.live.merge(other.live)
+        for name, instance in other.instances.items():
+            self.instances.setdefault(name, InstanceTally()).merge(instance)

@@ -14,13 +14,21 @@ def _store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--harness-config", default="config/harness.yaml")
 
 
-def _store_path(args: argparse.Namespace) -> Path:
+def _store_path(args: argparse.Namespace) -> str | Path:
+    """The store: a SQLite file's path, or a team's PostgreSQL URL (``os.environ/VAR``
+    resolved)."""
     from harness.settings import load_harness_settings
+    from harness.store.dialect import resolve_store
 
     if args.store:
-        return Path(args.store)
+        return resolve_store(args.store, "--store")
     config = Path(args.harness_config)
-    return load_harness_settings(config if config.is_file() else None).capture.store
+    store = load_harness_settings(config if config.is_file() else None).capture.store
+    return resolve_store(store)
+
+
+def _is_file(store: str | Path) -> bool:
+    return isinstance(store, Path) and store.is_file()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +39,13 @@ def run(args: argparse.Namespace) -> int:
     """Print one line per run, oldest first, and the pairs of no run."""
     from harness.runs.listing import run_lines
     from harness.store.capture_store import CaptureStore
+    from harness.store.dialect import is_postgres_url
     from memory_proxy.errors import ConfigError
 
     path = _store_path(args)
-    if not path.is_file():
+    if not is_postgres_url(path) and not _is_file(path):
         raise ConfigError(f"{path}: no capture store (run `harness shadow` first)")
-    with CaptureStore(path, spill=False) as store:
+    with CaptureStore(path, spill=False, setting="--store") as store:
         lines = run_lines(store.runs(), store.legacy_pairs())
     for line in lines:
         print(line, file=sys.stdout)
@@ -54,8 +63,17 @@ def run_reset(args: argparse.Namespace) -> int:
     """Move the store aside (kept, renamed with the time); the next run starts empty."""
     from harness.runs.listing import ResetRefused
     from harness.store.capture_store import CaptureStore, archive_store
+    from harness.store.dialect import is_postgres_url, safe_url
 
     path = _store_path(args)
+    if is_postgres_url(path):
+        # Archiving moves a file aside; a team's database is shared by every proxy.
+        raise ResetRefused(
+            f"harness reset: {safe_url(str(path))} is a PostgreSQL store (shared by a team); "
+            "reset archives a SQLite file only: start a new database and point "
+            "capture.store at it"
+        )
+    assert isinstance(path, Path)
     if not path.is_file():
         print(f"harness reset: {path}: no store, nothing to archive", file=sys.stdout)
         return 0

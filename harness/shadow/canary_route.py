@@ -152,7 +152,7 @@ class CanaryOptions:
     """``harness shadow --canary``: who answers outside the slice, where the percent is."""
 
     legacy_url: str
-    store: Path
+    store: str | Path  # a SQLite file or a team's PostgreSQL URL
 
 
 @dataclass
@@ -171,7 +171,7 @@ class CanaryRun:
 
 
 def build_canary(
-    config: ProxyConfig, settings: HarnessSettings, *, legacy_url: str, store: Path
+    config: ProxyConfig, settings: HarnessSettings, *, legacy_url: str, store: str | Path
 ) -> CanaryRun:
     """Both sides, and the route between them. ``settings.shadow.mirror_to`` is the SDK
     side's mirror (the replay-pointed legacy stack, or ``legacy_url`` in live mode);

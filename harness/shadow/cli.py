@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 __all__ = ["add_arguments", "run"]
 
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         relay_listen=args.relay_listen,
     )
     if args.store:
-        settings = settings.with_overrides("capture", store=Path(args.store))
+        settings = settings.with_overrides("capture", store=args.store)
     canary = None
     if args.canary:
         from harness.shadow.canary_route import CanaryOptions

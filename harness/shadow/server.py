@@ -41,6 +41,7 @@ from harness.shadow.targets import MirrorTarget, MirrorTargets
 from harness.shadow.upstream_tap import UpstreamTap
 from harness.stack import Stack
 from harness.store.capture_store import CaptureStore
+from harness.store.dialect import describe_store, files_dir, open_dialect
 from memory_proxy.config import ProxyConfig, load_config
 from memory_proxy.connection_limits import serve_with_limits
 from memory_proxy.errors import ConfigError
@@ -181,7 +182,7 @@ def _relayed(
     """Replay with the legacy proxy as primary: start the recording relay, write the
     config the legacy stack's LiteLLM server must run on to go through it, and derive
     the in-process SDK proxy's (the mirror: its providers answered by replay)."""
-    run_dir = Path(settings.capture.store).parent / datetime.now(UTC).strftime(
+    run_dir = files_dir(settings.capture.store) / datetime.now(UTC).strftime(
         "shadow-relay-%Y%m%dT%H%M%S%fZ"
     )
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -267,6 +268,9 @@ def serve_shadow(
     canary: CanaryOptions | None = None,
 ) -> int:
     """``canary``: serve the canary front door (:mod:`harness.shadow.canary_route`)."""
+    # A team store that cannot be reached fails the start here, in one line, before any
+    # process is started (not in the sidecar a moment later).
+    open_dialect(settings.capture.store)
     with contextlib.ExitStack() as cleanup:
         if canary is not None:
             settings = settings.with_overrides("shadow", primary="sdk")
@@ -292,7 +296,7 @@ def _start_mirror(
     assert url is not None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     # Its logs go beside the store (reports/ by default).
-    run_dir = Path(settings.capture.store).parent / f"shadow-mirror-{stamp}"
+    run_dir = files_dir(settings.capture.store) / f"shadow-mirror-{stamp}"
     stack = cleanup.enter_context(Stack(run_dir))
     logger.warning("starting the mirror's legacy stack (logs in %s)", stack.run_dir)
     mirror = start_mirror_stack(stack, config.path, url)
@@ -324,7 +328,7 @@ def _serve(
         port,
         settings.shadow.mirror_to,
         settings.shadow.upstream,
-        settings.capture.store,
+        describe_store(settings.capture.store),
     )
     url = replay_url(settings)
     if url is not None:

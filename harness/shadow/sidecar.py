@@ -116,6 +116,7 @@ def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
     settings = spec.settings
     store = CaptureStore(
         settings.capture.store,
+        instance=settings.capture.instance or None,
         redactor=Redactor(
             spec.secrets, store_prompts=cast(PromptPolicy, settings.capture.store_prompts)
         ),

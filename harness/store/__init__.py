@@ -1,4 +1,5 @@
-"""The capture store: redacted pairs, load runs and process samples in SQLite."""
+"""The capture store: redacted pairs, load runs and process samples in SQLite or a team's
+PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from harness.store.capture_store import (
     StoredPair,
     UnreadableRow,
 )
+from harness.store.dialect import StoreUnavailable
 from harness.store.pair_json import (
     MalformedPair,
     loads,
@@ -16,6 +18,7 @@ from harness.store.pair_json import (
     pair_from_dict,
     pair_to_dict,
 )
+from harness.store.runs import Scope
 from harness.store.schema import (
     COMPARISON_CATEGORIES,
     MIGRATIONS,
@@ -43,7 +46,9 @@ __all__ = [
     "Row",
     "SCHEMA_VERSION",
     "SchemaTooNew",
+    "Scope",
     "StoreHealth",
+    "StoreUnavailable",
     "StoredPair",
     "UnreadableRow",
     "loads",

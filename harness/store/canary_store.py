@@ -1,4 +1,5 @@
-"""The gradual cutover's state and history, in the capture store's SQLite file.
+"""The gradual cutover's state and history, in the capture store (a SQLite file or a
+PostgreSQL database, through :mod:`~harness.store.dialect`).
 
 One row of state (``canary_state``): the step list, the step being served and its
 percent, and the run's status. The front door (``harness shadow --canary``) reads the
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.store.capture_store import _SELECT_PAIR, StoredPair, UnreadableRow, _read_row
+from harness.store.dialect import Dialect, SqliteDialect, open_dialect
 from harness.store.schema import migrate
 
 __all__ = ["CanaryEvent", "CanaryState", "CanaryStore"]
@@ -64,25 +66,32 @@ class CanaryStore:
     """Reads and writes the canary tables of the store at ``path`` (created if missing)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 5.0) -> None:
-        self.path = Path(path)
-        self._busy_timeout_s = busy_timeout_s
+        self._dialect: Dialect = open_dialect(path, busy_timeout_s=busy_timeout_s)
+        self.path: str | Path = path
         self._migrated = False
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> Any:
+        dialect = self._dialect
+        if isinstance(dialect, SqliteDialect) and not self._migrated and not dialect.uri:
+            dialect.file.parent.mkdir(parents=True, exist_ok=True)
+        conn = dialect.connect()
         if not self._migrated:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_timeout_s)
-        if not self._migrated:
-            conn.execute("PRAGMA journal_mode=WAL")
-            migrate(conn)
+            try:
+                if isinstance(dialect, SqliteDialect):
+                    conn.execute("PRAGMA journal_mode=WAL")
+                migrate(conn, dialect)
+            except BaseException:
+                conn.close()
+                raise
             self._migrated = True
         return conn
 
     def state(self) -> CanaryState | None:
         with closing(self._connect()) as conn:
-            row = conn.execute(
+            row = self._dialect.execute(
+                conn,
                 "SELECT steps_json, interval_s, window_s, step_index, percent, status, "
-                "step_started_at, updated_at FROM canary_state WHERE id = 1"
+                "step_started_at, updated_at FROM canary_state WHERE id = 1",
             ).fetchone()
         if row is None:
             return None
@@ -95,13 +104,21 @@ class CanaryStore:
 
     def save(self, state: CanaryState, event: str, evidence: dict[str, Any] | None = None) -> None:
         """Write ``state`` and its history line in one transaction."""
+        dialect = self._dialect
         with closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(dialect.begin)
             try:
-                conn.execute(
-                    "INSERT OR REPLACE INTO canary_state (id, steps_json, interval_s, window_s, "
+                # An upsert both SQLite (3.24+) and PostgreSQL spell the same way.
+                dialect.execute(
+                    conn,
+                    "INSERT INTO canary_state (id, steps_json, interval_s, window_s, "
                     "step_index, percent, status, step_started_at, updated_at) "
-                    "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "steps_json = excluded.steps_json, interval_s = excluded.interval_s, "
+                    "window_s = excluded.window_s, step_index = excluded.step_index, "
+                    "percent = excluded.percent, status = excluded.status, "
+                    "step_started_at = excluded.step_started_at, "
+                    "updated_at = excluded.updated_at",
                     (
                         json.dumps(list(state.steps)),
                         state.interval_s,
@@ -113,7 +130,8 @@ class CanaryStore:
                         state.updated_at,
                     ),
                 )
-                conn.execute(
+                dialect.execute(
+                    conn,
                     "INSERT INTO canary_history (at, step_index, percent, event, evidence_json) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (
@@ -126,26 +144,26 @@ class CanaryStore:
                 )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                dialect.rollback(conn)
                 raise
 
     def history(self) -> list[CanaryEvent]:
         with closing(self._connect()) as conn:
-            rows = conn.execute(
+            rows = self._dialect.execute(
+                conn,
                 "SELECT at, step_index, percent, event, evidence_json FROM canary_history "
-                "ORDER BY id"
+                "ORDER BY id",
             ).fetchall()
         return [CanaryEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
     def rows_since(self, received_at: float) -> Iterator[StoredPair | UnreadableRow]:
         """The pairs received at or after ``received_at``, in insertion order."""
         conn = self._connect()
-        conn.text_factory = bytes
+        if isinstance(conn, sqlite3.Connection):
+            conn.text_factory = bytes  # decoded in _read_row
         try:
-            cursor = conn.execute(
-                f"{_SELECT_PAIR} WHERE received_at >= ? ORDER BY id", (received_at,)
-            )
-            for row in cursor:
+            sql = f"{_SELECT_PAIR} WHERE received_at >= ? ORDER BY id"
+            for row in self._dialect.stream(conn, sql, (received_at,)):
                 yield _read_row(row)
         finally:
             conn.close()

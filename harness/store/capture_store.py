@@ -1,4 +1,5 @@
-"""The capture store: redacted pairs in SQLite (WAL mode), written off the caller's thread.
+"""The capture store: redacted pairs in SQLite (WAL mode) or a team's PostgreSQL database,
+written off the caller's thread.
 
 ``CaptureStore.put`` redacts a pair (:mod:`harness.redaction`) and hands it to the
 :class:`~harness.store.writer.BatchWriter`, which never blocks or raises into the caller
@@ -12,12 +13,17 @@ not read back as a pair (not JSON, a field of the wrong type:
 yields an :class:`UnreadableRow` for it, with its id and why, and ``iter_pairs`` passes
 over it. Load runs and process samples come from offline tools and are written
 synchronously.
+
+Each pair row records its ``instance``: the proxy that captured it (``capture.instance``,
+by default the host name), so one PostgreSQL store can take a whole team's proxies and
+the report can tell them apart. The back end is behind :mod:`harness.store.dialect`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -29,9 +35,10 @@ from typing import Any
 
 from harness.observation import CapturedPair
 from harness.redaction import Redactor
+from harness.store.dialect import Dialect, PostgresDialect, SqliteDialect, open_dialect, safe_url
 from harness.store.pair_json import MalformedPair, loads, pair_from_dict, pair_to_dict
 from harness.store.runs import RunRecord, Scope, end_run, merge_counters, open_run, read_runs
-from harness.store.schema import PAIR_COLUMNS, migrate, schema_version
+from harness.store.schema import PAIR_COLUMNS, RUNS_VERSION, migrate, schema_version
 from harness.store.writer import BatchWriter, Row, StoreHealth
 
 __all__ = [
@@ -53,16 +60,17 @@ _INSERT_PAIR = (
 )
 _SELECT_PAIR = (
     "SELECT id, request_json, primary_json, shadow_json, shadow_repeat_json, upstream_json, "
-    "mirror_outcome, upstream_mode FROM pairs"
+    "mirror_outcome, upstream_mode, instance FROM pairs"
 )
 
 
 @dataclass(frozen=True)
 class StoredPair:
-    """A pair read back, with its row id."""
+    """A pair read back, with its row id and the proxy instance that captured it."""
 
     id: int
     pair: CapturedPair
+    instance: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,10 +110,17 @@ class CaptureStore:
     """Where captured pairs go. ``put`` never blocks or raises; ``close`` loses nothing.
 
     Every pair is redacted before it is queued. ``path`` may be a ``file:`` URI (e.g.
-    ``file:shadow.db?mode=ro``). Rows still unwritable at ``close`` (or pushed out of the
-    bounded spill) go to ``spill_path``, by default ``<database>.spill.jsonl``;
-    ``spill=False`` disables the file. ``run_id``: the run every pair put here belongs to
-    (:mod:`harness.store.runs`); None for pairs of no run.
+    ``file:shadow.db?mode=ro``), a ``postgresql://`` URL or ``os.environ/VAR`` naming
+    either. Rows still unwritable at ``close`` (or pushed out of the bounded spill) go to
+    ``spill_path``, by default ``<database>.spill.jsonl`` (for PostgreSQL
+    ``reports/<dbname>.spill.jsonl``); ``spill=False`` disables the file.
+
+    A SQLite file that cannot be opened is the writer's failure (counted, retried). A
+    PostgreSQL store that cannot be reached at all (bad URL, refused login, no server)
+    raises :class:`~harness.store.dialect.StoreUnavailable` here, naming ``setting``:
+    a team's proxy must not run for a week writing only to its spill file.
+    ``run_id``: the run every pair put here belongs to (:mod:`harness.store.runs`); None
+    for pairs of no run.
     """
 
     def __init__(
@@ -120,15 +135,23 @@ class CaptureStore:
         spill_path: str | Path | None = None,
         busy_timeout_s: float = 5.0,
         run_id: int | None = None,
+        instance: str | None = None,
+        setting: str = "capture.store",
     ) -> None:
-        self.path = str(path)
+        self._dialect: Dialect = open_dialect(path, setting, busy_timeout_s=busy_timeout_s)
+        self.instance = instance or socket.gethostname()
         self.run_id = run_id
-        self._uri = self.path.startswith("file:")
-        self._file = Path(self.path.removeprefix("file:").split("?", 1)[0])
-        if spill_path is None:
-            spill_path = self._file.with_name(self._file.name + ".spill.jsonl")
+        if isinstance(self._dialect, PostgresDialect):
+            self.path = self._dialect.url
+            if spill_path is None:
+                spill_path = DEFAULT_PATH.parent / f"{self._dialect.database}.spill.jsonl"
+        else:
+            assert isinstance(self._dialect, SqliteDialect)
+            self.path = self._dialect.path
+            if spill_path is None:
+                file = self._dialect.file
+                spill_path = file.with_name(file.name + ".spill.jsonl")
         self._redactor = redactor or Redactor()
-        self._busy_timeout_s = busy_timeout_s
         self._writer = BatchWriter(
             connect=self._open_for_writing,
             insert_sql=_INSERT_PAIR,
@@ -138,7 +161,18 @@ class CaptureStore:
             batch_size=batch_size,
             spill_limit=spill_limit,
             spill_path=Path(spill_path) if spill else None,
+            dialect=self._dialect,
         )
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._dialect.name
+
+    @property
+    def display_name(self) -> str:
+        """Where the store is, safe to print (a URL's password left out)."""
+        return safe_url(self.path) if self.backend == "postgresql" else self.path
 
     @property
     def spill_path(self) -> Path | None:
@@ -175,54 +209,62 @@ class CaptureStore:
         self.close()
 
     def _row(self, pair: CapturedPair) -> Row:
-        return (*_row(pair), self.run_id)
+        return (*_row(pair), self.run_id, self.instance)
 
-    def _open_for_writing(self) -> sqlite3.Connection:
-        if not self._uri:
-            self._file.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect(check_same_thread=False)
+    def _open_for_writing(self) -> Any:
+        dialect = self._dialect
+        if isinstance(dialect, SqliteDialect):
+            if not dialect.uri:
+                dialect.file.parent.mkdir(parents=True, exist_ok=True)
+            conn = dialect.connect(check_same_thread=False)
+        else:
+            conn = dialect.connect()
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            migrate(conn)
+            if isinstance(dialect, SqliteDialect):
+                conn.execute("PRAGMA journal_mode=WAL")
+                # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
+                conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn, dialect)
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _connect(self, *, check_same_thread: bool = True) -> sqlite3.Connection:
-        return sqlite3.connect(
-            self.path,
-            uri=self._uri,
-            isolation_level=None,
-            timeout=self._busy_timeout_s,
-            check_same_thread=check_same_thread,
-        )
+    def _connect(self) -> Any:
+        return self._dialect.connect()
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with closing(self._connect()) as conn:
+            return list(self._dialect.execute(conn, sql, tuple(args)).fetchall())
 
     # -- reading -------------------------------------------------------------------
 
     def schema_version(self) -> int:
         with closing(self._connect()) as conn:
-            return schema_version(conn)
+            return schema_version(conn, self._dialect)
 
     def journal_mode(self) -> str:
-        with closing(self._connect()) as conn:
-            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+        """SQLite's journal mode (``wal``); PostgreSQL has its own write-ahead log."""
+        if self.backend != "sqlite":
+            return "postgresql"
+        return str(self._query("PRAGMA journal_mode")[0][0])
 
     def count(self, scope: Scope | None = None) -> int:
         where, args = (scope or Scope()).where("received_at")
-        with closing(self._connect()) as conn:
-            sql = f"SELECT count(*) FROM pairs WHERE 1{where}"
-            return int(conn.execute(sql, args).fetchone()[0])
+        return int(self._query(f"SELECT count(*) FROM pairs WHERE 1 = 1{where}", args)[0][0])
 
     def id_range(self, scope: Scope | None = None) -> tuple[int, int] | None:
         """The lowest and highest ``pairs`` row id in ``scope``; None when there is no row."""
         where, args = (scope or Scope()).where("received_at")
-        with closing(self._connect()) as conn:
-            sql = f"SELECT min(id), max(id) FROM pairs WHERE 1{where}"
-            low, high = conn.execute(sql, args).fetchone()
+        [(low, high)] = self._query(f"SELECT min(id), max(id) FROM pairs WHERE 1 = 1{where}", args)
         return None if low is None else (int(low), int(high))
+
+    def instances(self) -> list[str]:
+        """Every proxy instance that wrote a pair (rows from before instances: none)."""
+        rows = self._query(
+            "SELECT DISTINCT instance FROM pairs WHERE instance IS NOT NULL ORDER BY instance"
+        )
+        return [str(row[0]) for row in rows]
 
     def iter_rows(
         self,
@@ -235,7 +277,8 @@ class CaptureStore:
     ) -> Iterator[StoredPair | UnreadableRow]:
         """Rows in insertion order with ``after_id < id <= until_id``, optionally one
         endpoint's, in ``scope`` (default: all): each one's pair, or why it could not be
-        read (one bad row never stops the rest)."""
+        read (one bad row never stops the rest). Streamed: rows are fetched a batch at a
+        time."""
         where, args = (scope or Scope()).where("received_at")
         sql = f"{_SELECT_PAIR} WHERE id > ?{where}"
         args.insert(0, after_id)
@@ -250,30 +293,39 @@ class CaptureStore:
             sql += " LIMIT ?"
             args.append(limit)
         conn = self._connect()
-        # Bytes, decoded here: SQLite's own decoding raises on a column that is not UTF-8,
-        # which would end the whole query (and its message quotes the column's text).
-        conn.text_factory = bytes
+        if isinstance(conn, sqlite3.Connection):
+            # Bytes, decoded here: SQLite's own decoding raises on a column that is not
+            # UTF-8, which would end the whole query (and its message quotes the text).
+            # PostgreSQL refuses text that is not UTF-8 at the door.
+            conn.text_factory = bytes
         try:
-            for row in conn.execute(sql, args):
+            for row in self._dialect.stream(conn, sql, args):
                 yield _read_row(row)
         finally:
             conn.close()
 
     def iter_pairs(
-        self, *, endpoint: str | None = None, after_id: int = 0, limit: int | None = None
+        self,
+        *,
+        endpoint: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+        scope: Scope | None = None,
     ) -> Iterator[StoredPair]:
         """The readable pairs of :meth:`iter_rows` (an unreadable row is passed over)."""
-        for row in self.iter_rows(endpoint=endpoint, after_id=after_id, limit=limit):
+        rows = self.iter_rows(endpoint=endpoint, after_id=after_id, limit=limit, scope=scope)
+        for row in rows:
             if isinstance(row, StoredPair):
                 yield row
 
     def find_row(self, request_id: str) -> StoredPair | UnreadableRow | None:
         """The row of the pair with this request id (the report's pair id), or None."""
         conn = self._connect()
-        conn.text_factory = bytes
+        if isinstance(conn, sqlite3.Connection):
+            conn.text_factory = bytes  # decoded in _read_row (see iter_rows)
         try:
-            row = conn.execute(
-                f"{_SELECT_PAIR} WHERE request_id = ? ORDER BY id LIMIT 1", (request_id,)
+            row = self._dialect.execute(
+                conn, f"{_SELECT_PAIR} WHERE request_id = ? ORDER BY id LIMIT 1", (request_id,)
             ).fetchone()
         finally:
             conn.close()
@@ -318,11 +370,8 @@ class CaptureStore:
         """Every kept unattached call, oldest first: ``(target, call)``; none when the
         table cannot be read (a store written before it existed, opened read-only)."""
         try:
-            with closing(self._connect()) as conn:
-                rows = conn.execute(
-                    "SELECT target, call_json FROM unattached_calls ORDER BY time, id"
-                ).fetchall()
-        except sqlite3.Error:
+            rows = self._query("SELECT target, call_json FROM unattached_calls ORDER BY time, id")
+        except Exception:  # sqlite3.Error, psycopg.Error: a table that cannot be read
             return []
         return [(str(row[0]), _json_object(row[1])) for row in rows]
 
@@ -339,7 +388,8 @@ class CaptureStore:
     ) -> int:
         """Store a load run, in the shadow run ``run_id`` (None: of no run)."""
         with closing(self._open_for_writing()) as conn:
-            cursor = conn.execute(
+            return self._dialect.insert_id(
+                conn,
                 "INSERT INTO load_runs (name, target, started_at, finished_at, params_json, "
                 "results_json, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -352,7 +402,6 @@ class CaptureStore:
                     run_id,
                 ),
             )
-            return int(cursor.lastrowid or 0)
 
     def add_process_samples(self, run_id: int, samples: Iterable[ProcessSample]) -> int:
         rows = [(run_id, s.target, s.t, s.rss_bytes, s.cpu_seconds, s.requests) for s in samples]
@@ -367,15 +416,14 @@ class CaptureStore:
         """The ``load_runs`` rows in ``scope`` (default: all), oldest first; a JSON column
         that does not parse as an object reads as ``{}`` (none at all when the table cannot
         be read)."""
-        where, args = (scope or Scope()).where("started_at")
+        where, args = (scope or Scope()).where("started_at", has_instance=False)
         try:
-            with closing(self._connect()) as conn:
-                rows = conn.execute(
-                    "SELECT id, name, target, started_at, finished_at, params_json, "
-                    f"results_json, run_id FROM load_runs WHERE 1{where} ORDER BY id",
-                    args,
-                ).fetchall()
-        except sqlite3.Error:
+            rows = self._query(
+                "SELECT id, name, target, started_at, finished_at, params_json, "
+                f"results_json, run_id FROM load_runs WHERE 1 = 1{where} ORDER BY id",
+                args,
+            )
+        except Exception:  # sqlite3.Error, psycopg.Error: a table that cannot be read
             return ()
         return tuple(
             LoadRun(
@@ -392,12 +440,11 @@ class CaptureStore:
         )
 
     def process_samples(self, run_id: int) -> list[ProcessSample]:
-        with closing(self._connect()) as conn:
-            rows = conn.execute(
-                "SELECT target, t, rss_bytes, cpu_seconds, requests FROM process_samples "
-                "WHERE run_id = ? ORDER BY target, t",
-                (run_id,),
-            ).fetchall()
+        rows = self._query(
+            "SELECT target, t, rss_bytes, cpu_seconds, requests FROM process_samples "
+            "WHERE run_id = ? ORDER BY target, t",
+            (run_id,),
+        )
         return [ProcessSample(*row) for row in rows]
 
     # -- runs ------------------------------------------------------------------------
@@ -415,6 +462,7 @@ class CaptureStore:
         with closing(self._open_for_writing()) as conn:
             return open_run(
                 conn,
+                self._dialect,
                 started_at=time.time() if started_at is None else started_at,
                 mode=mode,
                 primary_role=primary_role,
@@ -424,25 +472,25 @@ class CaptureStore:
 
     def end_run(self, run_id: int, ended_at: float | None = None) -> None:
         with closing(self._open_for_writing()) as conn:
-            end_run(conn, run_id, time.time() if ended_at is None else ended_at)
+            end_run(conn, self._dialect, run_id, time.time() if ended_at is None else ended_at)
 
     def record_run_counters(self, run_id: int, part: str, counters: dict[str, Any]) -> None:
         """Set the run's ``part`` counters (``tap`` or ``mirror``), keeping the other's."""
         with closing(self._open_for_writing()) as conn:
-            merge_counters(conn, run_id, part, counters)
+            merge_counters(conn, self._dialect, run_id, part, counters)
 
     def runs(self) -> tuple[RunRecord, ...]:
         """Every run, oldest first (none in a store written before runs existed)."""
         with closing(self._connect()) as conn:
-            if schema_version(conn) < 3:
+            if schema_version(conn, self._dialect) < RUNS_VERSION:
                 return ()
-            return read_runs(conn)
+            return read_runs(conn, self._dialect)
 
     def run(self, run_id: int) -> RunRecord | None:
         with closing(self._connect()) as conn:
-            if schema_version(conn) < 3:
+            if schema_version(conn, self._dialect) < RUNS_VERSION:
                 return None
-            found = read_runs(conn, run_id)
+            found = read_runs(conn, self._dialect, run_id)
         return found[0] if found else None
 
     def latest_run(self) -> RunRecord | None:
@@ -453,20 +501,14 @@ class CaptureStore:
     def legacy_pairs(self) -> int:
         """Pairs of no run (written before runs existed, or by a tool outside one)."""
         with closing(self._connect()) as conn:
-            if schema_version(conn) < 3:
-                return int(conn.execute("SELECT count(*) FROM pairs").fetchone()[0])
-            sql = "SELECT count(*) FROM pairs WHERE run_id IS NULL"
-            return int(conn.execute(sql).fetchone()[0])
+            sql = "SELECT count(*) FROM pairs"
+            if schema_version(conn, self._dialect) >= RUNS_VERSION:
+                sql += " WHERE run_id IS NULL"
+            return int(self._dialect.execute(conn, sql).fetchone()[0])
 
     def _write_now(self, sql: str, rows: list[Row]) -> None:
         with closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            self._dialect.write(conn, sql, rows)
 
 
 def archive_store(path: str | Path, now: float | None = None) -> Path:
@@ -506,6 +548,7 @@ def _dumps(value: Any) -> str:
 
 
 def _row(pair: CapturedPair) -> Row:
+    """A pairs row's columns up to ``upstream_mode`` (the store adds run and instance)."""
     request = pair.request
     data = pair_to_dict(pair)
     return (
@@ -532,7 +575,8 @@ def _read_row(row: Row) -> StoredPair | UnreadableRow:
     """A selected row as its pair, or as the reason it is none (the one place it is caught)."""
     row_id = int(row[0])
     try:
-        return StoredPair(row_id, _pair_from_row(row))
+        instance = _text("instance", row[8])
+        return StoredPair(row_id, _pair_from_row(row[:8]), instance)
     except MalformedPair as exc:
         return UnreadableRow(row_id, str(exc))
 

@@ -16,9 +16,10 @@ SQL is here, with the rest of the store's.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.store.dialect import Dialect
 
 __all__ = ["RunRecord", "Scope", "end_run", "merge_counters", "open_run", "read_runs"]
 
@@ -46,13 +47,17 @@ class RunRecord:
 @dataclass(frozen=True)
 class Scope:
     """Which rows a report reads: ``run_id``'s (when set), received or started at or
-    after ``since`` (when set); neither: every row, the legacy run's included."""
+    after ``since`` (when set), captured by the proxy ``instance`` (when set); none of
+    them: every row, the legacy run's included."""
 
     run_id: int | None = None
-    since: float | None = None
+    since: float | None = None  # epoch seconds
+    instance: str | None = None  # a team's proxy (pairs.instance)
 
-    def where(self, time_column: str) -> tuple[str, list[Any]]:
-        """`` AND ...`` conditions on a table with ``run_id`` and ``time_column``."""
+    def where(self, time_column: str, *, has_instance: bool = True) -> tuple[str, list[Any]]:
+        """`` AND ...`` conditions on a table with ``run_id`` and ``time_column``, and an
+        ``instance`` column when ``has_instance`` (pairs have one; load runs do not: a
+        load run measures every proxy of its run, so ``instance`` does not narrow them)."""
         sql = ""
         args: list[Any] = []
         if self.run_id is not None:
@@ -61,6 +66,9 @@ class Scope:
         if self.since is not None:
             sql += f" AND {time_column} >= ?"
             args.append(self.since)
+        if self.instance is not None and has_instance:
+            sql += " AND instance = ?"
+            args.append(self.instance)
         return sql, args
 
 
@@ -77,7 +85,8 @@ def _object(text: Any) -> dict[str, Any]:
 
 
 def open_run(
-    conn: sqlite3.Connection,
+    conn: Any,
+    dialect: Dialect,
     *,
     started_at: float,
     mode: str,
@@ -85,36 +94,42 @@ def open_run(
     versions: dict[str, Any],
     configs: dict[str, Any],
 ) -> int:
-    cursor = conn.execute(
+    return dialect.insert_id(
+        conn,
         "INSERT INTO runs (started_at, mode, primary_role, versions_json, configs_json) "
         "VALUES (?, ?, ?, ?, ?)",
         (started_at, mode, primary_role, _dumps(versions), _dumps(configs)),
     )
-    return int(cursor.lastrowid or 0)
 
 
-def end_run(conn: sqlite3.Connection, run_id: int, ended_at: float) -> None:
-    conn.execute("UPDATE runs SET ended_at = ? WHERE id = ?", (ended_at, run_id))
+def end_run(conn: Any, dialect: Dialect, run_id: int, ended_at: float) -> None:
+    dialect.execute(conn, "UPDATE runs SET ended_at = ? WHERE id = ?", (ended_at, run_id))
 
 
 def merge_counters(
-    conn: sqlite3.Connection, run_id: int, part: str, counters: dict[str, Any]
+    conn: Any, dialect: Dialect, run_id: int, part: str, counters: dict[str, Any]
 ) -> None:
     """Set the run's ``part`` counters, keeping the other parts (read and written under
-    one write lock: the serving process and the sidecar each write theirs)."""
-    conn.execute("BEGIN IMMEDIATE")
+    one write lock: the serving process and the sidecar each write theirs; on PostgreSQL
+    the row is locked with ``FOR UPDATE``, SQLite's BEGIN IMMEDIATE locks the file)."""
+    lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
+    conn.execute(dialect.begin)
     try:
-        row = conn.execute("SELECT counters_json FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = dialect.execute(
+            conn, f"SELECT counters_json FROM runs WHERE id = ?{lock}", (run_id,)
+        ).fetchone()
         if row is not None:
             merged = {**_object(row[0]), part: counters}
-            conn.execute("UPDATE runs SET counters_json = ? WHERE id = ?", (_dumps(merged), run_id))
+            dialect.execute(
+                conn, "UPDATE runs SET counters_json = ? WHERE id = ?", (_dumps(merged), run_id)
+            )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        dialect.rollback(conn)
         raise
 
 
-def read_runs(conn: sqlite3.Connection, run_id: int | None = None) -> tuple[RunRecord, ...]:
+def read_runs(conn: Any, dialect: Dialect, run_id: int | None = None) -> tuple[RunRecord, ...]:
     """Every run (or the one ``run_id``), oldest first, with its pair and load-run counts."""
     sql = (
         "SELECT r.id, r.started_at, r.ended_at, r.mode, r.primary_role, r.versions_json, "
@@ -126,7 +141,7 @@ def read_runs(conn: sqlite3.Connection, run_id: int | None = None) -> tuple[RunR
     if run_id is not None:
         sql += " WHERE r.id = ?"
         args.append(run_id)
-    rows = conn.execute(sql + " ORDER BY r.id", args).fetchall()
+    rows = dialect.execute(conn, sql + " ORDER BY r.id", args).fetchall()
     return tuple(
         RunRecord(
             id=int(row[0]),

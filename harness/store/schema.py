@@ -1,4 +1,5 @@
-"""The capture store's SQLite schema, as an ordered list of migrations.
+"""The capture store's schema, as an ordered list of migrations (SQLite's spelling; the
+:mod:`~harness.store.dialect` translates them for PostgreSQL).
 
 ``schema_version`` holds one row per applied migration. A database opened by a newer
 harness gets the missing migrations, each in its own transaction; one written by a newer
@@ -8,15 +9,17 @@ append a new one (a new comparison category is an ``ALTER TABLE comparisons ADD 
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from typing import Any
 
 from harness.errors import HarnessError
+from harness.store.dialect import Dialect, SqliteDialect
 
 __all__ = [
     "COMPARISON_CATEGORIES",
     "MIGRATIONS",
     "PAIR_COLUMNS",
+    "RUNS_VERSION",
     "SCHEMA_VERSION",
     "SchemaTooNew",
     "migrate",
@@ -61,6 +64,7 @@ PAIR_COLUMNS = (
     "upstream_json",
     "upstream_mode",
     "run_id",
+    "instance",
 )
 
 _V1 = (
@@ -177,49 +181,62 @@ _RUNS = (
     "ALTER TABLE process_samples ADD COLUMN requests INTEGER",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CANARY, _RUNS)
+# Which proxy (host or configured instance id) captured the pair: a team's proxies share
+# one PostgreSQL store. Rows from before were captured by the store's own machine.
+_INSTANCE = (
+    "ALTER TABLE pairs ADD COLUMN instance TEXT",
+    "CREATE INDEX pairs_instance ON pairs (instance, received_at)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CANARY, _RUNS, _INSTANCE)
 SCHEMA_VERSION = len(MIGRATIONS)
+# The version that added runs (a store below it has no runs table and no run ids).
+RUNS_VERSION = MIGRATIONS.index(_RUNS) + 1
 
 
 class SchemaTooNew(HarnessError, RuntimeError):
     """The database was written by a newer harness than this one."""
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
+_SQLITE = SqliteDialect(":memory:")
+
+
+def schema_version(conn: Any, dialect: Dialect = _SQLITE) -> int:
     """The applied version; 0 for an empty database."""
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
-    if not exists:
+    if not dialect.table_exists(conn, "schema_version"):
         return 0
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    row = dialect.execute(conn, "SELECT max(version) FROM schema_version").fetchone()
     return int(row[0] or 0)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def migrate(conn: Any, dialect: Dialect = _SQLITE) -> int:
     """Apply the missing migrations (``conn`` in autocommit mode); returns the version."""
-    current = schema_version(conn)
+    current = schema_version(conn, dialect)
     if current > SCHEMA_VERSION:
         raise SchemaTooNew(f"database schema {current} is newer than {SCHEMA_VERSION}")
     if current == SCHEMA_VERSION:
         return current
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(dialect.begin)
     try:
-        # Checked again under the write lock: another process may have migrated meanwhile.
-        current = schema_version(conn)
+        dialect.lock_for_migration(conn)
+        # Checked again under the lock: another process may have migrated meanwhile.
+        current = schema_version(conn, dialect)
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version "
-            "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            dialect.ddl(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
         )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[version - 1]:
-                conn.execute(statement)
-            conn.execute(
+                conn.execute(dialect.ddl(statement))
+            dialect.execute(
+                conn,
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                 (version, time.time()),
             )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        dialect.rollback(conn)
         raise
     return SCHEMA_VERSION

@@ -1,4 +1,4 @@
-"""The store's writer: a daemon thread draining a bounded queue into SQLite in batches.
+"""The store's writer: a daemon thread draining a bounded queue into the database in batches.
 
 ::
 
@@ -9,13 +9,15 @@
 
 ``flush`` waits until every item accepted so far is written or spilled; ``close`` also
 writes the spill one last time and appends whatever is still unwritable to the file.
+A database that is away (a full disk, a PostgreSQL server restarting, a dropped
+connection) costs nothing but the retry: the next batch opens a fresh connection and
+writes the spill first.
 """
 
 from __future__ import annotations
 
 import json
 import queue
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -23,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from harness.store.dialect import Dialect, SqliteDialect
 
 __all__ = ["BatchWriter", "Row", "StoreHealth"]
 
@@ -60,7 +64,7 @@ class BatchWriter:
     def __init__(
         self,
         *,
-        connect: Callable[[], sqlite3.Connection],
+        connect: Callable[[], Any],
         insert_sql: str,
         to_row: Callable[[Any], Row],
         columns: Sequence[str],
@@ -69,8 +73,10 @@ class BatchWriter:
         spill_limit: int = 10_000,
         spill_path: Path | None = None,
         name: str = "capture-store",
+        dialect: Dialect | None = None,
     ) -> None:
         self._connect = connect
+        self._dialect = dialect or SqliteDialect(":memory:")
         self._insert_sql = insert_sql
         self._to_row = to_row
         self._columns = tuple(columns)
@@ -84,7 +90,7 @@ class BatchWriter:
         self._batches = self._failed_writes = self._spill_file_rows = self._lost = 0
         self._last_error: str | None = None
         self._spill: deque[Row] = deque()
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Any = None
         self._connection()  # open (and migrate) now; a failure is recorded and retried
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -181,9 +187,7 @@ class BatchWriter:
             self._keep(rows)
             return
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(self._insert_sql, pending)
-            conn.execute("COMMIT")
+            self._dialect.write(conn, self._insert_sql, pending)
         except Exception as exc:
             self._record_error(exc)
             self._discard(conn)
@@ -223,7 +227,7 @@ class BatchWriter:
             else:
                 self._failed_writes += 1
 
-    def _connection(self) -> sqlite3.Connection | None:
+    def _connection(self) -> Any:
         if self._conn is None:
             try:
                 self._conn = self._connect()
@@ -231,14 +235,16 @@ class BatchWriter:
                 self._record_error(exc)
         return self._conn
 
-    def _discard(self, conn: sqlite3.Connection | None) -> None:
-        # After a failure the connection may be unusable (I/O error): open a fresh one
-        # for the next batch. SQLite may have rolled back already, hence the check.
+    def _discard(self, conn: Any) -> None:
+        # After a failure the connection may be unusable (I/O error, server gone): open a
+        # fresh one for the next batch. It may have rolled back already, hence the check.
         if conn is None:
             return
         try:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._dialect.rollback(conn)
+        except Exception:  # a broken connection: nothing more to save
+            pass
+        try:
             conn.close()
         except Exception:  # closing a broken connection: nothing more to save
             pass

@@ -59,9 +59,10 @@ def _draft(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     from harness.report.evidence import comparator_for
     from harness.report.outcomes import direction
     from harness.store.capture_store import CaptureStore, UnreadableRow
+    from harness.store.dialect import is_postgres_url, resolve_store
 
-    store = Path(args.store) if args.store else settings.capture.store
-    if not store.is_file():
+    store = resolve_store(args.store or settings.capture.store, "--store")
+    if not is_postgres_url(store) and not Path(store).is_file():
         raise HarnessError(f"{store}: no capture store")
     with CaptureStore(store, spill=False) as opened:
         row = opened.find_row(args.pair)
@@ -146,8 +147,10 @@ def run_show(args: argparse.Namespace) -> int:
     settings = load_harness_settings(args.harness_config)
     for path in args.accept:
         settings = with_accepted(settings, load_accept_file(path))
-    store = Path(args.store) if args.store else settings.capture.store
-    if not store.is_file():
+    from harness.store.dialect import is_postgres_url, resolve_store
+
+    store = resolve_store(args.store or settings.capture.store, "--store")
+    if not is_postgres_url(store) and not Path(store).is_file():
         raise HarnessError(f"{store}: no capture store")
     run = run_info(args.config, store)
     view = load_pair_view(store, args.pair_id, settings, run, config_path=args.config)

@@ -60,3 +60,19 @@ def test_bad_shadow_values_are_refused_by_name(tmp_path: Path, shadow: str, mess
     path.write_text(f"shadow:\n  {shadow}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_harness_settings(path)
+
+
+def test_a_team_store_url_and_the_instance_id(tmp_path: Path) -> None:
+    path = tmp_path / "harness.yaml"
+    path.write_text(
+        "capture:\n  store: os.environ/TEAM_STORE_URL\n  instance: alice-laptop\n",
+        encoding="utf-8",
+    )
+    capture = load_harness_settings(path).capture
+    assert (capture.store, capture.instance) == ("os.environ/TEAM_STORE_URL", "alice-laptop")
+    path.write_text("capture:\n  store: postgresql://team@db.internal/shadow\n", encoding="utf-8")
+    capture = load_harness_settings(path).capture
+    assert capture.store == "postgresql://team@db.internal/shadow"  # not folded into a Path
+    assert capture.instance == ""  # the store fills in the host name
+    path.write_text("capture:\n  store: reports/mine.db\n", encoding="utf-8")
+    assert load_harness_settings(path).capture.store == Path("reports/mine.db")

@@ -16,6 +16,7 @@ from harness.report.evidence import comparator_for, run_info
 from harness.settings import load_harness_settings
 from harness.store.canary_store import CanaryState, CanaryStore
 from harness.store.capture_store import StoredPair, UnreadableRow
+from harness.store.dialect import store_exists
 
 __all__ = ["add_canary_arguments", "roll_back_canary", "run_canary", "show_status"]
 
@@ -42,7 +43,11 @@ def add_canary_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--min-samples", type=int, help="pairs per gate in a window (default: the report's)"
     )
-    group.add_argument("--store", default="reports/shadow.db", type=Path)
+    group.add_argument(
+        "--store",
+        default="reports/shadow.db",
+        help="the capture store: a SQLite file or a team's postgresql:// URL",
+    )
     group.add_argument("--harness-config", default="config/harness.yaml")
 
 
@@ -79,8 +84,8 @@ def run_canary(args: argparse.Namespace, options: SwitchOptions) -> int:
     return controller.run()
 
 
-def show_status(store_path: Path) -> int:
-    if not store_path.is_file():
+def show_status(store_path: str | Path) -> int:
+    if not store_exists(store_path, "--store"):
         print(f"canary: no store at {store_path}: no canary has run")
         return 0
     store = CanaryStore(store_path)
@@ -108,10 +113,10 @@ def _state_line(state: CanaryState) -> str:
     return line
 
 
-def roll_back_canary(store_path: Path) -> CanaryState | None:
+def roll_back_canary(store_path: str | Path) -> CanaryState | None:
     """Send every user back to legacy if a canary serves any from the SDK (running, or
     done at 100 %): the state it was in, or None when there was none."""
-    if not store_path.is_file():
+    if not store_exists(store_path, "--store"):
         return None
     store = CanaryStore(store_path)
     state = store.state()

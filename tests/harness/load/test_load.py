@@ -362,3 +362,76 @@ def test_locust_command_per_profile(tmp_path: Path) -> None:
     assert env["LOAD_DURATION_S"] == "40" and env["LOAD_API_KEY"] == "k"
     assert env["LOAD_WEIGHT_CHAT"] == "3"  # the caller's weights pass through
     assert env["LOAD_SUMMARY"] == str(tmp_path / "summary.json")
+
+
+def _csv_columns(path: Path) -> list[str]:
+    with path.open(newline="") as stats:
+        return next(csv.reader(stats))
+
+
+@pytest.mark.slow
+def test_two_workers_total_the_sum_of_their_requests_with_the_same_files(
+    sdk_proxy: LoopbackServer, sandbox: SandboxControl, tmp_path: Path
+) -> None:
+    out = io.StringIO()
+    target = LoadTarget("sdk", sdk_proxy.url)
+    # Warmed up: a fresh proxy answers its first requests seconds late (lazy imports),
+    # which would miss the p95 SLO whatever the workers do.
+    plan = _plan(tmp_path, target, users=4, duration_s=3, workers=2, warmup_loops=1)
+
+    report = run_load(plan, out=out)
+
+    assert report.exit_code == 0, out.getvalue()
+    (result,) = report.results
+    assert result.status == "ok" and result.summary is not None
+    workers = result.summary["workers"]
+    assert len(workers) == 2 and all(w is not None and w["requests"] > 0 for w in workers)
+    requests = result.requests()
+    # Every request a worker sent reached the master's totals, none twice.
+    assert requests["count"] == sum(w["requests"] for w in workers)
+    assert requests["failures"] == sum(w["failures"] for w in workers) == 0
+    assert result.ttft()["count"] == sum(w["ttft"] for w in workers) > 0
+    assert (report.run_dir / "sdk" / "report.html").is_file()
+    (run,) = _load_runs(tmp_path / "shadow.db")
+    assert run["requests"]["count"] == requests["count"] and run["status"] == "ok"
+
+    # One Locust process, for the columns: the same CSV files, the same columns.
+    single = run_load(_plan(tmp_path / "one", target, users=2, duration_s=2), out=io.StringIO())
+    (alone,) = single.results
+    assert alone.status == "ok" and alone.out_dir is not None and result.out_dir is not None
+    for name in ("locust_stats.csv", "locust_failures.csv", "locust_stats_history.csv"):
+        assert _csv_columns(result.out_dir / name) == _csv_columns(alone.out_dir / name)
+
+
+def test_distributed_commands_and_the_master_bind_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = LocustJob(
+        url="http://127.0.0.1:1", out_dir=tmp_path, key="k", workers=2, master_port=5599
+    )
+    master = job.command()
+    assert master[master.index("-t") + 1] == "60s"
+    assert master[-7:] == [
+        *("--master", "--expect-workers", "2"),
+        *("--master-bind-host", "127.0.0.1", "--master-bind-port", "5599"),
+    ]
+    assert job.worker_command()[-5:] == [
+        "--worker",
+        "--master-host",
+        "127.0.0.1",
+        "--master-port",
+        "5599",
+    ]
+    worker_env = job.worker_environment(1)
+    assert "LOAD_SUMMARY" not in worker_env
+    assert worker_env["LOAD_WORKER_SUMMARY"] == str(tmp_path / "worker-1.json")
+
+    parser = argparse.ArgumentParser()
+    add_load_arguments(parser)
+    args = parser.parse_args(
+        ["--target", "sdk=http://127.0.0.1:8764", "--key", "k", "--out", str(tmp_path / "o"),
+         "--workers", "2", "--master-bind", "0.0.0.0"]
+    )  # fmt: skip
+    assert load_command(args) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

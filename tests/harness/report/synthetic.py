@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.observation import CapturedPair, CapturedRequest, Observation
 from harness.redaction import Redactor
@@ -259,14 +259,28 @@ class _Verbatim(Redactor):
         return pair
 
 
-def build_store(path: Path, pairs: int, mood: str = "go") -> Path:
-    """A store at ``path`` with ``pairs`` pairs in the given mood; returns ``path``."""
+_Where = TypeVar("_Where", Path, str)
+
+
+def build_store(
+    path: _Where,
+    pairs: int,
+    mood: str = "go",
+    *,
+    first: int = 0,
+    instance: str | None = None,
+    load: bool = True,
+) -> _Where:
+    """A store at ``path`` (a file or a PostgreSQL URL) with the pairs ``first`` to
+    ``first + pairs - 1`` in the given mood, captured by ``instance``; returns ``path``."""
     answers = {slot: _answers(*slot) for slot in SLOTS}
     queue = max(1000, pairs + 1)
-    with CaptureStore(path, redactor=_Verbatim(), queue_size=queue, spill=False) as store:
-        for i in range(pairs):
+    with CaptureStore(
+        path, redactor=_Verbatim(), queue_size=queue, spill=False, instance=instance
+    ) as store:
+        for i in range(first, first + pairs):
             store.put(_pair(i, mood, answers))
         store.flush()
-        if mood != "inconclusive":
+        if load and mood != "inconclusive":
             _load(store, mood)
     return path

@@ -16,7 +16,7 @@ from tests.harness.report.synthetic import build_store
 HARNESS_YAML = Path(__file__).resolve().parents[3] / "config" / "harness.yaml"
 
 
-def _args(tmp_path: Path, store: Path, *extra: str) -> argparse.Namespace:
+def _args(tmp_path: Path, store: Path | str, *extra: str) -> argparse.Namespace:
     config = tmp_path / "config.yaml"
     config.write_text("model_list: []\n", encoding="utf-8")
     parser = argparse.ArgumentParser()

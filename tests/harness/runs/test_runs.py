@@ -125,10 +125,44 @@ def test_since_cuts_by_time(tmp_path: Path, two_runs: Path) -> None:
     assert data["context"]["pairs"] == 0
 
 
+def test_run_since_and_instance_combine(tmp_path: Path, two_runs: Path) -> None:
+    # A second proxy ("bob") wrote into run 2 as well: a team's store, each pair names
+    # the proxy that captured it.
+    answers = {slot: _answers(*slot) for slot in SLOTS}
+    with CaptureStore(
+        two_runs, redactor=_Verbatim(), spill=False, run_id=2, instance="bob"
+    ) as store:
+        for i in range(10):
+            pair = _pair(i, "go", answers)
+            request = dataclasses.replace(
+                pair.request, received_at=pair.request.received_at + LATER
+            )
+            store.put(dataclasses.replace(pair, request=request))
+    since = str(BASE_TIME + LATER)
+    _, data, markdown = _report(
+        tmp_path, two_runs, "--run", "2", "--since", since, "--instance", "bob"
+    )
+    context = data["context"]
+    assert (context["pairs"], context["run"]["id"]) == (10, 2)
+    assert context["scope"] == "run 2, since 2026-01-01 02:46:40 UTC, instance bob"
+    assert "pairs since 2026-01-01 02:46:40 UTC, instance bob" in markdown
+    # --instance alone reads every run (each proxy opens runs of its own).
+    _, data, markdown = _report(tmp_path, two_runs, "--instance", "bob")
+    assert data["context"]["pairs"] == 10 and "run" not in data["context"]
+    assert data["context"]["scope"] == "all runs, instance bob"
+    assert "| pairs read | all runs, instance bob |" in markdown
+
+
 def test_since_accepts_iso_times_and_ages() -> None:
     assert parse_since("2026-01-01T00:00:00Z") == BASE_TIME
     assert parse_since("2026-01-01T01:00") == BASE_TIME + 3600
     assert parse_since("2h", now=BASE_TIME) == BASE_TIME - 7200
+    # The formats the team's --since took: a date, an offset, minutes and days.
+    assert parse_since("2026-01-01") == BASE_TIME
+    assert parse_since("2026-01-01T02:00+01:00") == BASE_TIME + 3600
+    assert parse_since("90m", now=BASE_TIME) == BASE_TIME - 5400
+    assert parse_since("7d", now=BASE_TIME) == BASE_TIME - 7 * 86400
+    assert parse_since(str(BASE_TIME)) == BASE_TIME
     with pytest.raises(ScopeError, match="expected an ISO time"):
         parse_since("yesterday")
 

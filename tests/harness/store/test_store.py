@@ -1,4 +1,9 @@
-"""The capture store: WAL, schema versions, batched background writes, failures, readers."""
+"""The capture store: WAL, schema versions, batched background writes, failures, readers.
+
+The tests that hold for any back end run twice: on a SQLite file and on a database of a
+real PostgreSQL server (the ``postgres`` session fixture; skipped, with the reason, where
+PostgreSQL is not installed).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.compare import CATEGORIES
 from harness.observation import CapturedPair
-from harness.store.capture_store import CaptureStore, ProcessSample, Scope
+from harness.store.capture_store import CaptureStore, ProcessSample, Scope, StoredPair
 from harness.store.pair_json import pair_from_dict
 from harness.store.schema import (
     COMPARISON_CATEGORIES,
@@ -38,16 +44,45 @@ def _pair(i: int = 0, *, stream: bool = False) -> CapturedPair:
     )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a store goes: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "s.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def _raw(at: str | Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` read past the store (what is really in the database)."""
+    if isinstance(at, Path):
+        conn = sqlite3.connect(at)
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(at) as pg:
+        return pg.execute(sql).fetchall()
+
+
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(at: str | Path) -> Iterator[None]:
     """Hold the database's write lock from another connection (a busy writer elsewhere)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")
-    try:
+    if isinstance(at, Path):
+        conn = sqlite3.connect(at, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+            conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(at) as pg:  # one transaction, committed on exit
+        pg.execute("LOCK TABLE pairs IN EXCLUSIVE MODE")  # blocks inserts, not reads
         yield
-    finally:
-        conn.execute("COMMIT")
-        conn.close()
 
 
 def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
@@ -75,27 +110,56 @@ def test_comparison_columns_follow_the_taxonomy() -> None:
     assert COMPARISON_CATEGORIES == CATEGORIES
 
 
-def test_round_trip_and_slicing_columns(tmp_path: Path) -> None:
+def test_round_trip_and_slicing_columns(store_at: str | Path) -> None:
     pair = _pair(1, stream=True)
-    with CaptureStore(tmp_path / "s.db") as store:
+    with CaptureStore(store_at, instance="laptop-7") as store:
         assert store.put(pair)
         assert store.put(make_pair(messages_observation(), None, endpoint="messages"))
-    with CaptureStore(tmp_path / "s.db") as reopened:
+    with CaptureStore(store_at) as reopened:
         [first, second] = list(reopened.iter_pairs())
+        assert reopened.instances() == ["laptop-7"]
     assert first.pair == pair  # SSE events, repeat and upstream included
+    assert first.instance == second.instance == "laptop-7"
     assert second.pair.shadow is None
-    conn = sqlite3.connect(tmp_path / "s.db")
-    row = conn.execute(
+    [row] = _raw(
+        store_at,
         "SELECT request_id, endpoint, model, stream, user_id, client_family, mirror_outcome,"
-        " primary_status, shadow_status FROM pairs ORDER BY id LIMIT 1"
-    ).fetchone()
-    conn.close()
+        " primary_status, shadow_status, instance FROM pairs ORDER BY id LIMIT 1",
+    )
     assert row == ("req-1", "chat", "claude-sonnet-4.5", 1, "claude-code", "claude-code",
-                   "mirrored", 200, 200)  # fmt: skip
+                   "mirrored", 200, 200, "laptop-7")  # fmt: skip
 
 
-def test_put_5000_then_close_loses_nothing(tmp_path: Path) -> None:
-    store = CaptureStore(tmp_path / "s.db")
+def test_the_instance_defaults_to_the_host_name(store_at: str | Path) -> None:
+    import socket
+
+    with CaptureStore(store_at) as store:
+        store.put(_pair())
+    with CaptureStore(store_at, spill=False) as store:
+        assert [s.instance for s in store.iter_pairs()] == [socket.gethostname()]
+
+
+def test_rows_are_filtered_by_instance_and_time(store_at: str | Path) -> None:
+    for name in ("alice", "bob"):
+        with CaptureStore(store_at, instance=name) as store:
+            for i in range(3):
+                pair = _pair(i)
+                request = dataclasses.replace(pair.request, received_at=1000.0 + i)
+                store.put(dataclasses.replace(pair, request=request))
+    with CaptureStore(store_at, spill=False) as store:
+        bob = Scope(instance="bob")
+        assert store.count(bob) == 3
+        assert {s.instance for s in store.iter_pairs(scope=bob)} == {"bob"}
+        recent = Scope(since=1001.0)
+        assert store.count(recent) == 4
+        ids = [(s.instance, s.pair.request.request_id) for s in store.iter_pairs(scope=recent)]
+        assert ids == [("alice", "req-1"), ("alice", "req-2"), ("bob", "req-1"), ("bob", "req-2")]
+        assert store.id_range(Scope(instance="bob", since=1002.0)) == (6, 6)
+        assert store.instances() == ["alice", "bob"]
+
+
+def test_put_5000_then_close_loses_nothing(store_at: str | Path) -> None:
+    store = CaptureStore(store_at)
     pair = _pair()
     for _ in range(5000):
         assert store.put(pair)
@@ -106,9 +170,9 @@ def test_put_5000_then_close_loses_nothing(tmp_path: Path) -> None:
     assert store.count() == 5000
 
 
-def test_writes_are_batched(tmp_path: Path) -> None:
-    store = CaptureStore(tmp_path / "s.db", batch_size=100)
-    with _locked(tmp_path / "s.db"):
+def test_writes_are_batched(store_at: str | Path) -> None:
+    store = CaptureStore(store_at, batch_size=100)
+    with _locked(store_at):
         for i in range(500):
             store.put(_pair(i))
         time.sleep(0.05)
@@ -119,9 +183,9 @@ def test_writes_are_batched(tmp_path: Path) -> None:
     store.close()
 
 
-def test_queue_full_counts_drops_and_never_blocks(tmp_path: Path) -> None:
-    store = CaptureStore(tmp_path / "s.db", queue_size=10, batch_size=5)
-    with _locked(tmp_path / "s.db"):
+def test_queue_full_counts_drops_and_never_blocks(store_at: str | Path) -> None:
+    store = CaptureStore(store_at, queue_size=10, batch_size=5)
+    with _locked(store_at):
         started = time.monotonic()
         results = [store.put(_pair(i)) for i in range(100)]
         assert time.monotonic() - started < 1.0  # put never waits for the writer
@@ -132,29 +196,29 @@ def test_queue_full_counts_drops_and_never_blocks(tmp_path: Path) -> None:
     assert health.lost == 0
 
 
-def test_put_after_close_is_dropped(tmp_path: Path) -> None:
-    store = CaptureStore(tmp_path / "s.db")
+def test_put_after_close_is_dropped(store_at: str | Path) -> None:
+    store = CaptureStore(store_at)
     store.close()
     assert store.put(_pair()) is False
     assert store.dropped == 1
 
 
-def test_reopen_after_close_keeps_rows(tmp_path: Path) -> None:
-    with CaptureStore(tmp_path / "s.db") as store:
+def test_reopen_after_close_keeps_rows(store_at: str | Path) -> None:
+    with CaptureStore(store_at) as store:
         for i in range(10):
             store.put(_pair(i))
-    with CaptureStore(tmp_path / "s.db") as store:
+    with CaptureStore(store_at) as store:
         assert store.count() == 10
         store.put(_pair(10))
-    reopened = CaptureStore(tmp_path / "s.db")
+    reopened = CaptureStore(store_at)
     ids = [s.pair.request.request_id for s in reopened.iter_pairs(after_id=8)]
     reopened.close()
     assert ids == ["req-8", "req-9", "req-10"]
     assert reopened.schema_version() == SCHEMA_VERSION
 
 
-def test_export_jsonl(tmp_path: Path) -> None:
-    with CaptureStore(tmp_path / "s.db") as store:
+def test_export_jsonl(store_at: str | Path, tmp_path: Path) -> None:
+    with CaptureStore(store_at) as store:
         for i in range(3):
             store.put(_pair(i, stream=bool(i)))
         store.flush()
@@ -211,20 +275,24 @@ def test_failed_rows_are_retried_when_the_database_comes_back(tmp_path: Path) ->
     assert store.count() == 2
 
 
-def test_load_runs_and_process_samples(tmp_path: Path) -> None:
-    with CaptureStore(tmp_path / "s.db") as store:
+def test_load_runs_and_process_samples(store_at: str | Path) -> None:
+    with CaptureStore(store_at) as store:
         run = store.add_load_run("chat-50u", target="sdk", params={"users": 50})
-        samples = [ProcessSample("sdk", 0.5, 100, 0.1), ProcessSample("sdk", 1.0, 120, 0.2)]
+        assert store.add_load_run("chat-100u") == run + 1
+        # 5 GB: SQLite's INTEGER is 64-bit, and so must PostgreSQL's column be.
+        samples = [ProcessSample("sdk", 0.5, 100, 0.1), ProcessSample("sdk", 1.0, 5 << 30, 0.2)]
         assert store.add_process_samples(run, samples) == 2
         assert store.process_samples(run) == samples
+        [first, _] = store.load_runs()
+        assert (first.id, first.name, first.params) == (run, "chat-50u", {"users": 50})
 
 
-def test_rows_are_read_by_id_range(tmp_path: Path) -> None:
-    with CaptureStore(tmp_path / "s.db") as store:
+def test_rows_are_read_by_id_range(store_at: str | Path) -> None:
+    with CaptureStore(store_at) as store:
         assert store.id_range() is None
         for i in range(6):
             store.put(_pair(i))
-    with CaptureStore(tmp_path / "s.db", spill=False) as store:
+    with CaptureStore(store_at, spill=False) as store:
         assert store.id_range() == (1, 6)
         assert [r.id for r in store.iter_rows(after_id=2, until_id=4)] == [3, 4]
         assert [r.id for r in store.iter_rows(after_id=4)] == [5, 6]
@@ -251,10 +319,10 @@ def test_the_upstream_mode_survives_the_store_and_old_rows_read_as_live(tmp_path
         assert [s.pair.upstream_mode for s in store.iter_pairs()] == ["replay"]
 
 
-def test_unattached_calls_are_kept_redacted(tmp_path: Path) -> None:
+def test_unattached_calls_are_kept_redacted(store_at: str | Path) -> None:
     from harness.redaction import Redactor
 
-    store = CaptureStore(tmp_path / "s.db", redactor=Redactor(("sk-secret-value",)))
+    store = CaptureStore(store_at, redactor=Redactor(("sk-secret-value",)))
     call = {
         "method": "POST",
         "path": "/v1/messages",
@@ -291,3 +359,66 @@ def test_rows_of_a_store_written_before_runs_belong_to_no_run(tmp_path: Path) ->
         assert store.count() == 2 and store.count(Scope(run_id=run_id)) == 1
         scoped = [s.id for s in store.iter_rows(scope=Scope(run_id=run_id))]
         assert scoped == [2]
+
+
+def test_runs_load_runs_and_samples_on_either_back_end(store_at: str | Path) -> None:
+    """The runs' SQL (open, counters merged part by part, end, read back with their pair
+    and load-run counts), load runs and samples of a run, and a pair found by its
+    request id: the same on SQLite and PostgreSQL."""
+    with CaptureStore(store_at, instance="alice") as store:
+        store.put(_pair(0))  # of no run
+    with CaptureStore(store_at, spill=False) as store:
+        run_id = store.open_run(
+            mode="replay", primary_role="sdk", versions={"sdk": "1.0"}, configs={}
+        )
+    for name in ("alice", "bob"):
+        with CaptureStore(store_at, run_id=run_id, instance=name) as store:
+            store.put(_pair(1 if name == "alice" else 2))
+    with CaptureStore(store_at, spill=False) as store:
+        store.record_run_counters(run_id, "tap", {"seen": 3})
+        store.record_run_counters(run_id, "mirror", {"queued": 2})
+        store.end_run(run_id, ended_at=2000.0)
+        load = store.add_load_run("load", target="sdk", started_at=1500.0, run_id=run_id)
+        store.add_load_run("other", target="sdk", started_at=1000.0)
+        samples = [ProcessSample("sdk", 0.5, 100, 0.1, 10), ProcessSample("sdk", 1.0, 200, 0.2)]
+        store.add_process_samples(load, samples)
+
+        (run,) = store.runs()
+        assert (run.id, run.pairs, run.load_runs, run.ended_at) == (run_id, 2, 1, 2000.0)
+        assert run.counters == {"tap": {"seen": 3}, "mirror": {"queued": 2}}
+        assert store.run(run_id) == run and store.run(run_id + 1) is None
+        assert store.latest_run() == run
+        assert store.legacy_pairs() == 1
+        assert [r.id for r in store.load_runs(Scope(run_id=run_id))] == [load]
+        # Load runs have no instance: --instance does not narrow them.
+        assert [r.run_id for r in store.load_runs(Scope(instance="bob"))] == [run_id, None]
+        assert store.process_samples(load) == samples
+        assert store.count(Scope(run_id=run_id, instance="bob")) == 1
+        bob = [s.instance for s in store.iter_pairs(scope=Scope(run_id=run_id, instance="bob"))]
+        assert bob == ["bob"]
+        found = store.find_row(_pair(2).request.request_id)
+        assert isinstance(found, StoredPair) and found.instance == "bob"
+        assert store.find_row("no-such-request") is None
+
+
+def test_canary_state_and_history_on_either_back_end(store_at: str | Path) -> None:
+    from harness.store.canary_store import CanaryState, CanaryStore
+
+    with CaptureStore(store_at) as store:
+        store.put(_pair(0))
+    canary = CanaryStore(store_at)
+    assert canary.state() is None and canary.percent() == 0.0
+    first = CanaryState((5.0, 25.0, 100.0), 60.0, 60.0, 0, 5.0, "running", 1000.0, 1000.0)
+    canary.save(first, "step", {"why": "start"})
+    second = dataclasses.replace(first, step_index=1, percent=25.0, updated_at=1060.0)
+    canary.save(second, "step")  # the one state row is replaced, the history grows
+    assert canary.state() == second and canary.percent() == 25.0
+    history = canary.history()
+    assert [(e.step_index, e.percent, e.event) for e in history] == [
+        (0, 5.0, "step"),
+        (1, 25.0, "step"),
+    ]
+    assert history[0].evidence == {"why": "start"}
+    since = _pair(0).request.received_at
+    assert [r.id for r in canary.rows_since(since)] == [1]
+    assert list(canary.rows_since(since + 1)) == []

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -156,8 +157,12 @@ def test_injected_upstream_errors_fail_the_slo(
     assert result.summary["slo"]["ok"] is False  # type: ignore[index]
     # The summary is written as Locust quits; its CSVs are snapshots refreshed once a
     # second, so a failure in a run's last second may not be in them yet.
+    # Every error is the injected fault: a plain answer's 500 comes back as 502 (the
+    # proxy's upstream-error mapping), a stream's as the 500 event the provider sent.
+    # Which kinds draw the fault in a 3-second run is chance, so neither is required.
     errors = result.summary["errors"]  # type: ignore[index]
-    assert any("status 502" in error["error"] for error in errors)
+    assert errors
+    assert all(re.search(r"status 50[02]\b", error["error"]) for error in errors), errors
     assert _load_runs(tmp_path / "shadow.db")[0]["status"] == "slo-missed"
 
 

@@ -84,9 +84,11 @@ class CompareSettings:
 @dataclass(frozen=True)
 class ReportSettings:
     min_samples: int = 20
+    # The slowdown allowed, SDK over legacy, decided on the 95 % CI of the difference.
     latency_p50_ratio: float = 1.10
     latency_p95_ratio: float = 1.20
     ttft_p50_ratio: float = 1.10
+    latency_p95_min_samples: int = 50  # below it, p95 is INCONCLUSIVE (never FAIL)
     leak_mb_per_hour: float = 50.0
     families: tuple[str, ...] = ("claude-code", "anthropic-sdk", "openai-sdk", "jetbrains", "curl")
 

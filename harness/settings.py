@@ -56,6 +56,12 @@ class ShadowSettings:
     mirror_process: bool = True
     mirror_nice: int = 10
     mirror_idle: bool = True
+    # Replay mode, SDK primary: start the primary's build a second time on the replay
+    # upstream (the latency twin), sent each mirrored request beside the mirror, so both
+    # proxies are timed the same way (harness.shadow.engine); its URL, once started (or
+    # one the user runs), is twin_to.
+    latency_twin: bool = True
+    twin_to: str = ""
 
 
 @dataclass(frozen=True)

@@ -288,17 +288,29 @@ class EvidenceCollector:
         return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
 
     def _latency(self, pair: CapturedPair) -> None:
+        """Both sides' timings, taken the same way where the pair has a latency twin: the
+        twin (the primary's build on the replay upstream) and the mirror, sent the request
+        at the same moment by the same client, each answered with the primary's provider
+        answers at the primary's pace (:mod:`harness.shadow.engine` says why the primary's
+        own timing cannot be compared with the mirror's). Without one (live mode, a
+        legacy primary, stores from before the twin), the primary's in-server timing is
+        used, and the pair is counted as timed "as served"."""
         request = pair.request
         key = (request.endpoint, request.stream)
-        for observation in (pair.primary, pair.shadow):
+        alike = pair.latency_twin is not None and pair.shadow is not None
+        timed = False
+        for observation in (pair.latency_twin if alike else pair.primary, pair.shadow):
             if observation is None or not _ok(observation) or observation.total_ms is None:
                 continue
+            timed = True
             latency = self.evidence.latency.get(key)
             if latency is None:
                 latency = self.evidence.latency[key] = LatencySlice(*key)
             latency.total.setdefault(observation.target, []).append(observation.total_ms)
             if request.stream and observation.ttft_ms is not None:
                 latency.ttft.setdefault(observation.target, []).append(observation.ttft_ms)
+        if timed:
+            self.evidence.latency_timing["alike" if alike else "as served"] += 1
 
     def _stream_ending(self, pair: CapturedPair) -> None:
         sdk = pair.sdk

@@ -253,6 +253,8 @@ class RunContext:
     upstream_modes: dict[str, int] = field(default_factory=dict)  # replay / live -> pairs
     replay_unrecorded: int = 0  # replay pairs whose primary made no provider call
     not_mirrored: dict[str, int] = field(default_factory=dict)  # mirror outcome -> pairs
+    # "alike" / "as served" -> timed pairs (harness.report.collect._latency)
+    latency_timing: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ def build_report(
         upstream_modes=dict(sorted(evidence.upstream_modes.items())),
         replay_unrecorded=evidence.replay_unrecorded,
         not_mirrored=dict(sorted(evidence.not_mirrored.items())),
+        latency_timing=dict(sorted(evidence.latency_timing.items())),
     )
     return ReadinessReport(
         decision=decide(gates),

@@ -307,6 +307,10 @@ class Evidence:
     # Pairs stored with the primary's answer only, by their mirror outcome (e.g. "not
     # mirrored: shutdown": queued when shadow mode stopped): in no comparison, but counted.
     not_mirrored: Counter[str] = field(default_factory=Counter)
+    # How each timed pair's two sides were timed (harness.report.collect): "alike" (the
+    # latency twin and the mirror, by the same client at the same moment) or "as served"
+    # (the primary inside its server, the mirror by the sidecar's client).
+    latency_timing: Counter[str] = field(default_factory=Counter)
 
     @property
     def replay_only(self) -> bool:
@@ -369,3 +373,4 @@ class Evidence:
         self.upstream_modes.update(other.upstream_modes)
         self.replay_unrecorded += other.replay_unrecorded
         self.not_mirrored.update(other.not_mirrored)
+        self.latency_timing.update(other.latency_timing)

@@ -25,6 +25,27 @@ into the pair (``upstream``). In live mode the mirror request leaves at once. It
 wherever the mirror's work is meant to run: in the serving process
 (``shadow.mirror_process: false``) or in the mirror sidecar process
 (:mod:`harness.shadow.sidecar`), which keeps all of this off the primary's event loop.
+
+Latency, timed alike on both sides (replay mode, SDK primary). The primary cannot be
+timed the way the mirror is: it is timed inside its own server (from the ASGI call to the
+last body message), while the mirror is timed by this engine's HTTP client, after a
+socket hop each way, in a process that runs only on CPU time the primary leaves, and at
+moments this engine picks (replay waits for the primary's answer, so a stalled sidecar
+sends the mirrors queued meanwhile in one burst, and the mirror proxy answers a burst the
+primary never saw). Same build on both sides, that made the primary's median 0.6-0.8x
+the mirror's on a quiet host, and 0.01-0.2x on a loaded 2-core one (measured: the mirror
+waited hundreds of ms in its own queue). Subtracting each side's provider time does not
+cure it: the queueing and the client's delays are not provider time. So the primary's
+build is started a second time, the **latency twin** (``MirrorTargets.twin``: same
+config, its provider base URLs on the replay upstream's ``/_twin`` book), and each
+mirrored request is sent to the twin and to the mirror at the same moment, by the same
+client, alternating which goes first; each is answered by replay with the primary's
+provider answers at the primary's pace. Both are then timed at their HTTP boundary with
+the same clock and client, under the same load, on the same upstream timing: whatever
+this process's scheduling adds, it adds to both (it widens the interval the latency
+gates decide on, :mod:`harness.report.latency_gates`; it does not favour a side). The
+twin's answer is stored for its timings only (``CapturedPair.latency_twin``); what the
+client got, and what is compared, is still the primary's.
 """
 
 from __future__ import annotations
@@ -32,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -50,7 +72,7 @@ from harness.shadow.backpressure import AdaptiveLimit, classify
 from harness.shadow.breaker import CircuitBreaker
 from harness.shadow.gate import MirrorGate
 from harness.shadow.recorder import RawExchange, format_of, observe
-from harness.shadow.replay_upstream import ReceivedCall, ReplayUpstream
+from harness.shadow.replay_upstream import ReceivedCall, ReplayRouter, ReplayUpstream
 from harness.shadow.sampling import policy_for
 from harness.shadow.targets import SHADOW_HEADER, MirrorTargets
 from harness.store.writer import StoreHealth
@@ -166,6 +188,7 @@ class _Job:
     noise_probe: bool
     # Set once the shadow target answered: a drain that cuts the job later keeps it.
     shadow: RawExchange | None = None
+    twin: RawExchange | None = None
 
 
 class MirrorEngine:
@@ -196,13 +219,20 @@ class MirrorEngine:
         self._workers: list[asyncio.Task[None]] = []
         self._http: httpx.AsyncClient | None = None
         self.replay = ReplayUpstream() if shadow.upstream == "replay" else None
+        # The latency twin's own book on the replay upstream (replay mode only: live, the
+        # twin would call the provider a third time).
+        self.twin_replay = (
+            ReplayUpstream() if self.replay is not None and targets.twin is not None else None
+        )
         self._replay_server: LoopbackServer | None = None
+        self._order = itertools.count()
 
     def start(self) -> None:
         """Open what must listen before the first request: the replay upstream."""
         if self.replay is not None and self._replay_server is None:
             host, port = replay_address(self.settings.shadow.replay_listen)
-            self._replay_server = LoopbackServer(self.replay, port, host=host).start()
+            app = ReplayRouter(self.replay, self.twin_replay)
+            self._replay_server = LoopbackServer(app, port, host=host).start()
             logger.info("replay upstream listening on %s", self._replay_server.url)
 
     @property
@@ -226,6 +256,11 @@ class MirrorEngine:
                 "served": self.replay.served,
                 "misses": self.replay.misses,
             }
+            if self.twin_replay is not None:
+                snap["replay"]["twin"] = {
+                    "served": self.twin_replay.served,
+                    "misses": self.twin_replay.misses,
+                }
         if self.store_health is not None:
             health = self.store_health()
             snap["store"] = {**dataclasses.asdict(health), "ok": health.ok}
@@ -314,7 +349,7 @@ class MirrorEngine:
 
     async def _mirror(self, job: _Job) -> None:
         targets = self.targets
-        registration = None
+        registration = twin_registration = None
         if self.replay is not None:
             # The mirror's provider calls are answered with the primary's: they must exist.
             primary_raw = await self._primary_answer(job)
@@ -325,7 +360,13 @@ class MirrorEngine:
                 registration = self.replay.expect(primary_raw.upstream, job.request_id)
                 if registration is None:
                     self.stats.primary_unrecorded += 1
-            shadow_raw = job.shadow = await self._call(targets.shadow.url, job)
+            if self.twin_replay is not None and targets.twin is not None:
+                twin_id = job.request_id + "-twin"
+                twin_registration = self.twin_replay.expect(primary_raw.upstream, twin_id)
+                shadow_raw, job.twin = await self._call_with_twin(job, targets.twin.url, twin_id)
+                job.shadow = shadow_raw
+            else:
+                shadow_raw = job.shadow = await self._call(targets.shadow.url, job)
             shadow_calls = list(registration.received) if registration is not None else []
             signal = classify(
                 shadow_raw.status,
@@ -349,9 +390,24 @@ class MirrorEngine:
             self.gate.release(signal, started_round)
             if registration is not None:
                 self.replay.release(registration)  # type: ignore[union-attr]
+            if twin_registration is not None:
+                self.twin_replay.release(twin_registration)  # type: ignore[union-attr]
         if self.replay is None:
             primary_raw = await self._primary_answer(job)
         self._store(job, primary_raw, shadow_raw, repeat_raw, shadow_calls)
+
+    async def _call_with_twin(
+        self, job: _Job, twin_url: str, twin_id: str
+    ) -> tuple[RawExchange, RawExchange]:
+        """The mirror and the twin sent at the same moment; which is written first
+        alternates, so neither side always gets the head start."""
+        shadow = self._call(self.targets.shadow.url, job)
+        twin = self._call(twin_url, job, request_id=twin_id)
+        if next(self._order) % 2:
+            twin_raw, shadow_raw = await asyncio.gather(twin, shadow)
+        else:
+            shadow_raw, twin_raw = await asyncio.gather(shadow, twin)
+        return shadow_raw, twin_raw
 
     def _store(
         self,
@@ -397,6 +453,11 @@ class MirrorEngine:
             upstream=(self._upstream(job, primary_raw, shadow_calls or []) if self.replay else None)
             or {},
             upstream_mode="replay" if self.replay is not None else "live",
+            latency_twin=(
+                observe(targets.twin.role, job.twin, fmt, keep_headers=keep, max_events=max_events)
+                if job.twin is not None and shadow_raw is not None and targets.twin is not None
+                else None
+            ),
         )
         if shadow_raw is not None:
             self.stats.differences[status_comparison(primary_raw, shadow_raw)] += 1
@@ -427,13 +488,15 @@ class MirrorEngine:
             self.stats.worker_errors += 1
             logger.exception("could not keep the cut mirror %s", job.request_id)
 
-    async def _call(self, base_url: str, job: _Job) -> RawExchange:
+    async def _call(
+        self, base_url: str, job: _Job, *, request_id: str | None = None
+    ) -> RawExchange:
         assert self._http is not None
         request = job.request
         raw = RawExchange()
         began = time.perf_counter()
         headers = [(k, v) for k, v in request.headers() if k not in _NOT_MIRRORED]
-        headers.append((SHADOW_HEADER, job.request_id))
+        headers.append((SHADOW_HEADER, request_id or job.request_id))
         url = base_url + request.path + (f"?{request.query}" if request.query else "")
         cap = self.settings.capture.max_body_bytes
         try:

@@ -60,6 +60,7 @@ PAIR_COLUMNS = (
     "shadow_repeat_json",
     "upstream_json",
     "upstream_mode",
+    "twin_json",
 )
 
 _V1 = (
@@ -116,7 +117,11 @@ _V1 = (
 # rows written before replay existed were live.
 _V2 = ("ALTER TABLE pairs ADD COLUMN upstream_mode TEXT NOT NULL DEFAULT 'live'",)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# The latency twin's answer (its timings stand for the primary's in the latency gates;
+# harness.shadow.engine); NULL when there was none.
+_V3 = ("ALTER TABLE pairs ADD COLUMN twin_json TEXT",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -3,8 +3,9 @@
 ::
 
     shadow process (serves clients)             mirror sidecar (SCHED_IDLE, nice)
-    ShadowMirror tap --SidecarDispatch--frames--> MirrorEngine --> shadow target
-                      <--status every 100 ms---   observe, redact --> CaptureStore
+    ShadowMirror tap --SidecarDispatch--frames--> MirrorEngine --> mirror caller process
+                      <--status every 100 ms---   observe, redact    (the primary's priority:
+                                                  --> CaptureStore    the timed calls, replay)
 
 The primary's share of mirroring is then a sampling decision, one pickled request frame
 and one pickled answer frame per mirrored request; the shadow call, SSE decoding,
@@ -41,6 +42,7 @@ from typing import Any, cast
 from harness.cpu_priority import yield_cpu
 from harness.redaction import PromptPolicy, Redactor
 from harness.settings import HarnessSettings
+from harness.shadow.caller import Caller, CallerProcess
 from harness.shadow.dispatch import Dispatch
 from harness.shadow.engine import MirrorEngine, MirrorRequest
 from harness.shadow.frames import frame, read_frame
@@ -81,7 +83,9 @@ class SidecarSpec:
     fd: int = -1
 
 
-def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
+def open_engine(
+    spec: SidecarSpec, caller: Caller | None = None
+) -> tuple[MirrorEngine, CaptureStore]:
     """The mirror engine and the store it writes to, wherever the mirror runs."""
     settings = spec.settings
     store = CaptureStore(
@@ -96,6 +100,7 @@ def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
         targets=spec.targets,
         router=MemoryRouter(spec.user_id_mappings),
         store_health=store.health,
+        caller=caller,
     )
     return engine, store
 
@@ -283,8 +288,12 @@ def main() -> int:
     # must not cut the pairs still being written.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # The calls and the replay upstream are timed: they run in a process of their own,
+    # started before this one lowers its priority, so it keeps the primary's
+    # (harness.shadow.caller says why).
+    caller = CallerProcess(spec.settings, spec.targets)
     yield_cpu(nice=spec.nice, idle=spec.idle)
-    engine, store = open_engine(spec)
+    engine, store = open_engine(spec, caller)
     try:
         asyncio.run(_serve(engine, socket.socket(fileno=spec.fd)))
     finally:

@@ -298,19 +298,26 @@ class EvidenceCollector:
         request = pair.request
         key = (request.endpoint, request.stream)
         alike = pair.latency_twin is not None and pair.shadow is not None
-        timed = False
-        for observation in (pair.latency_twin if alike else pair.primary, pair.shadow):
-            if observation is None or not _ok(observation) or observation.total_ms is None:
-                continue
-            timed = True
-            latency = self.evidence.latency.get(key)
-            if latency is None:
-                latency = self.evidence.latency[key] = LatencySlice(*key)
+        sides = (pair.latency_twin if alike else pair.primary, pair.shadow)
+        timed = [o for o in sides if o is not None and _ok(o) and o.total_ms is not None]
+        if not timed:
+            return
+        latency = self.evidence.latency.get(key)
+        if latency is None:
+            latency = self.evidence.latency[key] = LatencySlice(*key)
+        for observation in timed:
+            assert observation.total_ms is not None
             latency.total.setdefault(observation.target, []).append(observation.total_ms)
             if request.stream and observation.ttft_ms is not None:
                 latency.ttft.setdefault(observation.target, []).append(observation.ttft_ms)
-        if timed:
-            self.evidence.latency_timing["alike" if alike else "as served"] += 1
+        self.evidence.latency_timing["alike" if alike else "as served"] += 1
+        if alike and len(timed) == 2:
+            # Timed at the same moment: load common to both cancels in the difference.
+            sdk, legacy = sorted(timed, key=lambda o: o.target != "sdk")
+            assert sdk.total_ms is not None and legacy.total_ms is not None
+            latency.paired_total.append(sdk.total_ms - legacy.total_ms)
+            if request.stream and sdk.ttft_ms is not None and legacy.ttft_ms is not None:
+                latency.paired_ttft.append(sdk.ttft_ms - legacy.ttft_ms)
 
     def _stream_ending(self, pair: CapturedPair) -> None:
         sdk = pair.sdk

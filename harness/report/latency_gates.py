@@ -1,8 +1,12 @@
 """Latency: SDK vs legacy per endpoint x stream, summaries and gates (pure).
 
-Each check is decided on the 95 % bootstrap interval of a quantile's difference, SDK
-minus legacy (:func:`harness.stats.bootstrap_quantile_difference`), against the slowdown
-the settings allow: ``legacy quantile x (ratio - 1)``, e.g. 10 % of legacy's p50.
+Each check is decided on a 95 % interval of the difference, SDK minus legacy, against the
+slowdown the settings allow: ``legacy quantile x (ratio - 1)``, e.g. 10 % of legacy's
+p50. The interval: for p50 and TTFT p50 of a slice timed alike (the latency twin and the
+mirror, sent at the same moment: :mod:`harness.shadow.engine`), the sign-test interval
+of the median per-pair difference (:func:`harness.stats.median_interval`); otherwise, and
+for p95, a bootstrap of the difference of the two quantiles
+(:func:`harness.stats.bootstrap_quantile_difference`).
 
 * FAIL: the interval's lower bound is above the allowance (the SDK is slower than allowed,
   with 95 % confidence);
@@ -28,7 +32,12 @@ from harness.report.model import Check, GateResult, LatencySummary
 from harness.report.model import Status as S
 from harness.report.tally import Evidence
 from harness.settings import HarnessSettings
-from harness.stats import BOOTSTRAP_SEED, bootstrap_quantile_difference, percentile
+from harness.stats import (
+    BOOTSTRAP_SEED,
+    bootstrap_quantile_difference,
+    median_interval,
+    percentile,
+)
 
 __all__ = ["latency_gates", "latency_summaries", "slice_order"]
 
@@ -49,13 +58,11 @@ def latency_summaries(evidence: Evidence, seed: int = BOOTSTRAP_SEED) -> tuple[L
         total = {t: sorted(data.total.get(t, ())) for t in TARGETS}
         ttft = {t: sorted(data.ttft.get(t, ())) for t in TARGETS}
         intervals: dict[str, tuple[float, float] | None] = {
-            "p50": bootstrap_quantile_difference(total["sdk"], total["legacy"], 0.5, seed=seed),
+            "p50": _p50_interval(total, data.paired_total, seed),
             "p95": bootstrap_quantile_difference(total["sdk"], total["legacy"], 0.95, seed=seed),
         }
         if data.stream:
-            intervals["ttft_p50"] = bootstrap_quantile_difference(
-                ttft["sdk"], ttft["legacy"], 0.5, seed=seed
-            )
+            intervals["ttft_p50"] = _p50_interval(ttft, data.paired_ttft, seed)
         out.append(
             LatencySummary(
                 endpoint=data.endpoint,
@@ -73,6 +80,21 @@ def latency_summaries(evidence: Evidence, seed: int = BOOTSTRAP_SEED) -> tuple[L
             )
         )
     return tuple(out)
+
+
+def _p50_interval(
+    sides: dict[str, list[float]], paired: list[float], seed: int
+) -> tuple[float, float] | None:
+    """The p50 difference's interval. A slice whose every sample was timed alike (both
+    sides at the same moment) gets the sign-test interval of the median per-pair
+    difference: load common to both sides cancels in each difference, so a small shift
+    shows through noise that swamps the two medians. Else a bootstrap of the difference
+    of the two medians, which ignores the pairing and errs wide."""
+    if paired and len(paired) == min(len(sides["sdk"]), len(sides["legacy"])):
+        interval = median_interval(sorted(paired))
+        if interval is not None:
+            return interval
+    return bootstrap_quantile_difference(sides["sdk"], sides["legacy"], 0.5, seed=seed)
 
 
 def _interval_check(

@@ -239,11 +239,16 @@ class LatencySlice:
     stream: bool
     total: dict[str, list[float]] = field(default_factory=dict)
     ttft: dict[str, list[float]] = field(default_factory=dict)
+    # SDK - legacy per pair timed alike (twin and mirror, sent at the same moment).
+    paired_total: list[float] = field(default_factory=list)
+    paired_ttft: list[float] = field(default_factory=list)
 
     def merge(self, other: LatencySlice) -> None:
         for mine, theirs in ((self.total, other.total), (self.ttft, other.ttft)):
             for target, values in theirs.items():
                 mine.setdefault(target, []).extend(values)
+        self.paired_total.extend(other.paired_total)
+        self.paired_ttft.extend(other.paired_ttft)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,10 @@ class ShadowSettings:
     # one the user runs), is twin_to.
     latency_twin: bool = True
     twin_to: str = ""
+    # Mirrored requests timed at once (each with its twin copy); more wait, untimed, in
+    # the mirror caller (harness.shadow.caller): a burst of queued mirrors must not be
+    # timed as the proxies' own latency.
+    timed_in_flight: int = 4
 
 
 @dataclass(frozen=True)

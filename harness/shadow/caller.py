@@ -140,6 +140,12 @@ class MirrorCaller:
         self._replay_server: LoopbackServer | None = None
         self._http: httpx.AsyncClient | None = None
         self._sent = 0
+        # Replay releases mirrors as the sidecar reads the primary's answers: after a
+        # stall, many at once. Timed all together, the mirror and the twin would be timed
+        # answering a burst the primary never saw (same build on both sides: 0.25-9 s for
+        # answers the primary gave in 50 ms, on a loaded 2-core host). The rest wait here,
+        # before their clocks start.
+        self._timed = asyncio.Semaphore(max(1, shadow.timed_in_flight))
 
     def start(self) -> None:
         """Open what must listen before the first request: the replay upstream."""
@@ -166,6 +172,10 @@ class MirrorCaller:
         return {"replay": replay}
 
     async def mirror(self, plan: MirrorPlan) -> MirrorOutcome:
+        async with self._timed:
+            return await self._mirror(plan)
+
+    async def _mirror(self, plan: MirrorPlan) -> MirrorOutcome:
         targets = self.targets
         registration = twin_registration = None
         if self.replay is not None and plan.upstream is not None:

@@ -53,7 +53,7 @@ _INSERT_PAIR = (
 )
 _SELECT_PAIR = (
     "SELECT id, request_json, primary_json, shadow_json, shadow_repeat_json, upstream_json, "
-    "mirror_outcome, upstream_mode FROM pairs"
+    "mirror_outcome, upstream_mode, twin_json FROM pairs"
 )
 
 
@@ -525,6 +525,7 @@ def _row(pair: CapturedPair) -> Row:
         _dumps(data["shadow_repeat"]) if pair.shadow_repeat is not None else None,
         _dumps(data["upstream"]),
         pair.upstream_mode,
+        _dumps(data["latency_twin"]) if pair.latency_twin is not None else None,
     )
 
 
@@ -538,7 +539,7 @@ def _read_row(row: Row) -> StoredPair | UnreadableRow:
 
 
 def _pair_from_row(row: Row) -> CapturedPair:
-    _, request, primary, shadow, repeat, upstream, outcome, mode = row
+    _, request, primary, shadow, repeat, upstream, outcome, mode, twin = row
     outcome, mode = _text("mirror_outcome", outcome), _text("upstream_mode", mode)
     return pair_from_dict(
         {
@@ -549,6 +550,7 @@ def _pair_from_row(row: Row) -> CapturedPair:
             "upstream": loads("upstream_json", upstream),
             "mirror_outcome": outcome,
             "upstream_mode": mode,
+            "latency_twin": loads("twin_json", twin) if twin is not None else None,
         }
     )
 

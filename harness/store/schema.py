@@ -60,7 +60,8 @@ PAIR_COLUMNS = (
     "shadow_repeat_json",
     "upstream_json",
     "upstream_mode",
-    "run_id",
+    "twin_json",
+    "run_id",  # last: CaptureStore appends its run to the pair's row
 )
 
 _V1 = (
@@ -177,7 +178,11 @@ _RUNS = (
     "ALTER TABLE process_samples ADD COLUMN requests INTEGER",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CANARY, _RUNS)
+# The latency twin's answer (its timings stand for the primary's in the latency gates;
+# harness.shadow.engine); NULL when there was none.
+_TWIN = ("ALTER TABLE pairs ADD COLUMN twin_json TEXT",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CANARY, _RUNS, _TWIN)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -310,6 +310,9 @@ class CallerProcess:
         self._url: str | None = None
         self._counters: dict[str, Any] = {}
         self._pending: dict[int, asyncio.Future[Any]] = {}
+        # Unattached calls that came back with an outcome nobody waited for any more (its
+        # mirror was cut by the drain): handed over on close, never dropped.
+        self._orphaned: list[ReceivedCall] = []
         self._next = 0
         self._writer: asyncio.StreamWriter | None = None
         self._ready: asyncio.Event | None = None
@@ -372,9 +375,12 @@ class CallerProcess:
                 kind, number, payload = received
                 future = self._pending.get(number)
                 if kind == "r":
-                    outcome, self._counters = payload
+                    wire, self._counters = payload
+                    outcome = MirrorOutcome.from_wire(wire)
                     if future is not None and not future.done():
-                        future.set_result(MirrorOutcome.from_wire(outcome))
+                        future.set_result(outcome)
+                    else:
+                        self._orphaned.extend(outcome.unattached)
                 elif kind == "c":
                     if future is not None and not future.done():
                         future.set_result(_calls_from_wire(payload))
@@ -391,11 +397,12 @@ class CallerProcess:
     async def close(self) -> list[ReceivedCall]:
         """Ends the caller: it stops its replay upstream, hands over the unattached calls
         it still holds, abandons what it still has in flight and exits."""
-        unattached: list[ReceivedCall] = []
+        unattached = self._orphaned
+        self._orphaned = []
         if self._ready is not None and self._ready.is_set():
             try:
                 kept: list[ReceivedCall] | None = await asyncio.wait_for(self._ask("c", None), 10)
-                unattached = kept or []
+                unattached += kept or []
             except TimeoutError:
                 logger.error("mirror caller %d did not hand over its last calls", self.process.pid)
         if self._writer is not None:

@@ -98,6 +98,10 @@ class CapturedPair:
     # replay: the mirror side's provider calls were answered with the primary's recorded
     # ones (the upstream held fixed); live: each side called the provider itself.
     upstream_mode: str = "live"
+    # The primary's build timed beside the mirror, on the same replayed upstream, by the
+    # same client at the same moment (harness.shadow.engine): its timings stand for the
+    # primary's in the latency comparison; its answer is not compared.
+    latency_twin: Observation | None = None
 
     # The stored format keeps the roles (primary, shadow); what each proxy answered is
     # derived, so rows written before and after read the same.

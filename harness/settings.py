@@ -73,6 +73,16 @@ class ShadowSettings:
     mirror_process: bool = True
     mirror_nice: int = 10
     mirror_idle: bool = True
+    # Replay mode, SDK primary: start the primary's build a second time on the replay
+    # upstream (the latency twin), sent each mirrored request beside the mirror, so both
+    # proxies are timed the same way (harness.shadow.engine); its URL, once started (or
+    # one the user runs), is twin_to.
+    latency_twin: bool = True
+    twin_to: str = ""
+    # Mirrored requests timed at once (each with its twin copy); more wait, untimed, in
+    # the mirror caller (harness.shadow.caller): a burst of queued mirrors must not be
+    # timed as the proxies' own latency.
+    timed_in_flight: int = 4
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,7 @@ class CompareSettings:
 @dataclass(frozen=True)
 class ReportSettings:
     min_samples: int = 20
+    # The slowdown allowed, SDK over legacy, decided on the 95 % CI of the difference.
     latency_p50_ratio: float = 1.10
     latency_p95_ratio: float = 1.20
     ttft_p50_ratio: float = 1.10
@@ -118,6 +129,7 @@ class ReportSettings:
     # straddles the limit and the gate says INCONCLUSIVE.
     leak_mb_per_10k_requests: float = 8.0
     memory_min_requests: int = 2000
+    latency_p95_min_samples: int = 50  # below it, p95 is INCONCLUSIVE (never FAIL)
     families: tuple[str, ...] = ("claude-code", "anthropic-sdk", "openai-sdk", "jetbrains", "curl")
 
 

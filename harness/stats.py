@@ -23,6 +23,7 @@ from dataclasses import dataclass
 __all__ = [
     "BOOTSTRAP_SEED",
     "bootstrap_quantile_difference",
+    "median_interval",
     "cdf_points",
     "histogram",
     "least_squares_slope",
@@ -79,6 +80,36 @@ def bootstrap_quantile_difference(
     low = differences[_rank(tail, rounds) - 1]
     high = differences[_rank(1 - tail, rounds) - 1]
     return low, high
+
+
+def median_interval(
+    sorted_values: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """A distribution-free interval for the median (of paired differences, say): the
+    order statistics the sign test puts at ``confidence``; None below 6 values, where no
+    pair of order statistics reaches 95 %.
+
+    The ``k``-th smallest is below the median with the probability that Binomial(n, 1/2)
+    is at least ``k``; ``k`` is the largest rank whose tail stays within
+    ``(1 - confidence) / 2``. Exact up to 1,000 values, normal approximation above."""
+    n = len(sorted_values)
+    tail = (1 - confidence) / 2
+    if n <= 1000:
+        cumulative, k = 0.0, 0
+        while True:
+            cumulative += math.comb(n, k) / 2**n  # P(Binomial(n, 1/2) == k)
+            if cumulative > tail:
+                break
+            k += 1
+    else:
+        z = _NORMAL_QUANTILES.get(confidence, 1.959964)
+        k = int(math.floor((n - z * math.sqrt(n)) / 2))
+    if k < 1:
+        return None
+    return sorted_values[k - 1], sorted_values[n - k]
+
+
+_NORMAL_QUANTILES = {0.9: 1.644854, 0.95: 1.959964, 0.99: 2.575829}
 
 
 def least_squares_slope(points: Sequence[tuple[float, float]]) -> float | None:

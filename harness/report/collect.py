@@ -443,17 +443,36 @@ class EvidenceCollector:
         return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
 
     def _latency(self, pair: CapturedPair) -> None:
+        """Both sides' timings, taken the same way where the pair has a latency twin: the
+        twin (the primary's build on the replay upstream) and the mirror, sent the request
+        at the same moment by the same client, each answered with the primary's provider
+        answers at the primary's pace (:mod:`harness.shadow.engine` says why the primary's
+        own timing cannot be compared with the mirror's). Without one (live mode, a
+        legacy primary, stores from before the twin), the primary's in-server timing is
+        used, and the pair is counted as timed "as served"."""
         request = pair.request
         key = (request.endpoint, request.stream)
-        for observation in (pair.primary, pair.shadow):
-            if observation is None or not _ok(observation) or observation.total_ms is None:
-                continue
-            latency = self.evidence.latency.get(key)
-            if latency is None:
-                latency = self.evidence.latency[key] = LatencySlice(*key)
+        alike = pair.latency_twin is not None and pair.shadow is not None
+        sides = (pair.latency_twin if alike else pair.primary, pair.shadow)
+        timed = [o for o in sides if o is not None and _ok(o) and o.total_ms is not None]
+        if not timed:
+            return
+        latency = self.evidence.latency.get(key)
+        if latency is None:
+            latency = self.evidence.latency[key] = LatencySlice(*key)
+        for observation in timed:
+            assert observation.total_ms is not None
             latency.total.setdefault(observation.target, []).append(observation.total_ms)
             if request.stream and observation.ttft_ms is not None:
                 latency.ttft.setdefault(observation.target, []).append(observation.ttft_ms)
+        self.evidence.latency_timing["alike" if alike else "as served"] += 1
+        if alike and len(timed) == 2:
+            # Timed at the same moment: load common to both cancels in the difference.
+            sdk, legacy = sorted(timed, key=lambda o: o.target != "sdk")
+            assert sdk.total_ms is not None and legacy.total_ms is not None
+            latency.paired_total.append(sdk.total_ms - legacy.total_ms)
+            if request.stream and sdk.ttft_ms is not None and legacy.ttft_ms is not None:
+                latency.paired_ttft.append(sdk.ttft_ms - legacy.ttft_ms)
 
     def _stream_ending(self, pair: CapturedPair) -> None:
         sdk = pair.sdk

@@ -1,8 +1,25 @@
 """Latency: SDK vs legacy per endpoint x stream, summaries and gates (pure).
 
-Both proxies' answers to the same requests are compared: the SDK passes when its p50 /
-p95 (and a stream's TTFT p50) stay within the configured ratios of the legacy proxy's.
-The bootstrap intervals of the differences are shown beside them, not gated on.
+Each check is decided on a 95 % interval of the difference, SDK minus legacy, against the
+slowdown the settings allow: ``legacy quantile x (ratio - 1)``, e.g. 10 % of legacy's
+p50. The interval: for p50 and TTFT p50 of a slice timed alike (the latency twin and the
+mirror, sent at the same moment: :mod:`harness.shadow.engine`), the sign-test interval
+of the median per-pair difference (:func:`harness.stats.median_interval`); otherwise, and
+for p95, a bootstrap of the difference of the two quantiles
+(:func:`harness.stats.bootstrap_quantile_difference`).
+
+* FAIL: the interval's lower bound is above the allowance (the SDK is slower than allowed,
+  with 95 % confidence);
+* PASS: its upper bound is within the allowance (the SDK is, with the same confidence,
+  no slower than allowed);
+* INCONCLUSIVE: the interval straddles the allowance, or the slice has too few samples
+  (``report.min_samples``; for p95 ``report.latency_p95_min_samples``: a p95 from a few
+  dozen values is its largest one or two, and a single slow outlier on either side would
+  decide it).
+
+A raw ratio of two quantiles never decides: from a few dozen samples it moves by tens of
+percent between two runs of the same build, in either direction. The ratio is shown.
+How the timings are taken (the same way on both sides) is :mod:`harness.report.collect`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +32,12 @@ from harness.report.model import Check, GateResult, LatencySummary
 from harness.report.model import Status as S
 from harness.report.tally import Evidence
 from harness.settings import HarnessSettings
-from harness.stats import BOOTSTRAP_SEED, bootstrap_quantile_difference, percentile
+from harness.stats import (
+    BOOTSTRAP_SEED,
+    bootstrap_quantile_difference,
+    median_interval,
+    percentile,
+)
 
 __all__ = ["latency_gates", "latency_summaries", "slice_order"]
 
@@ -36,13 +58,11 @@ def latency_summaries(evidence: Evidence, seed: int = BOOTSTRAP_SEED) -> tuple[L
         total = {t: sorted(data.total.get(t, ())) for t in TARGETS}
         ttft = {t: sorted(data.ttft.get(t, ())) for t in TARGETS}
         intervals: dict[str, tuple[float, float] | None] = {
-            "p50": bootstrap_quantile_difference(total["sdk"], total["legacy"], 0.5, seed=seed),
+            "p50": _p50_interval(total, data.paired_total, seed),
             "p95": bootstrap_quantile_difference(total["sdk"], total["legacy"], 0.95, seed=seed),
         }
         if data.stream:
-            intervals["ttft_p50"] = bootstrap_quantile_difference(
-                ttft["sdk"], ttft["legacy"], 0.5, seed=seed
-            )
+            intervals["ttft_p50"] = _p50_interval(ttft, data.paired_ttft, seed)
         out.append(
             LatencySummary(
                 endpoint=data.endpoint,
@@ -62,7 +82,22 @@ def latency_summaries(evidence: Evidence, seed: int = BOOTSTRAP_SEED) -> tuple[L
     return tuple(out)
 
 
-def _ratio_check(
+def _p50_interval(
+    sides: dict[str, list[float]], paired: list[float], seed: int
+) -> tuple[float, float] | None:
+    """The p50 difference's interval. A slice whose every sample was timed alike (both
+    sides at the same moment) gets the sign-test interval of the median per-pair
+    difference: load common to both sides cancels in each difference, so a small shift
+    shows through noise that swamps the two medians. Else a bootstrap of the difference
+    of the two medians, which ignores the pairing and errs wide."""
+    if paired and len(paired) == min(len(sides["sdk"]), len(sides["legacy"])):
+        interval = median_interval(sorted(paired))
+        if interval is not None:
+            return interval
+    return bootstrap_quantile_difference(sides["sdk"], sides["legacy"], 0.5, seed=seed)
+
+
+def _interval_check(
     name: str,
     sdk: float | None,
     legacy: float | None,
@@ -71,16 +106,21 @@ def _ratio_check(
     interval: tuple[float, float] | None,
     min_samples: int,
 ) -> Check:
-    threshold = f"SDK <= legacy x {ratio:.2f}"
-    if sdk is None or legacy is None:
+    threshold = f"SDK - legacy <= legacy x {ratio - 1:.2f} (95 % CI)"
+    if sdk is None or legacy is None or interval is None:
         return Check(name, S.INCONCLUSIVE, samples, "no samples on one side", threshold)
+    allowed = legacy * (ratio - 1) + RATIO_SLACK * max(1.0, abs(legacy))
+    low, high = interval
     measured = f"SDK {ms(sdk)} vs legacy {ms(legacy)}"
     if legacy > 0:
         measured += f" (x{sdk / legacy:.2f})"
-    if interval is not None:
-        measured += f"; diff 95 % CI {interval_text(interval)} ms"
-    status = S.PASS if sdk <= legacy * ratio * (1 + RATIO_SLACK) else S.FAIL
-    detail = ""
+    measured += f"; diff 95 % CI {interval_text(interval)} ms, allowed +{allowed:.1f} ms"
+    if low > allowed:
+        status, detail = S.FAIL, ""
+    elif high <= allowed:
+        status, detail = S.PASS, ""
+    else:
+        status, detail = S.INCONCLUSIVE, "the interval straddles the allowance"
     if samples < min_samples:
         detail = "failing so far" if status is S.FAIL else ""
         status = S.INCONCLUSIVE
@@ -92,6 +132,7 @@ def latency_gates(
 ) -> list[GateResult]:
     report = settings.report
     min_samples = report.min_samples
+    p95_min_samples = max(min_samples, report.latency_p95_min_samples)
     if not summaries:
         return [
             GateResult(
@@ -99,7 +140,7 @@ def latency_gates(
                 S.INCONCLUSIVE,
                 0,
                 {},
-                "SDK within the configured ratios of legacy",
+                "SDK - legacy within the allowed slowdown (95 % CI)",
                 "no successful exchanges with timings",
                 needs=min_samples,
             )
@@ -108,22 +149,25 @@ def latency_gates(
     for s in summaries:
         samples = min(s.samples.values())
         checks = [
-            _ratio_check(
+            _interval_check(
                 f"p{q}",
                 s.total["sdk"][f"p{q}"],
                 s.total["legacy"][f"p{q}"],
                 ratio,
                 samples,
                 s.intervals.get(f"p{q}"),
-                min_samples,
+                least,
             )
-            for q, ratio in ((50, report.latency_p50_ratio), (95, report.latency_p95_ratio))
+            for q, ratio, least in (
+                (50, report.latency_p50_ratio, min_samples),
+                (95, report.latency_p95_ratio, p95_min_samples),
+            )
         ]
-        needs = max(0, min_samples - samples)
+        needs = max(0, min_samples - samples, p95_min_samples - samples)
         if s.stream:
             ttft_samples = min(s.ttft_samples.get(t, 0) for t in TARGETS)
             checks.append(
-                _ratio_check(
+                _interval_check(
                     "TTFT p50",
                     s.ttft["sdk"]["p50"],
                     s.ttft["legacy"]["p50"],
@@ -157,10 +201,10 @@ def latency_gates(
                     "ttft_ms": {t: dict(v) for t, v in s.ttft.items()},
                     "diff_ci_ms": {k: list(v) if v else None for k, v in s.intervals.items()},
                 },
-                f"SDK p50 <= legacy x {report.latency_p50_ratio:.2f}, p95 <= x "
-                f"{report.latency_p95_ratio:.2f}"
-                + (f", TTFT p50 <= x {report.ttft_p50_ratio:.2f}" if s.stream else "")
-                + f"; >= {min_samples} samples per side",
+                f"95 % CI of SDK - legacy within legacy x {report.latency_p50_ratio - 1:.2f} "
+                f"(p50), x {report.latency_p95_ratio - 1:.2f} (p95)"
+                + (f", x {report.ttft_p50_ratio - 1:.2f} (TTFT p50)" if s.stream else "")
+                + f"; >= {min_samples} samples per side ({p95_min_samples} for p95)",
                 detail,
                 needs=needs,
                 checks=tuple(checks),

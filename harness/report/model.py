@@ -276,6 +276,8 @@ class RunContext:
     scope: str = "all pairs"  # which run(s) the evidence was read from
     shadow_run: RunRecord | None = None  # the one run read, when the scope is one run
     coverage: Coverage | None = None  # that run's mirror coverage, when it recorded it
+    # "alike" / "as served" -> timed pairs (harness.report.collect._latency)
+    latency_timing: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

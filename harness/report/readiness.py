@@ -99,6 +99,7 @@ def build_report(
         coverage=(
             coverage_of(evidence.shadow_run.counters) if evidence.shadow_run is not None else None
         ),
+        latency_timing=dict(sorted(evidence.latency_timing.items())),
     )
     return ReadinessReport(
         decision=decide(gates),

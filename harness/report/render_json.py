@@ -141,6 +141,7 @@ def _context(context: RunContext) -> dict[str, Any]:
         "pairs": context.pairs,
         "mirrored": context.mirrored,
         "not_mirrored": context.not_mirrored,
+        "latency_timing": context.latency_timing,
         "compared": context.compared,
         "aa_samples": context.aa_samples,
         "primaries": context.primaries,

@@ -42,6 +42,7 @@ from harness.report.model import (
     LatencySummary,
     MemorySummary,
     ReadinessReport,
+    RunContext,
 )
 from harness.report.outcomes import Direction
 from harness.report.triage_sections import (
@@ -251,9 +252,37 @@ def _latency(report: ReadinessReport) -> Section:
     table = _table(
         (Column("slice"), *numbers, *_numbers("p50 diff 95 % CI", "p95 diff 95 % CI")),
         [_latency_row(s) for s in report.latency],
-        "Intervals: 95 % bootstrap of SDK minus legacy.",
+        "Intervals: 95 % bootstrap of SDK minus legacy; a gate fails when the interval lies "
+        "wholly above the allowed slowdown, passes when wholly within it.",
     )
-    return Section("latency", title, (table,), charts)
+    return Section("latency", title, (Note(latency_method_text(report.context)), table), charts)
+
+
+def latency_method_text(context: RunContext) -> str:
+    """How the compared timings were taken, in one paragraph (every format shows it)."""
+    timing = context.latency_timing
+    alike, served = timing.get("alike", 0), timing.get("as served", 0)
+    parts = ["How latency is measured:"]
+    if alike:
+        parts.append(
+            f"{alike:,} pairs timed alike. Under replay each mirrored request is sent at the "
+            "same moment, by the mirror's own HTTP client, to the legacy proxy and to a "
+            "latency twin (the SDK build, from the same config), and both are answered by "
+            "the replay upstream with the provider's answer to the primary, at the "
+            "primary's pace. Both are timed at their HTTP boundary with the same clock, "
+            "client and load, on the same upstream timing: the difference is the two "
+            "proxies' own overhead."
+        )
+    if served:
+        parts.append(
+            f"{served:,} pairs timed as served (live mode, a legacy primary, or no twin): "
+            "the primary inside its own server, the mirror by the sidecar's client, after a "
+            "socket hop each way and at the sidecar's low CPU priority. These two are not "
+            "timed alike: the primary looks faster than it is."
+        )
+    if not alike and not served:
+        parts.append("no pair was timed.")
+    return " ".join(parts)
 
 
 def _count(value: int | None) -> str:

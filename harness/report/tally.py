@@ -335,11 +335,16 @@ class LatencySlice:
     stream: bool
     total: dict[str, list[float]] = field(default_factory=dict)
     ttft: dict[str, list[float]] = field(default_factory=dict)
+    # SDK - legacy per pair timed alike (twin and mirror, sent at the same moment).
+    paired_total: list[float] = field(default_factory=list)
+    paired_ttft: list[float] = field(default_factory=list)
 
     def merge(self, other: LatencySlice) -> None:
         for mine, theirs in ((self.total, other.total), (self.ttft, other.ttft)):
             for target, values in theirs.items():
                 mine.setdefault(target, []).extend(values)
+        self.paired_total.extend(other.paired_total)
+        self.paired_ttft.extend(other.paired_ttft)
 
 
 @dataclass(frozen=True)
@@ -459,6 +464,10 @@ class Evidence:
     shadow_run: RunRecord | None = None
     # Proxy instance -> its share; pairs read without an instance (older rows) in none.
     instances: dict[str, InstanceTally] = field(default_factory=dict)
+    # How each timed pair's two sides were timed (harness.report.collect): "alike" (the
+    # latency twin and the mirror, by the same client at the same moment) or "as served"
+    # (the primary inside its server, the mirror by the sidecar's client).
+    latency_timing: Counter[str] = field(default_factory=Counter)
 
     @property
     def replay_only(self) -> bool:
@@ -526,3 +535,4 @@ class Evidence:
         self.live.merge(other.live)
         for name, instance in other.instances.items():
             self.instances.setdefault(name, InstanceTally()).merge(instance)
+        self.latency_timing.update(other.latency_timing)

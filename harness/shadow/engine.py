@@ -17,14 +17,38 @@ those the deadline cuts. Each of those is stored as a primary-only pair (``shado
 ``mirror_outcome`` ``not mirrored: shutdown``) and counted under ``not_mirrored``: a
 stop never waits minutes on a dead target, and never drops a pair silently.
 
-In replay mode (``shadow.upstream: replay``) it also runs the replay upstream the mirror
-proxy's providers point at (:mod:`harness.shadow.replay_upstream`): a worker first waits
-for the primary's answer, registers the provider calls the primary made for it, then
-sends the mirror request, which is answered with them; both sides' provider calls go
-into the pair (``upstream``). In live mode the mirror request leaves at once. It runs
+The sending is its caller's (:mod:`harness.shadow.caller`): in the mirror sidecar a
+process of its own at the primary's priority, so that what is timed is not this
+process's scheduling. In replay mode (``shadow.upstream: replay``) the caller also runs
+the replay upstream the mirror proxy's providers point at
+(:mod:`harness.shadow.replay_upstream`): a worker first waits for the primary's answer,
+then has the caller register the provider calls the primary made for it and send the
+mirror request, which is answered with them; both sides' provider calls go into the
+pair (``upstream``). In live mode the mirror request leaves at once. It runs
 wherever the mirror's work is meant to run: in the serving process
 (``shadow.mirror_process: false``) or in the mirror sidecar process
 (:mod:`harness.shadow.sidecar`), which keeps all of this off the primary's event loop.
+
+Latency, timed alike on both sides (replay mode, SDK primary). The primary cannot be
+timed the way the mirror is: it is timed inside its own server (from the ASGI call to the
+last body message), while the mirror is timed by an HTTP client, after a socket hop each
+way, at moments this engine picks (replay waits for the primary's answer, so a stalled
+sidecar sends the mirrors queued meanwhile in one burst, and the mirror proxy answers a
+burst the primary never saw). Same build on both sides, that made the primary's median
+0.6-0.8x the mirror's on a quiet host, and 0.01-0.2x on a loaded 2-core one (measured:
+the mirror waited hundreds of ms in its own queue). Subtracting each side's provider
+time does not cure it: the queueing and the client's delays are not provider time. So
+the primary's build is started a second time, the **latency twin**
+(``MirrorTargets.twin``: same config, its provider base URLs on the replay upstream's
+``/_twin`` book), and each mirrored request is sent to the twin and to the mirror at the
+same moment, by the same client (the caller's, never at the sidecar's idle priority),
+alternating which goes first; each is answered by replay with the primary's provider
+answers at the primary's pace. Both are then timed at their HTTP boundary with the same
+clock and client, under the same load, on the same upstream timing: what the caller's
+own scheduling adds, it adds to both (it widens the interval the latency gates decide
+on, :mod:`harness.report.latency_gates`; it does not favour a side). The twin's answer
+is stored for its timings only (``CapturedPair.latency_twin``); what the client got,
+and what is compared, is still the primary's.
 """
 
 from __future__ import annotations
@@ -34,24 +58,21 @@ import contextlib
 import dataclasses
 import json
 import logging
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
-
-from harness.loopback import LoopbackServer
 from harness.observation import CapturedPair, CapturedRequest, correlation_key
-from harness.settings import HarnessSettings, replay_address
+from harness.settings import HarnessSettings
 from harness.shadow.backpressure import AdaptiveLimit, classify
 from harness.shadow.breaker import CircuitBreaker
+from harness.shadow.caller import Caller, MirrorCaller, MirrorPlan
 from harness.shadow.gate import MirrorGate
 from harness.shadow.live_budget import LiveBudget
 from harness.shadow.recorder import RawExchange, observe
-from harness.shadow.replay_upstream import ReceivedCall, ReplayUpstream
+from harness.shadow.replay_upstream import ReceivedCall
 from harness.shadow.sampling import policy_for
 from harness.shadow.targets import SHADOW_HEADER, MirrorTargets
 from harness.sse import format_of
@@ -59,7 +80,6 @@ from harness.store.writer import StoreHealth
 from harness.upstream.join import REPEAT_SUFFIX
 from harness.upstream.records import received_record, tapped_record
 from harness.usage import usage_tokens
-from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _NOT_MIRRORED
 from memory_proxy.memory_router import CONVERSATION_HEADER, MemoryRouter, client_family
 
 __all__ = [
@@ -174,6 +194,7 @@ class _Job:
     noise_probe: bool
     # Set once the shadow target answered: a drain that cuts the job later keeps it.
     shadow: RawExchange | None = None
+    twin: RawExchange | None = None
 
 
 class MirrorEngine:
@@ -185,9 +206,12 @@ class MirrorEngine:
         targets: MirrorTargets,
         router: MemoryRouter | None = None,
         store_health: Callable[[], StoreHealth] | None = None,
+        caller: Caller | None = None,
     ) -> None:
         """``store_health``: what the sink could not write, when the sink is a store that
-        keeps count; reported with the counters, live, not only at exit."""
+        keeps count; reported with the counters, live, not only at exit. ``caller``:
+        who sends the mirror requests and runs the replay upstream (default: this process;
+        the mirror sidecar passes a :class:`~harness.shadow.caller.CallerProcess`)."""
         self.settings = settings
         self.sink = sink
         self.targets = targets
@@ -202,34 +226,30 @@ class MirrorEngine:
         self.stats = MirrorStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._workers: list[asyncio.Task[None]] = []
-        self._http: httpx.AsyncClient | None = None
-        self.replay = ReplayUpstream() if shadow.upstream == "replay" else None
+        self.replayed = shadow.upstream == "replay"
         self.live_budget = (
             LiveBudget(shadow.live_budget_requests, shadow.live_budget_tokens)
             if shadow.upstream == "live"
             else None
         )
-        self._replay_server: LoopbackServer | None = None
+        self.caller: Caller = caller or MirrorCaller(settings, targets)
 
     def start(self) -> None:
-        """Open what must listen before the first request: the replay upstream; and, on a
-        running event loop, the workers and their HTTP client, whose TLS set-up (the CA
-        bundle read) would otherwise stall the loop on the first mirrored request while
-        more requests and the status reports wait behind it."""
+        """Open what must listen before the first request: the replay upstream (in the
+        caller); and, on a running event loop, the workers, whose set-up would otherwise
+        stall the loop on the first mirrored request while more requests and the status
+        reports wait behind it."""
+        self.caller.start()
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             pass  # no running loop: built on first use
         else:
             self._ensure_workers()
-        if self.replay is not None and self._replay_server is None:
-            host, port = replay_address(self.settings.shadow.replay_listen)
-            self._replay_server = LoopbackServer(self.replay, port, host=host).start()
-            logger.info("replay upstream listening on %s", self._replay_server.url)
 
     @property
     def replay_url(self) -> str | None:
-        return self._replay_server.url if self._replay_server is not None else None
+        return self.caller.replay_url
 
     def snapshot(self) -> dict[str, Any]:
         snap = {
@@ -247,12 +267,9 @@ class MirrorEngine:
                 "suffix": self.settings.shadow.live_suffix,
                 **self.live_budget.as_dict(),
             }
-        if self.replay is not None:
-            snap["replay"] = {
-                "url": self.replay_url,
-                "served": self.replay.served,
-                "misses": self.replay.misses,
-            }
+        if self.replayed:
+            snap["replay"] = {"url": self.replay_url, "served": 0, "misses": 0}
+            snap.update(self.caller.counters())
         if self.store_health is not None:
             health = self.store_health()
             snap["store"] = {**dataclasses.asdict(health), "ok": health.ok}
@@ -304,11 +321,6 @@ class MirrorEngine:
         if self._queue is None:
             shadow = self.settings.shadow
             self._queue = asyncio.Queue(maxsize=shadow.queue_size)
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(shadow.timeout_seconds, connect=5.0),
-                limits=httpx.Limits(max_connections=shadow.max_in_flight * 2),
-                trust_env=False,
-            )
             self._workers = [
                 asyncio.create_task(self._work(), name=f"shadow-mirror-{i}")
                 for i in range(shadow.max_in_flight)
@@ -342,20 +354,26 @@ class MirrorEngine:
             return RawExchange(error="primary_timeout")
 
     async def _mirror(self, job: _Job) -> None:
-        targets = self.targets
-        registration = None
-        if self.replay is not None:
+        if self.replayed:
             # The mirror's provider calls are answered with the primary's: they must exist.
             primary_raw = await self._primary_answer(job)
         started_round = await self.gate.acquire()
         signal = None
         try:
-            if self.replay is not None:
-                registration = self.replay.expect(primary_raw.upstream, job.request_id)
-                if registration is None:
-                    self.stats.primary_unrecorded += 1
-            shadow_raw = job.shadow = await self._call(targets.shadow.url, job)
-            shadow_calls = list(registration.received) if registration is not None else []
+            request = job.request.as_tuple()
+            if self.live_budget is not None:
+                request = (*request[:4], self._isolated(job.request.headers()), *request[5:])
+            plan = MirrorPlan(
+                request,
+                job.request_id,
+                primary_raw.upstream if self.replayed else None,
+                job.noise_probe,
+            )
+            outcome = await self.caller.mirror(plan)
+            shadow_raw = job.shadow = outcome.shadow
+            job.twin = outcome.twin
+            if self.replayed and not outcome.registered:
+                self.stats.primary_unrecorded += 1
             signal = classify(
                 shadow_raw.status,
                 shadow_raw.error,
@@ -369,21 +387,16 @@ class MirrorEngine:
                 self.stats.shadow_failed += 1
             else:
                 self.breaker.record_success()
-            repeat_raw = None
-            if job.noise_probe and targets.repeat is not None and shadow_raw.error is None:
-                repeat_raw = await self._call(targets.repeat.url, job)
         finally:
             # The slot covers the A/A repeat too (the same legacy target); only the
             # shadow call's answer says how the target is doing.
             self.gate.release(signal, started_round)
-            if registration is not None:
-                self.replay.release(registration)  # type: ignore[union-attr]
-        if self.replay is None:
+        if not self.replayed:
             primary_raw = await self._primary_answer(job)
-        # The A/A repeat's calls reached the same registration after the mirror's: kept
-        # apart, so they count as the repeat's and not as a duplicate of the mirror's.
-        repeat_calls = registration.received[len(shadow_calls) :] if registration else []
-        self._store(job, primary_raw, shadow_raw, repeat_raw, shadow_calls, repeat_calls)
+        self._store(
+            job, primary_raw, shadow_raw, outcome.repeat, outcome.received, outcome.repeat_received
+        )
+        self._keep_unattached(outcome.unattached)
 
     def _store(
         self,
@@ -429,11 +442,16 @@ class MirrorEngine:
             mirror_outcome=outcome,
             upstream=(
                 self._upstream(job, primary_raw, shadow_calls or [], repeat_calls or [])
-                if self.replay
+                if self.replayed
                 else None
             )
             or {},
-            upstream_mode="replay" if self.replay is not None else "live",
+            upstream_mode="replay" if self.replayed else "live",
+            latency_twin=(
+                observe(targets.twin.role, job.twin, fmt, keep_headers=keep, max_events=max_events)
+                if job.twin is not None and shadow_raw is not None and targets.twin is not None
+                else None
+            ),
         )
         if self.live_budget is not None:
             for answer in (pair.shadow, pair.shadow_repeat):
@@ -446,14 +464,17 @@ class MirrorEngine:
             self.stats.completed += 1
         else:
             self.stats.store_rejected += 1
-        self.keep_unattached()
 
     def keep_unattached(self) -> None:
-        """The mirror side's provider calls the replay upstream could not give to a
-        request: into the store, never dropped."""
-        if self.replay is None:
-            return
-        calls = self.replay.take_unattached()
+        """With an in-process caller (the selftest): store the unattached calls it holds
+        now, not only with the next outcome."""
+        if isinstance(self.caller, MirrorCaller):
+            self._keep_unattached(self.caller.take_unattached())
+
+    def _keep_unattached(self, calls: list[ReceivedCall]) -> None:
+        """The mirror side's provider calls the replay upstream (in the caller) could not
+        give to a request: into the store, never dropped. The caller hands them over with
+        each outcome, and the rest when it closes."""
         if calls:
             self.sink.add_unattached(self.targets.shadow.role, [received_record(c) for c in calls])
 
@@ -476,43 +497,6 @@ class MirrorEngine:
         except Exception:  # noqa: BLE001
             self.stats.worker_errors += 1
             logger.exception("could not keep the cut mirror %s", job.request_id)
-
-    async def _call(self, base_url: str, job: _Job) -> RawExchange:
-        assert self._http is not None
-        request = job.request
-        raw = RawExchange()
-        began = time.perf_counter()
-        headers = [(k, v) for k, v in request.headers() if k not in _NOT_MIRRORED]
-        if self.live_budget is not None:
-            headers = self._isolated(headers)
-        headers.append((SHADOW_HEADER, job.request_id))
-        url = base_url + request.path + (f"?{request.query}" if request.query else "")
-        cap = self.settings.capture.max_body_bytes
-        try:
-            async with asyncio.timeout(self.settings.shadow.timeout_seconds):
-                outgoing = self._http.build_request(
-                    request.method,
-                    url,
-                    headers=headers,
-                    content=request.body if request.method != "GET" else None,
-                )
-                reply = await self._http.send(outgoing, stream=True)
-                raw.status = reply.status_code
-                raw.time_to_headers_ms = (time.perf_counter() - began) * 1000
-                raw.headers = list(reply.headers.items())
-                try:
-                    async for chunk in reply.aiter_bytes():
-                        raw.add_chunk((time.perf_counter() - began) * 1000, chunk, cap)
-                finally:
-                    await reply.aclose()
-        except TimeoutError:
-            raw.error = "timeout"
-        except httpx.ConnectError:
-            raw.error = "connect"
-        except httpx.HTTPError as exc:
-            raw.error = type(exc).__name__
-        raw.total_ms = (time.perf_counter() - began) * 1000
-        return raw
 
     def _upstream(
         self,
@@ -537,10 +521,11 @@ class MirrorEngine:
             calls[key] = [received_record(c) for c in repeat_calls]
         return calls
 
-    def _isolated(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    def _isolated(self, headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
         """Live mode: the mirror's memory user and conversation are the client's plus
         ``shadow.live_suffix``, through the memory router's own override headers, so the
-        mirror's calls write memories apart from the user's."""
+        mirror's calls write memories apart from the user's. Decided here, where the
+        router is; the caller sends the headers as planned (raw, as the request came)."""
         suffix = self.settings.shadow.live_suffix
         decision = self.router.detect_user_id(dict(headers))
         custom = self.router.mappings.custom_header.lower()
@@ -548,7 +533,7 @@ class MirrorEngine:
         kept.append((custom, decision.user_id + suffix))
         if decision.conversation_id:
             kept.append((CONVERSATION_HEADER, decision.conversation_id + suffix))
-        return kept
+        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in kept]
 
     def _captured_request(self, job: _Job) -> CapturedRequest:
         request = job.request
@@ -593,15 +578,10 @@ class MirrorEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._workers = []
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
         self._queue = None
-        if self._replay_server is not None:
-            self._replay_server.stop()
-            with contextlib.suppress(Exception):  # the store may be gone with the process
-                self.keep_unattached()
-            self._replay_server = None
+        unattached = await self.caller.close()
+        with contextlib.suppress(Exception):  # the store may be gone with the process
+            self._keep_unattached(unattached)
 
 
 def status_comparison(primary: RawExchange, shadow: RawExchange) -> str:

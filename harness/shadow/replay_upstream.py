@@ -36,6 +36,11 @@ then repeats the last. A primary that retried after a 429 therefore replays as t
 429 then the success, to a mirror that retries too; a mirror that retries where the
 primary did not gets the same recorded answer again.
 
+The latency twin (:mod:`harness.shadow.engine`: the SDK build timed beside the mirror) has
+a book of its own, under the path prefix ``/_twin`` (:class:`ReplayRouter`): its calls
+are answered the same way, from the same recorded calls, but never claim the mirror's
+registrations, so what the mirror side sent the provider stays the mirror's alone.
+
 The app runs on its own server thread (:class:`~harness.loopback.LoopbackServer`), so the
 registry is guarded by a lock; answers are paced on the server's event loop.
 """
@@ -57,12 +62,22 @@ from harness.shadow.upstream_tap import CallRecord
 from harness.upstream.join import call_key, is_accounted
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS
 
-__all__ = ["MISS_STATUS", "ReceivedCall", "Registration", "ReplayUpstream", "replay_key"]
+__all__ = [
+    "MISS_STATUS",
+    "TWIN_PREFIX",
+    "ReceivedCall",
+    "Registration",
+    "ReplayRouter",
+    "ReplayUpstream",
+    "replay_key",
+]
 
 MISS_STATUS = 502
-# Unattached calls held between two takes by the mirror engine (it takes them after each
-# pair it stores): a bound, not an expected number.
+# Unattached calls held between two takes by the mirror caller (it takes them after each
+# mirror it sends): a bound, not an expected number.
 _UNATTACHED_KEPT = 1000
+# The latency twin's provider base URLs start with this on the replay upstream.
+TWIN_PREFIX = "/_twin"
 MEMORY_USER = "x-sm-user-id"
 # Re-framed here: the body is sent as recorded (already decoded by the primary's client).
 _NOT_REPLAYED = frozenset({*HOP_BY_HOP_HEADERS, "content-length", "content-encoding"})
@@ -223,6 +238,24 @@ class ReplayUpstream:
         with self._lock:
             taken, self._unattached = self._unattached, []
         return taken
+
+
+class ReplayRouter:
+    """The replay upstream's one listener: ``/_twin/...`` to the twin's book (the prefix
+    removed), everything else to the mirror's."""
+
+    def __init__(self, mirror: ReplayUpstream, twin: ReplayUpstream | None = None) -> None:
+        self.mirror = mirror
+        self.twin = twin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if self.twin is not None and scope["type"] == "http" and path.startswith(TWIN_PREFIX + "/"):
+            inner = path[len(TWIN_PREFIX) :]
+            scope = {**scope, "path": inner, "raw_path": inner.encode("latin-1")}
+            await self.twin(scope, receive, send)
+            return
+        await self.mirror(scope, receive, send)
 
 
 async def _pause_until(arrived: float, offset_s: float) -> None:

@@ -31,6 +31,7 @@ from harness.shadow.mirror_stack import (
     start_mirror_stack,
 )
 from harness.shadow.recording_relay import RecordingRelay
+from harness.shadow.replay_upstream import TWIN_PREFIX
 from harness.shadow.sidecar import (
     SidecarDispatch,
     SidecarSpec,
@@ -131,7 +132,9 @@ def build_shadow(
         # Replay answers the mirror with the provider calls the SDK proxy made: tap them.
         tap = UpstreamTap(settings.capture.max_body_bytes) if replay else None
         primary = create_app(config, upstream_observer=tap)
-        targets = MirrorTargets(primary="sdk", shadow=legacy, repeat=legacy)
+        # The SDK build timed beside the mirror (replay only: it is answered by replay).
+        twin = MirrorTarget("sdk", shadow.twin_to) if replay and shadow.twin_to else None
+        targets = MirrorTargets(primary="sdk", shadow=legacy, repeat=legacy, twin=twin)
     else:
         mirror_config, relay = config, None
         if replay:
@@ -278,6 +281,8 @@ def serve_shadow(
                 settings = settings.with_overrides("shadow", mirror_to=canary.legacy_url)
         if not settings.shadow.mirror_to:
             settings = _start_mirror(config, settings, cleanup)
+        if canary is None:
+            settings = _start_twin(config, settings, cleanup)
         return _serve(config, settings, host, port, canary)
 
 
@@ -294,14 +299,41 @@ def _start_mirror(
     settings = _fix_replay_port(settings)
     url = replay_url(settings)
     assert url is not None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    # Its logs go beside the store (reports/ by default).
-    run_dir = files_dir(settings.capture.store) / f"shadow-mirror-{stamp}"
-    stack = cleanup.enter_context(Stack(run_dir))
+    stack = cleanup.enter_context(Stack(_run_dir(settings, "mirror")))
     logger.warning("starting the mirror's legacy stack (logs in %s)", stack.run_dir)
     mirror = start_mirror_stack(stack, config.path, url)
     logger.warning("mirror: legacy proxy %s, its providers answered by replay at %s", mirror, url)
     return settings.with_overrides("shadow", mirror_to=mirror)
+
+
+def _start_twin(
+    config: ProxyConfig, settings: HarnessSettings, cleanup: contextlib.ExitStack
+) -> HarnessSettings:
+    """Replay mode, SDK primary: start the latency twin, the SDK proxy from the same
+    config through a derived copy whose provider base URLs point at the replay upstream's
+    twin book (:mod:`harness.shadow.engine` says why both proxies are timed this way)."""
+    shadow = settings.shadow
+    if (
+        shadow.upstream != "replay"
+        or shadow.primary != "sdk"
+        or not shadow.latency_twin
+        or shadow.twin_to
+    ):
+        return settings
+    settings = _fix_replay_port(settings)
+    url = replay_url(settings)
+    assert url is not None
+    stack = cleanup.enter_context(Stack(_run_dir(settings, "twin")))
+    derived = derive_replay_config(config.path, url + TWIN_PREFIX, stack.run_dir / "twin.yaml")
+    twin = stack.sdk_proxy(derived)
+    logger.warning("latency twin: SDK proxy %s, its providers answered by replay", twin.url)
+    return settings.with_overrides("shadow", twin_to=twin.url)
+
+
+def _run_dir(settings: HarnessSettings, part: str) -> Path:
+    """Where a part shadow mode starts keeps its logs: beside the store (reports/)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return files_dir(settings.capture.store) / f"shadow-{part}-{stamp}"
 
 
 def _serve(

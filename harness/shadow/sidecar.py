@@ -3,8 +3,9 @@
 ::
 
     shadow process (serves clients)             mirror sidecar (SCHED_IDLE, nice)
-    ShadowMirror tap --SidecarDispatch--frames--> MirrorEngine --> shadow target
-                      <--status every 100 ms---   observe, redact --> CaptureStore
+    ShadowMirror tap --SidecarDispatch--frames--> MirrorEngine --> mirror caller process
+                      <--status every 100 ms---   observe, redact    (the primary's priority:
+                                                  --> CaptureStore    the timed calls, replay)
 
 The primary's share of mirroring is then a sampling decision, one pickled request frame
 and one pickled answer frame per mirrored request; the shadow call, SSE decoding,
@@ -20,8 +21,8 @@ stored at once as primary-only pairs, ``not mirrored: shutdown``), closes the st
 exits. It runs in a session of its own and ignores SIGINT and SIGTERM, so a stopped
 shadow process loses no pair its sidecar was still writing.
 
-Frames are marshalled tuples: the socket is a private socketpair between the two
-processes. The start-up spec goes over the child's stdin as a pickle.
+Frames are marshalled tuples (:mod:`harness.shadow.frames`): the socket is a private
+socketpair between the two processes. The start-up spec goes over the child's stdin as a pickle.
 """
 
 from __future__ import annotations
@@ -29,12 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import marshal
 import os
 import pickle
 import signal
 import socket
-import struct
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -43,8 +42,10 @@ from typing import Any, cast
 from harness.cpu_priority import yield_cpu
 from harness.redaction import PromptPolicy, Redactor
 from harness.settings import HarnessSettings
+from harness.shadow.caller import Caller, CallerProcess
 from harness.shadow.dispatch import Dispatch
 from harness.shadow.engine import MirrorEngine, MirrorRequest
+from harness.shadow.frames import frame, read_frame
 from harness.shadow.recorder import RawExchange, TapRecord
 from harness.shadow.sampling import policy_for
 from harness.shadow.targets import MirrorTargets
@@ -63,7 +64,6 @@ __all__ = [
 
 logger = logging.getLogger("harness.shadow")
 
-_LENGTH = struct.Struct("!I")
 STATUS_INTERVAL = 0.1
 # Beyond this many unsent bytes toward the sidecar, the primary stops shipping requests.
 BUFFER_LIMIT = 64 * 1024 * 1024
@@ -111,7 +111,9 @@ def record_mirror_counters(run_id: int | None, engine: MirrorEngine, store: Capt
         logger.exception("could not record the mirror's counters in run %s", run_id)
 
 
-def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
+def open_engine(
+    spec: SidecarSpec, caller: Caller | None = None
+) -> tuple[MirrorEngine, CaptureStore]:
     """The mirror engine and the store it writes to, wherever the mirror runs."""
     settings = spec.settings
     store = CaptureStore(
@@ -128,24 +130,9 @@ def open_engine(spec: SidecarSpec) -> tuple[MirrorEngine, CaptureStore]:
         targets=spec.targets,
         router=MemoryRouter(spec.user_id_mappings),
         store_health=store.health,
+        caller=caller,
     )
     return engine, store
-
-
-def _frame(payload: Any) -> bytes:
-    # marshal: plain tuples of bytes, str and numbers, several times cheaper than pickle
-    # on the primary's request path; both ends are the same interpreter.
-    data = marshal.dumps(payload)
-    return _LENGTH.pack(len(data)) + data
-
-
-async def _read_frame(reader: asyncio.StreamReader) -> Any | None:
-    try:
-        head = await reader.readexactly(_LENGTH.size)
-        data = await reader.readexactly(_LENGTH.unpack(head)[0])
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-    return marshal.loads(data)  # noqa: S302 - a private socketpair with our own child
 
 
 class SidecarDispatch(Dispatch):
@@ -209,18 +196,18 @@ class SidecarDispatch(Dispatch):
     def _hand_over(self, request: MirrorRequest) -> object | None:
         assert self._writer is not None
         self._next_token += 1
-        self._writer.write(_frame(("q", self._next_token, request.as_tuple())))
+        self._writer.write(frame(("q", self._next_token, request.as_tuple())))
         return self._next_token
 
     def done(self, token: object, record: TapRecord) -> None:
         writer = self._writer
         if writer is not None and not writer.is_closing():
             try:
-                frame = _frame(("r", token, record))
+                shipped = frame(("r", token, record))
             except ValueError:  # a header value of a type marshal refuses: never raise here
                 self.skipped["unshippable"] += 1
                 return
-            writer.write(frame)
+            writer.write(shipped)
 
     def _mirror_stats(self) -> dict[str, Any]:
         remote = self.remote
@@ -252,7 +239,7 @@ class SidecarDispatch(Dispatch):
                 await self._status
 
     async def _read_status(self, reader: asyncio.StreamReader) -> None:
-        while (status := await _read_frame(reader)) is not None:
+        while (status := await read_frame(reader)) is not None:
             self.remote = status
             self.accepting = bool(status.get("accepting", True))
         self.accepting = False
@@ -291,7 +278,7 @@ async def _serve(engine: MirrorEngine, sock: socket.socket) -> None:
         # Hysteresis: stop at a full queue, take requests again once a tenth has drained.
         accepting = depth < queue_size if accepting else depth <= queue_size * 0.9
         if not writer.is_closing():
-            writer.write(_frame({**engine.snapshot(), "accepting": accepting}))
+            writer.write(frame({**engine.snapshot(), "accepting": accepting}))
 
     async def tick() -> None:
         while True:
@@ -301,8 +288,8 @@ async def _serve(engine: MirrorEngine, sock: socket.socket) -> None:
     engine.start()
     ticker = asyncio.create_task(tick(), name="sidecar-status")
     try:
-        while (frame := await _read_frame(reader)) is not None:
-            kind, token, payload = frame
+        while (received := await read_frame(reader)) is not None:
+            kind, token, payload = received
             if kind == "q":
                 primary: asyncio.Future[RawExchange] = loop.create_future()
                 if engine.enqueue(MirrorRequest(*payload), primary):
@@ -332,8 +319,12 @@ def main() -> int:
     # must not cut the pairs still being written.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # The calls and the replay upstream are timed: they run in a process of their own,
+    # started before this one lowers its priority, so it keeps the primary's
+    # (harness.shadow.caller says why).
+    caller = CallerProcess(spec.settings, spec.targets)
     yield_cpu(nice=spec.nice, idle=spec.idle)
-    engine, store = open_engine(spec)
+    engine, store = open_engine(spec, caller)
     try:
         asyncio.run(_serve(engine, socket.socket(fileno=spec.fd)))
     finally:

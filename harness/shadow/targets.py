@@ -33,8 +33,11 @@ class MirrorTarget:
 class MirrorTargets:
     """The primary answers the client (the tap records it, nobody calls it); the shadow
     gets every mirrored request; the repeat, when there is one, gets the A/A noise probes
-    a second time."""
+    a second time; the twin, when there is one (replay mode, SDK primary), is the
+    primary's build on the replay upstream, sent each mirrored request at the same moment
+    as the shadow, only to be timed the way the shadow is."""
 
     primary: str
     shadow: MirrorTarget
     repeat: MirrorTarget | None = None
+    twin: MirrorTarget | None = None

@@ -60,7 +60,7 @@ _INSERT_PAIR = (
 )
 _SELECT_PAIR = (
     "SELECT id, request_json, primary_json, shadow_json, shadow_repeat_json, upstream_json, "
-    "mirror_outcome, upstream_mode, instance FROM pairs"
+    "mirror_outcome, upstream_mode, twin_json, instance FROM pairs"
 )
 
 
@@ -548,7 +548,7 @@ def _dumps(value: Any) -> str:
 
 
 def _row(pair: CapturedPair) -> Row:
-    """A pairs row's columns up to ``upstream_mode`` (the store adds run and instance)."""
+    """A pairs row's columns up to ``twin_json`` (the store adds run and instance)."""
     request = pair.request
     data = pair_to_dict(pair)
     return (
@@ -568,6 +568,7 @@ def _row(pair: CapturedPair) -> Row:
         _dumps(data["shadow_repeat"]) if pair.shadow_repeat is not None else None,
         _dumps(data["upstream"]),
         pair.upstream_mode,
+        _dumps(data["latency_twin"]) if pair.latency_twin is not None else None,
     )
 
 
@@ -575,14 +576,14 @@ def _read_row(row: Row) -> StoredPair | UnreadableRow:
     """A selected row as its pair, or as the reason it is none (the one place it is caught)."""
     row_id = int(row[0])
     try:
-        instance = _text("instance", row[8])
-        return StoredPair(row_id, _pair_from_row(row[:8]), instance)
+        instance = _text("instance", row[9])
+        return StoredPair(row_id, _pair_from_row(row[:9]), instance)
     except MalformedPair as exc:
         return UnreadableRow(row_id, str(exc))
 
 
 def _pair_from_row(row: Row) -> CapturedPair:
-    _, request, primary, shadow, repeat, upstream, outcome, mode = row
+    _, request, primary, shadow, repeat, upstream, outcome, mode, twin = row
     outcome, mode = _text("mirror_outcome", outcome), _text("upstream_mode", mode)
     return pair_from_dict(
         {
@@ -593,6 +594,7 @@ def _pair_from_row(row: Row) -> CapturedPair:
             "upstream": loads("upstream_json", upstream),
             "mirror_outcome": outcome,
             "upstream_mode": mode,
+            "latency_twin": loads("twin_json", twin) if twin is not None else None,
         }
     )
 

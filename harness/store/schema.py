@@ -63,6 +63,8 @@ PAIR_COLUMNS = (
     "shadow_repeat_json",
     "upstream_json",
     "upstream_mode",
+    "twin_json",
+    # last: CaptureStore appends its run and instance to the pair's row
     "run_id",
     "instance",
 )
@@ -188,7 +190,12 @@ _INSTANCE = (
     "CREATE INDEX pairs_instance ON pairs (instance, received_at)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CANARY, _RUNS, _INSTANCE)
+
+# The latency twin's answer (its timings stand for the primary's in the latency gates;
+# harness.shadow.engine); NULL when there was none.
+_TWIN = ("ALTER TABLE pairs ADD COLUMN twin_json TEXT",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _CANARY, _RUNS, _INSTANCE, _TWIN)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The version that added runs (a store below it has no runs table and no run ids).
 RUNS_VERSION = MIGRATIONS.index(_RUNS) + 1

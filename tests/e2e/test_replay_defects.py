@@ -211,7 +211,7 @@ def test_one_sided_sdk_defects_are_flagged_with_their_category(tmp_path: Path) -
                     for _, path, body in _requests():
                         assert client.post(path, json=body).status_code == 200
                     _wait_for(lambda: len(sink.pairs) == len(_requests()))
-                    misses = engine.replay.misses if engine.replay else None
+                    misses = engine.snapshot()["replay"]["misses"]
 
     assert misses == 0
     by_defect = {_defect(pair): pair for pair in sink.pairs}

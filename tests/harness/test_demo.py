@@ -28,7 +28,9 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "mismatches: 0" in replay, replay  # the corpus replayed through shadow mode
     assert re.search(r"metrics: http://127\.0\.0\.1:\d+/metrics", out)
     evidence = out[
-        out.index(mark["Upstream evidence"]) : out.index(mark["Stopping the shadow run's processes"])
+        out.index(mark["Upstream evidence"]) : out.index(
+            mark["Stopping the shadow run's processes"]
+        )
     ]
     for line in ("/metrics mirrored: ", "/metrics difference rate: ", "/metrics store: "):
         assert line in evidence, evidence

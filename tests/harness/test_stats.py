@@ -11,6 +11,7 @@ from harness.stats import (
     cdf_points,
     histogram,
     least_squares_slope,
+    median_interval,
     percentile,
 )
 
@@ -80,3 +81,17 @@ def test_cdf_and_histogram() -> None:
     bars = histogram(values, 0.0, 10.0, bins=5)
     assert [round(f, 2) for _, f in bars] == [0.1, 0.2, 0.2, 0.2, 0.3]
     assert histogram([], 0, 1) == ()
+
+
+def test_the_median_interval_is_the_sign_test_s() -> None:
+    # n = 6: the extremes cover the median with 1 - 2/64 = 96.9 %; n = 5 cannot reach 95 %.
+    assert median_interval([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]) == (1.0, 6.0)
+    assert median_interval([1.0, 2.0, 3.0, 4.0, 5.0]) is None
+    # n = 20: ranks 6 and 15 (the textbook table's).
+    values = [float(i) for i in range(1, 21)]
+    assert median_interval(values) == (6.0, 15.0)
+    # Large n (normal approximation) still brackets the median, tightly.
+    rng = random.Random(3)
+    many = sorted(rng.gauss(0.0, 1.0) for _ in range(5001))
+    low, high = median_interval(many)  # type: ignore[misc]
+    assert low < 0.0 < high and high - low < 0.1

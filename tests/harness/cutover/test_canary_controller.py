@@ -33,7 +33,9 @@ from harness.store.capture_store import CaptureStore, StoredPair, UnreadableRow
 from tests.harness.builders import chat_observation, make_pair
 
 MIN = 5
-SETTINGS = HarnessSettings().with_overrides("report", min_samples=MIN)
+# Windows of MIN pairs decide every check, p95 included (report.latency_p95_min_samples
+# keeps p95 INCONCLUSIVE below 50 per side by default).
+SETTINGS = HarnessSettings().with_overrides("report", min_samples=MIN, latency_p95_min_samples=MIN)
 RUN = RunInfo(0.0, "test", "test", "config.yaml", None, "store.db")
 
 

@@ -75,12 +75,14 @@ def clean_evidence(n: int = 40) -> Evidence:
         UpstreamCall(i, float(i), float(i) + 0.5, i == 0, i > 0, f"req-{i}") for i in range(n + 1)
     ]
     e.provider_calls = ProviderCallTally(counted=n, parity_compared=n)
+    # p95 decides only from report.latency_p95_min_samples (50) per side.
+    timed = max(n, 50)
     for endpoint, stream in (("chat", False), ("chat", True)):
         e.latency[(endpoint, stream)] = LatencySlice(
             endpoint,
             stream,
-            total={"sdk": [100.0] * n, "legacy": [100.0] * n},
-            ttft={"sdk": [30.0] * n, "legacy": [30.0] * n} if stream else {},
+            total={"sdk": [100.0] * timed, "legacy": [100.0] * timed},
+            ttft={"sdk": [30.0] * timed, "legacy": [30.0] * timed} if stream else {},
         )
     e.load_runs = (load_run(),)
     e.rss = (_rss("sdk", 5.0), _rss("legacy", 5.0))

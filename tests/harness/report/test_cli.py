@@ -38,7 +38,7 @@ def _args(tmp_path: Path, store: Path | str, *extra: str) -> argparse.Namespace:
 
 @pytest.mark.parametrize(
     ("mood", "pairs", "code", "decision"),
-    [("go", 280, 0, "GO"), ("nogo", 280, 1, "NO-GO"), ("inconclusive", 30, 2, "INCONCLUSIVE")],
+    [("go", 400, 0, "GO"), ("nogo", 400, 1, "NO-GO"), ("inconclusive", 30, 2, "INCONCLUSIVE")],
 )
 def test_exit_codes_and_files(
     tmp_path: Path,

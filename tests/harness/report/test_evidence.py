@@ -162,3 +162,19 @@ def test_id_ranges_cover_every_id_once() -> None:
     assert id_ranges(1, 10, 1) == [(0, 10)]
     assert id_ranges(1, 10, 3) == [(0, 3), (3, 6), (6, 10)]
     assert id_ranges(5, 6, 4) == [(4, 5), (5, 6)]  # fewer ids than workers
+
+
+def test_a_pair_with_a_latency_twin_is_timed_alike() -> None:
+    """The twin (the SDK build, timed by the mirror's client beside the mirror) stands for
+    the SDK in latency; the primary's in-server timing does not; the report says how."""
+    primary = replace(chat_observation(), total_ms=5.0)  # timed inside its own server
+    twin = replace(chat_observation(), total_ms=21.0)
+    legacy = replace(chat_observation(target="legacy"), total_ms=20.0)
+    collector = _collector()
+    collector.add(replace(make_pair(primary, legacy, request_id="twin"), latency_twin=twin))
+    collector.add(make_pair(primary, legacy, request_id="no-twin"))
+    evidence = collector.evidence
+    assert evidence.latency[("chat", False)].total == {"sdk": [21.0, 5.0], "legacy": [20.0, 20.0]}
+    assert evidence.latency_timing == {"alike": 1, "as served": 1}
+    markdown = render_markdown(build_report(evidence, HarnessSettings()))
+    assert "1 pairs timed alike" in markdown and "1 pairs timed as served" in markdown

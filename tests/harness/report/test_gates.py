@@ -36,15 +36,21 @@ def _set_chat(compared: int, noise: int = 0, noise_n: int = 100, **categories: i
     return mutate
 
 
-def _latency(sdk: float, legacy: float, n: int = 40, ttft: tuple[float, float] | None = None):
+def _latency(sdk: float, legacy: float, n: int = 60, ttft: tuple[float, float] | None = None):
+    return _timings([sdk] * n, [legacy] * n, ttft and ([ttft[0]] * n, [ttft[1]] * n))
+
+
+def _timings(
+    sdk: list[float], legacy: list[float], ttft: tuple[list[float], list[float]] | None = None
+) -> Mutation:
     def mutate(e: Evidence) -> None:
         stream = ttft is not None
         e.latency = {
             ("chat", stream): LatencySlice(
                 "chat",
                 stream,
-                total={"sdk": [sdk] * n, "legacy": [legacy] * n},
-                ttft={"sdk": [ttft[0]] * n, "legacy": [ttft[1]] * n} if ttft else {},
+                total={"sdk": sdk, "legacy": legacy},
+                ttft={"sdk": ttft[0], "legacy": ttft[1]} if ttft else {},
             )
         }
 
@@ -270,7 +276,8 @@ CASES: list[tuple[str, Mutation, str, Status, int]] = [
         FAIL,
         0,
     ),
-    # latency: SDK at most x1.10 (p50) / x1.20 (p95) / x1.10 (TTFT p50) of legacy
+    # latency: the 95 % CI of SDK - legacy against legacy x 0.10 (p50) / x 0.20 (p95) /
+    # x 0.10 (TTFT p50); constant samples make the interval a point
     ("p50 exactly x1.10", _latency(110.0, 100.0), "latency: chat non-stream", PASS, 0),
     ("p50 just above", _latency(110.1, 100.0), "latency: chat non-stream", FAIL, 0),
     ("SDK faster", _latency(80.0, 100.0), "latency: chat non-stream", PASS, 0),
@@ -279,7 +286,28 @@ CASES: list[tuple[str, Mutation, str, Status, int]] = [
         _latency(100.0, 100.0, n=19),
         "latency: chat non-stream",
         INCONCLUSIVE,
-        1,
+        31,  # p95 decides from 50 samples per side
+    ),
+    (
+        "p50 interval straddles the allowance",
+        _timings([100.0, 120.0] * 30, [100.0] * 60),
+        "latency: chat non-stream",
+        INCONCLUSIVE,
+        0,
+    ),
+    (
+        "p95 slower, but from 30 samples: INCONCLUSIVE, not FAIL",
+        _timings([100.0] * 24 + [300.0] * 6, [100.0] * 30),
+        "latency: chat non-stream",
+        INCONCLUSIVE,
+        20,
+    ),
+    (
+        "p95 slower from 60 samples",
+        _timings([100.0] * 48 + [300.0] * 12, [100.0] * 60),
+        "latency: chat non-stream",
+        FAIL,
+        0,
     ),
     (
         "TTFT exactly x1.10",
@@ -408,6 +436,15 @@ def test_a_slice_with_few_repeats_borrows_the_noise_of_all_endpoints() -> None:
 def test_latency_reports_bootstrap_intervals() -> None:
     result = gate(_evaluate(_latency(110.0, 100.0)), "latency: chat non-stream")
     assert result.measured["diff_ci_ms"]["p50"] == [10.0, 10.0]
+
+
+def test_p95_at_small_samples_says_it_would_fail_so_far() -> None:
+    result = gate(
+        _evaluate(_timings([100.0] * 24 + [300.0] * 6, [100.0] * 30)), "latency: chat non-stream"
+    )
+    p95 = next(c for c in result.checks if c.name == "p95")
+    assert (p95.status, p95.detail) == (INCONCLUSIVE, "failing so far")
+    assert "failing so far" in result.detail
 
 
 def test_legacy_primary_load_results_read_per_row_target() -> None:

@@ -19,7 +19,9 @@ from harness.store.capture_store import CaptureStore
 from tests.harness.report.synthetic import BASE_TIME, SLOTS, _answers, _pair, _Verbatim
 
 HARNESS_YAML = Path(__file__).resolve().parents[3] / "config" / "harness.yaml"
-PAIRS = 280
+# 56 pairs per endpoint x stream slot, over 50 timed on each side (the rest are error
+# pairs): the p95 latency check decides only from report.latency_p95_min_samples (50).
+PAIRS = 392
 # The second run's pairs are received this long after the first's.
 LATER = 10_000.0
 
@@ -54,7 +56,7 @@ def two_runs(tmp_path: Path) -> Path:
     first = _run(path, "go", 0.0)
     second = _run(path, "nogo", LATER)
     with CaptureStore(path, spill=False) as store:
-        store.record_run_counters(first, "tap", {"seen": 300, "skipped": {"sample": 20}})
+        store.record_run_counters(first, "tap", {"seen": 412, "skipped": {"sample": 20}})
         store.record_run_counters(first, "mirror", {"queued": PAIRS, "skipped": {}})
         store.end_run(first, BASE_TIME + 1000)
         store.record_run_counters(second, "tap", {"seen": 2000, "skipped": {"queue_full": 10}})
@@ -109,7 +111,7 @@ def test_two_runs_in_one_store_are_reported_separately(
     context = data["context"]
     assert (context["run"]["id"], context["pairs"], context["load_runs"]) == (1, PAIRS, 0)
     assert context["coverage"]["mirrored"] == PAIRS
-    assert "280 of 300 requests mirrored; 20 skipped: sampled out 20" in markdown
+    assert "392 of 412 requests mirrored; 20 skipped: sampled out 20" in markdown
 
 
 def test_since_cuts_by_time(tmp_path: Path, two_runs: Path) -> None:
@@ -185,7 +187,7 @@ def test_runs_lists_each_run_and_reset_archives_the_store(
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("run 1: 2026-01-01 00:00:00 to 2026-01-01 00:16:40 UTC, replay")
-    assert "280 pairs, 0 load runs; 280 of 300 requests mirrored" in lines[0]
+    assert "392 pairs, 0 load runs; 392 of 412 requests mirrored" in lines[0]
     assert lines[1].startswith("run 2: ") and " to open UTC" in lines[1]
 
     # Run 2 is still open: a shadow process may be writing to the store.

@@ -10,7 +10,13 @@ import httpx
 import pytest
 
 from harness.loopback import LoopbackServer
-from harness.shadow.replay_upstream import MISS_STATUS, ReplayUpstream, replay_key
+from harness.shadow.replay_upstream import (
+    MISS_STATUS,
+    TWIN_PREFIX,
+    ReplayRouter,
+    ReplayUpstream,
+    replay_key,
+)
 from harness.shadow.upstream_tap import CallRecord
 
 
@@ -197,3 +203,26 @@ def test_among_identical_turns_the_same_memory_user_goes_first(
     assert reply.json() == {"for": "bob"}
     # Without the header (a proxy that dropped it) the call is still answered.
     assert client.post("/v1/messages", content=body).status_code == 200
+
+
+def test_the_latency_twin_has_a_book_of_its_own() -> None:
+    """The twin's calls (under /_twin) are answered from its registrations and never claim
+    the mirror's: what the mirror side sent the provider stays the mirror's alone."""
+    mirror, twin = ReplayUpstream(), ReplayUpstream()
+    body = _body("timed twice")
+    answer = b'{"id": "msg_1"}'
+    recorded = [_recorded(body, 200, [(0.0, answer)])]
+    mirror_registration = mirror.expect(recorded, "shd_1")
+    twin_registration = twin.expect(recorded, "shd_1-twin")
+    assert mirror_registration is not None and twin_registration is not None
+    with (
+        LoopbackServer(ReplayRouter(mirror, twin)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        from_twin = client.post(TWIN_PREFIX + "/v3/api.anthropic.com/v1/messages", content=body)
+        from_mirror = client.post("/v3/api.anthropic.com/v1/messages", content=body)
+    assert from_twin.content == from_mirror.content == answer
+    (twin_call,) = twin_registration.received
+    (mirror_call,) = mirror_registration.received
+    assert twin_call.path == mirror_call.path == "/v3/api.anthropic.com/v1/messages"
+    assert (mirror.served, twin.served, mirror.misses, twin.misses) == (1, 1, 0, 0)

@@ -42,7 +42,7 @@ from tests.harness.report.factories import RUN
 from tests.harness.report.synthetic import build_store
 
 REPO = Path(__file__).resolve().parents[2]
-GOOD_PAIRS = 280  # a "go" store: every gate passes on these alone
+GOOD_PAIRS = 392  # a "go" store: every gate passes on these alone (p95 needs 50 per side)
 SECRET = "sk-ant-api03-FAKE-malformed-capture-secret-0123456789"
 PROMPT = "my private prompt about the merger, do not repeat"
 CONTENT = {"api_key": SECRET, "prompt": PROMPT}
@@ -244,7 +244,11 @@ def test_the_report_lists_every_bad_row_and_cannot_say_go(store: Path) -> None:
 
     # More than 1 % of the rows: the captures-readable gate cannot pass, nor can the report.
     gate = report.gates[0]
-    assert (gate.name, gate.status, gate.samples) == (READABLE_GATE, Status.INCONCLUSIVE, 292)
+    assert (gate.name, gate.status, gate.samples) == (
+        READABLE_GATE,
+        Status.INCONCLUSIVE,
+        GOOD_PAIRS + len(bad),
+    )
     assert report.decision is Decision.INCONCLUSIVE and report.decision.exit_code == 2
 
     markdown, html, data = render_markdown(report), render_html(report), render_json(report)

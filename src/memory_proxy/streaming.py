@@ -153,12 +153,17 @@ def sse_response(
             item = stream.first
             yield encode(item)
             finished = is_final(item)
+            response.answered = finished and not trailer
             async for item in rest:
                 if item is _SILENCE:
                     yield api_format.keepalive
                     continue
                 yield encode(item)
                 finished = finished or is_final(item)
+                # The client has the final event: what follows is the upstream's EOF.
+                response.answered = finished and not trailer
+                if response.answered:
+                    outcome = "complete"
             if not finished:
                 raise UpstreamBadGateway("upstream stream ended without its final event")
             if trailer:
@@ -174,9 +179,10 @@ def sse_response(
             # Client gone or stream over: release the upstream connection now.
             await _close(stream)
 
-    return SseResponse(
+    response = SseResponse(
         body(), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
     )
+    return response
 
 
 _SILENCE = object()  # what _with_keepalive yields for "nothing came in time"
@@ -218,7 +224,15 @@ class SseResponse(StreamingResponse):
     generating, and billing, until its connection is closed), so one plain asyncio task
     waits for ``http.disconnect`` and cancels the sending task; the body's ``finally``
     then closes the upstream. Same behaviour, a fraction of the per-stream cost.
+
+    ``answered``: set by the body once the client has the stream's final event. A client
+    that leaves after it (the OpenAI and Anthropic SDKs close on ``[DONE]`` /
+    ``message_stop``) while the upstream's connection is still ending got the whole answer:
+    the response is ended as complete (uvicorn drops a write to a closed connection), so
+    the access log and the disconnect metric do not count it as cut.
     """
+
+    answered = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sender = asyncio.current_task()
@@ -250,6 +264,9 @@ class SseResponse(StreamingResponse):
                 raise
             # Our own doing: the client left. Not a cancellation to pass up to the server.
             sender.uncancel()
+            if self.answered:
+                with contextlib.suppress(Exception):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             done = True
             watcher.cancel()

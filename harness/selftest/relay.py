@@ -30,6 +30,7 @@ from harness.selftest.defects import (
     mutate_answer_head,
     mutate_request,
 )
+from harness.shadow.forwarder import read_body
 
 __all__ = ["CONTROL_PATH", "MutatingRelay"]
 
@@ -81,7 +82,7 @@ class MutatingRelay:
             return
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if scope["path"] == CONTROL_PATH:
             await self._control(scope["method"], body, send)
             return
@@ -152,16 +153,6 @@ class MutatingRelay:
         data = json.dumps(payload).encode()
         await _start(send, status, [("content-type", "application/json")])
         await send({"type": "http.response.body", "body": data})
-
-
-async def _read_body(receive: Receive) -> bytes:
-    parts = []
-    more = True
-    while more:
-        message = await receive()
-        parts.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    return b"".join(parts)
 
 
 async def _start(send: Send, status: int, headers: list[tuple[str, str]]) -> None:

@@ -20,7 +20,7 @@ from memory_proxy.http_headers import HOP_BY_HOP_HEADERS as _HOP_BY_HOP
 if TYPE_CHECKING:
     from harness.shadow.recording_relay import RecordingRelay
 
-__all__ = ["Forwarder"]
+__all__ = ["Forwarder", "forwarding_client", "read_body"]
 
 _RESPONSE_DROPPED = {
     "content-length",
@@ -45,11 +45,7 @@ class Forwarder:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, connect=10.0),
-                limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
-                trust_env=False,
-            )
+            self._http = forwarding_client(self.timeout)
         return self._http
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -58,7 +54,7 @@ class Forwarder:
             return
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
@@ -110,7 +106,17 @@ class Forwarder:
                 return
 
 
-async def _read_body(receive: Receive) -> bytes:
+def forwarding_client(timeout: float) -> httpx.AsyncClient:
+    """The HTTP client of a loopback relay: many connections, no proxy from the env."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
+        trust_env=False,
+    )
+
+
+async def read_body(receive: Receive) -> bytes:
+    """A request's whole body, however many ``http.request`` messages it came in."""
     parts = []
     while True:
         message: Message = await receive()

@@ -41,6 +41,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from harness.shadow import upstream_tap
+from harness.shadow.forwarder import forwarding_client, read_body
 from harness.shadow.replay_upstream import replay_key
 from harness.shadow.upstream_tap import Call
 from memory_proxy.http_headers import HOP_BY_HOP_HEADERS
@@ -106,16 +107,12 @@ class RecordingRelay:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, connect=10.0),
-                limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
-                trust_env=False,
-            )
+            self._http = forwarding_client(self.timeout)
         return self._http
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             if self._http is not None:
                 await self._http.aclose()
@@ -124,16 +121,10 @@ class RecordingRelay:
         if scope["type"] != "http":
             return
         base, rest = self._route(scope["path"])
-        parts: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            parts.append(message.get("body", b""))
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         if base is None:
             await _send_error(send, 404, "no such deployment behind the recording relay")
             return
-        body = b"".join(parts)
         query = scope.get("query_string", b"").decode("latin-1")
         url = base + rest + (f"?{query}" if query else "")
         headers = [

@@ -37,8 +37,8 @@ from harness.observation import CapturedPair
 from harness.report.collect import EvidenceCollector
 from harness.report.gates import evaluate
 from harness.report.model import GateResult, Status
-from harness.report.tally import MAX_EXAMPLES, RunInfo
-from harness.report.upstream_facts import RACE_SECONDS, unattached_text
+from harness.report.tally import RunInfo
+from harness.report.upstream_facts import RACE_SECONDS, count_unattached
 from harness.sandbox import SandboxSettings
 from harness.sandbox import create_app as create_sandbox
 from harness.sandbox.client import SandboxControl
@@ -251,9 +251,7 @@ class SelftestStack:
         evidence = collector.evidence
         calls = evidence.provider_calls
         for target, call in unattached:
-            calls.unattached[target] += 1
-            if len(calls.unattached_examples) < MAX_EXAMPLES:
-                calls.unattached_examples.append(unattached_text(target, call))
+            count_unattached(calls, target, call)
         gates = [g for g in evaluate(evidence, self.settings) if _judged(g)]
         failed = tuple(g.name for g in gates if g.status is Status.FAIL)
         details = {g.name: g.summary for g in gates if g.status is Status.FAIL}

@@ -262,6 +262,8 @@ def test_under_replay_both_slices_are_mirrored_and_the_provider_sees_each_call_o
         run.close()
 
     assert stats["canary"] == {"percent": 50, "sdk": 6, "legacy": 6}
+    # Every mirror's provider call, on either side's replay upstream, was answered by replay.
+    assert stats["replay"]["served"] == len(sent)
     assert stats["replay"]["misses"] == 0 and stats["primary_unrecorded"] == 0
     pairs = [
         row.pair

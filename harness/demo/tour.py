@@ -173,9 +173,13 @@ def run_demo(
                 f"      thin slices: {more.format().splitlines()[0]}; "
                 f"mismatches: {len(more.mismatches)}"
             )
+        # The health checks' mirrors are timed once the corpus's have drained: timed in
+        # the middle of that backlog, a /health p95 (a few ms on a quiet caller) spread
+        # over +-80 ms, and its gate could not decide.
+        _wait_for_mirrors(shadow.url, timeout=300.0)
         healthy = send_health_checks(shadow.url, checks)
         _say(f"      health checks: {healthy} of {checks} answered 200")
-        _wait_for_mirrors(shadow.url)
+        _wait_for_mirrors(shadow.url, timeout=300.0)
 
         _step(
             "Load: the criterion",

@@ -176,7 +176,8 @@ def run_demo(
         # The health checks' mirrors are timed once the corpus's have drained: timed in
         # the middle of that backlog, a /health p95 (a few ms on a quiet caller) spread
         # over +-80 ms, and its gate could not decide.
-        _wait_for_mirrors(shadow.url, timeout=300.0)
+        drained = _wait_for_mirrors(shadow.url, timeout=300.0)
+        _say(f"      the corpus's mirrors done {drained:.1f} s later")
         healthy = send_health_checks(shadow.url, checks)
         _say(f"      health checks: {healthy} of {checks} answered 200")
         _wait_for_mirrors(shadow.url, timeout=300.0)
@@ -353,16 +354,19 @@ def _cutover_drill(verdict: ReportVerdict, report: Path, folder: Path) -> bool:
                 stop_stack(running)
 
 
-def _wait_for_mirrors(url: str, timeout: float = 60.0) -> None:
-    """Mirrors finish after the answers; wait until the queue is empty."""
-    deadline = time.monotonic() + timeout
+def _wait_for_mirrors(url: str, timeout: float = 60.0) -> float:
+    """Mirrors finish after the answers; wait until the queue is empty (at most
+    ``timeout``). The seconds it took."""
+    started = time.monotonic()
+    deadline = started + timeout
     while time.monotonic() < deadline:
         stats = httpx.get(url + "/_shadow/stats", timeout=5).json()
         if stats["in_flight"] == 0 and stats["queued"] <= (
             stats["completed"] + stats["worker_errors"] + stats["store_rejected"]
         ):
-            return
+            break
         time.sleep(0.2)
+    return time.monotonic() - started
 
 
 class _Indented:

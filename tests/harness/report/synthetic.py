@@ -14,6 +14,7 @@ built once per kind; each pair then only gets its own ids, timings and upstream 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from harness.redaction import Redactor
 from harness.store.capture_store import CaptureStore, ProcessSample
 from tests.harness.builders import chat_observation, messages_observation, reply
 
-__all__ = ["BASE_TIME", "FAMILIES", "SLOTS", "build_store"]
+__all__ = ["BASE_TIME", "FAMILIES", "SLOTS", "build_store", "synthetic_pairs"]
 
 BASE_TIME = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 FAMILIES = ("claude-code", "anthropic-sdk", "openai-sdk", "jetbrains", "curl")
@@ -259,6 +260,13 @@ class _Verbatim(Redactor):
         return pair
 
 
+def synthetic_pairs(pairs: int, mood: str = "go", *, first: int = 0) -> Iterator[CapturedPair]:
+    """The pairs ``first`` to ``first + pairs - 1`` in the given mood, as stored."""
+    answers = {slot: _answers(*slot) for slot in SLOTS}
+    for i in range(first, first + pairs):
+        yield _pair(i, mood, answers)
+
+
 _Where = TypeVar("_Where", Path, str)
 
 
@@ -273,13 +281,12 @@ def build_store(
 ) -> _Where:
     """A store at ``path`` (a file or a PostgreSQL URL) with the pairs ``first`` to
     ``first + pairs - 1`` in the given mood, captured by ``instance``; returns ``path``."""
-    answers = {slot: _answers(*slot) for slot in SLOTS}
     queue = max(1000, pairs + 1)
     with CaptureStore(
         path, redactor=_Verbatim(), queue_size=queue, spill=False, instance=instance
     ) as store:
-        for i in range(first, first + pairs):
-            store.put(_pair(i, mood, answers))
+        for pair in synthetic_pairs(pairs, mood, first=first):
+            store.put(pair)
         store.flush()
         if load and mood != "inconclusive":
             _load(store, mood)

@@ -17,10 +17,10 @@ from harness.report.checks import (
     exact_categories,
     sdk_better_check,
 )
+from harness.report.cookie_tally import CookieTally
 from harness.report.formatting import pct
 from harness.report.model import Check, GateResult, Status
 from harness.report.tally import DiffTally, Evidence
-from harness.report.upstream_facts import cookie_persistence
 from harness.settings import HarnessSettings
 
 __all__ = ["compatibility_gate", "cookie_gate", "routing_gate"]
@@ -89,8 +89,8 @@ def routing_gate(evidence: Evidence, settings: HarnessSettings) -> GateResult:
 
 
 def cookie_gate(evidence: Evidence, min_samples: int) -> GateResult:
-    sdk = cookie_persistence("sdk", evidence.upstream_calls.get("sdk", ()))
-    legacy = cookie_persistence("legacy", evidence.upstream_calls.get("legacy", ()))
+    sdk = evidence.upstream_calls.get("sdk", CookieTally()).facts("sdk")
+    legacy = evidence.upstream_calls.get("legacy", CookieTally()).facts("legacy")
     status = Status.FAIL if sdk.missed else Status.PASS
     detail = ""
     if sdk.missed:

@@ -2,7 +2,8 @@
 
 Each pair is compared once (SDK vs legacy, whichever side answered the client) and, when
 it carries a ``legacy_repeat``, once more legacy vs legacy for the A/A noise baseline;
-then only counts, latency samples and a few redacted examples are kept. A pair where
+then only counts, bounded latency samples, the cookie gate's bounded window of upstream
+calls and a few redacted examples are kept: the evidence stops growing with the pairs. A pair where
 legacy failed outright and the SDK succeeded (:mod:`harness.report.outcomes`) is counted
 apart instead of compared; its A/A repeat, latency and upstream calls count as always.
 
@@ -28,7 +29,9 @@ from harness.compare.accept import Acceptance, AcceptRules, PairFacts
 from harness.observation import CapturedPair, Observation
 from harness.redaction import Redactor
 from harness.report.client_contract import contract_facts
+from harness.report.cookie_tally import CookieTally
 from harness.report.outcomes import Direction, direction, outcome_label
+from harness.report.reservoir import Reservoir
 from harness.report.tally import (
     MAX_EXAMPLES,
     ContractPoint,
@@ -186,6 +189,14 @@ def pair_facts(pair: CapturedPair, shift: Direction | None) -> PairFacts:
         sdk_error=_error_message(sdk),
         sdk_failed=sdk_failed(pair, shift),
     )
+
+
+def _kept(samples: dict[str, Reservoir], target: str) -> Reservoir:
+    """``target``'s reservoir, made at its first value (not one per pair, discarded)."""
+    found = samples.get(target)
+    if found is None:
+        found = samples[target] = Reservoir()
+    return found
 
 
 class EvidenceCollector:
@@ -481,17 +492,17 @@ class EvidenceCollector:
             latency = self.evidence.latency[key] = LatencySlice(*key)
         for observation in timed:
             assert observation.total_ms is not None
-            latency.total.setdefault(observation.target, []).append(observation.total_ms)
+            _kept(latency.total, observation.target).add(observation.total_ms)
             if request.stream and observation.ttft_ms is not None:
-                latency.ttft.setdefault(observation.target, []).append(observation.ttft_ms)
+                _kept(latency.ttft, observation.target).add(observation.ttft_ms)
         self.evidence.latency_timing["alike" if alike else "as served"] += 1
         if alike and len(timed) == 2:
             # Timed at the same moment: load common to both cancels in the difference.
             sdk, legacy = sorted(timed, key=lambda o: o.target != "sdk")
             assert sdk.total_ms is not None and legacy.total_ms is not None
-            latency.paired_total.append(sdk.total_ms - legacy.total_ms)
+            latency.paired_total.add(sdk.total_ms - legacy.total_ms)
             if request.stream and sdk.ttft_ms is not None and legacy.ttft_ms is not None:
-                latency.paired_ttft.append(sdk.ttft_ms - legacy.ttft_ms)
+                latency.paired_ttft.add(sdk.ttft_ms - legacy.ttft_ms)
 
     def _stream_ending(self, pair: CapturedPair) -> None:
         sdk = pair.sdk
@@ -506,7 +517,11 @@ class EvidenceCollector:
 
     def _upstream(self, pair: CapturedPair, judged: _Judged) -> None:
         for target, found in judged.upstream.items():
-            self.evidence.upstream_calls.setdefault(target, []).extend(found)
+            cookies = self.evidence.upstream_calls.get(target)
+            if cookies is None:
+                cookies = self.evidence.upstream_calls[target] = CookieTally()
+            for call in found:
+                cookies.add(call)
         calls = self.evidence.provider_calls
         if judged.call_count is not None:
             calls.counted += 1

@@ -19,6 +19,11 @@ for p95, a bootstrap of the difference of the two quantiles
 
 A raw ratio of two quantiles never decides: from a few dozen samples it moves by tens of
 percent between two runs of the same build, in either direction. The ratio is shown.
+
+Sample counts are every timing the store holds; percentiles and intervals are taken over
+each side's :class:`~harness.report.reservoir.Reservoir`: every timing up to its size, a
+uniform sample beyond (a team's million pairs), whose intervals are then a little wider
+than the full lists would give: cautious, never bolder.
 How the timings are taken (the same way on both sides) is :mod:`harness.report.collect`'s.
 """
 
@@ -30,6 +35,7 @@ from harness.report.checks import RATIO_SLACK, TARGETS, combine
 from harness.report.formatting import interval_text, ms
 from harness.report.model import Check, GateResult, LatencySummary
 from harness.report.model import Status as S
+from harness.report.reservoir import Reservoir
 from harness.report.tally import Evidence
 from harness.settings import HarnessSettings
 from harness.stats import (
@@ -57,17 +63,21 @@ def latency_summaries(evidence: Evidence, seed: int = BOOTSTRAP_SEED) -> tuple[L
         data = evidence.latency[key]
         total = {t: sorted(data.total.get(t, ())) for t in TARGETS}
         ttft = {t: sorted(data.ttft.get(t, ())) for t in TARGETS}
+        # Counts are every timing seen; percentiles and intervals come from the kept
+        # sample (all of them up to the reservoir's size, a uniform sample beyond).
+        seen = {t: _seen(data.total, t) for t in TARGETS}
+        ttft_seen = {t: _seen(data.ttft, t) for t in TARGETS}
         intervals: dict[str, tuple[float, float] | None] = {
-            "p50": _p50_interval(total, data.paired_total, seed),
+            "p50": _p50_interval(total, seen, data.paired_total, seed),
             "p95": bootstrap_quantile_difference(total["sdk"], total["legacy"], 0.95, seed=seed),
         }
         if data.stream:
-            intervals["ttft_p50"] = _p50_interval(ttft, data.paired_ttft, seed)
+            intervals["ttft_p50"] = _p50_interval(ttft, ttft_seen, data.paired_ttft, seed)
         out.append(
             LatencySummary(
                 endpoint=data.endpoint,
                 stream=data.stream,
-                samples={t: len(total[t]) for t in TARGETS},
+                samples=seen,
                 total={
                     t: {f"p{q}": percentile(total[t], q / 100) for q in (50, 95, 99)}
                     for t in TARGETS
@@ -75,22 +85,27 @@ def latency_summaries(evidence: Evidence, seed: int = BOOTSTRAP_SEED) -> tuple[L
                 ttft={t: {f"p{q}": percentile(ttft[t], q / 100) for q in (50, 95)} for t in TARGETS}
                 if data.stream
                 else {},
-                ttft_samples={t: len(ttft[t]) for t in TARGETS} if data.stream else {},
+                ttft_samples=ttft_seen if data.stream else {},
                 intervals=intervals,
             )
         )
     return tuple(out)
 
 
+def _seen(sides: dict[str, Reservoir], target: str) -> int:
+    found = sides.get(target)
+    return found.seen if found is not None else 0
+
+
 def _p50_interval(
-    sides: dict[str, list[float]], paired: list[float], seed: int
+    sides: dict[str, list[float]], seen: dict[str, int], paired: Reservoir, seed: int
 ) -> tuple[float, float] | None:
     """The p50 difference's interval. A slice whose every sample was timed alike (both
     sides at the same moment) gets the sign-test interval of the median per-pair
     difference: load common to both sides cancels in each difference, so a small shift
     shows through noise that swamps the two medians. Else a bootstrap of the difference
     of the two medians, which ignores the pairing and errs wide."""
-    if paired and len(paired) == min(len(sides["sdk"]), len(sides["legacy"])):
+    if paired.seen and paired.seen == min(seen["sdk"], seen["legacy"]):
         interval = median_interval(sorted(paired))
         if interval is not None:
             return interval

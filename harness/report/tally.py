@@ -1,8 +1,10 @@
 """The evidence a report is decided on: counts, samples and examples, no pairs.
 
-A report over 100,000 pairs must not hold 100,000 pairs: :mod:`harness.report.collect`
+A report over 1,000,000 pairs must not hold 1,000,000 of anything: :mod:`harness.report.collect`
 folds each pair into these mergeable tallies (counts per category and field, up to
-``MAX_EXAMPLES`` examples per field, latency samples as floats) and drops it. Tallies
+``MAX_EXAMPLES`` examples per field, latency samples in bounded reservoirs, upstream
+calls judged for cookie persistence within a bounded window) and drops it. Their size
+stops growing with the pairs. Tallies
 merge, so pairs can be folded in separate processes and the parts added up in order.
 Rows that could not be read or compared are counted apart (:class:`UncomparableRows`),
 in no other tally.
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from harness.report.cookie_tally import CookieTally, UpstreamCall
+from harness.report.reservoir import Reservoir
 from harness.store.capture_store import LoadRun, RunRecord
 
 __all__ = [
@@ -259,18 +263,6 @@ class ProviderCallTally:
         self.miss_paths.update(other.miss_paths)
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamCall:
-    """What the cookie gate needs of one captured upstream call."""
-
-    seq: float  # the sandbox's sequence number (arrival order across both proxies)
-    started: float | None  # unix seconds
-    finished: float | None  # started + duration, when known
-    issued: bool  # the sandbox handed out a cookie in its answer
-    carried: bool  # the call brought a cookie back
-    pair_id: str
-
-
 @dataclass
 class ContractPoint:
     """One client-contract point over the pairs it applied to (:mod:`.client_contract`):
@@ -335,22 +327,24 @@ class UncomparableRows:
 
 @dataclass
 class LatencySlice:
-    """Latency samples of one endpoint x stream slice, per target (milliseconds)."""
+    """Latency samples of one endpoint x stream slice, per target (milliseconds): each a
+    bounded :class:`Reservoir` (every timing of a store the demo's size, a uniform sample
+    of a team's), with the true count in its ``seen``."""
 
     endpoint: str
     stream: bool
-    total: dict[str, list[float]] = field(default_factory=dict)
-    ttft: dict[str, list[float]] = field(default_factory=dict)
+    total: dict[str, Reservoir] = field(default_factory=dict)
+    ttft: dict[str, Reservoir] = field(default_factory=dict)
     # SDK - legacy per pair timed alike (twin and mirror, sent at the same moment).
-    paired_total: list[float] = field(default_factory=list)
-    paired_ttft: list[float] = field(default_factory=list)
+    paired_total: Reservoir = field(default_factory=Reservoir)
+    paired_ttft: Reservoir = field(default_factory=Reservoir)
 
     def merge(self, other: LatencySlice) -> None:
         for mine, theirs in ((self.total, other.total), (self.ttft, other.ttft)):
             for target, values in theirs.items():
-                mine.setdefault(target, []).extend(values)
-        self.paired_total.extend(other.paired_total)
-        self.paired_ttft.extend(other.paired_ttft)
+                mine.setdefault(target, Reservoir(cap=values.cap)).merge(values)
+        self.paired_total.merge(other.paired_total)
+        self.paired_ttft.merge(other.paired_ttft)
 
 
 @dataclass(frozen=True)
@@ -448,7 +442,9 @@ class Evidence:
     family_pairs: Counter[str] = field(default_factory=Counter)
     routing: dict[str, RoutingTally] = field(default_factory=dict)  # client family -> tally
     contract: dict[str, ContractPoint] = field(default_factory=dict)  # point -> tally
-    upstream_calls: dict[str, list[UpstreamCall]] = field(default_factory=dict)  # target ->
+    # Target -> its upstream calls, judged for cookie persistence in a bounded window;
+    # ``len`` of each is every call counted.
+    upstream_calls: dict[str, CookieTally] = field(default_factory=dict)
     provider_calls: ProviderCallTally = field(default_factory=ProviderCallTally)
     latency: dict[tuple[str, bool], LatencySlice] = field(default_factory=dict)
     load_runs: tuple[LoadRun, ...] = ()
@@ -528,8 +524,8 @@ class Evidence:
             self.routing.setdefault(family, RoutingTally()).merge(routing)
         for point, contract_point in other.contract.items():
             self.contract.setdefault(point, ContractPoint()).merge(contract_point)
-        for target, calls in other.upstream_calls.items():
-            self.upstream_calls.setdefault(target, []).extend(calls)
+        for target, cookies in other.upstream_calls.items():
+            self.upstream_calls.setdefault(target, CookieTally(cookies.window)).merge(cookies)
         self.provider_calls.merge(other.provider_calls)
         for slice_key, latency in other.latency.items():
             self.latency.setdefault(slice_key, LatencySlice(*slice_key)).merge(latency)

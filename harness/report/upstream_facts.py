@@ -18,11 +18,11 @@ A proxy restarted mid-capture starts without a cookie and shows as one miss.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from harness.compare.upstream import PRESENT_CREDENTIALS, answered_calls, credential_present
-from harness.report.tally import MAX_EXAMPLES, Example, ProviderCallTally, UpstreamCall
+from harness.report.cookie_tally import RACE_SECONDS, CookieFacts, CookieTally, UpstreamCall
+from harness.report.tally import MAX_EXAMPLES, Example, ProviderCallTally
 from harness.upstream.records import REPLAY_MISS
 
 __all__ = [
@@ -39,25 +39,7 @@ __all__ = [
 ]
 
 CF_COOKIE = "__cf_bm"
-# Longer than building a request and opening a loopback or LAN connection takes, short
-# against the seconds between a person's turns: a proxy that drops its cookie still misses.
-RACE_SECONDS = 0.25
 _ROUTING_HEADERS = ("x-sm-user-id", "x-sm-conversation-id")
-
-
-@dataclass(frozen=True)
-class CookieFacts:
-    """One target's calls: how many should have carried the cookie, and how many did."""
-
-    target: str
-    calls: int
-    expected: int
-    carried: int
-    misses: tuple[str, ...] = field(default_factory=tuple)  # pair ids, first few
-
-    @property
-    def missed(self) -> int:
-        return self.expected - self.carried
 
 
 def _header(call: Mapping[str, Any], name: str) -> Any:
@@ -214,30 +196,12 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def cookie_persistence(target: str, calls: Iterable[UpstreamCall], keep: int = 5) -> CookieFacts:
+def cookie_persistence(target: str, calls: Iterable[UpstreamCall]) -> CookieFacts:
     """Did ``target`` bring the cookie back on every call after it had one?"""
-    ordered = sorted(calls, key=lambda c: (c.seq, c.started or 0.0))
-    holds_from: float | None = None  # when the proxy is known to hold a cookie
-    held_without_times = False  # the same, for captures without timings
-    expected = carried = 0
-    misses: list[str] = []
-    for call in ordered:
-        if call.started is not None and holds_from is not None:
-            should_carry = call.started >= holds_from + RACE_SECONDS
-        else:
-            should_carry = held_without_times
-        if should_carry:
-            expected += 1
-            if call.carried:
-                carried += 1
-            elif len(misses) < keep:
-                misses.append(call.pair_id)
-        if call.carried or call.issued:
-            held_without_times = True
-            known = call.started if call.carried else call.finished
-            if known is not None:
-                holds_from = known if holds_from is None else min(holds_from, known)
-    return CookieFacts(target, len(ordered), expected, carried, tuple(misses))
+    tally = CookieTally()
+    for call in calls:
+        tally.add(call)
+    return tally.facts(target)
 
 
 def count_unattached(calls: ProviderCallTally, target: str, call: Mapping[str, Any]) -> None:

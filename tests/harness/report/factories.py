@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from harness.report.cookie_tally import CookieTally
 from harness.report.model import GateResult
+from harness.report.reservoir import Reservoir
 from harness.report.tally import (
     DiffTally,
     Evidence,
@@ -71,9 +73,9 @@ def clean_evidence(n: int = 40) -> Evidence:
         e.families[family] = tally(n)
         e.family_pairs[family] = n
         e.routing[family] = RoutingTally(compared=n)
-    e.upstream_calls["sdk"] = [
-        UpstreamCall(i, float(i), float(i) + 0.5, i == 0, i > 0, f"req-{i}") for i in range(n + 1)
-    ]
+    e.upstream_calls["sdk"] = CookieTally.of(
+        [UpstreamCall(i, float(i), float(i) + 0.5, i == 0, i > 0, f"req-{i}") for i in range(n + 1)]
+    )
     e.provider_calls = ProviderCallTally(counted=n, parity_compared=n)
     # p95 decides only from report.latency_p95_min_samples (50) per side.
     timed = max(n, 50)
@@ -81,8 +83,10 @@ def clean_evidence(n: int = 40) -> Evidence:
         e.latency[(endpoint, stream)] = LatencySlice(
             endpoint,
             stream,
-            total={"sdk": [100.0] * timed, "legacy": [100.0] * timed},
-            ttft={"sdk": [30.0] * timed, "legacy": [30.0] * timed} if stream else {},
+            total={"sdk": Reservoir([100.0] * timed), "legacy": Reservoir([100.0] * timed)},
+            ttft={"sdk": Reservoir([30.0] * timed), "legacy": Reservoir([30.0] * timed)}
+            if stream
+            else {},
         )
     e.load_runs = (load_run(),)
     e.rss = (_rss("sdk", 5.0), _rss("legacy", 5.0))

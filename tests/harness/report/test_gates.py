@@ -9,8 +9,10 @@ from dataclasses import replace
 
 import pytest
 
+from harness.report.cookie_tally import CookieTally
 from harness.report.gates import evaluate
 from harness.report.model import Decision, GateResult, Status, decide
+from harness.report.reservoir import Reservoir
 from harness.report.tally import Evidence, LatencySlice, RoutingTally, UpstreamCall
 from harness.settings import HarnessSettings
 from tests.harness.report.factories import (
@@ -49,8 +51,8 @@ def _timings(
             ("chat", stream): LatencySlice(
                 "chat",
                 stream,
-                total={"sdk": sdk, "legacy": legacy},
-                ttft={"sdk": ttft[0], "legacy": ttft[1]} if ttft else {},
+                total={"sdk": Reservoir(sdk), "legacy": Reservoir(legacy)},
+                ttft={"sdk": Reservoir(ttft[0]), "legacy": Reservoir(ttft[1])} if ttft else {},
             )
         }
 
@@ -82,10 +84,11 @@ def _calls(**values: object) -> Mutation:
 
 def _cookies(calls: int, missing_at: tuple[int, ...] = ()) -> Mutation:
     def mutate(e: Evidence) -> None:
-        e.upstream_calls["sdk"] = [
-            UpstreamCall(i, float(i), float(i) + 0.5, i == 0, i > 0 and i not in missing_at, "r")
-            for i in range(calls + 1)
+        carried = [i > 0 and i not in missing_at for i in range(calls + 1)]
+        calls_made = [
+            UpstreamCall(i, float(i), float(i) + 0.5, i == 0, c, "r") for i, c in enumerate(carried)
         ]
+        e.upstream_calls["sdk"] = CookieTally.of(calls_made)
 
     return mutate
 

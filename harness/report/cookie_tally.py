@@ -121,6 +121,11 @@ class CookieTally:
         """Every call added (judged or not), as a list of them would say."""
         return self.calls
 
+    @property
+    def held(self) -> int:
+        """Calls held unjudged (at most ``window``) or kept to be judged again at a merge."""
+        return len(self._pending) + len(self._head)
+
     @classmethod
     def of(cls, calls: list[UpstreamCall]) -> CookieTally:
         tally = cls()

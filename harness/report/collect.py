@@ -501,6 +501,7 @@ class EvidenceCollector:
             sdk, legacy = sorted(timed, key=lambda o: o.target != "sdk")
             assert sdk.total_ms is not None and legacy.total_ms is not None
             latency.paired_total.add(sdk.total_ms - legacy.total_ms)
+            latency.paired_sides.add((sdk.total_ms, legacy.total_ms))
             if request.stream and sdk.ttft_ms is not None and legacy.ttft_ms is not None:
                 latency.paired_ttft.add(sdk.ttft_ms - legacy.ttft_ms)
 

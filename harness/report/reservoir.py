@@ -1,4 +1,4 @@
-"""A bounded, seeded, mergeable uniform sample of a stream of floats (pure).
+"""A bounded, seeded, mergeable uniform sample of a stream of values (pure).
 
 The latency gates take percentiles and bootstrap intervals of every timing a store holds;
 a team store holds millions. A :class:`Reservoir` keeps every value up to ``cap`` (a store
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator
+from typing import Generic, TypeVar
 
 __all__ = ["RESERVOIR_SEED", "RESERVOIR_SIZE", "Reservoir"]
 
@@ -28,24 +29,26 @@ __all__ = ["RESERVOIR_SEED", "RESERVOIR_SIZE", "Reservoir"]
 RESERVOIR_SIZE = 20_000
 RESERVOIR_SEED = 20_260_101
 
+T = TypeVar("T")
 
-class Reservoir:
+
+class Reservoir(Generic[T]):
     """Every value added, up to ``cap``; beyond, a uniform sample of ``cap`` of them."""
 
     __slots__ = ("cap", "seen", "values", "_rng")
 
-    def __init__(self, values: Iterable[float] = (), cap: int | None = None) -> None:
+    def __init__(self, values: Iterable[T] = (), cap: int | None = None) -> None:
         cap = RESERVOIR_SIZE if cap is None else cap  # read here: tests shrink it
         if cap < 1:
             raise ValueError("a reservoir holds at least one value")
         self.cap = cap
         self.seen = 0  # every value added, kept or not
-        self.values: list[float] = []
+        self.values: list[T] = []
         self._rng: random.Random | None = None  # made at the first value not kept whole
         for value in values:
             self.add(value)
 
-    def __iter__(self) -> Iterator[float]:
+    def __iter__(self) -> Iterator[T]:
         return iter(self.values)
 
     def __len__(self) -> int:
@@ -65,7 +68,7 @@ class Reservoir:
             self._rng = random.Random(RESERVOIR_SEED)
         return self._rng
 
-    def add(self, value: float) -> None:
+    def add(self, value: T) -> None:
         self.seen += 1
         if len(self.values) < self.cap:
             self.values.append(value)
@@ -74,7 +77,7 @@ class Reservoir:
         if slot < self.cap:
             self.values[slot] = value
 
-    def merge(self, other: Reservoir) -> None:
+    def merge(self, other: Reservoir[T]) -> None:
         """Add ``other``'s values (folded after this one's)."""
         if other.cap != self.cap:
             raise ValueError("only reservoirs of the same size merge")

@@ -336,8 +336,10 @@ class LatencySlice:
     total: dict[str, Reservoir] = field(default_factory=dict)
     ttft: dict[str, Reservoir] = field(default_factory=dict)
     # SDK - legacy per pair timed alike (twin and mirror, sent at the same moment).
-    paired_total: Reservoir = field(default_factory=Reservoir)
-    paired_ttft: Reservoir = field(default_factory=Reservoir)
+    paired_total: Reservoir[float] = field(default_factory=Reservoir)
+    paired_ttft: Reservoir[float] = field(default_factory=Reservoir)
+    # The same pairs' (SDK, legacy) totals, whole: p95's interval resamples pairs.
+    paired_sides: Reservoir[tuple[float, float]] = field(default_factory=Reservoir)
 
     def merge(self, other: LatencySlice) -> None:
         for mine, theirs in ((self.total, other.total), (self.ttft, other.ttft)):
@@ -345,6 +347,7 @@ class LatencySlice:
                 mine.setdefault(target, Reservoir(cap=values.cap)).merge(values)
         self.paired_total.merge(other.paired_total)
         self.paired_ttft.merge(other.paired_ttft)
+        self.paired_sides.merge(other.paired_sides)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from harness.stats import (
     histogram,
     least_squares_slope,
     median_interval,
+    paired_bootstrap_quantile_difference,
     percentile,
 )
 
@@ -95,3 +96,31 @@ def test_the_median_interval_is_the_sign_test_s() -> None:
     many = sorted(rng.gauss(0.0, 1.0) for _ in range(5001))
     low, high = median_interval(many)  # type: ignore[misc]
     assert low < 0.0 < high and high - low < 0.1
+
+
+def _stalled_pairs(shift_ms: float, seed: int = 5) -> list[tuple[float, float]]:
+    """Both sides of a pair sent at the same moment: each pair shares the machine's stall
+    (a heavy tail), and each side adds a little noise of its own."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(110):
+        common = 5.0 + (rng.expovariate(1 / 20) if rng.random() < 0.15 else rng.random())
+        pairs.append((common + shift_ms + rng.gauss(0, 0.3), common + rng.gauss(0, 0.3)))
+    return pairs
+
+
+def test_the_paired_p95_interval_cancels_what_both_sides_of_a_pair_share() -> None:
+    same = _stalled_pairs(0.0)
+    paired = paired_bootstrap_quantile_difference(same, 0.95)
+    apart = bootstrap_quantile_difference(
+        sorted(a for a, _ in same), sorted(b for _, b in same), 0.95
+    )
+    assert paired is not None and apart is not None
+    assert paired[0] <= 0.0 <= paired[1]  # the same build: no difference
+    # Resampled apart, the shared stalls widen the interval several times over.
+    assert (apart[1] - apart[0]) > 3 * (paired[1] - paired[0])
+    # A real slowdown of every call is still found, and bracketed.
+    slower = paired_bootstrap_quantile_difference(_stalled_pairs(3.0), 0.95)
+    assert slower is not None and 0.0 < slower[0] <= 3.0 <= slower[1]
+    assert paired == paired_bootstrap_quantile_difference(same, 0.95)  # seeded
+    assert paired_bootstrap_quantile_difference([], 0.95) is None

@@ -3,6 +3,7 @@ and with too few samples (INCONCLUSIVE, saying how many more it needs)."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -57,6 +58,36 @@ def _timings(
         }
 
     return mutate
+
+
+def _paired(pairs: list[tuple[float, float]]) -> Mutation:
+    """A slice whose every pair was timed alike (twin and mirror at the same moment)."""
+
+    def mutate(e: Evidence) -> None:
+        e.latency = {
+            ("health", False): LatencySlice(
+                "health",
+                False,
+                total={
+                    "sdk": Reservoir(a for a, _ in pairs),
+                    "legacy": Reservoir(b for _, b in pairs),
+                },
+                paired_total=Reservoir(a - b for a, b in pairs),
+                paired_sides=Reservoir(pairs),
+            )
+        }
+
+    return mutate
+
+
+def _stalls(shift_ms: float) -> list[tuple[float, float]]:
+    """/health on a busy machine: most pairs ~5 ms, one in seven stalled on both sides."""
+    rng = random.Random(5)
+    pairs = []
+    for _ in range(110):
+        common = 5.0 + (rng.expovariate(1 / 20) if rng.random() < 0.15 else rng.random())
+        pairs.append((common + shift_ms + rng.gauss(0, 0.2), common + rng.gauss(0, 0.2)))
+    return pairs
 
 
 def _load(**kwargs: object) -> Mutation:
@@ -297,6 +328,10 @@ CASES: list[tuple[str, Mutation, str, Status, int]] = [
     ),
     # latency: the 95 % CI of SDK - legacy against legacy x 0.10 (p50) / x 0.20 (p95) /
     # x 0.10 (TTFT p50); constant samples make the interval a point
+    # timed alike, p95 resamples whole pairs: stalls both sides shared cancel, and a
+    # slowdown of every call still fails
+    ("paired, same build", _paired(_stalls(0.0)), "latency: health non-stream", PASS, 0),
+    ("paired, +4 ms a call", _paired(_stalls(4.0)), "latency: health non-stream", FAIL, 0),
     ("p50 exactly x1.10", _latency(110.0, 100.0), "latency: chat non-stream", PASS, 0),
     ("p50 just above", _latency(110.1, 100.0), "latency: chat non-stream", FAIL, 0),
     ("SDK faster", _latency(80.0, 100.0), "latency: chat non-stream", PASS, 0),

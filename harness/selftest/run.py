@@ -111,9 +111,11 @@ SELFTEST_CORPUS = (
 # each is a request of its own to the provider-call matching); how many of each per round.
 # +3 ms on a ~10 ms median is read through the other side's work sharing this process
 # (module docstring): 12 pairs put the interval's lower bound at 1.0-2.5 ms against an
-# allowance of 1.0, 20 at 1.9-2.2. The stream asks the sandbox for a first token after
-# 40 ms, as a provider's comes late: +20 % of a TTFT of a few milliseconds would be
-# scheduling jitter, not a defect; its intervals sit far from the allowance at 12.
+# allowance of 1.0, 20 at 1.9-2.2 (both before the twin's turn to go first alternated per
+# slice; since, 20 read [+2.8, +3.7] and [+2.8, +4.0] against 0.7-0.8). The stream asks the
+# sandbox for a first token after 40 ms, as a provider's comes late: +20 % of a TTFT of a
+# few milliseconds would be scheduling jitter, not a defect; at 12 its intervals sit far
+# above the allowance.
 LATENCY_PROBES = {"msg-basic": 20, "msg-basic-stream": 12}
 _PROBE_TTFT = "[sandbox:ttft_ms=40]"
 _FAMILIES = ("claude-code", "anthropic-sdk", "openai-sdk")

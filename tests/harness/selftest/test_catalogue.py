@@ -36,7 +36,10 @@ def test_every_seeded_defect_gives_no_go_with_its_gate_and_the_control_is_clean(
     for result in seeded:
         assert result.defect is not None
         latency = result.defect.gate == "latency"
-        assert result.pairs == (probes if latency else len(SELFTEST_CORPUS)), table
+        if latency:  # more rounds of probes while the defect's check is undecided
+            assert result.pairs in (probes, 2 * probes, 3 * probes), table
+        else:
+            assert result.pairs == len(SELFTEST_CORPUS), table
     # The control's latency slices were timed alike, and the probes' slices decided.
     assert {s.label: min(s.samples.values()) >= 12 for s in control.latency} == {
         "messages non-stream": True,

@@ -10,8 +10,10 @@ BIN := $(VENV)/bin
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS := True
 # Most tests wait on servers and subprocesses, not on the CPU: four workers keep both
-# cores busy (pytest-xdist; each worker starts its own session servers).
+# cores busy (pytest-xdist; each worker starts its own session servers, except the
+# LiteLLM server: the tests that use it share one xdist group, so one worker starts it).
 PYTEST_WORKERS ?= 4
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
 .PHONY: env browser system-packages test check lint typecheck unit demo bench clean
@@ -49,13 +51,13 @@ typecheck: env
 	$(BIN)/mypy
 
 unit: env system-packages
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -q $(PYTEST_XDIST)
 
 test: lint typecheck unit
 
 # The inner loop: lint, types and every test that starts no process stack.
 check: lint typecheck
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not slow"
+	$(BIN)/pytest -q $(PYTEST_XDIST) -m "not slow"
 
 demo: env
 	$(BIN)/harness demo

@@ -110,7 +110,12 @@ _SLOW_FIXTURES = frozenset({"litellm_server", "legacy_proxy"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``-m "not slow"`` (``make check``) leaves out the tests that start process stacks."""
+    """``-m "not slow"`` (``make check``) leaves out the tests that start process stacks.
+
+    Those tests also share one xdist group: with ``--dist loadgroup`` (``make test``) one
+    worker starts the session's LiteLLM server, not each of them (a start costs ~13 s of
+    CPU, and the suite is CPU-bound on two cores)."""
     for item in items:
         if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("litellm-server"))

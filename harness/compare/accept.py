@@ -2,9 +2,11 @@
 
 A rule lives under ``compare.accept`` in ``config/harness.yaml`` (or in a file given to
 ``harness report --accept``). It matches pairs by endpoint, an optional status pair
-(``status: {sdk: 404, legacy: 400}``), model (a glob), client family or a field the
-client's request carries; within a matched pair it takes the differences on its paths
-(the ignore rules' syntax, plus ``upstream...``) and/or in its categories. It must carry a
+(``status: {sdk: 404, legacy: 400}``), model (a glob), client family, a field the
+client's request carries, or the SDK's own error message (``sdk_error``, where ``*``
+matches anything and nothing else is special: ``"messages*: expected *"``); within a
+matched pair it takes the differences on its paths (the ignore rules' syntax, plus
+``upstream...``) and/or in its categories. It must carry a
 ``reason``; ``owner`` and ``expires`` (a date) are optional. ::
 
     compare:
@@ -28,6 +30,7 @@ its stream) where legacy's succeeded; such pairs are counted as the rule's refus
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -61,6 +64,7 @@ _KEYS = frozenset(
         "model",
         "family",
         "request_field",
+        "sdk_error",
         "reason",
         "owner",
         "expires",
@@ -103,14 +107,17 @@ class AcceptRule:
     models: tuple[str, ...] = ()  # globs on the request's model
     families: tuple[str, ...] = ()
     request_fields: tuple[str, ...] = ()  # any of these top-level keys in the request body
+    sdk_errors: tuple[str, ...] = ()  # patterns on the SDK answer's error message
     owner: str = ""
     expires: date | None = None
     _patterns: tuple[PathPattern, ...] = field(init=False, compare=False, repr=False)
+    _sdk_error: re.Pattern[str] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Parsed once; a path this syntax cannot read raises ValueError here.
         patterns = tuple(PathPattern(p, ACCEPT_SECTIONS) for p in self.paths)
         object.__setattr__(self, "_patterns", patterns)
+        object.__setattr__(self, "_sdk_error", _message_pattern(self.sdk_errors))
 
     def expired(self, today: date) -> bool:
         """Past its ``expires`` date (the day itself still counts)."""
@@ -126,6 +133,7 @@ class AcceptRule:
             ("model", self.models),
             ("family", self.families),
             ("request_field", self.request_fields),
+            ("sdk_error", self.sdk_errors),
         ):
             if value:
                 out[key] = value[0] if len(value) == 1 else list(value)
@@ -154,6 +162,7 @@ class AcceptRule:
             ("model", self.models),
             ("family", self.families),
             ("request with", self.request_fields),
+            ("SDK error", self.sdk_errors),
         ):
             if values:
                 parts.append(f"{label} {'|'.join(values)}")
@@ -173,12 +182,25 @@ class AcceptRule:
             return False
         if self.families and facts.family not in self.families:
             return False
+        if self._sdk_error is not None and not (
+            facts.sdk_error is not None and self._sdk_error.fullmatch(facts.sdk_error)
+        ):
+            return False
         return not self.request_fields or bool(set(self.request_fields) & facts.request_keys)
 
     def matches_difference(self, difference: Difference) -> bool:
         if self.categories and difference.category not in self.categories:
             return False
         return not self._patterns or any(p.matches(difference.path) for p in self._patterns)
+
+
+def _message_pattern(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex for message patterns where ``*`` matches anything (brackets and ``?``,
+    common in error messages such as ``messages[0]: ...``, are literal)."""
+    if not patterns:
+        return None
+    alternatives = (".*".join(re.escape(part) for part in p.split("*")) for p in patterns)
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
 
 
 def refusal(rule: AcceptRule) -> str | None:
@@ -281,6 +303,7 @@ def _rule(raw: Any, where: str) -> AcceptRule:
             if "request_field" in raw
             else ()
         ),
+        sdk_errors=_strings(raw["sdk_error"], f"{where}.sdk_error") if "sdk_error" in raw else (),
         owner=owner,
         expires=_expires(raw["expires"], f"{where}.expires") if "expires" in raw else None,
     )
@@ -317,6 +340,7 @@ class PairFacts:
     sdk_status: int | None
     legacy_status: int | None
     request_keys: frozenset[str] = frozenset()
+    sdk_error: str | None = None  # the SDK answer's error message, when it is an error
     # The SDK failed outright (5xx, 408, 429, no answer, a cut stream) where legacy
     # succeeded: no rule applies (harness.report.outcomes decides it).
     sdk_failed: bool = False

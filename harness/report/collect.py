@@ -44,6 +44,7 @@ from harness.report.tally import (
 from harness.report.upstream_facts import (
     call_count_difference,
     routing_difference,
+    uncalled_success,
     upstream_calls,
 )
 from harness.sse import format_of
@@ -163,6 +164,14 @@ def sdk_failed(pair: CapturedPair, shift: Direction | None) -> bool:
     return not sdk.truncated and _terminated(legacy) and not _terminated(sdk)
 
 
+def _error_message(answer: Observation | None) -> str | None:
+    """``error.message`` of an answer in either API's error shape, else None."""
+    body = answer.body if answer is not None else None
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else None
+
+
 def pair_facts(pair: CapturedPair, shift: Direction | None) -> PairFacts:
     """What the accept rules match a pair on, besides its differences."""
     request, sdk, legacy = pair.request, pair.sdk, pair.legacy
@@ -174,6 +183,7 @@ def pair_facts(pair: CapturedPair, shift: Direction | None) -> PairFacts:
         sdk_status=sdk.status if sdk is not None else None,
         legacy_status=legacy.status if legacy is not None else None,
         request_keys=frozenset(str(k) for k in body) if isinstance(body, dict) else frozenset(),
+        sdk_error=_error_message(sdk),
         sdk_failed=sdk_failed(pair, shift),
     )
 
@@ -263,6 +273,15 @@ class EvidenceCollector:
                         for key, d in _fields(verdict).items()
                         if d.category == "upstream"
                     }
+            elif shift is Direction.SDK_BETTER and sdk_calls is not None:
+                made_up = uncalled_success(
+                    request_id,
+                    pair.request.endpoint,
+                    pair.sdk.status if pair.sdk is not None else None,
+                    sdk_calls,
+                )
+                if made_up is not None:
+                    call_count = (True, made_up)
         if routing is not None and routing[0] is not None and acceptance is not None:
             # The routing gate reads the same upstream difference the verdict holds: a
             # rule that accepted it there accepts it here.

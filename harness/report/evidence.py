@@ -29,8 +29,8 @@ from harness.report.checks import thresholds_of
 from harness.report.collect import EvidenceCollector
 from harness.report.model import PairView, ReadinessReport
 from harness.report.resource_gates import load_summaries
-from harness.report.tally import MAX_EXAMPLES, Evidence, RssSeries, RunInfo
-from harness.report.upstream_facts import unattached_text
+from harness.report.tally import Evidence, RssSeries, RunInfo
+from harness.report.upstream_facts import count_unattached
 from harness.runs.identity import file_sha256, package_version
 from harness.runs.scope import ReportScope
 from harness.settings import HarnessSettings
@@ -292,9 +292,7 @@ def collect_evidence(
     evidence.rss = rss
     calls = evidence.provider_calls
     for target, call in _in_scope(unattached, scope):
-        calls.unattached[target] += 1
-        if len(calls.unattached_examples) < MAX_EXAMPLES:
-            calls.unattached_examples.append(unattached_text(target, call))
+        count_unattached(calls, target, call)
     if scope is not None:
         evidence.scope = scope.text
         evidence.shadow_run = scope.run

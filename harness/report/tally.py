@@ -226,7 +226,9 @@ class ProviderCallTally:
     retries are set aside. ``parity_compared`` / ``parity_differing``: pairs whose calls
     were compared field by field (:func:`harness.compare.upstream.upstream_parity`), the
     differing fields counted by generalized path. ``unattached``: per target, provider
-    calls no client request claimed."""
+    calls no client request claimed; ``replay_misses``: per target, the mirror side's calls
+    the replay upstream had no recorded answer for (answered 502 there, never forwarded:
+    they reached no provider), and ``miss_paths`` where they went."""
 
     counted: int = 0
     count_mismatched: int = 0
@@ -237,6 +239,8 @@ class ProviderCallTally:
     parity_examples: dict[str, list[Example]] = field(default_factory=dict)
     unattached: Counter[str] = field(default_factory=Counter)
     unattached_examples: list[str] = field(default_factory=list)
+    replay_misses: Counter[str] = field(default_factory=Counter)
+    miss_paths: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: ProviderCallTally) -> None:
         self.counted += other.counted
@@ -251,6 +255,8 @@ class ProviderCallTally:
         self.unattached.update(other.unattached)
         room = MAX_EXAMPLES - len(self.unattached_examples)
         self.unattached_examples.extend(other.unattached_examples[:room])
+        self.replay_misses.update(other.replay_misses)
+        self.miss_paths.update(other.miss_paths)
 
 
 @dataclass(frozen=True, slots=True)

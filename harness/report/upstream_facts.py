@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.compare.upstream import PRESENT_CREDENTIALS, answered_calls, credential_present
-from harness.report.tally import Example, UpstreamCall
+from harness.report.tally import MAX_EXAMPLES, Example, ProviderCallTally, UpstreamCall
+from harness.upstream.records import REPLAY_MISS
 
 __all__ = [
     "CF_COOKIE",
@@ -31,6 +32,8 @@ __all__ = [
     "call_count_difference",
     "cookie_persistence",
     "routing_difference",
+    "count_unattached",
+    "uncalled_success",
     "unattached_text",
     "upstream_calls",
 ]
@@ -123,6 +126,30 @@ def call_count_difference(
     )
 
 
+# Endpoints whose success needs the model: an answer without any provider call is made up.
+_GENERATION = frozenset({"chat", "messages"})
+
+
+def uncalled_success(
+    pair_id: str, endpoint: str, sdk_status: int | None, sdk_calls: Sequence[Any]
+) -> Example | None:
+    """An SDK success on a generation endpoint with no provider call at all. A pair set
+    apart (legacy failed, the SDK succeeded) is not compared, and under replay legacy
+    fails whenever it calls where the SDK did not: without this, an SDK proxy that
+    answered without the model would hide among such pairs."""
+    if endpoint not in _GENERATION or sdk_calls or sdk_status is None:
+        return None
+    if not 200 <= sdk_status < 300:
+        return None
+    return Example(
+        pair_id,
+        "upstream.calls",
+        _calls_text(sdk_calls),
+        "-",
+        f"the SDK side answered {sdk_status} without any provider call",
+    )
+
+
 def _calls_text(calls: Sequence[Any]) -> str:
     statuses = [
         str(c.get("status")) if c.get("status") is not None else str(c.get("outcome") or "none")
@@ -211,3 +238,15 @@ def cookie_persistence(target: str, calls: Iterable[UpstreamCall], keep: int = 5
             if known is not None:
                 holds_from = known if holds_from is None else min(holds_from, known)
     return CookieFacts(target, len(ordered), expected, carried, tuple(misses))
+
+
+def count_unattached(calls: ProviderCallTally, target: str, call: Mapping[str, Any]) -> None:
+    """Count one call no client request claimed: a replay miss apart (it reached no
+    provider; the gate decides what it means per side), any other as unattached."""
+    if call.get(REPLAY_MISS):
+        calls.replay_misses[target] += 1
+        calls.miss_paths[f"{target}: {call.get('method') or 'POST'} {call.get('path') or '?'}"] += 1
+        return
+    calls.unattached[target] += 1
+    if len(calls.unattached_examples) < MAX_EXAMPLES:
+        calls.unattached_examples.append(unattached_text(target, call))

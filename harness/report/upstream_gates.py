@@ -30,7 +30,7 @@ _SIDES = ("sdk", "legacy")
 def accounted_gate(evidence: Evidence) -> GateResult:
     calls = evidence.provider_calls
     sides = [*_SIDES, *sorted(set(calls.unattached) - set(_SIDES))]
-    checks = tuple(
+    checks = [
         Check(
             side,
             Status.FAIL if calls.unattached[side] else Status.PASS,
@@ -40,27 +40,57 @@ def accounted_gate(evidence: Evidence) -> GateResult:
             "",
         )
         for side in sides
-    )
+    ]
+    # Replay misses never reached the provider. The SDK side's (legacy the primary) are
+    # calls legacy did not make, which the provider gets once the SDK proxy serves: they
+    # fail. Legacy's (the SDK the primary) are calls the SDK proxy did not make, which
+    # its answer shows (a request refused before any call, another endpoint): the pair
+    # is judged on that answer, and an SDK success without any provider call fails
+    # "provider calls per request".
+    sdk_misses = calls.replay_misses["sdk"]
+    for side in sorted(calls.replay_misses):
+        missed = calls.replay_misses[side]
+        checks.append(
+            Check(
+                f"{side} replay misses",
+                Status.FAIL if side == "sdk" else Status.PASS,
+                missed,
+                f"{missed} calls the primary did not make (answered 502, never forwarded)",
+                "SDK side: 0; legacy side: informational",
+                ", ".join(
+                    f"{where.split(': ', 1)[1]} x{count}"
+                    for where, count in sorted(calls.miss_paths.items())
+                    if where.startswith(f"{side}: ")
+                ),
+            )
+        )
     total = sum(calls.unattached.values())
-    seen = total + sum(len(found) for found in evidence.upstream_calls.values())
-    status = Status.FAIL if total else Status.PASS
-    detail = ""
+    misses = sum(calls.replay_misses.values())
+    seen = total + misses + sum(len(found) for found in evidence.upstream_calls.values())
+    status = Status.FAIL if total or sdk_misses else Status.PASS
+    parts = []
     if total:
-        detail = (
+        parts.append(
             ", ".join(
                 f"{side}: {calls.unattached[side]}" for side in sides if calls.unattached[side]
             )
             + " unattached; e.g. "
             + "; ".join(calls.unattached_examples)
         )
+    parts.extend(
+        f"{check.name}: {check.samples} ({check.detail})" for check in checks[len(sides) :]
+    )
+    measured: dict[str, object] = {"unattached": dict(sorted(calls.unattached.items()))}
+    if misses:
+        measured["replay_misses"] = dict(sorted(calls.replay_misses.items()))
     return GateResult(
         "provider calls accounted",
         status,
         seen,
-        {"unattached": dict(sorted(calls.unattached.items()))},
+        measured,
         "every provider call belongs to a client request",
-        detail,
-        checks=checks,
+        "; ".join(parts),
+        checks=tuple(checks),
     )
 
 

@@ -60,8 +60,8 @@ from harness.report.collect import EvidenceCollector
 from harness.report.gates import evaluate
 from harness.report.latency_gates import latency_summaries
 from harness.report.model import GateResult, LatencySummary, Status
-from harness.report.tally import MAX_EXAMPLES, RunInfo
-from harness.report.upstream_facts import RACE_SECONDS, unattached_text
+from harness.report.tally import RunInfo
+from harness.report.upstream_facts import RACE_SECONDS, count_unattached
 from harness.sandbox import SandboxSettings
 from harness.sandbox import create_app as create_sandbox
 from harness.sandbox.client import SandboxControl
@@ -351,9 +351,7 @@ class SelftestStack:
         evidence = collector.evidence
         calls = evidence.provider_calls
         for target, call in unattached:
-            calls.unattached[target] += 1
-            if len(calls.unattached_examples) < MAX_EXAMPLES:
-                calls.unattached_examples.append(unattached_text(target, call))
+            count_unattached(calls, target, call)
         summaries = latency_summaries(evidence)
         decided = evaluate(evidence, self.settings, latency=summaries)
         gates = [g for g in decided if g.status is Status.FAIL]

@@ -5,7 +5,7 @@
     client --> CanaryRoute --(user in the slice)--> SDK side:    the SDK proxy answers,
                    |                                             legacy is mirrored
                    +------(everyone else)--------> legacy side: the legacy proxy answers,
-                   |                                             the SDK is mirrored (live)
+                   |                                             the SDK is mirrored
                    +-- percent: read from the store every POLL_SECONDS (the controller,
                        ``harness cutover --canary``, writes it)
 
@@ -15,12 +15,21 @@ conversation of a user goes the same way, none is split), by the hash sampling u
 percent is served by the SDK proxy. The choice is deterministic (the same on every
 request and after a restart) and slices only grow (a user under 5 is under 25).
 
-Mirroring continues both ways. The SDK side is an ordinary SDK-primary shadow (replay by
-default: the legacy mirror is answered with the SDK's provider answers). The legacy
-side mirrors to the SDK proxy only with ``shadow.upstream: live`` (the SDK calls the
-provider too): replaying needs the legacy stack's provider calls recorded, which is not
-supported yet. In replay mode the legacy-answered users are served and not captured;
-the window is judged on the SDK slice's pairs, each against legacy on the same request.
+Mirroring continues both ways, each pair labelled with the side that answered the client
+(``primary.target``: ``sdk`` or ``legacy``). The SDK side is an ordinary SDK-primary
+shadow. The legacy side is a legacy-primary shadow: its requests are forwarded to
+``legacy_url`` and mirrored to an SDK proxy this process runs. Under replay (the default)
+nothing reaches the provider twice on either side:
+
+* SDK slice: the legacy mirror (``shadow.mirror_to``) is answered by replay with the SDK
+  proxy's provider calls, tapped in this process;
+* legacy slice: the serving legacy stack's LiteLLM server calls the provider through the
+  recording relay (:mod:`harness.shadow.recording_relay`; it must run on
+  ``CanaryRun.relay_config``), and the SDK mirror is answered by replay with what the
+  relay recorded.
+
+Each side has its own replay upstream (the legacy side's on a port of its own). With
+``shadow.upstream: live`` both mirrors call the provider themselves.
 
 A change of percent applies to requests that arrive after it: one already being served
 finishes where it started (a rollback cuts nothing in flight).
@@ -40,8 +49,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from harness.settings import HarnessSettings
-from harness.shadow.forwarder import Forwarder
+from harness.settings import HarnessSettings, replay_address
 from harness.shadow.mirror import STATS_PATH, _send_json
 from harness.shadow.sampling import endpoint_of, percent_bucket
 from harness.store.canary_store import CanaryStore
@@ -163,6 +171,9 @@ class CanaryRun:
     settings: HarnessSettings
     percent: CanaryPercent
     closers: list[Callable[[], None]] = field(default_factory=list)
+    # Replay: the config the serving legacy stack's LiteLLM server must run on (its
+    # providers through the recording relay), written beside the store.
+    relay_config: Path | None = None
 
     def close(self) -> None:
         self.percent.stop()
@@ -180,39 +191,41 @@ def build_canary(
 
     if not legacy_url:
         raise ConfigError("shadow --canary: --legacy-url: the legacy proxy that serves users")
-    live = settings.shadow.upstream == "live"
     sdk_run = build_shadow(config, settings.with_overrides("shadow", primary="sdk"))
     assert sdk_run.settings is not None
-    closers = [sdk_run.close]
-    stats = [sdk_run.mirror.stats]
-    legacy_app: ASGIApp
-    if live:
-        legacy_run = build_shadow(
-            config,
-            settings.with_overrides("shadow", primary="legacy", mirror_to=legacy_url),
-        )
-        legacy_app = legacy_run.app
-        closers.append(legacy_run.close)
-        stats.append(legacy_run.mirror.stats)
-    else:
-        legacy_app = Forwarder(legacy_url.rstrip("/"), timeout=config.litellm.request_timeout)
+    legacy_settings = settings.with_overrides("shadow", primary="legacy", mirror_to=legacy_url)
+    if settings.shadow.upstream == "replay":
+        # The SDK side's replay upstream holds its port (its mirror stack points there):
+        # the legacy side's gets any other.
+        host, _ = replay_address(sdk_run.settings.shadow.replay_listen)
+        legacy_settings = legacy_settings.with_overrides("shadow", replay_listen=f"{host}:0")
+    legacy_run = build_shadow(config, legacy_settings)
     percent = CanaryPercent(CanaryStore(store)).start()
     route = CanaryRoute(
         sdk_run.app,
-        legacy_app,
+        legacy_run.app,
         router=MemoryRouter(config.user_id_mappings),
         percent=lambda: percent.value,
-        stats=lambda: _sum_stats([s() for s in stats]),
+        stats=lambda: _sum_stats([sdk_run.mirror.stats(), legacy_run.mirror.stats()]),
     )
-    return CanaryRun(route, sdk_run.settings, percent, closers)
+    return CanaryRun(
+        route,
+        sdk_run.settings,
+        percent,
+        [sdk_run.close, legacy_run.close],
+        relay_config=legacy_run.relay_config,
+    )
 
 
 def _sum_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Both mirrors' counters added up (numbers only), as one ``/_shadow/stats``."""
+    """Both mirrors' counters added up (numbers, also nested, as the replay upstream's),
+    as one ``/_shadow/stats``; anything else is the first part's."""
     total: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, dict) and isinstance(total.get(key, {}), dict):
+                total[key] = _sum_stats([total.get(key, {}), value])
+            elif isinstance(value, bool) or not isinstance(value, int | float):
                 total.setdefault(key, value)
             else:
                 total[key] = total.get(key, 0) + value

@@ -35,9 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--relay-listen",
         metavar="HOST:PORT",
-        help="replay with --primary legacy: where the recording relay in front of the "
-        "provider listens (the legacy stack's LiteLLM server runs on the config printed "
-        "at start, its providers through the relay)",
+        help="replay with --primary legacy or --canary: where the recording relay in front "
+        "of the provider listens (the serving legacy stack's LiteLLM server runs on the "
+        "config printed at start, its providers through the relay)",
     )
     parser.add_argument(
         "--canary",

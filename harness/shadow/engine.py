@@ -79,7 +79,7 @@ from harness.shadow.targets import SHADOW_HEADER, MirrorTargets
 from harness.sse import format_of
 from harness.store.writer import StoreHealth
 from harness.upstream.join import REPEAT_SUFFIX
-from harness.upstream.records import received_record, tapped_record
+from harness.upstream.records import miss_record, received_record, tapped_record
 from harness.usage import usage_tokens
 from memory_proxy.memory_router import CONVERSATION_HEADER, MemoryRouter, client_family
 
@@ -491,7 +491,7 @@ class MirrorEngine:
         give to a request: into the store, never dropped. The caller hands them over with
         each outcome, and the rest when it closes."""
         if calls:
-            self.sink.add_unattached(self.targets.shadow.role, [received_record(c) for c in calls])
+            self.sink.add_unattached(self.targets.shadow.role, [miss_record(c) for c in calls])
 
     def _keep_unsent(self, job: _Job) -> None:
         """A job the drain will not send: stored primary-only, never dropped."""

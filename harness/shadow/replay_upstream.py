@@ -105,6 +105,9 @@ class ReceivedCall:
     status: int  # what it was answered
     duration_ms: float
     answer_headers: list[tuple[str, str]] = field(default_factory=list)  # as replayed
+    # Claimed by its content key, not by the harness's id of the request: one of the
+    # identical requests in flight then, maybe another than the one that made it.
+    by_key: bool = False
 
 
 @dataclass
@@ -117,6 +120,7 @@ class Registration:
     user_id: str | None = None  # the memory user id the primary's call carried
     served: int = 0
     received: list[ReceivedCall] = field(default_factory=list)
+    registered: float = field(default_factory=time.time)
 
     def next_call(self) -> CallRecord:
         call = self.calls[min(self.served, len(self.calls) - 1)]
@@ -158,6 +162,7 @@ class ReplayUpstream:
             waiting = self._waiting.get(registration.key, [])
             if registration in waiting:
                 waiting.remove(registration)
+                _take_back(registration, waiting)
             if not waiting:
                 self._waiting.pop(registration.key, None)
             if registration.request_id is not None:
@@ -204,7 +209,8 @@ class ReplayUpstream:
         # Decoded once: for the lookups here and for the record of what the mirror sent.
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         named = {k.lower(): v for k, v in headers}
-        claimed = self._claim(replay_key(body), named.get(SHADOW_HEADER), named.get(MEMORY_USER))
+        request_id = named.get(SHADOW_HEADER)
+        claimed = self._claim(replay_key(body), request_id, named.get(MEMORY_USER))
         if claimed is None:
             status = MISS_STATUS
             await _send_miss(send)
@@ -222,6 +228,8 @@ class ReplayUpstream:
             status=status,
             duration_ms=(time.perf_counter() - arrived) * 1000,
             answer_headers=list(claimed[1][6]) if claimed is not None else [],
+            by_key=claimed is not None
+            and (request_id is None or claimed[0].request_id != request_id),
         )
         with self._lock:
             if claimed is not None:
@@ -256,6 +264,23 @@ class ReplayRouter:
             await self.twin(scope, receive, send)
             return
         await self.mirror(scope, receive, send)
+
+
+def _take_back(registration: Registration, siblings: Sequence[Registration]) -> None:
+    """A mirrored request answered without any call of its own on record, while an
+    identical one (same key) in flight holds a call claimed by key since this one was
+    registered: that call was this request's. Identical requests in flight share a key,
+    and a call without the harness's id (the legacy proxy does not pass it on) goes to
+    the least-served of them, which may be another one's; left there, one pair would show
+    a provider call too many and the other one too few. Only the count is at stake: the
+    siblings' recorded answers are the same provider's for the same turn."""
+    if registration.received or not registration.calls:
+        return
+    for sibling in siblings:
+        for index, call in enumerate(sibling.received):
+            if call.by_key and call.time >= registration.registered:
+                registration.received.append(sibling.received.pop(index))
+                return
 
 
 async def _pause_until(arrived: float, offset_s: float) -> None:

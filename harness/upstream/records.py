@@ -19,7 +19,11 @@ if TYPE_CHECKING:  # the shadow package imports this module: no import cycle at 
     from harness.shadow.replay_upstream import ReceivedCall
     from harness.shadow.upstream_tap import CallRecord
 
-__all__ = ["received_record", "tapped_record"]
+__all__ = ["REPLAY_MISS", "miss_record", "received_record", "tapped_record"]
+
+# Set on a call the replay upstream could not answer (no recorded call of the primary's
+# to replay): it was answered 502 there and never forwarded, so it reached no provider.
+REPLAY_MISS = "replay_miss"
 
 
 def tapped_record(call: CallRecord, began: float | None, received_at: float) -> dict[str, Any]:
@@ -51,6 +55,13 @@ def received_record(call: ReceivedCall) -> dict[str, Any]:
     record["duration_ms"] = round(call.duration_ms, 3)
     record["outcome"] = "completed"
     record["completed"] = True
+    return record
+
+
+def miss_record(call: ReceivedCall) -> dict[str, Any]:
+    """A call of the mirror side that no mirrored request claimed: a replay miss."""
+    record = received_record(call)
+    record[REPLAY_MISS] = True
     return record
 
 

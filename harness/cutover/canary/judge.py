@@ -13,6 +13,9 @@ gates, unchanged:
   at the front door as in the report;
 * **parity** per endpoint (:func:`~harness.report.traffic_gates.parity_gate`).
 
+Under replay, a legacy-answered pair whose provider calls were not recorded is left out
+(:func:`unrecorded_legacy`) and counted: its SDK mirror had nothing to be answered with.
+
 A window passes when nothing fails, the error-rate gate has enough pairs, and at least
 one latency and one parity gate pass; a slice with too few samples of its own is shown
 but does not hold the step back (a quiet endpoint must not stall the rollout). Any FAIL
@@ -40,7 +43,13 @@ from harness.report.traffic_gates import parity_gate
 from harness.settings import HarnessSettings
 from harness.store.capture_store import StoredPair, UnreadableRow
 
-__all__ = ["WindowJudgement", "error_rate_gate", "judge_window", "served_error"]
+__all__ = [
+    "WindowJudgement",
+    "error_rate_gate",
+    "judge_window",
+    "served_error",
+    "unrecorded_legacy",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class WindowJudgement:
     served: dict[str, int]  # who answered the client -> pairs
     gates: tuple[GateResult, ...]
     reason: str
+    unrecorded: int = 0  # legacy-answered replay pairs left out (:func:`unrecorded_legacy`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +69,7 @@ class WindowJudgement:
             "pairs": self.pairs,
             "served": dict(self.served),
             "reason": self.reason,
+            "unrecorded": self.unrecorded,
             "gates": [
                 {
                     "name": g.name,
@@ -81,6 +92,20 @@ def served_error(observation: Observation, endpoint: str) -> bool:
     if observation.is_stream and 200 <= status < 300 and not observation.truncated:
         return not succeeded(observation, endpoint)
     return False
+
+
+def unrecorded_legacy(pair: CapturedPair) -> bool:
+    """A replay pair legacy answered with no provider call recorded. The SDK mirror is
+    answered by replay with legacy's recorded calls: with none, its answer is the replay
+    upstream's miss (a 502), which says nothing of the SDK proxy and must not roll the
+    canary back. It happens when the serving legacy stack's LiteLLM server does not run on
+    the recording relay's config (and when legacy answered without the provider, which
+    the SDK mirror then does too: little is lost by leaving that out)."""
+    return (
+        pair.upstream_mode == "replay"
+        and pair.primary.target == "legacy"
+        and not pair.upstream.get("legacy")
+    )
 
 
 def error_rate_gate(pairs: Iterable[CapturedPair], settings: HarnessSettings) -> GateResult:
@@ -132,7 +157,11 @@ def judge_window(
     """Fold the window's rows and decide it (``settings.report.min_samples`` per gate)."""
     collector = EvidenceCollector(comparator, run, redactor)
     pairs: list[CapturedPair] = []
+    unrecorded = 0
     for row in rows:
+        if isinstance(row, StoredPair) and unrecorded_legacy(row.pair):
+            unrecorded += 1
+            continue
         collector.add_row(row)
         if isinstance(row, StoredPair):
             pairs.append(row.pair)
@@ -143,7 +172,12 @@ def judge_window(
     parity = _parity_gates(evidence, settings)
     gates = (errors, *latency, *parity)
     status, reason = _decide(errors, latency, parity)
-    return WindowJudgement(status, len(pairs), dict(served), gates, reason)
+    if unrecorded:
+        reason += (
+            f" ({unrecorded} legacy-answered pairs left out: no provider call recorded; "
+            "is the legacy LiteLLM server on the recording relay's config?)"
+        )
+    return WindowJudgement(status, len(pairs), dict(served), gates, reason, unrecorded)
 
 
 def _parity_gates(evidence: Evidence, settings: HarnessSettings) -> list[GateResult]:

@@ -129,6 +129,40 @@ def test_paths_model_family_and_request_fields_narrow_a_rule() -> None:
     assert evidence.diffs["messages"].categories["status"] == 0
 
 
+def test_an_sdk_error_pattern_takes_only_the_sdk_errors_it_names() -> None:
+    def refused(request_id: str, message: str) -> CapturedPair:
+        return make_pair(
+            _error("sdk", 400, "invalid_request_error", message),
+            _error("legacy", 502, "api_error", "replay miss"),
+            endpoint="messages",
+            request_id=request_id,
+        )
+
+    rule = {
+        "name": "checked-locally",
+        "reason": "the SDK proxy checks the shape first",
+        "endpoint": "messages",
+        "status": {"sdk": 400},
+        # Brackets are literal, only * is a wildcard: "messages[0]" is no character class.
+        "sdk_error": ["messages[*]: expected an object*", "*: expected *, got *"],
+        "category": ["status", "error_type", "error_message"],
+    }
+    evidence = _collect(
+        [rule],
+        [
+            refused("a", "messages[0]: expected an object with a string 'role'"),
+            refused("b", "stream: expected a boolean, got string"),
+            # The same statuses with another message (an SDK defect refusing a valid
+            # request, say) stay regressions.
+            refused("c", "messages0: expected an object with a string 'role'"),
+            refused("d", "upstream refused the request"),
+        ],
+    ).evidence
+    assert evidence.accepted.rules[0].examples == ["a", "b"]
+    assert evidence.diffs["messages"].categories["status"] == 2
+    assert parse_rules([rule])[0].to_dict()["sdk_error"] == rule["sdk_error"]
+
+
 def test_an_expired_rule_is_listed_and_not_applied_a_stale_one_is_listed() -> None:
     expired = {**UNKNOWN_MODEL, "name": "expired", "expires": "2026-01-01"}
     stale = {**UNKNOWN_MODEL, "name": "stale", "endpoint": "count_tokens"}
@@ -223,6 +257,10 @@ def test_the_shipped_accepted_differences_are_documented() -> None:
         "client-credentials-refused",
         "model-list-from-config",
         "local-token-count",
+        "request-checked-locally",
+        "openai-error-code",
+        "litellm-usage-cost",
+        "invalid-json-error-shape",
     ]
     for rule in rules:
         assert f"| `{rule.name}` |" in readme, f"{rule.name} is not documented in the README"

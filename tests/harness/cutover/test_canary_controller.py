@@ -117,6 +117,30 @@ def test_a_window_with_too_few_pairs_decides_nothing_even_when_failing_so_far() 
     assert "not enough samples" in judged.reason
 
 
+def test_under_replay_a_legacy_pair_with_no_recorded_call_is_left_out_not_an_sdk_error() -> None:
+    # The legacy stack's calls did not go through the recording relay: the SDK mirror got
+    # the replay upstream's miss. Not the SDK's fault, so no rollback.
+    call = {"method": "POST", "status": 200}
+    missed = dataclasses.replace(chat_observation(target="sdk"), status=502, body=None)
+    unrecorded = [
+        make_pair(chat_observation(target="legacy"), missed, request_id=f"u{n}", upstream={})
+        for n in range(12)
+    ]
+    replay = [dataclasses.replace(p, upstream_mode="replay") for p in unrecorded]
+    healthy = [
+        dataclasses.replace(_pair(n, 1.0), upstream_mode="replay", upstream={"sdk": [call]})
+        for n in range(12)
+    ]
+    judged = _judge(_rows(replay + healthy))
+    assert judged.status is Status.PASS, judged.reason
+    assert judged.unrecorded == 12 and judged.served == {"sdk": 12}
+    assert "12 legacy-answered pairs left out" in judged.reason
+    # With the call recorded (or in live mode), the same 502s are the SDK's own: a FAIL.
+    recorded = [dataclasses.replace(p, upstream={"legacy": [call]}) for p in replay]
+    assert _judge(_rows(recorded + healthy)).status is Status.FAIL
+    assert _judge(_rows(unrecorded + healthy)).status is Status.FAIL
+
+
 # -- controller ---------------------------------------------------------------------------
 
 

@@ -237,6 +237,22 @@ CASES: list[tuple[str, Mutation, str, Status, int]] = [
         FAIL,
         0,
     ),
+    # replay misses reached no provider: legacy's are calls the SDK did not make (shown,
+    # not failed); the SDK's (legacy the primary) are calls the provider gets at cutover
+    (
+        "legacy's replay misses",
+        _calls(replay_misses=Counter(legacy=5)),
+        "provider calls accounted",
+        PASS,
+        0,
+    ),
+    (
+        "the SDK's replay miss",
+        _calls(replay_misses=Counter(sdk=1)),
+        "provider calls accounted",
+        FAIL,
+        0,
+    ),
     ("one duplicate", _calls(count_mismatched=1), "provider calls per request", FAIL, 0),
     (
         "duplicate, few pairs",

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.observation import Observation
+from harness.report.tally import ProviderCallTally
 from harness.report.upstream_facts import (
     call_count_difference,
     cookie_persistence,
+    count_unattached,
     routing_difference,
+    uncalled_success,
     upstream_calls,
 )
+from harness.upstream.records import REPLAY_MISS
 
 
 def _call(seq: int, at: float | None, *, valid: bool, issued: bool, **extra: Any) -> dict:
@@ -129,3 +134,52 @@ def test_calls_per_request_after_explained_retries() -> None:
     assert lost is not None and lost.detail == "the SDK side made 1 fewer provider call"
     # A 400 is an answer, not a reason to retry: a second call after it is a duplicate.
     assert call_count_difference("r", [{"status": 400}, {"status": 400}], [{"status": 400}])
+
+
+def test_an_sdk_success_set_apart_without_any_provider_call_fails_calls_per_request() -> None:
+    """Under replay, legacy fails (the replay upstream's 502) wherever it calls and the
+    SDK did not, and such pairs are set apart, not compared: an SDK proxy that made an
+    answer up without the model would hide there, but for this check."""
+    from harness.compare import Comparator
+    from harness.report.collect import EvidenceCollector
+    from tests.harness.builders import chat_observation, make_pair
+    from tests.harness.report.factories import RUN
+
+    miss = Observation("legacy", 502, {}, body={"error": {"type": "api_error"}})
+    called = {"status": 200, "method": "POST", "path": "/v1/chat/completions"}
+
+    def collect(*pairs: Any) -> Any:
+        collector = EvidenceCollector(Comparator(), RUN)
+        for pair in pairs:
+            collector.add(pair)
+        return collector.evidence.provider_calls
+
+    made_up = make_pair(
+        chat_observation(), miss, request_id="made-up", upstream={"sdk": [], "legacy": []}
+    )
+    honest = make_pair(
+        chat_observation(), miss, request_id="honest", upstream={"sdk": [called], "legacy": []}
+    )
+    calls = collect(made_up, honest)
+    assert (calls.counted, calls.count_mismatched) == (1, 1)
+    (example,) = calls.count_examples
+    assert example.pair_id == "made-up"
+    assert example.detail == "the SDK side answered 200 without any provider call"
+    # A refusal before any call is no made-up answer; a count_tokens estimate is local.
+    refused = Observation("sdk", 400, {}, body={"error": {"type": "invalid_request_error"}})
+    local = make_pair(chat_observation(), miss, endpoint="count_tokens", upstream={"sdk": []})
+    calls = collect(make_pair(refused, miss, upstream={"sdk": []}), local)
+    assert calls.counted == calls.count_mismatched == 0
+    assert uncalled_success("r", "messages", 200, []) is not None
+    assert uncalled_success("r", "messages", 200, [called]) is None
+
+
+def test_replay_misses_are_counted_apart_from_unattached_calls() -> None:
+    calls = ProviderCallTally()
+    count_unattached(calls, "legacy", {"method": "POST", "path": "/v1/responses", REPLAY_MISS: 1})
+    count_unattached(calls, "legacy", {"method": "POST", "path": "/v1/responses", REPLAY_MISS: 1})
+    count_unattached(calls, "sdk", {"method": "POST", "path": "/v1/messages", "status": 200})
+    assert calls.replay_misses == {"legacy": 2}
+    assert calls.miss_paths == {"legacy: POST /v1/responses": 2}
+    assert calls.unattached == {"sdk": 1}
+    assert calls.unattached_examples == ["sdk: POST /v1/messages (200)"]

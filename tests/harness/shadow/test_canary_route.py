@@ -1,9 +1,12 @@
 """The canary front door: who answers, and an automatic rollback through real servers.
 
-The end-to-end test runs the front door on loopback in live mirror mode with the real
-SDK proxy (its own sandbox, faulted) and the real legacy stack (LiteLLM server + legacy
-proxy, on the session's healthy sandbox): the SDK slice fails, the controller rolls it
-back, and the slice's users are then answered by legacy, with no stream cut.
+The first end-to-end test runs the front door on loopback in live mirror mode with the
+real SDK proxy (its own sandbox, faulted) and the real legacy stack (LiteLLM server +
+legacy proxy, on the session's healthy sandbox): the SDK slice fails, the controller rolls
+it back, and the slice's users are then answered by legacy, with no stream cut.
+
+The second runs it under replay with the real legacy stack on the recording relay's
+config: both slices are mirrored, and the provider sees each client request once.
 """
 
 from __future__ import annotations
@@ -11,26 +14,32 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from harness.cutover.canary.controller import CanaryController, CanaryPlan
 from harness.cutover.canary.judge import WindowJudgement, judge_window
-from harness.loopback import LoopbackServer
+from harness.loopback import LoopbackServer, free_port
+from harness.observation import last_user_text
 from harness.report.evidence import comparator_for, run_info
 from harness.sandbox import SandboxSettings, create_app
 from harness.sandbox.client import SandboxControl
 from harness.sandbox.config_file import write_sandbox_config
 from harness.settings import HarnessSettings
 from harness.shadow.canary_route import build_canary, on_sdk
+from harness.shadow.mirror_stack import derive_replay_config
 from harness.shadow.sampling import percent_bucket
-from harness.store.canary_store import CanaryStore
-from harness.store.capture_store import StoredPair, UnreadableRow
+from harness.store.canary_store import CanaryState, CanaryStore
+from harness.store.capture_store import CaptureStore, StoredPair, UnreadableRow
 from memory_proxy.config import load_config
+from memory_proxy.legacy_proxy import create_legacy_app
+from memory_proxy.litellm_server import LiteLLMServer
 from tests.conftest import MASTER_KEY
 
 USERS = [f"user-{n}" for n in range(400)]
@@ -181,12 +190,120 @@ def test_a_5xx_slice_is_rolled_back_and_its_users_answered_by_legacy_uncut(
     assert in_flight, "no SDK stream was in flight at the rollback"
 
 
-def _stats(url: str) -> dict[str, object]:
+@pytest.mark.slow
+def test_under_replay_both_slices_are_mirrored_and_the_provider_sees_each_call_once(
+    tmp_path: Path, sandbox: SandboxControl, sandbox_config_path: Path
+) -> None:
+    """At 50 %, users of both slices get pairs, each labelled with the side that answered;
+    the legacy slice's provider calls go through the recording relay, every mirror is
+    answered by replay, and the provider (the sandbox) gets each request's call once."""
+    config = load_config(sandbox_config_path)
+    store_path = tmp_path / "shadow.db"
+    replay_port, legacy_port = free_port(), free_port()
+    legacy_url = f"http://127.0.0.1:{legacy_port}"
+    settings = (
+        HarnessSettings()
+        .with_overrides("shadow", upstream="replay", mirror_process=False, aa_rate=0.0)
+        .with_overrides("shadow", replay_listen=f"127.0.0.1:{replay_port}", mirror_to=legacy_url)
+        .with_overrides("capture", store=store_path)
+    )
+    CanaryStore(store_path).save(
+        CanaryState((50, 100), 60, 60, 0, 50, "running", time.time(), time.time()), "step"
+    )
+    run = build_canary(config, settings, legacy_url=legacy_url, store=store_path)
+    assert run.relay_config is not None
+    # One legacy stack plays both legacy roles, split by model, to start one LiteLLM
+    # server instead of two (the suite is CPU-bound): gpt-4o as the SDK slice's mirror
+    # (its provider answered by the SDK side's replay upstream, as the mirror stack
+    # shadow mode starts), claude-sonnet-4.5 as the stack serving the legacy slice (its
+    # provider reached through the recording relay, as the relay config says).
+    replayed = derive_replay_config(
+        sandbox_config_path, f"http://127.0.0.1:{replay_port}", tmp_path / "replay.yaml"
+    )
+    models = [
+        *(m for m in _models(replayed) if m["model_name"] == "gpt-4o"),
+        *(m for m in _models(run.relay_config) if m["model_name"] != "gpt-4o"),
+    ]
+    legacy_config = tmp_path / "legacy.yaml"
+    raw = yaml.safe_load(run.relay_config.read_text(encoding="utf-8"))
+    legacy_config.write_text(yaml.safe_dump({**raw, "model_list": models}), encoding="utf-8")
+    slice_users = [u for u in USERS if on_sdk(u, 50)][:3]
+    others = [u for u in USERS if not on_sdk(u, 50)][:3]
+    sent: dict[str, str] = {}  # client request text -> its user
+    try:
+        with (
+            LiteLLMServer(
+                legacy_config, port=free_port(), log_path=tmp_path / "llm.log", ready_timeout=180
+            ) as llm,
+            LoopbackServer(create_legacy_app(load_config(legacy_config), llm.url), legacy_port),
+            LoopbackServer(run.app) as front,
+        ):
+            since = sandbox.latest_seq()
+            for user in slice_users + others:
+                model = "gpt-4o" if user in slice_users else "claude-sonnet-4.5"
+                for stream in (False, True):
+                    text = f"replayed canary turn for {user}, stream {stream}"
+                    sent[text] = user
+                    body = {
+                        "model": model,
+                        "max_tokens": 32,
+                        "stream": stream,
+                        "messages": [{"role": "user", "content": text}],
+                    }
+                    headers = {"x-api-key": MASTER_KEY, "x-memory-user-id": user}
+                    reply = httpx.post(
+                        front.url + "/v1/chat/completions", json=body, headers=headers, timeout=60
+                    )
+                    assert reply.status_code == 200, reply.text
+            _wait_for(lambda: _stats(front.url)["completed"] == len(sent))
+            stats = _stats(front.url)
+            provider_calls = [r for r in sandbox.api_requests(since) if r["method"] == "POST"]
+    finally:
+        run.close()
+
+    assert stats["canary"] == {"percent": 50, "sdk": 6, "legacy": 6}
+    # Every mirror's provider call, on either side's replay upstream, was answered by replay.
+    assert stats["replay"]["served"] == len(sent)
+    assert stats["replay"]["misses"] == 0 and stats["primary_unrecorded"] == 0
+    pairs = [
+        row.pair
+        for row in CaptureStore(store_path, spill=False).iter_pairs()
+        if isinstance(row, StoredPair)
+    ]
+    assert len(pairs) == len(sent)
+    for pair in pairs:
+        # Labelled with who answered the client: the SDK for its slice, else legacy.
+        expected = "sdk" if pair.request.user_id in slice_users else "legacy"
+        assert pair.primary.target == expected, pair.request.user_id
+        assert pair.upstream_mode == "replay"
+        assert pair.primary.status == 200
+        assert pair.shadow is not None and pair.shadow.status == 200
+        # Both sides' provider calls are stored: the primary's as made (tapped in the
+        # SDK proxy or recorded by the relay), the mirror's as replay answered them.
+        assert len(pair.upstream["sdk"]) == len(pair.upstream["legacy"]) == 1
+    assert {p.request.user_id for p in pairs} == set(slice_users + others)
+    # The provider got each client request's call exactly once, and nothing else.
+    texts = [last_user_text(r["body"]) for r in provider_calls]
+    assert sorted(texts) == sorted(sent)
+
+
+def _models(config_path: Path) -> list[dict[str, object]]:
+    return list(yaml.safe_load(config_path.read_text(encoding="utf-8"))["model_list"])
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+def _stats(url: str) -> dict[str, Any]:
     return json.loads(httpx.get(url + "/_shadow/stats", timeout=10).text)
 
 
 def _wait_for_percent(url: str, percent: float, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while _stats(url)["canary"]["percent"] != percent:  # type: ignore[index]
+    while _stats(url)["canary"]["percent"] != percent:
         assert time.monotonic() < deadline, f"the front door never read {percent} %"
         time.sleep(0.05)

@@ -226,3 +226,33 @@ def test_the_latency_twin_has_a_book_of_its_own() -> None:
     (mirror_call,) = mirror_registration.received
     assert twin_call.path == mirror_call.path == "/v3/api.anthropic.com/v1/messages"
     assert (mirror.served, twin.served, mirror.misses, twin.misses) == (1, 1, 0, 0)
+
+
+def test_a_call_claimed_by_an_identical_request_in_flight_goes_back_to_its_own(
+    replay: tuple[ReplayUpstream, httpx.Client],
+) -> None:
+    """Two identical requests in flight, and calls without the harness's id (the legacy
+    proxy does not pass it on): the first call is claimed by the least-served, which may
+    be the other one's. When a request is answered with no call on record, the call its
+    twin holds comes back to it: one call each, not two and none."""
+    upstream, client = replay
+    body = _body("the same turn")
+    recorded = _recorded(body, 200, [(0.0, b'{"id": "msg_1"}')])
+    first = upstream.expect([recorded], request_id="first")
+    second = upstream.expect([recorded], request_id="second")
+    assert first is not None and second is not None
+    # The second request's call arrives first, claimed by key: the tie goes to "first".
+    assert client.post("/v1/messages", content=body).status_code == 200
+    assert [len(first.received), len(second.received)] == [1, 0]
+    upstream.release(second)  # the second request was answered: that call was its own
+    assert [len(first.received), len(second.received)] == [0, 1]
+    assert client.post("/v1/messages", content=body).status_code == 200
+    upstream.release(first)
+    assert [len(first.received), len(second.received)] == [1, 1]
+    # A call claimed by the harness's id is its request's own: never taken back.
+    third = upstream.expect([recorded], request_id="third")
+    fourth = upstream.expect([recorded], request_id="fourth")
+    assert third is not None and fourth is not None
+    client.post("/v1/messages", content=body, headers={"x-shadow-request": "third"})
+    upstream.release(fourth)
+    assert [len(third.received), len(fourth.received)] == [1, 0]

@@ -7,7 +7,8 @@ of shadow mode, as a broken SDK proxy would:
   provider call (a memory header dropped, the call sent twice, ``cache_control`` marks
   stripped...). What the provider receives is what the harness records for that side.
 * ``answer`` defects sit between the client (the mirror) and that side's proxy: they
-  change the answer the client gets (finish reason, a tool argument, a stream's end...).
+  change the answer the client gets (finish reason, a tool argument, a stream's end...)
+  or when it gets it (+3 ms on every call, +20 % time to first token on streams).
   Not between the proxy and its provider: under replay the tap records what the primary
   received from its provider and replays it to the other side, so a change there would
   reach both sides and be no difference at all.
@@ -27,7 +28,9 @@ __all__ = [
     "WRONG_MODEL",
     "WRONG_USER",
     "Defect",
+    "answer_delay",
     "defect_named",
+    "first_token_delay",
     "mutate_answer_body",
     "mutate_answer_events",
     "mutate_answer_head",
@@ -47,16 +50,34 @@ _CHANGED_FINISH = {
 }
 _USAGE_KEYS = ("input_tokens", "output_tokens", "prompt_tokens", "completion_tokens")
 _DROPPED_HEADERS = ("request-id", "x-request-id")
+# The issue's latency defects: a fixed +3 ms on every answer, and +20 % on a stream's time
+# to its first token (the relay holds that token by a fifth of the time it took).
+ADDED_SECONDS = 0.003
+ADDED_TTFT_FRACTION = 0.20
 
 
 @dataclass(frozen=True)
 class Defect:
-    """One seeded defect: its name, where the relay applies it, the gate that must fail."""
+    """One seeded defect: its name, where the relay applies it, the gate that must fail
+    (for a gate per slice, such as ``latency``, any slice's; ``check``: the check of that
+    gate that must fail, when one is named)."""
 
     name: str
     place: Place
     gate: str
     what: str
+    check: str | None = None
+
+    @property
+    def expected(self) -> str:
+        """The gate (and check) as the table shows it."""
+        return f"{self.gate} ({self.check})" if self.check else self.gate
+
+    def named_by(self, gate: str, checks: tuple[str, ...]) -> bool:
+        """Whether the failed ``gate``, with its failing ``checks``, is this defect's."""
+        if gate != self.gate and not gate.startswith(self.gate + ": "):
+            return False
+        return self.check is None or self.check in checks
 
 
 CATALOGUE: tuple[Defect, ...] = (
@@ -113,6 +134,20 @@ CATALOGUE: tuple[Defect, ...] = (
         "answer",
         "client contract",
         "the provider's request id header is not relayed",
+    ),
+    Defect(
+        "+3 ms latency on every call",
+        "answer",
+        "latency",
+        "every answer starts 3 ms later",
+        check="p50",
+    ),
+    Defect(
+        "+20 % TTFT on streams",
+        "answer",
+        "latency",
+        "a stream's first token is held by a fifth of the time it took",
+        check="TTFT p50",
     ),
 )
 
@@ -189,6 +224,21 @@ def _strip_cache_control(value: Any) -> Any:
 
 
 # -- answer side ------------------------------------------------------------------------
+
+
+def answer_delay(defect: Defect | None) -> float:
+    """Seconds to hold an answer's start (status and headers) by."""
+    if defect is not None and defect.name == "+3 ms latency on every call":
+        return ADDED_SECONDS
+    return 0.0
+
+
+def first_token_delay(defect: Defect | None, elapsed: float) -> float:
+    """Seconds to hold a stream's first token by, ``elapsed`` seconds after the request
+    came in."""
+    if defect is not None and defect.name == "+20 % TTFT on streams":
+        return ADDED_TTFT_FRACTION * elapsed
+    return 0.0
 
 
 def mutate_answer_head(

@@ -10,12 +10,19 @@ call). The defect is switched at run time, so one stack serves the whole catalog
 
 With no defect the relay passes bytes through as they come, chunk by chunk. A stream
 whose events a defect changes is read whole first (its timing is not what the defect is
-about).
+about). The latency defects hold what they say: an answer's start by 3 ms, or a stream's
+first token (the first event carrying content, as the report's TTFT counts it) by a fifth
+of the time since the request came in.
+
+The same relay, never seeded, also sits in front of the latency twin and between it and
+its provider (:mod:`harness.selftest.run`): both timed sides go through the same hops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -24,13 +31,18 @@ from starlette.types import Receive, Scope, Send
 from harness.selftest.defects import (
     Defect,
     Place,
+    answer_delay,
     defect_named,
+    first_token_delay,
     mutate_answer_body,
     mutate_answer_events,
     mutate_answer_head,
     mutate_request,
 )
 from harness.shadow.forwarder import read_body
+from harness.shadow.sampling import endpoint_of
+from harness.sse import SseDecoder, first_token_offset, format_of
+from memory_proxy.api_formats import FormatName
 
 __all__ = ["CONTROL_PATH", "MutatingRelay"]
 
@@ -82,6 +94,7 @@ class MutatingRelay:
             return
         if scope["type"] != "http":
             return
+        began = time.perf_counter()
         body = await read_body(receive)
         if scope["path"] == CONTROL_PATH:
             await self._control(scope["method"], body, send)
@@ -106,7 +119,9 @@ class MutatingRelay:
         last_headers, last_body = calls[-1]
         reply = await self._send(scope["method"], url, last_headers, last_body)
         try:
-            await self._answer(reply, defect if self.place == "answer" else None, send)
+            answer_defect = defect if self.place == "answer" else None
+            fmt = format_of(endpoint_of(scope["method"], scope["path"]) or "")
+            await self._answer(reply, answer_defect, send, began, fmt)
         finally:
             await reply.aclose()
 
@@ -117,13 +132,27 @@ class MutatingRelay:
         request = httpx.Request(method, url, headers=headers, content=body)
         return await self._transport.handle_async_request(request)
 
-    async def _answer(self, reply: httpx.Response, defect: Defect | None, send: Send) -> None:
+    async def _answer(
+        self,
+        reply: httpx.Response,
+        defect: Defect | None,
+        send: Send,
+        began: float,
+        fmt: FormatName,
+    ) -> None:
         headers = [(k, v) for k, v in reply.headers.multi_items() if k.lower() not in _HOP]
         streamed = reply.headers.get("content-type", "").startswith("text/event-stream")
+        if delay := answer_delay(defect):
+            await asyncio.sleep(delay)
         if streamed and (defect is None or defect.name not in _STREAM_EDITS):
             status, headers = mutate_answer_head(defect, reply.status_code, headers, None)
             await _start(send, status, headers)
+            # Decoded only while a defect may hold the first token.
+            decoder = SseDecoder() if first_token_delay(defect, 1.0) else None
             async for chunk in reply.aiter_bytes():
+                if decoder is not None and first_token_offset(decoder.feed(chunk), fmt) is not None:
+                    decoder = None
+                    await asyncio.sleep(first_token_delay(defect, time.perf_counter() - began))
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
             return

@@ -61,20 +61,22 @@ RequestTuple = tuple[str, str, str, str, list[tuple[bytes, bytes]], bytes, float
 @dataclass(frozen=True)
 class MirrorPlan:
     """What to send for one mirrored request. ``upstream``: the primary's provider calls
-    to replay (replay mode), None in live mode."""
+    to replay (replay mode), None in live mode. ``twin_first``: whether the latency twin's
+    copy is written before the mirror's (the engine alternates it per latency slice)."""
 
     request: RequestTuple
     request_id: str
     upstream: tuple[CallRecord, ...] | None
     noise_probe: bool
+    twin_first: bool = False
 
     def to_wire(self) -> tuple[Any, ...]:
-        return (self.request, self.request_id, self.upstream, self.noise_probe)
+        return (self.request, self.request_id, self.upstream, self.noise_probe, self.twin_first)
 
     @classmethod
     def from_wire(cls, wire: tuple[Any, ...]) -> MirrorPlan:
-        request, request_id, upstream, noise_probe = wire
-        return cls(tuple(request), request_id, upstream, noise_probe)
+        request, request_id, upstream, noise_probe, twin_first = wire
+        return cls(tuple(request), request_id, upstream, noise_probe, twin_first)
 
 
 @dataclass
@@ -151,7 +153,6 @@ class MirrorCaller:
         )
         self._replay_server: LoopbackServer | None = None
         self._http: httpx.AsyncClient | None = None
-        self._sent = 0
         # Replay releases mirrors as the sidecar reads the primary's answers: after a
         # stall, many at once. Timed all together, the mirror and the twin would be timed
         # answering a burst the primary never saw (same build on both sides: 0.25-9 s for
@@ -230,12 +231,12 @@ class MirrorCaller:
     async def _with_twin(
         self, plan: MirrorPlan, twin_url: str, twin_id: str
     ) -> tuple[RawExchange, RawExchange]:
-        """The mirror and the twin sent at the same moment; which is written first
-        alternates, so neither side always gets the head start."""
-        self._sent += 1
+        """The mirror and the twin sent at the same moment; which is written first is the
+        plan's (:meth:`MirrorEngine.twin_first
+        <harness.shadow.engine.MirrorEngine.twin_first>`)."""
         shadow = self._call(self.targets.shadow.url, plan)
         twin = self._call(twin_url, plan, request_id=twin_id)
-        if self._sent % 2:
+        if plan.twin_first:
             twin_raw, shadow_raw = await asyncio.gather(twin, shadow)
         else:
             shadow_raw, twin_raw = await asyncio.gather(shadow, twin)

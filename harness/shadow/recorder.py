@@ -53,6 +53,12 @@ class RawExchange:
     upstream: tuple[CallRecord, ...] = ()
     began: float | None = None  # the primary's perf_counter when the request arrived
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the answer is a server-sent event stream."""
+        content_type = dict((k.lower(), v) for k, v in self.headers).get("content-type", "")
+        return content_type.startswith("text/event-stream")
+
     @classmethod
     def from_tap(cls, record: TapRecord) -> RawExchange:
         began, status, headers, chunks, captured, truncated, headers_at, ended_at, error = record[
@@ -94,8 +100,7 @@ def observe(
     max_events: int,
 ) -> Observation:
     headers = _select_headers(raw.headers, keep_headers)
-    content_type = dict((k.lower(), v) for k, v in raw.headers).get("content-type", "")
-    if content_type.startswith("text/event-stream"):
+    if raw.streamed:
         events, truncated = _events(raw.chunks, max_events)
         return Observation(
             target=target,

@@ -9,7 +9,9 @@ import pytest
 from harness.selftest.defects import (
     CATALOGUE,
     WRONG_USER,
+    answer_delay,
     defect_named,
+    first_token_delay,
     mutate_answer_body,
     mutate_answer_events,
     mutate_answer_head,
@@ -101,3 +103,35 @@ def test_answer_defects_on_a_stream() -> None:
         b'"output_tokens": 12'
         in mutate_answer_events(defect_named("change usage numbers"), events)[1]
     )
+
+
+def test_latency_defects_hold_what_they_say_and_nothing_else() -> None:
+    per_call = defect_named("+3 ms latency on every call")
+    ttft = defect_named("+20 % TTFT on streams")
+    assert answer_delay(per_call) == 0.003
+    assert first_token_delay(per_call, 0.5) == 0.0
+    assert first_token_delay(ttft, 0.5) == pytest.approx(0.1)
+    assert answer_delay(ttft) == 0.0
+    for other in (None, defect_named("drop cookie"), defect_named("change usage numbers")):
+        assert answer_delay(other) == 0.0 and first_token_delay(other, 0.5) == 0.0
+    # Their edits are only of time: headers, bodies and events pass unchanged.
+    events = [b'event: message_stop\ndata: {"type":"message_stop"}\n\n']
+    for defect in (per_call, ttft):
+        assert mutate_request(defect, HEADERS, BODY) == [(HEADERS, BODY)]
+        assert mutate_answer_events(defect, events) == events
+        assert mutate_answer_body(defect, 200, BODY) == BODY
+
+
+def test_a_latency_defect_is_named_by_its_check_on_any_slice() -> None:
+    per_call = defect_named("+3 ms latency on every call")
+    ttft = defect_named("+20 % TTFT on streams")
+    assert per_call is not None and ttft is not None
+    assert per_call.named_by("latency: messages non-stream", ("p50",))
+    assert per_call.named_by("latency: chat stream", ("p50", "TTFT p50"))
+    assert not per_call.named_by("latency: messages stream", ("p95",))
+    assert ttft.named_by("latency: messages stream", ("TTFT p50",))
+    assert not ttft.named_by("latency: messages stream", ("p50",))
+    assert not ttft.named_by("latency floor", ("TTFT p50",))  # a gate family, not a prefix
+    cookie = defect_named("drop cookie")
+    assert cookie is not None and cookie.named_by("cookie persistence", ())
+    assert not cookie.named_by("memory routing", ())

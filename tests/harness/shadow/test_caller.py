@@ -18,10 +18,12 @@ from starlette.routing import Route
 from harness.loopback import LoopbackServer
 from harness.settings import HarnessSettings, ShadowSettings
 from harness.shadow.caller import CallerProcess, MirrorCaller, MirrorOutcome, MirrorPlan
+from harness.shadow.engine import MirrorEngine
 from harness.shadow.frames import frame, read_frame
 from harness.shadow.recorder import RawExchange
 from harness.shadow.replay_upstream import MISS_STATUS, ReceivedCall
 from harness.shadow.targets import MirrorTarget, MirrorTargets
+from tests.harness.shadow.test_mirror import ListSink
 from tests.harness.shadow.test_replay_upstream import _body, _recorded
 
 ANSWER = b'{"id": "msg_1", "content": [{"type": "text", "text": "recorded"}]}'
@@ -108,6 +110,33 @@ def test_an_outcome_crosses_the_process_boundary_whole() -> None:
     assert [c.time for c in back.repeat_received] == [2.0]
     assert [c.time for c in back.unattached] == [3.0, 4.0]
     assert back.unattached[0].headers == [("x-sm-user-id", "u")]
+
+
+def test_a_plan_crosses_the_process_boundary_with_its_order() -> None:
+    request = ("messages", "POST", "/v1/messages", "", [(b"a", b"b")], b"{}", 1.0)
+    for twin_first in (True, False):
+        plan = MirrorPlan(request, "r", None, False, twin_first)
+        assert MirrorPlan.from_wire(plan.to_wire()) == plan
+
+
+def test_the_twin_is_written_first_in_half_of_each_slices_pairs() -> None:
+    """Traffic that alternates a call and a stream: each slice still alternates, so the
+    side written first (the slower, same build) is neither side in every pair of it."""
+    engine = MirrorEngine(
+        settings=HarnessSettings(shadow=ShadowSettings(upstream="replay", mirror_process=False)),
+        sink=ListSink(),
+        targets=MirrorTargets(
+            "sdk",
+            MirrorTarget("legacy", "http://127.0.0.1:1"),
+            twin=MirrorTarget("sdk", "http://127.0.0.1:2"),
+        ),
+    )
+    call = RawExchange(status=200, headers=[("content-type", "application/json")])
+    stream = RawExchange(status=200, headers=[("Content-Type", "text/event-stream; charset=utf-8")])
+    turns = [(engine.twin_first("messages", call), engine.twin_first("messages", stream))]
+    turns += [(engine.twin_first("messages", call), engine.twin_first("messages", stream))]
+    turns += [(engine.twin_first("chat", call), engine.twin_first("messages", call))]
+    assert turns == [(True, True), (False, False), (True, True)]
 
 
 @pytest.mark.slow

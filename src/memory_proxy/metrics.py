@@ -2,7 +2,10 @@
 
 :class:`ProxyMetrics` owns one ``CollectorRegistry`` per app (tests build several apps in
 one process; prometheus-client's global registry would mix them and refuse the second
-app's metric names). :class:`RequestMetrics`, a pure ASGI middleware, observes every
+app's metric names), the request counts in it kept as plain counts
+(:mod:`memory_proxy.request_counts`: prometheus-client's locked ``Counter`` and
+``Histogram`` updates were most of the metrics' cost per request) and turned into
+metrics at scrape time. :class:`RequestMetrics`, a pure ASGI middleware, observes every
 request from outside the app: endpoint, model route, status class, client family,
 latency, time to the first body byte, streams in flight, clients that left early, and
 the upstream attempts and retries the handlers noted on the access-log line
@@ -14,9 +17,11 @@ is a name from ``ENDPOINT_NAMES`` (else ``other``), the route a configured route
 (a model no route matches is ``unrouted``), the client family one of
 ``client_family``'s names. No user id, conversation id, prompt or key is ever a label.
 
-:class:`MetricsRoute` answers ``GET /metrics`` with prometheus-client's own exposition
-(``make_asgi_app``), behind the same master key as ``/v1/models``: Prometheus sends it
-with ``authorization: {credentials: ...}`` (or ``bearer_token``) in the scrape config.
+The same middleware answers ``GET /metrics`` (:class:`MetricsEndpoint`) with
+prometheus-client's own exposition (``make_asgi_app``), behind the same master key as
+``/v1/models``: Prometheus sends it with ``authorization: {credentials: ...}`` (or
+``bearer_token``) in the scrape config. :class:`MetricsRoute` serves it in front of an app
+that counts nothing itself.
 """
 
 from __future__ import annotations
@@ -25,13 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    disable_created_metrics,
-)
+from prometheus_client import CollectorRegistry
 from prometheus_client.asgi import make_asgi_app
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
@@ -44,12 +43,13 @@ from memory_proxy.api_formats import ENDPOINT_NAMES
 from memory_proxy.auth import require_master_key
 from memory_proxy.config import ProxyConfig
 from memory_proxy.memory_router import client_family
+from memory_proxy.request_counts import RequestCounts
 from memory_proxy.service_routes import render_error
 
 __all__ = [
-    "LATENCY_BUCKETS",
     "METRICS_PATH",
     "UNROUTED",
+    "MetricsEndpoint",
     "MetricsRoute",
     "ProxyMetrics",
     "RequestMetrics",
@@ -59,14 +59,8 @@ __all__ = [
 METRICS_PATH = "/metrics"
 UNROUTED = "unrouted"
 OTHER_ENDPOINT = "other"
-# From a few ms (a local error) to the minutes a long generation takes.
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _FAMILY_CACHE_LIMIT = 256  # distinct User-Agents remembered; beyond it, matched each time
 _EVENT_STREAM = b"text/event-stream"
-
-# prometheus-client adds a ``*_created`` timestamp series next to every counter and
-# histogram by default: twice the scrape for a value no query of ours reads.
-disable_created_metrics()
 
 
 class ProxyMetrics:
@@ -76,55 +70,9 @@ class ProxyMetrics:
     def __init__(self, proxy: str) -> None:
         self.proxy = proxy
         self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "memory_proxy_requests",
-            "Client requests, by endpoint, model route, status class and client family.",
-            ["proxy", "endpoint", "route", "status_class", "client_family"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "memory_proxy_request_duration_seconds",
-            "Time from the request to the last byte of the answer.",
-            ["proxy", "endpoint", "stream"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.ttft = Histogram(
-            "memory_proxy_time_to_first_byte_seconds",
-            "Time from the request to the first byte of the answer's body (TTFT on streams).",
-            ["proxy", "endpoint", "stream"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.attempts = Counter(
-            "memory_proxy_upstream_attempts",
-            "Upstream calls made, retries included.",
-            ["proxy", "endpoint"],
-            registry=r,
-        )
-        self.retries = Counter(
-            "memory_proxy_upstream_retries",
-            "Upstream calls made again, by the failure that caused the retry.",
-            ["proxy", "endpoint", "reason"],
-            registry=r,
-        )
-        self.streams = Gauge(
-            "memory_proxy_streams_in_flight",
-            "Event streams being relayed to clients now.",
-            ["proxy", "endpoint"],
-            registry=r,
-        )
-        self.disconnects = Counter(
-            "memory_proxy_client_disconnects",
-            "Clients that went away before the answer's last byte.",
-            ["proxy", "endpoint"],
-            registry=r,
-        )
+        self.counts = RequestCounts(proxy)
+        self.registry.register(self.counts)
         self._families: dict[str, str] = {}
-        # metric.labels(...) validates and locks on every call (~1.5 us); a child, once
-        # made, is the same object for the same values. The label sets are bounded.
-        self._children: dict[tuple[Any, ...], Any] = {}
 
     def register(self, collector: Collector) -> None:
         """Expose another collector's metrics on this app's ``/metrics`` too."""
@@ -140,18 +88,11 @@ class ProxyMetrics:
                 self._families[user_agent] = family
         return family
 
-    def _child(self, metric: Any, *values: str) -> Any:
-        key = (id(metric), *values)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(self.proxy, *values)
-        return child
-
     def stream_started(self, endpoint: str) -> None:
-        self._child(self.streams, endpoint).inc()
+        self.counts.stream_started(endpoint)
 
     def stream_ended(self, endpoint: str) -> None:
-        self._child(self.streams, endpoint).dec()
+        self.counts.stream_ended(endpoint)
 
     def observe(
         self,
@@ -166,33 +107,42 @@ class ProxyMetrics:
         disconnected: bool,
     ) -> None:
         """One finished request; ``fields`` is its access-log annotations."""
-        child = self._child
-        route = fields.get("route") or UNROUTED
-        status_class = f"{status // 100}xx" if status else "none"
-        child(self.requests, endpoint, route, status_class, self.family(user_agent)).inc()
-        streamed = "true" if stream else "false"
-        child(self.latency, endpoint, streamed).observe(latency)
-        if first_byte is not None:
-            child(self.ttft, endpoint, streamed).observe(first_byte)
-        attempts = fields.get("attempts")
-        if attempts:
-            child(self.attempts, endpoint).inc(attempts)
-        for reason in fields.get("retried", ()):
-            child(self.retries, endpoint, reason).inc()
-        if disconnected:
-            child(self.disconnects, endpoint).inc()
+        self.counts.request(
+            endpoint,
+            fields.get("route") or UNROUTED,
+            f"{status // 100}xx" if status else "none",
+            self.family(user_agent),
+            "true" if stream else "false",
+            latency,
+            first_byte,
+            fields.get("attempts") or 0,
+            fields.get("retried", ()),
+            disconnected,
+        )
 
 
 class RequestMetrics:
-    """Observes every request of ``app`` (``/metrics`` itself excepted) into ``metrics``."""
+    """Observes every request of ``app`` into ``metrics``, and answers ``GET /metrics``
+    with ``endpoint`` (that request itself is not counted).
 
-    def __init__(self, app: ASGIApp, *, metrics: ProxyMetrics) -> None:
+    One middleware for both: every layer is one more frame that each resumption of a
+    request's task passes through, which a stream pays once per chunk relayed.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: ProxyMetrics, endpoint: MetricsEndpoint) -> None:
         self.app = app
         self.metrics = metrics
+        self.endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == METRICS_PATH:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] == METRICS_PATH:
+            if scope["method"] == "GET":
+                await self.endpoint(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         metrics = self.metrics
         endpoint = ENDPOINT_NAMES.get((scope["method"], scope["path"]), OTHER_ENDPOINT)
@@ -242,10 +192,35 @@ class RequestMetrics:
             )
 
 
-class MetricsRoute:
-    """Serves ``GET /metrics`` from ``registry`` behind ``master_key``; passes the rest on.
+class MetricsEndpoint:
+    """Answers ``GET /metrics`` with ``registry``'s exposition, behind ``master_key``.
 
     A refused scrape gets the app's own error body (``render_error``), as any route would.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        master_key: str | None,
+        render_error: Callable[[Request, Exception], Response] = render_error,
+    ) -> None:
+        self.master_key = master_key
+        self.render_error = render_error
+        self.expose = make_asgi_app(registry)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            require_master_key(Headers(scope=scope), self.master_key)
+        except Exception as exc:  # noqa: BLE001 - rendered like any refused request
+            await self.render_error(Request(scope, receive), exc)(scope, receive, send)
+            return
+        await self.expose(scope, receive, send)
+
+
+class MetricsRoute:
+    """Serves ``GET /metrics`` from ``registry`` behind ``master_key``; passes the rest on
+    (an app that counts no requests of its own: shadow mode in front of a legacy primary).
     """
 
     def __init__(
@@ -257,20 +232,13 @@ class MetricsRoute:
         render_error: Callable[[Request, Exception], Response] = render_error,
     ) -> None:
         self.app = app
-        self.master_key = master_key
-        self.render_error = render_error
-        self.expose = make_asgi_app(registry)
+        self.endpoint = MetricsEndpoint(registry, master_key=master_key, render_error=render_error)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != METRICS_PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        try:
-            require_master_key(Headers(scope=scope), self.master_key)
-        except Exception as exc:  # noqa: BLE001 - rendered like any refused request
-            await self.render_error(Request(scope, receive), exc)(scope, receive, send)
-            return
-        await self.expose(scope, receive, send)
+        await self.endpoint(scope, receive, send)
 
 
 def add_metrics(app: Starlette, config: ProxyConfig, *, proxy: str) -> None:
@@ -284,10 +252,7 @@ def add_metrics(app: Starlette, config: ProxyConfig, *, proxy: str) -> None:
         return
     metrics = ProxyMetrics(proxy)
     app.state.metrics = metrics
-    app.add_middleware(RequestMetrics, metrics=metrics)
-    app.add_middleware(
-        MetricsRoute,
-        registry=metrics.registry,
-        master_key=config.general.master_key,
-        render_error=render_error,
+    endpoint = MetricsEndpoint(
+        metrics.registry, master_key=config.general.master_key, render_error=render_error
     )
+    app.add_middleware(RequestMetrics, metrics=metrics, endpoint=endpoint)

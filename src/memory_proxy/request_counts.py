@@ -2,17 +2,18 @@
 
 Why not prometheus-client's ``Counter`` / ``Histogram`` / ``Gauge`` on the request path:
 each of their updates takes a lock and checks the metric's type (a ``Counter.inc`` ~0.65 us,
-a ``Histogram.observe`` ~1.6 us, a gauge's inc + dec ~2.5 us on the project's 2-core host);
-a streamed request made seven of them, ~9 us of the metrics' cost, against a budget of
-0.03 ms of CPU per request for all of it. Here one request is a few dict and list updates
-(~1.5 us), and :meth:`RequestCounts.collect` builds prometheus-client's own metric
-families from them when ``/metrics`` is scraped, so the exposition is still
-prometheus-client's (``make_asgi_app``), not hand-written.
+a ``Histogram.observe`` ~1.6 us, a gauge's inc + dec ~2.5 us on a loaded 2-core host); a
+streamed request made six of them, 8-9 us with their label lookups, against a budget of
+0.03 ms of CPU per request for all the metrics. Here the same request is a few dict and
+list updates (~2 us, same host), and :meth:`RequestCounts.collect` builds
+prometheus-client's own metric families from them when ``/metrics`` is scraped, so the
+exposition is still prometheus-client's (``make_asgi_app``), not hand-written.
 
 No lock either: an app may be served on several event loops at once, each in its own
 thread (shadow mode serves the app it wraps; tests do the same), and ``d[k] += 1`` is not
-atomic across threads. So each thread writes only its own :class:`_Shard`, and a scrape
-sums copies of every shard (a ``dict`` or ``list`` copy is one step under the GIL). A
+atomic across threads. So each thread writes only its own :class:`_Shard` (one per event
+loop's thread, kept when the thread ends: its counts still count), and a scrape sums
+copies of every shard (a ``dict`` or ``list`` copy is one step under the GIL). A
 histogram's ``_count`` is its ``+Inf`` bucket, so buckets and count always agree; its sum
 may trail by the one observation being written.
 """

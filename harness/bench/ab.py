@@ -10,8 +10,8 @@ their provider the sandbox in its own process. Rounds alternate the two, in alte
 order, each timing this process's CPU (``time.process_time``) over ``requests`` requests
 at ``concurrency``; the result is the median of the per-round differences.
 
-* ``metrics``: ``memory_proxy.metrics`` on vs off (the counting middleware and
-  ``/metrics``).
+* ``metrics``: ``memory_proxy.metrics`` on vs off (the counting the access log reports
+  every request to, and ``/metrics``).
 * ``tap``: the upstream tap recording every request (:mod:`harness.bench.tapped_proxy`) vs
   the plain app.
 """

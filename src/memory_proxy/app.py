@@ -183,9 +183,10 @@ def create_app(
         return render_error(request, exc)
 
     app.add_middleware(FastRoutes, routes=generation, render_error=render_error)
-    add_metrics(app, config, proxy="sdk")
-    # Added last, so outermost: one line for every request, fast route or not.
-    app.add_middleware(AccessLog, service="sdk")
+    metrics = add_metrics(app, config, proxy="sdk")
+    # Added last, so outermost: one line (and one count) for every request, fast route or
+    # not.
+    app.add_middleware(AccessLog, service="sdk", observer=metrics)
     return app
 
 

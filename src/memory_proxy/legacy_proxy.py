@@ -128,8 +128,8 @@ def create_legacy_app(config: ProxyConfig, litellm_url: str) -> FastAPI:
         return Response(content, status_code=reply.status_code, headers=passed)
 
     add_error_handlers(app)
-    add_metrics(app, config, proxy="legacy")
-    app.add_middleware(AccessLog, service="legacy")
+    metrics = add_metrics(app, config, proxy="legacy")
+    app.add_middleware(AccessLog, service="legacy", observer=metrics)
     return app
 
 

@@ -2,12 +2,14 @@
 
 :class:`ProxyMetrics` owns one ``CollectorRegistry`` per app (tests build several apps in
 one process; prometheus-client's global registry would mix them and refuse the second
-app's metric names). :class:`RequestMetrics`, a pure ASGI middleware, observes every
-request from outside the app: endpoint, model route, status class, client family,
-latency, time to the first body byte, streams in flight, clients that left early, and
-the upstream attempts and retries the handlers noted on the access-log line
+app's metric names). It counts every request the app's ``AccessLog`` reports to it, seen
+from outside the app (:class:`memory_proxy.access_log.RequestObserver`: one wrapper of
+``send`` serves the log line and the metrics): endpoint, model route, status class,
+client family, latency, time to the first body byte, streams in flight, clients that left
+early, and the upstream attempts and retries the handlers noted on the access-log line
 (``annotate(request, attempts=..., retried=[...], route=...)``). The handlers know
-nothing of metrics.
+nothing of metrics. The counts are plain ones (:mod:`memory_proxy.request_counts`, which
+says why), turned into metrics when ``/metrics`` is scraped.
 
 Labels are bounded by construction, never copied from a client's request: the endpoint
 is a name from ``ENDPOINT_NAMES`` (else ``other``), the route a configured route name
@@ -21,52 +23,37 @@ with ``authorization: {credentials: ...}`` (or ``bearer_token``) in the scrape c
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    disable_created_metrics,
-)
+from prometheus_client import CollectorRegistry
 from prometheus_client.asgi import make_asgi_app
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from memory_proxy.api_formats import ENDPOINT_NAMES
 from memory_proxy.auth import require_master_key
 from memory_proxy.config import ProxyConfig
 from memory_proxy.memory_router import client_family
+from memory_proxy.request_counts import RequestCounts
 from memory_proxy.service_routes import render_error
 
 __all__ = [
-    "LATENCY_BUCKETS",
     "METRICS_PATH",
     "UNROUTED",
     "MetricsRoute",
     "ProxyMetrics",
-    "RequestMetrics",
     "add_metrics",
 ]
 
 METRICS_PATH = "/metrics"
 UNROUTED = "unrouted"
 OTHER_ENDPOINT = "other"
-# From a few ms (a local error) to the minutes a long generation takes.
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _FAMILY_CACHE_LIMIT = 256  # distinct User-Agents remembered; beyond it, matched each time
-_EVENT_STREAM = b"text/event-stream"
-
-# prometheus-client adds a ``*_created`` timestamp series next to every counter and
-# histogram by default: twice the scrape for a value no query of ours reads.
-disable_created_metrics()
 
 
 class ProxyMetrics:
@@ -76,55 +63,9 @@ class ProxyMetrics:
     def __init__(self, proxy: str) -> None:
         self.proxy = proxy
         self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "memory_proxy_requests",
-            "Client requests, by endpoint, model route, status class and client family.",
-            ["proxy", "endpoint", "route", "status_class", "client_family"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "memory_proxy_request_duration_seconds",
-            "Time from the request to the last byte of the answer.",
-            ["proxy", "endpoint", "stream"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.ttft = Histogram(
-            "memory_proxy_time_to_first_byte_seconds",
-            "Time from the request to the first byte of the answer's body (TTFT on streams).",
-            ["proxy", "endpoint", "stream"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.attempts = Counter(
-            "memory_proxy_upstream_attempts",
-            "Upstream calls made, retries included.",
-            ["proxy", "endpoint"],
-            registry=r,
-        )
-        self.retries = Counter(
-            "memory_proxy_upstream_retries",
-            "Upstream calls made again, by the failure that caused the retry.",
-            ["proxy", "endpoint", "reason"],
-            registry=r,
-        )
-        self.streams = Gauge(
-            "memory_proxy_streams_in_flight",
-            "Event streams being relayed to clients now.",
-            ["proxy", "endpoint"],
-            registry=r,
-        )
-        self.disconnects = Counter(
-            "memory_proxy_client_disconnects",
-            "Clients that went away before the answer's last byte.",
-            ["proxy", "endpoint"],
-            registry=r,
-        )
+        self.counts = RequestCounts(proxy)
+        self.registry.register(self.counts)
         self._families: dict[str, str] = {}
-        # metric.labels(...) validates and locks on every call (~1.5 us); a child, once
-        # made, is the same object for the same values. The label sets are bounded.
-        self._children: dict[tuple[Any, ...], Any] = {}
 
     def register(self, collector: Collector) -> None:
         """Expose another collector's metrics on this app's ``/metrics`` too."""
@@ -140,106 +81,48 @@ class ProxyMetrics:
                 self._families[user_agent] = family
         return family
 
-    def _child(self, metric: Any, *values: str) -> Any:
-        key = (id(metric), *values)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(self.proxy, *values)
-        return child
+    def stream_started(self, scope: Scope) -> None:
+        self.counts.stream_started(_endpoint(scope))
 
-    def stream_started(self, endpoint: str) -> None:
-        self._child(self.streams, endpoint).inc()
-
-    def stream_ended(self, endpoint: str) -> None:
-        self._child(self.streams, endpoint).dec()
-
-    def observe(
+    def request_ended(
         self,
-        *,
-        endpoint: str,
-        status: int,
-        user_agent: str | None,
+        scope: Scope,
         fields: dict[str, Any],
+        *,
+        status: int,
         stream: bool,
         latency: float,
         first_byte: float | None,
         disconnected: bool,
     ) -> None:
-        """One finished request; ``fields`` is its access-log annotations."""
-        child = self._child
-        route = fields.get("route") or UNROUTED
-        status_class = f"{status // 100}xx" if status else "none"
-        child(self.requests, endpoint, route, status_class, self.family(user_agent)).inc()
-        streamed = "true" if stream else "false"
-        child(self.latency, endpoint, streamed).observe(latency)
-        if first_byte is not None:
-            child(self.ttft, endpoint, streamed).observe(first_byte)
-        attempts = fields.get("attempts")
-        if attempts:
-            child(self.attempts, endpoint).inc(attempts)
-        for reason in fields.get("retried", ()):
-            child(self.retries, endpoint, reason).inc()
-        if disconnected:
-            child(self.disconnects, endpoint).inc()
-
-
-class RequestMetrics:
-    """Observes every request of ``app`` (``/metrics`` itself excepted) into ``metrics``."""
-
-    def __init__(self, app: ASGIApp, *, metrics: ProxyMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == METRICS_PATH:
-            await self.app(scope, receive, send)
+        """One request the app is done with (``GET /metrics`` itself is not counted);
+        ``fields`` is its access-log annotations."""
+        if scope["path"] == METRICS_PATH:
             return
-        metrics = self.metrics
-        endpoint = ENDPOINT_NAMES.get((scope["method"], scope["path"]), OTHER_ENDPOINT)
-        started = time.perf_counter()
-        first_byte_at: float | None = None
-        status = 0
-        stream = False
-        finished = False
+        endpoint = _endpoint(scope)
+        if stream:
+            self.counts.stream_ended(endpoint)
+        user_agent = None
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+                break
+        self.counts.request(
+            endpoint,
+            fields.get("route") or UNROUTED,
+            f"{status // 100}xx" if status else "none",
+            self.family(user_agent),
+            "true" if stream else "false",
+            latency,
+            first_byte,
+            fields.get("attempts") or 0,
+            fields.get("retried", ()),
+            disconnected,
+        )
 
-        async def observed_send(message: Message) -> None:
-            nonlocal status, stream, finished, first_byte_at
-            if message["type"] == "http.response.body":
-                if first_byte_at is None and message.get("body"):
-                    first_byte_at = time.perf_counter()
-                if not message.get("more_body"):
-                    finished = True
-            elif message["type"] == "http.response.start":
-                status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name.lower() == b"content-type" and value.startswith(_EVENT_STREAM):
-                        stream = True
-                        metrics.stream_started(endpoint)
-                        break
-            await send(message)
 
-        try:
-            await self.app(scope, receive, observed_send)
-        finally:
-            ended = time.perf_counter()
-            if stream:
-                metrics.stream_ended(endpoint)
-            user_agent = None
-            for name, value in scope["headers"]:
-                if name == b"user-agent":
-                    user_agent = value.decode("latin-1")
-                    break
-            metrics.observe(
-                endpoint=endpoint,
-                status=status,
-                user_agent=user_agent,
-                fields=scope.get("state", {}).get("access_log", {}),
-                stream=stream,
-                latency=ended - started,
-                first_byte=None if first_byte_at is None else first_byte_at - started,
-                # An answer begun but never ended: the client left (or its send failed).
-                disconnected=bool(status) and not finished,
-            )
+def _endpoint(scope: Scope) -> str:
+    return ENDPOINT_NAMES.get((scope["method"], scope["path"]), OTHER_ENDPOINT)
 
 
 class MetricsRoute:
@@ -273,21 +156,22 @@ class MetricsRoute:
         await self.expose(scope, receive, send)
 
 
-def add_metrics(app: Starlette, config: ProxyConfig, *, proxy: str) -> None:
-    """``GET /metrics`` and the counting behind it, unless ``memory_proxy.metrics`` is off.
+def add_metrics(app: Starlette, config: ProxyConfig, *, proxy: str) -> ProxyMetrics | None:
+    """``GET /metrics``, unless ``memory_proxy.metrics`` is off; the app's
+    :class:`ProxyMetrics`, for its ``AccessLog`` to report every request to (None when off).
 
-    ``app.state.metrics`` is then the app's :class:`ProxyMetrics` (None when off), where a
-    wrapper of the app (shadow mode) registers its own collectors: one scrape target.
+    ``app.state.metrics`` is that too, where a wrapper of the app (shadow mode) registers
+    its own collectors: one scrape target.
     """
     app.state.metrics = None
     if not config.options.metrics:
-        return
+        return None
     metrics = ProxyMetrics(proxy)
     app.state.metrics = metrics
-    app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(
         MetricsRoute,
         registry=metrics.registry,
         master_key=config.general.master_key,
         render_error=render_error,
     )
+    return metrics

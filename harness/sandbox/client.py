@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -24,6 +25,19 @@ class SandboxControl:
     def api_requests(self, since: int = 0) -> list[dict[str, Any]]:
         """Captured requests to the provider APIs (control calls excluded)."""
         return [r for r in self.requests(since) if r.get("endpoint")]
+
+    def settled_api_requests(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """``api_requests`` once each has its outcome. The sandbox marks a stream over
+        after its last write, and a client that read the final event can ask before
+        that; a stream still open at ``timeout`` is returned as it is."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.api_requests()
+            if all(r.get("completed") is not None for r in found):
+                return found
+            if time.monotonic() >= deadline:
+                return found
+            time.sleep(0.02)
 
     def latest_seq(self) -> int:
         captured = self.requests()

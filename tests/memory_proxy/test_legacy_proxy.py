@@ -55,11 +55,7 @@ def settled_requests(sandbox: SandboxControl, expected: int) -> list[dict[str, A
     wait for both before counting.
     """
     deadline = time.monotonic() + 5.0
-    captured = sandbox.api_requests()
-    while time.monotonic() < deadline:
-        captured = sandbox.api_requests()
-        if len(captured) >= expected and all(r["outcome"] is not None for r in captured):
-            break
+    while len(sandbox.settled_api_requests(5.0)) < expected and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)
     return sandbox.api_requests()

@@ -54,7 +54,7 @@ def test_chat_stream_events_and_done(client: openai.OpenAI, sandbox: SandboxCont
     assert "Stream" in text
     assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
-    (upstream,) = sandbox.api_requests()
+    (upstream,) = sandbox.settled_api_requests()
     assert upstream["body"]["stream"] is True
     assert upstream["completed"] is True
 

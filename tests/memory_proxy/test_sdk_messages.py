@@ -68,7 +68,7 @@ def test_stream(client: anthropic.Anthropic, sandbox: SandboxControl) -> None:
         final = stream.get_final_message()
     assert "Stream" in text
     assert final.stop_reason == "end_turn"
-    (upstream,) = sandbox.api_requests()
+    (upstream,) = sandbox.settled_api_requests()
     assert upstream["body"]["stream"] is True and upstream["completed"] is True
 
 

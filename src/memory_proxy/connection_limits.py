@@ -35,6 +35,7 @@ the client reads the answer instead of a reset.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from http import HTTPStatus
 from typing import Any, ClassVar, Literal
@@ -82,7 +83,14 @@ def serve_with_limits(
     """Serve ``app`` with uvicorn under ``options``' limits until it is stopped.
 
     uvicorn's access log is off: the apps write their own line per request.
+
+    Before serving, what start-up built (litellm's modules and model map: ~320,000
+    objects) is moved out of the collector's reach (``gc.freeze``): a full collection of
+    that heap takes ~170 ms of CPU here, a pause every request in flight would wait out;
+    after the freeze, collections scan only what serving allocates.
     """
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=host,

@@ -16,8 +16,13 @@ from tests.conftest import MASTER_KEY
 
 
 @pytest.mark.slow
+# A hang guard, not a time limit: the journey to the cutover drill starts three LiteLLM
+# servers, and the suite runs it beside three other workers on two cores.
+@pytest.mark.timeout(600)
 def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_demo(tmp_path, load_seconds=4, users=50) == 0
+    # The load as long as `make demo`'s: the memory gate decides from 2,000 requests
+    # after warm-up, which a shorter one does not reach on a busy machine.
+    assert run_demo(tmp_path, load_seconds=15, users=50) == 0
     out = capsys.readouterr().out
     total = len(STEPS)
     mark = {title: f"[{i}/{total}]" for i, title in enumerate(STEPS, 1)}
@@ -59,6 +64,10 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "client-credentials-refused",
         "model-list-from-config",
         "local-token-count",
+        "request-checked-locally",
+        "openai-error-code",
+        "litellm-usage-cost",
+        "invalid-json-error-shape",
     }
     assert all(r["state"] == "applied" and r["pairs"] > 0 for r in rules.values()), rules
     assert report["changes"]["against"] == str(first_dir)
@@ -66,21 +75,22 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "models body.data[*] (schema)",
         "count_tokens body.input_tokens (usage)",
     } <= set(report["changes"]["disappeared"])
-    journey = out[out.index(mark["Cutover, rollback drill, and back"]) :]
+    # With the shipped rules the honest verdict is GO: no gate failed, none short of
+    # samples, and the journey goes on to the cutover, the rollback drill and back.
+    assert report["decision"] == "GO", report["summary"]
+    assert all(gate["status"] == "PASS" for gate in report["gates"]), [
+        (gate["name"], gate["status"], gate["detail"])
+        for gate in report["gates"]
+        if gate["status"] != "PASS"
+    ]
     records = sorted((run_dir / "cutover" / "records").glob("*.json"))
-    if report["decision"] == "GO":  # the honest verdict decides, never the demo
-        results = [json.loads(p.read_text()) for p in records]
-        assert [(r["action"], r["result"]) for r in results][-3:] == [
-            ("cutover", "done"),
-            ("rollback", "done"),
-            ("cutover", "done"),
-        ]
-        assert "cutover drill done" in out
-    else:
-        assert records == []
-        for gate in [*report["summary"]["failed"], *report["summary"]["inconclusive"]]:
-            assert f"in the way: {gate} (" in journey
-        assert "Stopping before the cutover" in journey
+    results = [json.loads(p.read_text()) for p in records]
+    assert [(r["action"], r["result"]) for r in results][-3:] == [
+        ("cutover", "done"),
+        ("rollback", "done"),
+        ("cutover", "done"),
+    ]
+    assert "cutover drill done" in out
     # Upstream evidence from both sandboxes reached the gates that need it.
     gates = {gate["name"]: gate for gate in report["gates"]}
     assert gates["cookie persistence"]["samples"] > 0

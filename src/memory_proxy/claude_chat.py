@@ -50,7 +50,7 @@ from memory_proxy.chat_preparation import prepare_chat
 from memory_proxy.errors import UpstreamBadGateway
 from memory_proxy.model_table import Route
 from memory_proxy.relay import RelayedReply, RelayRequest
-from memory_proxy.sse_lines import data_lines
+from memory_proxy.sse_lines import block_data_lines
 
 __all__ = ["ClaudeChatCall", "ChatStreamShaper", "build_claude_call", "chat_reply", "chat_stream"]
 
@@ -156,21 +156,36 @@ def chat_reply(call: ClaudeChatCall, reply: RelayedReply) -> bytes:
 
 async def chat_stream(call: ClaudeChatCall, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Chat Completions SSE events (``data: ...``, no ``[DONE]``) for a Messages stream
-    (whole SSE events, as the relay frames them)."""
+    (whole SSE events, as the relay frames them): one block out per block in.
+
+    litellm's iterator is driven through its synchronous protocol, one block of lines
+    at a time (its state lives in its attributes; the sync and async paths parse alike):
+    no await per line, and the events of one provider read go to the client in one
+    write instead of one each (see the module docstring).
+    """
     iterator = ModelResponseIterator(
-        streaming_response=data_lines(events), sync_stream=False, json_mode=call.json_mode
+        streaming_response=iter(()), sync_stream=True, json_mode=call.json_mode
     )
     shaper = ChatStreamShaper(call.model, call.include_usage)
-    async for chunk in iterator:
-        shaped = shaper.shape(chunk)
-        if shaped is not None:
-            yield _event(shaped)
+    async for block in events:
+        iterator.response_iterator = block_data_lines(block)
+        out: list[bytes] = []
+        try:
+            for chunk in iterator:
+                shaped = shaper.shape(chunk)
+                if shaped is not None:
+                    out.append(_event(shaped))
+        except Exception:
+            if out:  # what the block held before the failure still goes out first
+                yield b"".join(out)
+            raise
+        if out:
+            yield b"".join(out)
     if shaper.finish_reason is None:
         # Cut at an event boundary: no stop reason came. litellm would close with a made-up
         # "stop"; the client must not take a cut reply for a whole one.
         raise UpstreamBadGateway("upstream stream ended without its final event")
-    for last in shaper.end():
-        yield _event(last)
+    yield b"".join(_event(last) for last in shaper.end())
 
 
 def _event(chunk: dict[str, Any]) -> bytes:

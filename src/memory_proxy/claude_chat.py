@@ -158,23 +158,19 @@ async def chat_stream(call: ClaudeChatCall, events: AsyncIterator[bytes]) -> Asy
     """Chat Completions SSE events (``data: ...``, no ``[DONE]``) for a Messages stream
     (whole SSE events, as the relay frames them): one block out per block in.
 
-    litellm's iterator is driven through its synchronous protocol, one block of lines
-    at a time (its state lives in its attributes; the sync and async paths parse alike):
+    litellm's iterator is driven through its synchronous protocol, a block of lines at
+    a time (its state lives in its attributes; the sync and async paths parse alike):
     no await per line, and the events of one provider read go to the client in one
-    write instead of one each (see the module docstring).
+    write instead of one each. Text deltas take the short way (see the module docstring).
     """
     iterator = ModelResponseIterator(
         streaming_response=iter(()), sync_stream=True, json_mode=call.json_mode
     )
     shaper = ChatStreamShaper(call.model, call.include_usage)
     async for block in events:
-        iterator.response_iterator = block_data_lines(block)
         out: list[bytes] = []
         try:
-            for chunk in iterator:
-                shaped = shaper.shape(chunk)
-                if shaped is not None:
-                    out.append(_event(shaped))
+            _translate_block(iterator, shaper, block_data_lines(block), out)
         except Exception:
             if out:  # what the block held before the failure still goes out first
                 yield b"".join(out)
@@ -186,6 +182,66 @@ async def chat_stream(call: ClaudeChatCall, events: AsyncIterator[bytes]) -> Asy
         # "stop"; the client must not take a cut reply for a whole one.
         raise UpstreamBadGateway("upstream stream ended without its final event")
     yield b"".join(_event(last) for last in shaper.end())
+
+
+def _translate_block(
+    iterator: ModelResponseIterator, shaper: ChatStreamShaper, lines: list[str], out: list[bytes]
+) -> None:
+    """The client's events for one block's ``data:`` lines, appended to ``out``."""
+    for n, line in enumerate(lines):
+        if iterator.chunk_type != "valid_json":
+            # litellm is piecing a JSON value together across lines: all of it is litellm's.
+            _through_litellm(iterator, shaper, lines[n:], out)
+            return
+        short = _short_way(line) if shaper.id is not None else None
+        if short is None:
+            _through_litellm(iterator, shaper, [line], out)
+        elif short:
+            out.append(_event(shaper.text(short)))
+
+
+def _through_litellm(
+    iterator: ModelResponseIterator, shaper: ChatStreamShaper, lines: list[str], out: list[bytes]
+) -> None:
+    iterator.response_iterator = iter(lines)
+    for chunk in iterator:
+        shaped = shaper.shape(chunk)
+        if shaped is not None:
+            out.append(_event(shaped))
+
+
+_SHORT_MARKS = ('"content_block_delta"', '"ping"', '"message_stop"')
+_NOTHING = ""  # the event adds nothing to the client's stream
+
+
+def _short_way(line: str) -> str | None:
+    """What an event needs without litellm's ``chunk_parser``: the text of a text delta
+    (a ``content_block_delta`` whose delta has a string ``text``), or nothing for a
+    ``ping`` or ``message_stop``; None for every other event.
+
+    For these events ``chunk_parser`` changes none of its state and makes a chunk whose
+    only content is that text, or no content at all (which the shaper drops). The
+    differential tests hold the two ways equal: every stream they send is mostly text
+    deltas and ends with ``message_stop``.
+    """
+    if not any(mark in line for mark in _SHORT_MARKS):
+        return None
+    try:
+        event = json.loads(line[5:])
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    kind = event.get("type")
+    if kind in ("ping", "message_stop"):
+        return _NOTHING
+    if kind != "content_block_delta":
+        return None
+    delta = event.get("delta")
+    if not isinstance(delta, dict):
+        return None
+    text = delta.get("text")
+    return text if isinstance(text, str) else None
 
 
 def _event(chunk: dict[str, Any]) -> bytes:
@@ -235,6 +291,15 @@ class ChatStreamShaper:
             delta["role"] = "assistant"
             self.sent_first = True
         return self._stamped(data)
+
+    def text(self, text: str) -> dict[str, Any]:
+        """The chunk for a text delta: what :meth:`shape` makes of litellm's chunk for
+        one (``choices: [{index: 0, delta: {content}}]``), without building that chunk."""
+        delta: dict[str, Any] = {"content": text}
+        if not self.sent_first:
+            delta["role"] = "assistant"
+            self.sent_first = True
+        return self._stamped({"choices": [{"index": 0, "delta": delta}]})
 
     def end(self) -> list[dict[str, Any]]:
         """The closing chunks: the finish reason, then the usage when asked for."""

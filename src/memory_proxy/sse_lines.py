@@ -9,14 +9,14 @@ or of a stream of blocks (:func:`data_lines`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 __all__ = ["block_data_lines", "data_lines"]
 
 
-def block_data_lines(block: bytes) -> Iterator[str]:
+def block_data_lines(block: bytes) -> list[str]:
     """Each ``data:`` line of one block of whole events, line end stripped."""
-    return iter([line for line in block.decode("utf-8").splitlines() if line.startswith("data:")])
+    return [line for line in block.decode("utf-8").splitlines() if line.startswith("data:")]
 
 
 async def data_lines(events: AsyncIterator[bytes]) -> AsyncIterator[str]:

@@ -49,6 +49,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 
 from memory_proxy.chat_preparation import prepare_chat
 from memory_proxy.errors import UpstreamBadGateway
+from memory_proxy.event_batches import ready_together
 from memory_proxy.model_table import Route
 from memory_proxy.openai_upstream import DEFAULT_BASE
 from memory_proxy.relay import RelayedReply, RelayRequest, error_message
@@ -177,14 +178,15 @@ def _plain(value: Any) -> Any:
 async def messages_stream(
     call: GptMessagesCall, events: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
-    """Messages SSE events for a Chat Completions stream (whole SSE events)."""
+    """Messages SSE events for a Chat Completions stream (whole SSE events); those
+    made from one provider read are sent in one write (``event_batches``)."""
     wrapper = AnthropicStreamWrapper(
         completion_stream=cast(Any, _chunks(events)),  # read with ``async for`` only
         model=call.model,
         tool_name_mapping=call.tool_name_mapping,
     )
-    async for event in AnthropicSSEStream(wrapper):
-        yield event
+    async for batch in ready_together(AnthropicSSEStream(wrapper)):
+        yield batch
 
 
 async def _chunks(events: AsyncIterator[bytes]) -> AsyncIterator[ModelResponseStream]:

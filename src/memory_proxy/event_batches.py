@@ -9,16 +9,16 @@ that reads the provider itself, so the proxy cannot ask it "what is ready now?";
 :func:`ready_together` runs it in a task of its own and hands over, each time, all it
 produced before it next waited on the provider. Nothing waits for company: an event
 made after a pause goes out as soon as the consumer's task runs, alone if it is alone.
-The stream's first event is read in the consumer's own task, so the hop between the two
-tasks (one turn of the event loop, long when the loop is busy) never adds to the time
-to the first byte.
+Up to the first event that carries content (``first_content``), events are read in the
+consumer's own task and sent one by one, so the hop between the two tasks (a turn of
+the event loop, long when the loop is busy) never adds to the time to the first token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 __all__ = ["MAX_READY", "ready_together"]
 
@@ -27,8 +27,11 @@ __all__ = ["MAX_READY", "ready_together"]
 MAX_READY = 256
 
 
-async def ready_together(items: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """``items``, each yield the join of every item ready by then (never an empty one).
+async def ready_together(
+    items: AsyncIterator[bytes], first_content: Callable[[bytes], bool]
+) -> AsyncIterator[bytes]:
+    """``items`` one by one up to the first for which ``first_content`` is true; then,
+    each yield the join of every item ready by then (never an empty one).
 
     A failure of ``items`` comes after the items made before it. Closing this
     generator stops ``items``' task.
@@ -36,11 +39,14 @@ async def ready_together(items: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     iterator = items.__aiter__()
     task: asyncio.Task[None] | None = None
     try:
-        try:
-            first = await iterator.__anext__()
-        except StopAsyncIteration:
-            return
-        yield first
+        while True:
+            try:
+                first = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            yield first
+            if first_content(first):
+                break
         loop = asyncio.get_running_loop()
         ready: list[bytes] = []
         finished = False

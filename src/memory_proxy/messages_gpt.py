@@ -185,8 +185,12 @@ async def messages_stream(
         model=call.model,
         tool_name_mapping=call.tool_name_mapping,
     )
-    async for batch in ready_together(AnthropicSSEStream(wrapper)):
+    async for batch in ready_together(AnthropicSSEStream(wrapper), _is_content):
         yield batch
+
+
+def _is_content(event: bytes) -> bool:
+    return event.startswith(b"event: content_block_delta")
 
 
 async def _chunks(events: AsyncIterator[bytes]) -> AsyncIterator[ModelResponseStream]:

@@ -22,6 +22,19 @@ Re-implemented, and why:
   spend a large share of a core there. The shaper does the same few things over the
   iterator's chunks; the differential tests hold it to ``litellm.acompletion``'s output,
   event by event.
+- the chunk for a text delta, a ``ping`` and a ``message_stop`` (:func:`_short_way`):
+  for these, litellm's ``chunk_parser`` changes none of its state and builds a
+  ``ModelResponseStream`` (pydantic, with its ``Delta`` and ``StreamingChoices``) only
+  for the shaper to dump it back to a dict: about 0.05 ms an event, and text deltas are
+  nearly all of a stream. The shaper writes their chunk straight from the event's text
+  (:meth:`ChatStreamShaper.text`); every other event still goes through litellm. The
+  bench's 18-event stream cost 1.69 ms to translate before, 0.82 ms with this, the
+  block-at-a-time driving below and the model-map memo (``model_capabilities``)
+  (in-process, best of 7 x 200, litellm 1.106.12).
+
+litellm's iterator is driven through its synchronous protocol a provider read at a
+time, and the events of one read go to the client in one write: one ASGI message and
+socket write per event cost more than translating most of them.
 
 Deliberate differences from ``litellm.acompletion``:
 

@@ -23,6 +23,15 @@ Re-implemented, and why:
   built straight from each OpenAI chunk, not through ``CustomStreamWrapper`` (about
   0.45 ms a chunk, litellm 1.106.12, measured); the differential tests hold the events
   to ``litellm.anthropic_messages``'s, one by one.
+
+The adapter's events made from one provider read go to the client in one write
+(``event_batches.ready_together``), after the first text delta: the adapter makes about
+15 events from the bench's 13 chunks, each one ASGI message and socket write when sent
+alone (3.30 -> 2.53 ms CPU a stream, and 3.90 -> 2.80, in two A/B pairs of the bench
+on a loaded host). What remains is litellm's: ``AnthropicStreamWrapper`` and a
+``ModelResponseStream`` per chunk, about 0.1 ms a chunk (1.4 ms for the bench's stream,
+in-process); the wrapper's state (open blocks, a held stop reason, queued events) is
+too much to keep in step by hand, so no event bypasses it.
 """
 
 from __future__ import annotations

@@ -54,7 +54,12 @@ def _memoized(function: Callable[..., bool]) -> Callable[..., bool]:
 
     @functools.wraps(function)
     def lookup(*args: Any, **kwargs: Any) -> bool:
-        return answer(*_three(names, args, kwargs), _generation())
+        key = _three(names, args, kwargs)
+        try:
+            hash(key)
+        except TypeError:  # an argument litellm never passes today: ask, do not remember
+            return function(*args, **kwargs)
+        return answer(*key, _generation())
 
     lookup.__wrapped_by_memory_proxy__ = function  # type: ignore[attr-defined]
     lookup.cache_info = answer.cache_info  # type: ignore[attr-defined]

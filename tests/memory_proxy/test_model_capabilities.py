@@ -66,6 +66,13 @@ def test_the_factory_memo_answers_as_litellm_does(model: str, provider: str, key
     assert memo(model, provider, key) is expected
 
 
+def test_an_unhashable_argument_is_asked_not_remembered() -> None:
+    memo: Any = litellm.utils.supports_factory
+    before = memo.cache_info().currsize
+    assert memo(["gpt-4o"], "openai", "supports_reasoning") is False  # litellm's own answer
+    assert memo.cache_info().currsize == before
+
+
 def test_a_changed_model_map_is_asked_again() -> None:
     model = "memo-test-model-registered-late"
     assert litellm.supports_reasoning(model=model, custom_llm_provider="openai") is False

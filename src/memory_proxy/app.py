@@ -22,7 +22,7 @@ import litellm  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from starlette.responses import JSONResponse, Response  # noqa: E402
 
-from memory_proxy import __version__  # noqa: E402
+from memory_proxy import __version__, model_capabilities  # noqa: E402
 from memory_proxy.access_log import AccessLog  # noqa: E402
 from memory_proxy.api_formats import ENDPOINT_NAMES, endpoint_paths  # noqa: E402
 from memory_proxy.auth import require_master_key  # noqa: E402
@@ -55,6 +55,8 @@ def _configure_litellm() -> None:
     # deployment's api_base serves, not the Responses API litellm would pick by default.
     litellm.use_chat_completions_url_for_anthropic_messages = True
     _no_proxy_router_lookup()
+    # A translated request asks litellm's model map the same questions every call.
+    model_capabilities.install()
 
 
 def _no_proxy_router_lookup() -> None:

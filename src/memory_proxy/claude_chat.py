@@ -22,6 +22,19 @@ Re-implemented, and why:
   spend a large share of a core there. The shaper does the same few things over the
   iterator's chunks; the differential tests hold it to ``litellm.acompletion``'s output,
   event by event.
+- the chunk for a text delta, a ``ping`` and a ``message_stop`` (:func:`_short_way`):
+  for these, litellm's ``chunk_parser`` changes none of its state and builds a
+  ``ModelResponseStream`` (pydantic, with its ``Delta`` and ``StreamingChoices``) only
+  for the shaper to dump it back to a dict: about 0.05 ms an event, and text deltas are
+  nearly all of a stream. The shaper writes their chunk straight from the event's text
+  (:meth:`ChatStreamShaper.text`); every other event still goes through litellm. The
+  bench's 18-event stream cost 1.69 ms to translate before, 0.82 ms with this, the
+  block-at-a-time driving below and the model-map memo (``model_capabilities``)
+  (in-process, best of 7 x 200, litellm 1.106.12).
+
+litellm's iterator is driven through its synchronous protocol a provider read at a
+time, and the events of one read go to the client in one write: one ASGI message and
+socket write per event cost more than translating most of them.
 
 Deliberate differences from ``litellm.acompletion``:
 
@@ -50,7 +63,7 @@ from memory_proxy.chat_preparation import prepare_chat
 from memory_proxy.errors import UpstreamBadGateway
 from memory_proxy.model_table import Route
 from memory_proxy.relay import RelayedReply, RelayRequest
-from memory_proxy.sse_lines import data_lines
+from memory_proxy.sse_lines import block_data_lines
 
 __all__ = ["ClaudeChatCall", "ChatStreamShaper", "build_claude_call", "chat_reply", "chat_stream"]
 
@@ -156,21 +169,92 @@ def chat_reply(call: ClaudeChatCall, reply: RelayedReply) -> bytes:
 
 async def chat_stream(call: ClaudeChatCall, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Chat Completions SSE events (``data: ...``, no ``[DONE]``) for a Messages stream
-    (whole SSE events, as the relay frames them)."""
+    (whole SSE events, as the relay frames them): one block out per block in.
+
+    litellm's iterator is driven through its synchronous protocol, a block of lines at
+    a time (its state lives in its attributes; the sync and async paths parse alike):
+    no await per line, and the events of one provider read go to the client in one
+    write instead of one each. Text deltas take the short way (see the module docstring).
+    """
     iterator = ModelResponseIterator(
-        streaming_response=data_lines(events), sync_stream=False, json_mode=call.json_mode
+        streaming_response=iter(()), sync_stream=True, json_mode=call.json_mode
     )
     shaper = ChatStreamShaper(call.model, call.include_usage)
-    async for chunk in iterator:
-        shaped = shaper.shape(chunk)
-        if shaped is not None:
-            yield _event(shaped)
+    async for block in events:
+        out: list[bytes] = []
+        try:
+            _translate_block(iterator, shaper, block_data_lines(block), out)
+        except Exception:
+            if out:  # what the block held before the failure still goes out first
+                yield b"".join(out)
+            raise
+        if out:
+            yield b"".join(out)
     if shaper.finish_reason is None:
         # Cut at an event boundary: no stop reason came. litellm would close with a made-up
         # "stop"; the client must not take a cut reply for a whole one.
         raise UpstreamBadGateway("upstream stream ended without its final event")
-    for last in shaper.end():
-        yield _event(last)
+    yield b"".join(_event(last) for last in shaper.end())
+
+
+def _translate_block(
+    iterator: ModelResponseIterator, shaper: ChatStreamShaper, lines: list[str], out: list[bytes]
+) -> None:
+    """The client's events for one block's ``data:`` lines, appended to ``out``."""
+    for n, line in enumerate(lines):
+        if iterator.chunk_type != "valid_json":
+            # litellm is piecing a JSON value together across lines: all of it is litellm's.
+            _through_litellm(iterator, shaper, lines[n:], out)
+            return
+        short = _short_way(line) if shaper.id is not None else None
+        if short is None:
+            _through_litellm(iterator, shaper, [line], out)
+        elif short:
+            out.append(_event(shaper.text(short)))
+
+
+def _through_litellm(
+    iterator: ModelResponseIterator, shaper: ChatStreamShaper, lines: list[str], out: list[bytes]
+) -> None:
+    iterator.response_iterator = iter(lines)
+    for chunk in iterator:
+        shaped = shaper.shape(chunk)
+        if shaped is not None:
+            out.append(_event(shaped))
+
+
+_SHORT_MARKS = ('"content_block_delta"', '"ping"', '"message_stop"')
+_NOTHING = ""  # the event adds nothing to the client's stream
+
+
+def _short_way(line: str) -> str | None:
+    """What an event needs without litellm's ``chunk_parser``: the text of a text delta
+    (a ``content_block_delta`` whose delta has a string ``text``), or nothing for a
+    ``ping`` or ``message_stop``; None for every other event.
+
+    For these events ``chunk_parser`` changes none of its state and makes a chunk whose
+    only content is that text, or no content at all (which the shaper drops). The
+    differential tests hold the two ways equal: every stream they send is mostly text
+    deltas and ends with ``message_stop``.
+    """
+    if not any(mark in line for mark in _SHORT_MARKS):
+        return None
+    try:
+        event = json.loads(line[5:])
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    kind = event.get("type")
+    if kind in ("ping", "message_stop"):
+        return _NOTHING
+    if kind != "content_block_delta":
+        return None
+    delta = event.get("delta")
+    if not isinstance(delta, dict):
+        return None
+    text = delta.get("text")
+    return text if isinstance(text, str) else None
 
 
 def _event(chunk: dict[str, Any]) -> bytes:
@@ -220,6 +304,15 @@ class ChatStreamShaper:
             delta["role"] = "assistant"
             self.sent_first = True
         return self._stamped(data)
+
+    def text(self, text: str) -> dict[str, Any]:
+        """The chunk for a text delta: what :meth:`shape` makes of litellm's chunk for
+        one (``choices: [{index: 0, delta: {content}}]``), without building that chunk."""
+        delta: dict[str, Any] = {"content": text}
+        if not self.sent_first:
+            delta["role"] = "assistant"
+            self.sent_first = True
+        return self._stamped({"choices": [{"index": 0, "delta": delta}]})
 
     def end(self) -> list[dict[str, Any]]:
         """The closing chunks: the finish reason, then the usage when asked for."""

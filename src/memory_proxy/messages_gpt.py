@@ -23,6 +23,15 @@ Re-implemented, and why:
   built straight from each OpenAI chunk, not through ``CustomStreamWrapper`` (about
   0.45 ms a chunk, litellm 1.106.12, measured); the differential tests hold the events
   to ``litellm.anthropic_messages``'s, one by one.
+
+The adapter's events made from one provider read go to the client in one write
+(``event_batches.ready_together``), after the first text delta: the adapter makes about
+15 events from the bench's 13 chunks, each one ASGI message and socket write when sent
+alone (3.30 -> 2.53 ms CPU a stream, and 3.90 -> 2.80, in two A/B pairs of the bench
+on a loaded host). What remains is litellm's: ``AnthropicStreamWrapper`` and a
+``ModelResponseStream`` per chunk, about 0.1 ms a chunk (1.4 ms for the bench's stream,
+in-process); the wrapper's state (open blocks, a held stop reason, queued events) is
+too much to keep in step by hand, so no event bypasses it.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 
 from memory_proxy.chat_preparation import prepare_chat
 from memory_proxy.errors import UpstreamBadGateway
+from memory_proxy.event_batches import ready_together
 from memory_proxy.model_table import Route
 from memory_proxy.openai_upstream import DEFAULT_BASE
 from memory_proxy.relay import RelayedReply, RelayRequest, error_message
@@ -177,14 +187,19 @@ def _plain(value: Any) -> Any:
 async def messages_stream(
     call: GptMessagesCall, events: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
-    """Messages SSE events for a Chat Completions stream (whole SSE events)."""
+    """Messages SSE events for a Chat Completions stream (whole SSE events); those
+    made from one provider read are sent in one write (``event_batches``)."""
     wrapper = AnthropicStreamWrapper(
         completion_stream=cast(Any, _chunks(events)),  # read with ``async for`` only
         model=call.model,
         tool_name_mapping=call.tool_name_mapping,
     )
-    async for event in AnthropicSSEStream(wrapper):
-        yield event
+    async for batch in ready_together(AnthropicSSEStream(wrapper), _is_content):
+        yield batch
+
+
+def _is_content(event: bytes) -> bool:
+    return event.startswith(b"event: content_block_delta")
 
 
 async def _chunks(events: AsyncIterator[bytes]) -> AsyncIterator[ModelResponseStream]:

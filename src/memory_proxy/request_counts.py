@@ -163,38 +163,44 @@ class RequestCounts(Collector):
                     buckets.append((le, cumulative))
                 histogram.add_metric([proxy, *labels], buckets, counts[_SUM])
             yield histogram
-        attempts = CounterMetricFamily(
-            "memory_proxy_upstream_attempts",
-            "Upstream calls made, retries included.",
-            labels=["proxy", "endpoint"],
-        )
-        for endpoint, count in _summed(s.attempts for s in shards):
-            attempts.add_metric([proxy, endpoint], count)
-        yield attempts
-        retries = CounterMetricFamily(
-            "memory_proxy_upstream_retries",
-            "Upstream calls made again, by the failure that caused the retry.",
-            labels=["proxy", "endpoint", "reason"],
-        )
-        for (endpoint, reason), count in _summed(s.retries for s in shards):
-            retries.add_metric([proxy, endpoint, reason], count)
-        yield retries
-        streams = GaugeMetricFamily(
-            "memory_proxy_streams_in_flight",
-            "Event streams being relayed to clients now.",
-            labels=["proxy", "endpoint"],
-        )
-        for endpoint, count in _summed(s.streams for s in shards):
-            streams.add_metric([proxy, endpoint], count)
-        yield streams
-        disconnects = CounterMetricFamily(
-            "memory_proxy_client_disconnects",
-            "Clients that went away before the answer's last byte.",
-            labels=["proxy", "endpoint"],
-        )
-        for endpoint, count in _summed(s.disconnects for s in shards):
-            disconnects.add_metric([proxy, endpoint], count)
-        yield disconnects
+        for family, attribute in (
+            (
+                CounterMetricFamily(
+                    "memory_proxy_upstream_attempts",
+                    "Upstream calls made, retries included.",
+                    labels=["proxy", "endpoint"],
+                ),
+                "attempts",
+            ),
+            (
+                CounterMetricFamily(
+                    "memory_proxy_upstream_retries",
+                    "Upstream calls made again, by the failure that caused the retry.",
+                    labels=["proxy", "endpoint", "reason"],
+                ),
+                "retries",
+            ),
+            (
+                GaugeMetricFamily(
+                    "memory_proxy_streams_in_flight",
+                    "Event streams being relayed to clients now.",
+                    labels=["proxy", "endpoint"],
+                ),
+                "streams",
+            ),
+            (
+                CounterMetricFamily(
+                    "memory_proxy_client_disconnects",
+                    "Clients that went away before the answer's last byte.",
+                    labels=["proxy", "endpoint"],
+                ),
+                "disconnects",
+            ),
+        ):
+            # Keyed by endpoint, or by (endpoint, reason) for the retries.
+            for key, count in _summed(getattr(s, attribute) for s in shards):
+                family.add_metric([proxy, *(key if isinstance(key, tuple) else (key,))], count)
+            yield family
 
 
 def _summed(counts: Iterable[dict[Any, int]]) -> list[tuple[Any, int]]:

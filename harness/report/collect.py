@@ -131,6 +131,9 @@ class _Judged:
     # When both sides' calls were compared: differing field (generalized) -> example.
     parity: dict[str, Example] | None
     acceptance: Acceptance | None = None  # what the accept rules took, when any applied
+    # Live pairs: the tokens the mirror side's answers say they used (read from captured
+    # answers, so it may raise: read here, counted in ``_count``).
+    live_tokens: int = 0
 
 
 def _both_answered(pair: CapturedPair) -> bool:
@@ -300,6 +303,10 @@ class EvidenceCollector:
                 routing = (None, routing[1])
         noise = self.comparator.compare_repeat(pair)
         contract = contract_facts(pair)
+        live_tokens = 0
+        if pair.upstream_mode == "live":
+            fmt = format_of(pair.request.endpoint)
+            live_tokens = sum(usage_tokens(a, fmt) for a in (pair.shadow, pair.shadow_repeat))
         return _Judged(
             shift,
             verdict,
@@ -313,19 +320,17 @@ class EvidenceCollector:
             call_count,
             parity,
             acceptance,
+            live_tokens,
         )
 
-    def _live_spend(self, pair: CapturedPair, isolated: bool | None) -> None:
+    def _live_spend(self, pair: CapturedPair, judged: _Judged) -> None:
         live = self.evidence.live
-        fmt = format_of(pair.request.endpoint)
         live.pairs += 1
-        for answer in (pair.shadow, pair.shadow_repeat):
-            if answer is not None:
-                live.requests += 1
-                live.tokens += usage_tokens(answer, fmt)
-        if isolated is not None:
+        live.requests += sum(a is not None for a in (pair.shadow, pair.shadow_repeat))
+        live.tokens += judged.live_tokens
+        if judged.isolated is not None:
             live.checked += 1
-            live.isolated += isolated
+            live.isolated += judged.isolated
 
     def _count(self, pair: CapturedPair, judged: _Judged, instance: str | None = None) -> None:
         """Count a judged pair (reads only its typed metadata and what judging found)."""
@@ -346,7 +351,7 @@ class EvidenceCollector:
         if pair.shadow is not None:
             e.mirrored += 1
             if pair.upstream_mode == "live":
-                self._live_spend(pair, judged.isolated)
+                self._live_spend(pair, judged)
         else:
             e.not_mirrored[pair.mirror_outcome] += 1
         error_pair = is_error_pair(pair)

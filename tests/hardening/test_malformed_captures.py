@@ -133,6 +133,13 @@ BAD_ROWS: dict[str, tuple[bool, Callable[[dict[str, Any]], None], tuple[str, ...
         _with("shadow_json", _sse_garbage),
         ("comparison failed: AttributeError in _add_openai_choice",),
     ),
+    # Legacy failed outright, so the pair is set apart and not compared; its live mirror
+    # spend is still read from that answer's stream, and must not raise either.
+    "garbage SSE event in a set-apart legacy failure": (
+        True,
+        _with("shadow_json", lambda o: {**_sse_garbage(o), "status": 502}),
+        ("comparison failed: AttributeError in _add_openai_choice",),
+    ),
     "upstream seq beyond floats": (
         False,
         _set(

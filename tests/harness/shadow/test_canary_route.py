@@ -28,6 +28,7 @@ from harness.cutover.canary.judge import WindowJudgement, judge_window
 from harness.loopback import LoopbackServer, free_port
 from harness.observation import last_user_text
 from harness.report.evidence import comparator_for, run_info
+from harness.report.model import Status
 from harness.sandbox import SandboxSettings, create_app
 from harness.sandbox.client import SandboxControl
 from harness.sandbox.config_file import write_sandbox_config
@@ -69,20 +70,28 @@ class _Answer:
     error: str | None = None
 
 
-def _ask(url: str, user: str) -> _Answer:
+def _ask(
+    url: str, user: str, text: str = "", on_first: Callable[[], None] | None = None
+) -> _Answer:
+    """One stream; ``on_first`` is called once a 200 stream's first bytes arrived."""
     started = time.time()
     body = {
         "model": "claude-sonnet-4.5",
         "max_tokens": 32,
         "stream": True,
-        "messages": [{"role": "user", "content": f"canary check for {user}"}],
+        "messages": [{"role": "user", "content": text or f"canary check for {user}"}],
     }
     headers = {"x-api-key": MASTER_KEY, "x-memory-user-id": user}
     try:
         with httpx.stream(
             "POST", url + "/v1/chat/completions", json=body, headers=headers, timeout=60
         ) as reply:
-            text = "".join(reply.iter_text())
+            pieces: list[str] = []
+            for piece in reply.iter_text():
+                if not pieces and on_first is not None and reply.status_code == 200:
+                    on_first()
+                pieces.append(piece)
+            text = "".join(pieces)
             complete = reply.status_code != 200 or "data: [DONE]" in text
             return _Answer(user, started, time.time(), reply.status_code, complete)
     except httpx.HTTPError as exc:
@@ -93,8 +102,7 @@ def _ask(url: str, user: str) -> _Answer:
 def faulty_sdk_sandbox() -> Iterator[LoopbackServer]:
     with LoopbackServer(create_app(SandboxSettings())) as server:
         with SandboxControl(server.url) as control:
-            # Half the SDK's provider calls fail; the rest stream slowly, so some are in
-            # flight when the rollback comes.
+            # Half the SDK's provider calls fail; the rest stream slowly.
             control.set_faults(error_rate_500=0.5, chunk_delay_ms=60)
         yield server
 
@@ -122,8 +130,28 @@ def test_a_5xx_slice_is_rolled_back_and_its_users_answered_by_legacy_uncut(
     others = [u for u in USERS[:40] if not on_sdk(u, 50)]
     comparator, redactor = comparator_for(settings, sdk_config)
 
+    # One slice stream is certain to be in flight at the rollback: when the window first
+    # fails, the judge starts a stream that goes quiet for 4 s after its first event, and
+    # gives its decision once that event arrived. (Streams of the client threads below
+    # are in flight at the rollback most of the time, not always.)
+    held_text = "a held canary stream [sandbox:silence_after=1,silence_ms=4000]"
+    held: list[_Answer] = []
+    held_in_flight = threading.Event()
+
+    def hold_one_stream(url: str) -> None:
+        while not held:  # the faulty sandbox fails half its calls: ask until one streams
+            answer = _ask(url, slice_users[0], held_text, on_first=held_in_flight.set)
+            if answer.status == 200:
+                held.append(answer)
+
     def judge(rows: list[StoredPair | UnreadableRow]) -> WindowJudgement:
-        return judge_window(rows, settings, comparator, run_info(sdk_config, store_path), redactor)
+        judgement = judge_window(
+            rows, settings, comparator, run_info(sdk_config, store_path), redactor
+        )
+        if judgement.status is Status.FAIL and not held_in_flight.is_set():
+            holding.start()
+            assert held_in_flight.wait(60), "the held stream never started"
+        return judgement
 
     cutovers: list[object] = []
     controller = CanaryController(
@@ -140,6 +168,7 @@ def test_a_5xx_slice_is_rolled_back_and_its_users_answered_by_legacy_uncut(
         with LoopbackServer(run.app) as front:
             result: list[int] = []
             controlling = threading.Thread(target=lambda: result.append(controller.run()))
+            holding = threading.Thread(target=hold_one_stream, args=(front.url,))
             controlling.start()
             _wait_for_percent(front.url, 50)
 
@@ -158,11 +187,13 @@ def test_a_5xx_slice_is_rolled_back_and_its_users_answered_by_legacy_uncut(
             controlling.join(timeout=120)
             assert result == [1], "the controller did not roll back"
             _wait_for_percent(front.url, 0)
+            rollback_seen = time.time()
             served_sdk = _stats(front.url)["canary"]["sdk"]
             after = [_ask(front.url, u) for u in slice_users[:6]]
             stop.set()
             for thread in clients:
                 thread.join(timeout=60)
+            holding.join(timeout=60)
             assert _stats(front.url)["canary"]["sdk"] == served_sdk
     finally:
         stop.set()
@@ -182,12 +213,13 @@ def test_a_5xx_slice_is_rolled_back_and_its_users_answered_by_legacy_uncut(
     assert all(a.error is None and a.complete for a in answers), [
         a for a in answers if a.error or not a.complete
     ]
-    in_flight = [
-        a
-        for a in answers
-        if a.user in slice_users and a.status == 200 and a.started < rolled.at < a.ended
-    ]
-    assert in_flight, "no SDK stream was in flight at the rollback"
+    # The held stream was answered by the SDK side (its provider call reached the faulty
+    # sandbox), was going when the front door had switched the slice to legacy, and ended
+    # whole.
+    assert len(held) == 1 and held[0].complete and held[0].error is None, held
+    assert held[0].ended > rollback_seen
+    with SandboxControl(faulty_sdk_sandbox.url) as faulty:
+        assert any(last_user_text(r["body"]) == held_text for r in faulty.api_requests())
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from tests.conftest import MASTER_KEY
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 # A hang guard, not a time limit: the journey to the cutover drill starts three LiteLLM
 # servers, and the suite runs it beside three other workers on two cores.
 @pytest.mark.timeout(600)

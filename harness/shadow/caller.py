@@ -190,7 +190,7 @@ class MirrorCaller:
 
     async def _mirror(self, plan: MirrorPlan) -> MirrorOutcome:
         targets = self.targets
-        registration = twin_registration = None
+        registration = twin_registration = repeat_registration = None
         if self.replay is not None and plan.upstream is not None:
             registration = self.replay.expect(plan.upstream, plan.request_id)
         try:
@@ -201,22 +201,31 @@ class MirrorCaller:
                 shadow, twin = await self._with_twin(plan, targets.twin.url, twin_id)
             else:
                 shadow, twin = await self._call(targets.shadow.url, plan), None
-            received = list(registration.received) if registration is not None else []
             repeat = None
             if plan.noise_probe and targets.repeat is not None and shadow.error is None:
-                repeat = await self._call(targets.repeat.url, plan)
+                # The A/A repeat is a request of its own on the replay upstream: its call,
+                # claimed by key where the harness's id does not reach the provider (the
+                # legacy proxy drops it), then goes to a registration expecting one, never
+                # to an identical request in flight, which would show a call too many.
+                repeat_id = plan.request_id + "-repeat"
+                if self.replay is not None and registration is not None:
+                    repeat_registration = self.replay.expect(plan.upstream or [], repeat_id)
+                repeat = await self._call(targets.repeat.url, plan, request_id=repeat_id)
         finally:
-            if registration is not None:
-                self.replay.release(registration)  # type: ignore[union-attr]
-            if twin_registration is not None:
-                self.twin_replay.release(twin_registration)  # type: ignore[union-attr]
+            for book, held in (
+                (self.replay, registration),
+                (self.replay, repeat_registration),
+                (self.twin_replay, twin_registration),
+            ):
+                if book is not None and held is not None:
+                    book.release(held)
         return MirrorOutcome(
             shadow,
             twin,
             repeat,
-            received,
+            list(registration.received) if registration is not None else [],
             registration is not None,
-            registration.received[len(received) :] if registration is not None else [],
+            list(repeat_registration.received) if repeat_registration is not None else [],
             self.take_unattached(),
         )
 

@@ -120,6 +120,12 @@ class ReportSettings:
     latency_p50_ratio: float = 1.10
     latency_p95_ratio: float = 1.20
     ttft_p50_ratio: float = 1.10
+    # The least slowdown any latency check allows, in ms. 10 % of a 2.7 ms /health p50 is
+    # 0.27 ms, less than the SDK proxy's own CPU per request (~0.6 ms) and below what the
+    # timing of a shared 2-core machine resolves: the same build read p50 differences of
+    # [-0.2, +0.1] and [+0.02, +0.38] ms in two demo runs, and the gate could not decide.
+    # No client perceives half a millisecond; +3 ms on every call still fails.
+    latency_min_allowance_ms: float = 0.5
     # The memory gate: RSS growth per 10,000 requests served after warm-up, judged on its
     # 95 % interval, over at least this many requests (never seconds extrapolated to hours).
     # A fresh proxy's RSS grows in steps while its allocator's arenas fill: two 30 s demo

@@ -2,10 +2,12 @@
 
 Each check is decided on a 95 % interval of the difference, SDK minus legacy, against the
 slowdown the settings allow: ``legacy quantile x (ratio - 1)``, e.g. 10 % of legacy's
-p50. The interval: for p50 and TTFT p50 of a slice timed alike (the latency twin and the
-mirror, sent at the same moment: :mod:`harness.shadow.engine`), the sign-test interval
-of the median per-pair difference (:func:`harness.stats.median_interval`), and for p95 a
-bootstrap of the quantiles' difference that resamples whole pairs
+p50, and never less than ``report.latency_min_allowance_ms`` (10 % of a 3 ms endpoint is
+below what the timing resolves). The interval: for p50 and TTFT p50 of a slice timed
+alike (the latency twin and the mirror, sent at the same moment:
+:mod:`harness.shadow.engine`), the sign-test interval of the median per-pair difference
+(:func:`harness.stats.median_interval`), and for p95 a bootstrap of the quantiles'
+difference that resamples whole pairs
 (:func:`harness.stats.paired_bootstrap_quantile_difference`); otherwise a bootstrap of
 the difference of the two quantiles, each side resampled apart
 (:func:`harness.stats.bootstrap_quantile_difference`).
@@ -138,11 +140,12 @@ def _interval_check(
     samples: int,
     interval: tuple[float, float] | None,
     min_samples: int,
+    floor_ms: float,
 ) -> Check:
-    threshold = f"SDK - legacy <= legacy x {ratio - 1:.2f} (95 % CI)"
+    threshold = f"SDK - legacy <= legacy x {ratio - 1:.2f}, at least {floor_ms:g} ms (95 % CI)"
     if sdk is None or legacy is None or interval is None:
         return Check(name, S.INCONCLUSIVE, samples, "no samples on one side", threshold)
-    allowed = legacy * (ratio - 1) + RATIO_SLACK * max(1.0, abs(legacy))
+    allowed = max(legacy * (ratio - 1), floor_ms) + RATIO_SLACK * max(1.0, abs(legacy))
     low, high = interval
     measured = f"SDK {ms(sdk)} vs legacy {ms(legacy)}"
     if legacy > 0:
@@ -190,6 +193,7 @@ def latency_gates(
                 samples,
                 s.intervals.get(f"p{q}"),
                 least,
+                report.latency_min_allowance_ms,
             )
             for q, ratio, least in (
                 (50, report.latency_p50_ratio, min_samples),
@@ -208,6 +212,7 @@ def latency_gates(
                     ttft_samples,
                     s.intervals.get("ttft_p50"),
                     min_samples,
+                    report.latency_min_allowance_ms,
                 )
             )
         checks.append(

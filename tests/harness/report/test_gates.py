@@ -12,7 +12,8 @@ import pytest
 
 from harness.report.cookie_tally import CookieTally
 from harness.report.gates import evaluate
-from harness.report.model import Decision, GateResult, Status, decide
+from harness.report.latency_gates import latency_gates
+from harness.report.model import Decision, GateResult, LatencySummary, Status, decide
 from harness.report.reservoir import Reservoir
 from harness.report.tally import Evidence, LatencySlice, RoutingTally, UpstreamCall
 from harness.settings import HarnessSettings
@@ -588,3 +589,37 @@ def test_a_mixed_store_is_judged_as_live() -> None:
         e.upstream_modes.update({"replay": 50, "live": 50})
 
     assert {g.name: g for g in _evaluate(mixed)}["parity: chat"].status is PASS
+
+
+def _health_slice(sdk_p50: float, legacy_p50: float, p50_ci: tuple[float, float]) -> LatencySummary:
+    def side(p50: float) -> dict[str, float | None]:
+        return {"p50": p50, "p95": p50 * 1.5, "p99": p50 * 2}
+
+    return LatencySummary(
+        "health",
+        False,
+        {"sdk": 221, "legacy": 221},
+        {"sdk": side(sdk_p50), "legacy": side(legacy_p50)},
+        {},
+        intervals={"p50": p50_ci, "p95": (-0.3, 0.3)},
+    )
+
+
+def test_a_latency_check_allows_at_least_the_floor_and_no_more() -> None:
+    settings = HarnessSettings()
+    assert settings.report.latency_min_allowance_ms == 0.5
+
+    def p50(summary: LatencySummary, settings: HarnessSettings = settings) -> Status:
+        (gate,) = latency_gates([summary], settings)
+        return next(c.status for c in gate.checks if c.name == "p50")
+
+    # /health at 2.7 ms: 10 % is 0.27 ms; a +0.02..+0.38 ms interval (the same build, a
+    # demo run) is within the 0.5 ms floor...
+    assert p50(_health_slice(2.83, 2.74, (0.02, 0.38))) is Status.PASS
+    # ... which it decided nothing on before: without the floor it straddles 0.27 ms.
+    unfloored = replace(settings, report=replace(settings.report, latency_min_allowance_ms=0))
+    assert p50(_health_slice(2.83, 2.74, (0.02, 0.38)), unfloored) is Status.INCONCLUSIVE
+    # +3 ms on every call still fails, and past the floor the ratio rules: 10 % of 20 ms.
+    assert p50(_health_slice(5.7, 2.74, (2.8, 3.2))) is Status.FAIL
+    assert p50(_health_slice(22.5, 20.0, (2.1, 2.9))) is Status.FAIL
+    assert p50(_health_slice(21.5, 20.0, (1.1, 1.9))) is Status.PASS

@@ -276,7 +276,7 @@ def run_demo(
         f"\nDemo finished in {time.perf_counter() - started:.0f} s "
         f"(replay mismatches: {mismatches}, load exit {load_report.exit_code}, "
         f"first report exit {first_code} ({first.decision}), with accepted differences "
-        f"exit {second_code} ({second.decision}): 0 GO, 1 NO-GO, 2 INCONCLUSIVE; "
+        f"exit {second_code} ({second.decision}) (exit codes: 0 GO, 1 NO-GO, 2 INCONCLUSIVE); "
         f"cutover drill {'done' if drilled else 'not run'})."
     )
     return 0

@@ -119,12 +119,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group("litellm-server"))
-    # xdist hands out work in collection order: the longest test first, then the ones that
-    # start process stacks, then the quick ones, which fill the gaps at the end. In file
-    # order the demo (~200 s) started ~220 s into the run and was its tail.
-    items.sort(
-        key=lambda item: (
-            item.get_closest_marker("longest") is None,
-            item.get_closest_marker("slow") is None,
-        )
-    )
+    # xdist hands out work in collection order: the longest test first. In file order the
+    # demo (~200 s) started ~220 s into the run and was its tail. Everything else keeps
+    # file order, so a module's tests still meet their module's server in the order they
+    # were written for.
+    items.sort(key=lambda item: item.get_closest_marker("longest") is None)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,13 +58,15 @@ class FakeUpstream:
         self._lock = threading.Lock()
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
 
-    def since(self, count: int) -> list[UpstreamRequest]:
+    def carrying(self, turn: str) -> list[UpstreamRequest]:
+        """The requests whose body carries ``turn``: this test's, whatever else reaches
+        this port. Loopback ports are reused across the suite's many short-lived servers.
+        Counting every request since a mark, the forwarding test saw two upstream
+        requests in two of four fresh-clone runs while its LiteLLM server's log showed
+        one client request; a retry by LiteLLM would carry the same turn and still
+        count twice here."""
         with self._lock:
-            return self.requests[count:]
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self.requests)
+            return [r for r in self.requests if turn in json.dumps(r.body)]
 
     async def _handle(self, request: Request) -> Response:
         raw = await request.body()
@@ -266,7 +269,7 @@ def test_chat_completion_forwards_memory_headers(
     server: LiteLLMServer, upstream: tuple[FakeUpstream, str], model: str, upstream_path: str
 ) -> None:
     fake = upstream[0]
-    before = fake.count()
+    turn = f"hi {uuid.uuid4().hex}"
     with openai.OpenAI(
         base_url=f"{server.url}/v1",
         api_key=MASTER_KEY,
@@ -274,10 +277,10 @@ def test_chat_completion_forwards_memory_headers(
         max_retries=0,
     ) as client:
         reply = client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "hi"}]
+            model=model, messages=[{"role": "user", "content": turn}]
         )
     assert reply.choices[0].message.content == "hello"
-    (request,) = fake.since(before)  # exactly one upstream request
+    (request,) = fake.carrying(turn)  # exactly one upstream request
     assert request.path == upstream_path
     _assert_forwarded(request)
 
@@ -286,15 +289,15 @@ def test_anthropic_messages_forwards_memory_headers(
     server: LiteLLMServer, upstream: tuple[FakeUpstream, str]
 ) -> None:
     fake = upstream[0]
-    before = fake.count()
+    turn = f"hi {uuid.uuid4().hex}"
     with anthropic.Anthropic(
         base_url=server.url, api_key=MASTER_KEY, default_headers=CLIENT_HEADERS, max_retries=0
     ) as client:
         reply = client.messages.create(
-            model="claude-test", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+            model="claude-test", max_tokens=16, messages=[{"role": "user", "content": turn}]
         )
     assert reply.content[0].type == "text" and reply.content[0].text == "hello"
-    (request,) = fake.since(before)
+    (request,) = fake.carrying(turn)
     assert request.path == "/v1/messages"
     _assert_forwarded(request)
     # The SDK's own x-stainless-* headers are not passed on to an anthropic upstream.
@@ -305,16 +308,16 @@ def test_anthropic_messages_stream_is_sent_upstream_once(
     server: LiteLLMServer, upstream: tuple[FakeUpstream, str]
 ) -> None:
     fake = upstream[0]
-    before = fake.count()
+    turn = f"hi {uuid.uuid4().hex}"
     with anthropic.Anthropic(
         base_url=server.url, api_key=MASTER_KEY, default_headers=CLIENT_HEADERS, max_retries=0
     ) as client:
         with client.messages.stream(
-            model="claude-test", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+            model="claude-test", max_tokens=16, messages=[{"role": "user", "content": turn}]
         ) as stream:
             text = "".join(stream.text_stream)
     assert text == "hello"
-    (request,) = fake.since(before)
+    (request,) = fake.carrying(turn)
     assert request.body["stream"] is True
     _assert_forwarded(request)
 

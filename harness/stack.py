@@ -89,6 +89,7 @@ class Stack:
         primary: str = "sdk",
         max_rate: float = 0.0,
         replay_listen: str | None = None,
+        health_rate: float | None = None,
     ) -> ChildProcess:
         port = port or free_port()
         child = ChildProcess(
@@ -111,6 +112,7 @@ class Stack:
                 str(store),
                 *(["--max-rate", str(max_rate)] if max_rate else []),
                 *(["--replay-listen", replay_listen] if replay_listen else []),
+                *(["--health-rate", str(health_rate)] if health_rate is not None else []),
             ],
             port=port,
             log_path=self.run_dir / "shadow.log",

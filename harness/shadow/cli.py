@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--primary", choices=["sdk", "legacy"], help="who answers clients")
     parser.add_argument("--sample-rate", type=float, help="percent of users mirrored")
+    parser.add_argument("--health-rate", type=float, help="percent of GET /health checks mirrored")
     parser.add_argument(
         "--max-rate", type=float, help="mirrored requests per second at most (0: no cap)"
     )
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         primary=args.primary,
         mirror_to=args.mirror_to,
         sample_rate=args.sample_rate,
+        health_rate=args.health_rate,
         max_rate=args.max_rate,
         upstream=args.upstream,
         replay_listen=args.replay_listen,

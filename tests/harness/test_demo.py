@@ -96,6 +96,8 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     gates = {gate["name"]: gate for gate in report["gates"]}
     assert gates["cookie persistence"]["samples"] > 0
     assert gates["memory routing"]["samples"] > 0
+    # The health checks mirrored at the demo's --health-rate: the pairs its p95 needs.
+    assert gates["latency: health non-stream"]["samples"] >= 800
     # The client contract was judged on evidence from the sandbox, header by header.
     contract = gates["client contract"]
     assert contract["samples"] > 0

@@ -23,21 +23,31 @@ Re-implemented, and why:
   built straight from each OpenAI chunk, not through ``CustomStreamWrapper`` (about
   0.45 ms a chunk, litellm 1.106.12, measured); the differential tests hold the events
   to ``litellm.anthropic_messages``'s, one by one.
+- the event for a text-only chunk amid a text block (:func:`_text_event`). For such a
+  chunk the wrapper changes none of its state and makes one ``text_delta`` at the
+  block's index; building the chunk's ``ModelResponseStream`` and running the wrapper
+  over it cost about 0.1 ms a chunk, and text chunks are nearly all of a stream. Only
+  when the wrapper waits for input with nothing held or queued, inside a text block
+  (:meth:`_Adapter._amid_text`), and the chunk carries text and nothing else
+  (:func:`_text_only`); every other chunk goes through the wrapper.
+  ``test_messages_gpt_stream`` holds every event to the wrapper's own, over generated
+  chunk sequences cut into reads anywhere.
 
-The adapter's events made from one provider read go to the client in one write
-(``event_batches.ready_together``), after the first text delta: the adapter makes about
-15 events from the bench's 13 chunks, each one ASGI message and socket write when sent
-alone (3.30 -> 2.53 ms CPU a stream, and 3.90 -> 2.80, in two A/B pairs of the bench
-on a loaded host). What remains is litellm's: ``AnthropicStreamWrapper`` and a
-``ModelResponseStream`` per chunk, about 0.1 ms a chunk (1.4 ms for the bench's stream,
-in-process); the wrapper's state (open blocks, a held stop reason, queued events) is
-too much to keep in step by hand, so no event bypasses it.
+The wrapper is an async iterator that reads the provider itself. It is driven by hand
+(:class:`_Adapter`): its input (:class:`_Feed`) hands over the chunks of one provider
+read and then suspends it, so the proxy knows which events one read made and sends
+them in one write, with no task between the provider and the client. Sent one by one,
+the adapter's ~15 events for the bench's 13 chunks were each an ASGI message and a
+socket write (3.30 -> 2.53 ms CPU a stream when batched, in an A/B pair of the bench
+on a loaded host).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -49,7 +59,6 @@ from litellm.llms.anthropic.pass_through.adapters.handler import (
     LiteLLMMessagesToCompletionTransformationHandler,
 )
 from litellm.llms.anthropic.pass_through.adapters.streaming_iterator import (
-    AnthropicSSEStream,
     AnthropicStreamWrapper,
 )
 from litellm.llms.openai.chat.gpt_transformation import OpenAIGPTConfig
@@ -58,11 +67,10 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 
 from memory_proxy.chat_preparation import prepare_chat
 from memory_proxy.errors import UpstreamBadGateway
-from memory_proxy.event_batches import ready_together
 from memory_proxy.model_table import Route
 from memory_proxy.openai_upstream import DEFAULT_BASE
 from memory_proxy.relay import RelayedReply, RelayRequest, error_message
-from memory_proxy.sse_lines import data_lines
+from memory_proxy.sse_lines import block_data_lines
 
 __all__ = [
     "GptMessagesCall",
@@ -187,28 +195,204 @@ def _plain(value: Any) -> Any:
 async def messages_stream(
     call: GptMessagesCall, events: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
-    """Messages SSE events for a Chat Completions stream (whole SSE events); those
-    made from one provider read are sent in one write (``event_batches``)."""
+    """Messages SSE events for a Chat Completions stream (blocks of whole SSE events), in
+    one write per provider read; see the module docstring."""
+    feed = _Feed()
     wrapper = AnthropicStreamWrapper(
-        completion_stream=cast(Any, _chunks(events)),  # read with ``async for`` only
+        completion_stream=cast(Any, feed),  # read with ``async for`` only
         model=call.model,
         tool_name_mapping=call.tool_name_mapping,
     )
-    async for batch in ready_together(AnthropicSSEStream(wrapper), _is_content):
-        yield batch
+    adapter = _Adapter(wrapper, feed)
+    reads = events.__aiter__()
+    try:
+        ready = adapter.run()  # message_start: made before the provider's first event
+        if ready:
+            yield b"".join(ready)
+        while not adapter.done:
+            ready = []
+            try:
+                block = await reads.__anext__()
+            except StopAsyncIteration:
+                feed.ended = True
+            except Exception as exc:  # noqa: BLE001 - litellm's, as if its own read failed
+                feed.failure = exc
+            else:
+                ready = adapter.translate(block)
+            if feed.ended or feed.failure is not None:
+                ready += adapter.run()
+            if ready:
+                yield b"".join(ready)
+    finally:
+        adapter.abandon()
+        closer = getattr(reads, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
-def _is_content(event: bytes) -> bool:
-    return event.startswith(b"event: content_block_delta")
+class _Want:
+    """What the wrapper's input hands its driver when it has no chunk to give yet."""
 
 
-async def _chunks(events: AsyncIterator[bytes]) -> AsyncIterator[ModelResponseStream]:
-    async for line in data_lines(events):
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        chunk = json.loads(data)
-        if isinstance(chunk, dict) and chunk.get("error"):
-            # The openai SDK raises on an error event in a stream; so does this.
-            raise UpstreamBadGateway(f"upstream stream error: {error_message(data)}")
-        yield ModelResponseStream(**chunk)
+_WANT = _Want()
+
+
+class _Feed:
+    """``AnthropicStreamWrapper``'s input: the chunks its driver hands it. With none in
+    hand, the wrapper's read suspends it and gives :data:`_WANT` to the driver (it awaits
+    nothing else), which reads the provider, hands over and resumes it."""
+
+    def __init__(self) -> None:
+        self.chunks: deque[ModelResponseStream] = deque()
+        self.ended = False
+        self.failure: Exception | None = None
+
+    def __aiter__(self) -> _Feed:
+        return self
+
+    def __anext__(self) -> _Take:
+        return _Take(self)
+
+
+class _Take:
+    __slots__ = ("feed",)
+
+    def __init__(self, feed: _Feed) -> None:
+        self.feed = feed
+
+    def __await__(self) -> Generator[_Want, None, ModelResponseStream]:
+        feed = self.feed
+        while not feed.chunks:
+            if feed.failure is not None:
+                failure, feed.failure = feed.failure, None
+                feed.ended = True
+                raise failure
+            if feed.ended:
+                raise StopAsyncIteration
+            yield _WANT
+        return feed.chunks.popleft()
+
+
+class _Adapter:
+    """litellm's ``AnthropicStreamWrapper`` and its SSE framing
+    (``async_anthropic_sse_wrapper``, which also turns a failure into an error event),
+    driven by hand: :meth:`run` resumes it until it wants a chunk it has not been given."""
+
+    def __init__(self, wrapper: AnthropicStreamWrapper, feed: _Feed) -> None:
+        self.wrapper = wrapper
+        self.feed = feed
+        self.sse = wrapper.async_anthropic_sse_wrapper()
+        self.step: Any = None  # the SSE generator's next step, while it waits for input
+        self.done = False
+
+    def run(self) -> list[bytes]:
+        """Every event the wrapper makes from what it has been given."""
+        out: list[bytes] = []
+        while not self.done:
+            if self.step is None:
+                self.step = self.sse.__anext__()
+            try:
+                wanted = self.step.send(None)
+            except StopIteration as made:
+                self.step = None
+                out.append(made.value)
+                continue
+            except StopAsyncIteration:
+                self.step = None
+                self.done = True
+                break
+            if wanted is not _WANT:
+                raise RuntimeError(f"litellm's stream wrapper awaited {wanted!r}")
+            break
+        return out
+
+    def translate(self, block: bytes) -> list[bytes]:
+        """The events for one provider read (whole SSE events)."""
+        out: list[bytes] = []
+        feed = self.feed
+        for line in block_data_lines(block):
+            data = line[5:].strip()
+            if data == "[DONE]":
+                feed.ended = True
+                break
+            try:
+                chunk = json.loads(data)
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    # The openai SDK raises on an error event in a stream; so does this.
+                    raise UpstreamBadGateway(f"upstream stream error: {error_message(data)}")
+                text = _text_only(chunk) if self._amid_text() else None
+                if text is not None:
+                    out.append(_text_event(self.wrapper.current_content_block_index, text))
+                    continue
+                feed.chunks.append(ModelResponseStream(**chunk))
+            except Exception as exc:  # noqa: BLE001 - litellm's, as if its own read failed
+                feed.failure = exc
+                break
+            out.extend(self.run())
+            if self.done:
+                break
+        return out
+
+    def _amid_text(self) -> bool:
+        """Whether the wrapper waits for input inside an open text block, holding nothing:
+        then a text-only chunk changes none of its state and makes one text delta."""
+        w = self.wrapper
+        return (
+            self.step is not None
+            and not self.feed.chunks
+            and w.sent_content_block_start
+            and not w.sent_content_block_finish
+            and w.current_content_block_type == "text"
+            and w.holding_chunk is None
+            and w.holding_stop_reason_chunk is None
+            and not w.queued_usage_chunk
+            and not w.chunk_queue
+        )
+
+    def abandon(self) -> None:
+        """Close the SSE generator where it waits (the client left, or it is done)."""
+        step, self.step = self.step, None
+        if step is not None:
+            with contextlib.suppress(BaseException):
+                step.throw(GeneratorExit)
+
+
+_TEXT_ONLY_DELTA = frozenset({"content", "role", "refusal"})
+_TEXT_ONLY_CHOICE = frozenset({"index", "delta", "logprobs", "finish_reason"})
+
+
+def _text_only(chunk: Any) -> str | None:
+    """The text of a chunk whose one choice carries text and nothing else (no finish
+    reason, refusal, tool call, reasoning, logprobs or usage); None for any other."""
+    if not isinstance(chunk, dict) or chunk.get("usage") is not None:
+        return None
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if (
+        not isinstance(choice, dict)
+        or not _TEXT_ONLY_CHOICE.issuperset(choice)
+        or choice.get("finish_reason") is not None
+        or choice.get("logprobs") is not None
+    ):
+        return None
+    delta = choice.get("delta")
+    if not isinstance(delta, dict) or not _TEXT_ONLY_DELTA.issuperset(delta):
+        return None
+    text = delta.get("content")
+    if not isinstance(text, str) or not text or delta.get("refusal") is not None:
+        return None
+    role = delta.get("role")
+    return text if role is None or isinstance(role, str) else None
+
+
+def _text_event(index: int, text: str) -> bytes:
+    """The event the wrapper makes of a text-only chunk amid a text block, framed as
+    ``async_anthropic_sse_wrapper`` frames it."""
+    event = {
+        "type": "content_block_delta",
+        "index": index,
+        "delta": {"type": "text_delta", "text": text},
+    }
+    return f"event: content_block_delta\ndata: {json.dumps(event)}\n\n".encode()

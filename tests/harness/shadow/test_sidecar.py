@@ -6,6 +6,7 @@ sidecar is the real ``python -m harness.shadow.sidecar`` child, the store real S
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -232,6 +233,17 @@ def test_a_killed_primary_leaves_its_sidecar_to_finish_and_store_every_pair(
         assert stats["seen"] == 6
         sidecar = psutil.Process(stats["sidecar_pid"])
         assert shadow.pid is not None
+        # What the killed process started besides its sidecar (the latency twin) outlives
+        # it: this test stops those itself, by PID.
+        orphans = [
+            child for child in psutil.Process(shadow.pid).children() if child.pid != sidecar.pid
+        ]
         os.kill(shadow.pid, signal.SIGKILL)  # no clean shutdown, no lifespan
-        sidecar.wait(60)  # it sees the socket close, finishes its mirrors and exits
+        try:
+            sidecar.wait(60)  # it sees the socket close, finishes its mirrors and exits
+        finally:
+            for orphan in orphans:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    orphan.terminate()
+                    orphan.wait(10)
     assert CaptureStore(store).count() == 6

@@ -23,13 +23,14 @@ Re-implemented, and why:
   built straight from each OpenAI chunk, not through ``CustomStreamWrapper`` (about
   0.45 ms a chunk, litellm 1.106.12, measured); the differential tests hold the events
   to ``litellm.anthropic_messages``'s, one by one.
-- the event for a text-only chunk amid a text block (:func:`_text_event`). For such a
+- the event for a text-only chunk amid a text block (:func:`_text_event`), and the
+  skipping of a blank chunk (the role chunk that opens every OpenAI stream). For such a
   chunk the wrapper changes none of its state and makes one ``text_delta`` at the
-  block's index; building the chunk's ``ModelResponseStream`` and running the wrapper
-  over it cost about 0.1 ms a chunk, and text chunks are nearly all of a stream. Only
-  when the wrapper waits for input with nothing held or queued, inside a text block
-  (:meth:`_Adapter._amid_text`), and the chunk carries text and nothing else
-  (:func:`_text_only`); every other chunk goes through the wrapper.
+  block's index, or nothing; building the chunk's ``ModelResponseStream`` and running
+  the wrapper over it cost about 0.1 ms a chunk, and text chunks are nearly all of a
+  stream. Only when the wrapper waits for input with nothing held or queued, before its
+  first block or inside a text block (:meth:`_Adapter._in_text`), and the chunk carries
+  text and nothing else (:func:`_text_only`); every other chunk goes through the wrapper.
   ``test_messages_gpt_stream`` holds every event to the wrapper's own, over generated
   chunk sequences cut into reads anywhere.
 
@@ -320,8 +321,10 @@ class _Adapter:
                 if isinstance(chunk, dict) and chunk.get("error"):
                     # The openai SDK raises on an error event in a stream; so does this.
                     raise UpstreamBadGateway(f"upstream stream error: {error_message(data)}")
-                text = _text_only(chunk) if self._amid_text() else None
-                if text is not None:
+                text = _text_only(chunk) if self._in_text() else None
+                if text == "":
+                    continue  # a blank chunk: the wrapper skips it and changes nothing
+                if text is not None and self.wrapper.sent_content_block_start:
                     out.append(_text_event(self.wrapper.current_content_block_index, text))
                     continue
                 feed.chunks.append(ModelResponseStream(**chunk))
@@ -333,14 +336,14 @@ class _Adapter:
                 break
         return out
 
-    def _amid_text(self) -> bool:
-        """Whether the wrapper waits for input inside an open text block, holding nothing:
-        then a text-only chunk changes none of its state and makes one text delta."""
+    def _in_text(self) -> bool:
+        """Whether the wrapper waits for input holding nothing, before its first block or
+        inside an open text block. Then a blank chunk changes none of its state and
+        makes no event; inside the block, a text-only chunk makes one text delta."""
         w = self.wrapper
         return (
             self.step is not None
             and not self.feed.chunks
-            and w.sent_content_block_start
             and not w.sent_content_block_finish
             and w.current_content_block_type == "text"
             and w.holding_chunk is None
@@ -363,7 +366,8 @@ _TEXT_ONLY_CHOICE = frozenset({"index", "delta", "logprobs", "finish_reason"})
 
 def _text_only(chunk: Any) -> str | None:
     """The text of a chunk whose one choice carries text and nothing else (no finish
-    reason, refusal, tool call, reasoning, logprobs or usage); None for any other."""
+    reason, refusal, tool call, reasoning, logprobs or usage), "" for one that carries
+    nothing at all (a role, an empty or null content); None for any other."""
     if not isinstance(chunk, dict) or chunk.get("usage") is not None:
         return None
     choices = chunk.get("choices")
@@ -381,7 +385,9 @@ def _text_only(chunk: Any) -> str | None:
     if not isinstance(delta, dict) or not _TEXT_ONLY_DELTA.issuperset(delta):
         return None
     text = delta.get("content")
-    if not isinstance(text, str) or not text or delta.get("refusal") is not None:
+    if text is None:
+        text = ""
+    if not isinstance(text, str) or delta.get("refusal") is not None:
         return None
     role = delta.get("role")
     return text if role is None or isinstance(role, str) else None

@@ -53,7 +53,9 @@ def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> di
 
 @st.composite
 def chunk_sequences(draw: st.DrawFn) -> list[dict[str, Any]]:
-    chunks = [_chunk({"role": "assistant", "content": "", "refusal": None})]
+    chunks: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        chunks.append(_chunk({"role": "assistant", "content": "", "refusal": None}))
     tools = 0
     for _ in range(draw(st.integers(min_value=0, max_value=12))):
         kind = draw(
@@ -69,6 +71,7 @@ def chunk_sequences(draw: st.DrawFn) -> list[dict[str, Any]]:
                     "tool",
                     "arguments",
                     "empty",
+                    "blank",
                     "logprobs",
                 ]
             )
@@ -98,6 +101,11 @@ def chunk_sequences(draw: st.DrawFn) -> list[dict[str, Any]]:
             chunks.append(_chunk({"tool_calls": [part]}))
         elif kind == "empty":
             chunks.append(_chunk({}))
+        elif kind == "blank":
+            blank = draw(
+                st.sampled_from([{"content": None}, {"role": "assistant"}, {"content": ""}])
+            )
+            chunks.append(_chunk(blank))
         elif kind == "logprobs":
             logprobs = {"content": [{"token": text, "logprob": -0.1, "top_logprobs": []}]}
             chunks.append(_chunk({"content": text}, logprobs=logprobs))
@@ -105,6 +113,9 @@ def chunk_sequences(draw: st.DrawFn) -> list[dict[str, Any]]:
     if finish is not None:
         last = draw(st.sampled_from([{}, {"content": draw(_TEXT)}]))
         chunks.append(_chunk(last, finish))
+        # What a provider may still send after its finish reason.
+        for late in draw(st.lists(st.sampled_from([{"content": "late"}, {}]), max_size=2)):
+            chunks.append(_chunk(late))
     if draw(st.booleans()):
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         chunks.append({**_chunk({}), "choices": [], "usage": usage})

@@ -35,6 +35,10 @@ from memory_proxy import litellm_server
 from memory_proxy.litellm_server import LiteLLMServer, LiteLLMServerError
 from memory_proxy.processes import Spawn
 
+# One xdist worker runs this module: its LiteLLM server is module-scoped, and spread over
+# four workers it started four times (~7.5 s of CPU each).
+pytestmark = pytest.mark.xdist_group("litellm-server-module")
+
 MASTER_KEY = "sk-test-master-6f1c0e2a9b8d4c7e"
 SUPERMEMORY_KEY = "sm-from-config-env"
 MEMORY_HEADERS = {"x-sm-user-id": "user-42", "x-sm-conversation-id": "conv-7"}

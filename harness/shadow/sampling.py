@@ -51,7 +51,10 @@ class SamplingPolicy:
         if self.models and model not in self.models:
             return "skipped:model"
         # Decided per user / conversation, so a conversation is mirrored whole or not at all.
-        if percent_bucket(sampling_key) >= self.rate:
+        # Salted: the gradual cutover's slices are the unsalted buckets of the same user ids
+        # (a 10 % sample would otherwise lie wholly inside a 25 % SDK slice, and the legacy
+        # slice would never be mirrored).
+        if percent_bucket("sample:" + sampling_key) >= self.rate:
             return "skipped:sample"
         return None
 

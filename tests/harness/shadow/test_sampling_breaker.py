@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from harness.shadow.breaker import CircuitBreaker
+from harness.shadow.canary_route import on_sdk
 from harness.shadow.sampling import (
     EvenSample,
     RateCap,
@@ -31,6 +32,17 @@ def test_sampling_is_consistent_per_key_and_near_the_rate() -> None:
     assert 0.25 < sum(first) / len(keys) < 0.35
     assert all(SamplingPolicy(rate=100).decide("chat", None, k) is None for k in keys)
     assert not any(SamplingPolicy(rate=0).decide("chat", None, k) is None for k in keys)
+
+
+def test_the_sample_is_drawn_apart_from_the_canary_slices() -> None:
+    """A 10 % sample mirrors about a tenth of each slice of a 25 % canary, not a tenth of
+    all users taken wholly from the SDK's slice."""
+    policy = SamplingPolicy(rate=10)
+    users = [f"user-{i}" for i in range(4000)]
+    for in_slice in (True, False):
+        members = [u for u in users if on_sdk(u, 25) is in_slice]
+        sampled = sum(policy.decide("chat", "m", u) is None for u in members)
+        assert 0.07 < sampled / len(members) < 0.13, (in_slice, sampled, len(members))
 
 
 def test_filters() -> None:

@@ -44,6 +44,9 @@ def _detail(evidence: dict[str, Any]) -> str:
             if g.get("status") == "FAIL"
         ]
         parts.extend(failing or [str(window.get("reason", ""))])
+        unrecorded = window.get("unrecorded") or 0
+        if unrecorded and failing:  # a passing window's reason already says so
+            parts.append(f"{unrecorded} legacy-answered pairs left out (no provider call recorded)")
     if "exit" in evidence:
         parts.append(f"cutover exit {evidence['exit']}")
     return "; ".join(p for p in parts if p)

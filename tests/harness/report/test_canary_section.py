@@ -35,6 +35,7 @@ def _rolled_back_run(path: Path) -> None:
         "pairs": 30,
         "served": {"sdk": 30},
         "reason": "canary: error rate: SDK error rate 50.0 %",
+        "unrecorded": 3,
         "gates": [
             {
                 "name": "canary: error rate",
@@ -67,6 +68,8 @@ def test_a_canary_run_is_reported_with_its_steps_windows_and_rollback_evidence(
     assert "window_passed" in section and "window PASS: 40 pairs (40 by sdk)" in section
     assert "window failed; window FAIL: 30 pairs" in section
     assert "SDK error rate 50.0 % (15 pairs; legacy 0.0 %)" in section
+    # Legacy pairs the judge left out are counted beside the failing gate.
+    assert "3 legacy-answered pairs left out (no provider call recorded)" in section
     assert "Canary: rolled_back" in render_html(report)
 
     data = json.loads(render_json(report))

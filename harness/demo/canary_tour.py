@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -28,7 +29,9 @@ from harness.loopback import free_port
 from harness.paths import HARNESS_CONFIG
 from harness.sandbox.client import SandboxControl
 from harness.sandbox.config_file import write_sandbox_config
+from harness.shadow.canary_route import POLL_SECONDS
 from harness.stack import Stack
+from harness.store.canary_store import CanaryStore
 from memory_proxy.config import load_config
 from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.processes import ChildProcess
@@ -93,7 +96,7 @@ def canary_tour(run_dir: Path) -> int:
         _say(
             f"      -> exit {faulty}; use_sdk: {read_use_sdk(faulty_config.read_text())}; "
             f"the front door now serves "
-            f"{_serving_percent(front.url):g} % from the SDK"
+            f"{_serving_percent(front.url, CanaryStore(store).percent()):g} % from the SDK"
         )
     ok = healthy == 0 and faulty == 1
     _say(
@@ -230,5 +233,14 @@ def _client(url: str, key: str, worker: int, stop: threading.Event) -> None:
             stop.wait(PAUSE_S)
 
 
-def _serving_percent(url: str) -> float:
-    return float(httpx.get(url + "/_shadow/stats", timeout=10).json()["canary"]["percent"])
+def _serving_percent(url: str, stored: float) -> float:
+    """What the front door serves from the SDK, once it has read the store's ``stored``
+    percent (it reads the store every POLL_SECONDS; asked at once after a rollback, it
+    still said the step's percent). At most 5 s: then what it says."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        stats = httpx.get(url + "/_shadow/stats", timeout=10).json()
+        serving = float(stats["canary"]["percent"])
+        if serving == stored or time.monotonic() > deadline:
+            return serving
+        time.sleep(POLL_SECONDS / 5)

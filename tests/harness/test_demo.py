@@ -92,6 +92,8 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ("cutover", "done"),
     ]
     assert "cutover drill done" in out
+    # The faulty slice rolled back: the front door serves no one from the SDK any more.
+    assert "use_sdk: False; the front door now serves 0 % from the SDK" in out
     # Upstream evidence from both sandboxes reached the gates that need it.
     gates = {gate["name"]: gate for gate in report["gates"]}
     assert gates["cookie persistence"]["samples"] > 0

@@ -92,14 +92,12 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ("cutover", "done"),
     ]
     assert "cutover drill done" in out
-    # The faulty slice rolled back: the front door serves no one from the SDK any more.
-    assert "use_sdk: False; the front door now serves 0 % from the SDK" in out
     # Upstream evidence from both sandboxes reached the gates that need it.
     gates = {gate["name"]: gate for gate in report["gates"]}
     assert gates["cookie persistence"]["samples"] > 0
     assert gates["memory routing"]["samples"] > 0
     # The health checks mirrored at the demo's --health-rate: the pairs its p95 needs.
-    assert gates["latency: health non-stream"]["samples"] >= 800
+    assert gates["latency: health non-stream"]["samples"] >= 3500
     # The client contract was judged on evidence from the sandbox, header by header.
     contract = gates["client contract"]
     assert contract["samples"] > 0

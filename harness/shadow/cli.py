@@ -18,8 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "legacy stack is started, its providers pointed at the replay upstream)",
     )
     parser.add_argument("--primary", choices=["sdk", "legacy"], help="who answers clients")
-    parser.add_argument("--sample-rate", type=float, help="percent of users mirrored")
-    parser.add_argument("--health-rate", type=float, help="percent of GET /health checks mirrored")
+    parser.add_argument("--sample-rate", type=_percent, help="percent of users mirrored")
+    parser.add_argument(
+        "--health-rate", type=_percent, help="percent of GET /health checks mirrored"
+    )
     parser.add_argument(
         "--max-rate", type=float, help="mirrored requests per second at most (0: no cap)"
     )
@@ -47,6 +49,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "`harness cutover --canary` sets in the store, --legacy-url everyone else",
     )
     parser.add_argument("--legacy-url", help="with --canary: the legacy proxy serving users")
+
+
+def _percent(text: str) -> float:
+    """A percentage argument, 0-100, as ``shadow.*_rate`` in harness.yaml must be."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage 0-100, got {text}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,3 +40,17 @@ def test_a_harness_error_is_one_line_and_exit_2_never_a_traceback(
     assert err.startswith("harness replay: ")
     assert "missing fields" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag", ["--sample-rate", "--health-rate"])
+@pytest.mark.parametrize("value", ["150", "-1", "ten"])
+def test_a_shadow_rate_outside_0_to_100_is_refused_before_anything_starts(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["shadow", flag, value])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: expected a percentage 0-100, got {value}" in capsys.readouterr().err
+    assert (
+        build_parser().parse_args(["shadow", flag, "40"]).__dict__[flag[2:].replace("-", "_")] == 40
+    )

@@ -311,6 +311,11 @@ def validate_upstream_mode(shadow: ShadowSettings, where: str | Path) -> None:
         raise ConfigError(f"{where}: shadow.live_budget: expected counts >= 0 (0: no cap)")
 
 
+def is_percentage(value: float) -> bool:
+    """Whether ``value`` is a rate in percent, as every ``shadow.*_rate`` must be."""
+    return 0 <= value <= 100
+
+
 def _validate(settings: HarnessSettings, path: Path) -> None:
     shadow = settings.shadow
     if shadow.primary not in ("sdk", "legacy"):
@@ -318,7 +323,7 @@ def _validate(settings: HarnessSettings, path: Path) -> None:
     validate_upstream_mode(shadow, path)
     for name in ("sample_rate", "aa_rate", "health_rate"):
         value = getattr(shadow, name)
-        if not 0 <= value <= 100:
+        if not is_percentage(value):
             raise ConfigError(f"{path}: shadow.{name}: expected a percentage 0-100, got {value}")
     if shadow.max_rate < 0:
         raise ConfigError(

@@ -66,10 +66,9 @@ def send_health_checks(url: str, count: int, interval_s: float = 0.005) -> int:
     """``GET /health`` ``count`` times, ``interval_s`` apart, as a monitor polls; how many
     answered 200.
 
-    Back to back, each check met the serving process still capturing and handing off the
-    one before, while the mirror side saw only the ~10 % that are mirrored, one at a
-    time: the SDK side's p95 carried the harness's own work (+0.9 ms on a 6 ms p95 in a
-    loaded run, against an allowance of 1.2 ms)."""
+    Sent back to back, the checks kept shadow mode's processes busy with the one before,
+    and the health slice's p95 read +0.9 ms on the SDK side on a 6 ms p95 (a loaded run,
+    1.2 ms allowed); a monitor's pace leaves them idle between checks."""
     ok = 0
     with httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
         for _ in range(count):

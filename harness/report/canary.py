@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.cutover.canary.judge import unrecorded_note
 from harness.report.model import CanaryLine, CanarySummary
 from harness.store.canary_store import CanaryEvent, CanaryState, CanaryStore
 from harness.store.dialect import store_exists
@@ -46,7 +47,7 @@ def _detail(evidence: dict[str, Any]) -> str:
         parts.extend(failing or [str(window.get("reason", ""))])
         unrecorded = window.get("unrecorded") or 0
         if unrecorded and failing:  # a passing window's reason already says so
-            parts.append(f"{unrecorded} legacy-answered pairs left out (no provider call recorded)")
+            parts.append(unrecorded_note(unrecorded))
     if "exit" in evidence:
         parts.append(f"cutover exit {evidence['exit']}")
     return "; ".join(p for p in parts if p)

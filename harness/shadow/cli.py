@@ -53,11 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _percent(text: str) -> float:
     """A percentage argument, 0-100, as ``shadow.*_rate`` in harness.yaml must be."""
+    from harness.settings import is_percentage
+
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 <= value <= 100:
+    if not is_percentage(value):
         raise argparse.ArgumentTypeError(f"expected a percentage 0-100, got {text}")
     return value
 

@@ -342,8 +342,7 @@ class _Adapter:
         makes no event; inside the block, a text-only chunk makes one text delta."""
         w = self.wrapper
         return (
-            self.step is not None
-            and not self.feed.chunks
+            self.step is not None  # it waits for input, so it holds no chunk of ours
             and not w.sent_content_block_finish
             and w.current_content_block_type == "text"
             and w.holding_chunk is None

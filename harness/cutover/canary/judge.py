@@ -49,6 +49,7 @@ __all__ = [
     "judge_window",
     "served_error",
     "unrecorded_legacy",
+    "unrecorded_note",
 ]
 
 
@@ -92,6 +93,11 @@ def served_error(observation: Observation, endpoint: str) -> bool:
     if observation.is_stream and 200 <= status < 300 and not observation.truncated:
         return not succeeded(observation, endpoint)
     return False
+
+
+def unrecorded_note(count: int) -> str:
+    """How a window's reason and the report's canary section name the pairs left out."""
+    return f"{count} legacy-answered pairs left out (no provider call recorded)"
 
 
 def unrecorded_legacy(pair: CapturedPair) -> bool:
@@ -174,8 +180,8 @@ def judge_window(
     status, reason = _decide(errors, latency, parity)
     if unrecorded:
         reason += (
-            f" ({unrecorded} legacy-answered pairs left out: no provider call recorded; "
-            "is the legacy LiteLLM server on the recording relay's config?)"
+            f"; {unrecorded_note(unrecorded)}: is the legacy LiteLLM server on the recording "
+            "relay's config?"
         )
     return WindowJudgement(status, len(pairs), dict(served), gates, reason, unrecorded)
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from litellm.anthropic_beta_headers_manager import update_request_with_filtered_beta
@@ -70,6 +70,8 @@ __all__ = ["ClaudeChatCall", "ChatStreamShaper", "build_claude_call", "chat_repl
 # Every ``ANTHROPIC_TOOL_NAME_REVERSE_MAP_KEY``-style setting litellm keeps per call
 # lives in litellm_params; the proxy passes none, as acompletion with no extras does.
 _NO_LITELLM_PARAMS: Mapping[str, Any] = {}
+# Stateless (its methods read only their arguments): one for every call.
+_CONFIG = AnthropicConfig()
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,7 @@ def build_claude_call(
     json_mode = bool(optional.pop("json_mode", False))
     optional.pop("is_vertex_request", None)
     transform_params = {**optional, "is_vertex_request": False}
-    config = AnthropicConfig()
-    sent = config.validate_environment(
+    sent = _CONFIG.validate_environment(
         headers=dict(headers),
         model=model,
         messages=messages,
@@ -114,7 +115,7 @@ def build_claude_call(
         api_key=route.deployment.api_key,
         api_base=route.deployment.api_base,
     )
-    data = config.transform_request(
+    data = _CONFIG.transform_request(
         model=model,
         messages=messages,
         optional_params=transform_params,
@@ -136,33 +137,32 @@ def build_claude_call(
     )
 
 
-class _NoLogging:
-    """What litellm's transformation code calls on its logging object, doing nothing:
-    the proxy logs its own line per request."""
-
-    def post_call(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-_NO_LOGGING = _NoLogging()
+# What ``transform_parsed_response`` reads of the provider's HTTP answer: the status (200:
+# the relay hands over success answers only) and the headers, which go to the reply's
+# hidden params alone, never into its JSON. So none are given: copying the real ones into
+# an ``httpx.Response`` was a third of the reply's translation (litellm 1.106.12, measured).
+_ANSWERED = httpx.Response(200)
 
 
 def chat_reply(call: ClaudeChatCall, reply: RelayedReply) -> bytes:
-    """The Chat Completions JSON for a Messages answer."""
-    raw = httpx.Response(200, content=reply.body, headers=list(reply.headers))
+    """The Chat Completions JSON for a Messages answer: what ``AnthropicConfig
+    .transform_response`` makes of it, entered one step in (past its logging call and
+    ``raw_response.json()``, which needs the answer as an ``httpx.Response``).
+
+    The arguments are the ones ``transform_response`` derives; the differential tests
+    hold the result to ``litellm.acompletion``'s."""
     result = ModelResponse()
     result.usage = Usage()  # type: ignore[attr-defined]
-    translated = AnthropicConfig().transform_response(
-        model=call.model,
-        raw_response=raw,
+    translated = _CONFIG.transform_parsed_response(
+        completion_response=json.loads(reply.body),
+        raw_response=_ANSWERED,
         model_response=result,
-        logging_obj=cast(Any, _NO_LOGGING),
-        request_data={},
-        messages=call.messages,
-        optional_params=call.optional_params,
-        litellm_params=dict(_NO_LITELLM_PARAMS),
-        encoding=None,
         json_mode=call.json_mode,
+        prefix_prompt=_CONFIG.get_prefix_prompt(messages=call.messages),
+        speed=call.optional_params.get("speed"),
+        # Set in litellm_params by litellm's tool-name mapping, which the proxy does not
+        # pass (``_NO_LITELLM_PARAMS``).
+        tool_name_reverse_map=None,
     )
     return translated.model_dump_json().encode()
 

@@ -176,7 +176,8 @@ def messages_reply(call: GptMessagesCall, reply: RelayedReply) -> bytes:
         response_object=json.loads(reply.body),
         model_response_object=ModelResponse(),
         hidden_params={},
-        _response_headers=dict(reply.headers),
+        # The headers would go to hidden params only, never into the Message.
+        _response_headers=None,
     )
     assert isinstance(completion, ModelResponse)
     message = ANTHROPIC_ADAPTER.translate_completion_output_params(

@@ -64,6 +64,7 @@ from memory_proxy.errors import UpstreamBadGateway
 from memory_proxy.model_table import Route
 from memory_proxy.relay import RelayedReply, RelayRequest
 from memory_proxy.sse_lines import block_data_lines
+from memory_proxy.upstream_errors import translate_reply_error
 
 __all__ = ["ClaudeChatCall", "ChatStreamShaper", "build_claude_call", "chat_reply", "chat_stream"]
 
@@ -184,10 +185,10 @@ async def chat_stream(call: ClaudeChatCall, events: AsyncIterator[bytes]) -> Asy
         out: list[bytes] = []
         try:
             _translate_block(iterator, shaper, block_data_lines(block), out)
-        except Exception:
+        except Exception as exc:  # noqa: BLE001 - the answer's fault, not the client's
             if out:  # what the block held before the failure still goes out first
                 yield b"".join(out)
-            raise
+            raise translate_reply_error(exc) from exc
         if out:
             yield b"".join(out)
     if shaper.finish_reason is None:

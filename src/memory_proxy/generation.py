@@ -36,7 +36,7 @@ from memory_proxy.streaming import (
     sse_response,
 )
 from memory_proxy.tracing import NO_TRACING, Span, Tracing
-from memory_proxy.upstream_errors import translate_upstream_error
+from memory_proxy.upstream_errors import translate_reply_error, translate_upstream_error
 
 __all__ = [
     "GenerationRequest",
@@ -183,6 +183,15 @@ def translation_step(build: Callable[[], T]) -> T:
         raise _in_client_format(translate_upstream_error(exc)) from exc
 
 
+def reply_translation_step(read: Callable[[], T]) -> T:
+    """Run litellm's translation of the provider's answer; what it raises is translated
+    here, once (an answer it cannot read is the provider's fault: 502)."""
+    try:
+        return read()
+    except Exception as exc:  # noqa: BLE001 - translated at this boundary
+        raise _in_client_format(translate_reply_error(exc)) from exc
+
+
 def _in_client_format(error: ProxyError) -> ProxyError:
     # The provider's own error body is in the provider's format, not the client's: the
     # client gets the error rendered in its own (status and message kept).
@@ -211,7 +220,7 @@ async def relay_translated(
         reply = await call_with_retries(
             lambda: attempt(lambda: relay.send(call)), state.retry, generation.attempts
         )
-        body = translation_step(lambda: translation.reply(reply))
+        body = reply_translation_step(lambda: translation.reply(reply))
         return Response(
             body, media_type="application/json", headers=relayed_response_headers(reply.headers)
         )

@@ -17,6 +17,7 @@ timeout (connect, headers, between chunks)   504     no       UpstreamTimeout
 reply not valid JSON, a cut stream, 5xx      502     no       UpstreamBadGateway (or base)
 other 4xx                                    4xx     no       UpstreamRejected
 litellm failed building the request          400     no       InvalidRequest
+litellm failed reading the provider's answer  502     no       UpstreamBadGateway
 ===========================================  ======  =======  ==========================
 
 Retries happen before the first byte only; after it, the error is one SSE error event.
@@ -47,7 +48,7 @@ from memory_proxy.errors import (
     UpstreamUnavailable,
 )
 
-__all__ = ["is_cloudflare_1200", "translate_upstream_error"]
+__all__ = ["is_cloudflare_1200", "translate_reply_error", "translate_upstream_error"]
 
 # Cloudflare's "error code: 1200" (cache connection limit: the origin is overloaded).
 _CLOUDFLARE_1200 = re.compile(r"error code:?\s*1200", re.IGNORECASE)
@@ -87,6 +88,22 @@ def translate_upstream_error(exc: BaseException) -> ProxyError:
         # The provider knows a retry cannot help (its SDKs obey this over the status).
         error.retryable = False
     return error
+
+
+def translate_reply_error(exc: BaseException) -> ProxyError:
+    """:func:`translate_upstream_error` for what reading a provider's answer raised.
+
+    litellm crashing on the answer (a field of another shape: a ``TypeError``, a
+    ``KeyError``) is the answer's fault, a 502; the same crash while building the request
+    is the client's, the 400 the table gives it.
+    """
+    error = translate_upstream_error(exc)
+    if not isinstance(error, InvalidRequest):
+        return error
+    crash = _in_chain(exc, _TRANSLATION_FAILURES) or exc
+    return UpstreamBadGateway(
+        f"upstream reply could not be translated ({type(crash).__name__} in litellm)"
+    )
 
 
 def _translate(exc: BaseException) -> ProxyError:
@@ -194,8 +211,9 @@ def _header(exc: BaseException, name: str) -> str | None:
 
 def _clean_message(exc: BaseException) -> str:
     raw = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    # litellm appends the traceback to some messages: file paths are nobody's business.
-    raw = str(raw).split("\nTraceback (most recent call last)")[0]
+    # litellm appends the traceback to some messages, after a newline or a space ("Invalid
+    # response object Traceback ..."): file paths, and the reply it quotes, are nobody's.
+    raw = str(raw).split("Traceback (most recent call last)")[0]
     text = _LITELLM_PREFIX.sub("", raw).strip()
     # Drop litellm's debugging tail ("Received Model Group=..." etc.) and hints, and
     # object reprs (``ssl:<ssl.SSLContext object at 0x...>``) that only carry addresses.

@@ -416,3 +416,47 @@ def test_a_stream_cut_before_its_stop_reason_ends_in_an_error_not_a_made_up_stop
     assert oracle_events[-2][1]["choices"][0]["finish_reason"] == "stop"
     assert mine[-1][1]["error"]["message"] == "upstream stream ended without its final event"
     assert b"[DONE]" not in ours.body
+
+
+_UNREADABLE_EVENT = ("message_delta", {"type": "message_delta"})  # no delta: litellm's KeyError
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Scripted(b'{"type": "message", "role": "assistant"}'),
+        Scripted(b"[]"),
+        Scripted(sse([*anthropic_events(TEXT)[:1], _UNREADABLE_EVENT]), stream=True),
+    ],
+    ids=["json-without-content", "json-list", "stream-before-the-first-byte"],
+)
+def test_an_answer_litellm_cannot_read_is_the_providers_502(
+    provider: tuple[ScriptedProvider, str], proxy: str, reply: Scripted
+) -> None:
+    """A 200 answer of another shape: litellm crashes reading it. The provider's fault,
+    a 502 sent once; the same crash building the request is the client's 400, which
+    would tell the client to change a request that was fine."""
+    scripted, _ = provider
+    scripted.reply = reply
+    scripted.requests.clear()
+    body = {"messages": [{"role": "user", "content": "Hi"}], "stream": reply.stream}
+    ours = via_proxy(proxy, {**body, "model": "claude-sonnet-4.5"})
+    assert ours.status == 502, ours
+    error = json.loads(ours.body)["error"]
+    assert error["message"].startswith("upstream reply could not be translated ("), error
+    assert len(scripted.requests) == 1
+
+
+def test_an_event_litellm_cannot_read_after_the_first_byte_is_an_error_event(
+    provider: tuple[ScriptedProvider, str], proxy: str
+) -> None:
+    scripted, _ = provider
+    scripted.reply = Scripted(
+        sse([*anthropic_events(TEXT, split=5)[:6], _UNREADABLE_EVENT]), stream=True
+    )
+    body = {"messages": [{"role": "user", "content": "Capital of France?"}], "stream": True}
+    ours = via_proxy(proxy, {**body, "model": "claude-sonnet-4.5"})
+    events = normalized_events(ours.body)
+    assert ours.status == 200
+    assert events[0][1]["choices"][0]["delta"]["content"]  # text came before it
+    assert events[-1][1]["error"]["message"].startswith("upstream reply could not be translated")

@@ -300,6 +300,35 @@ def test_error_after_the_first_byte_matches(
     assert_same_events(ours, theirs)
 
 
+_UNTRANSLATABLE = "upstream reply could not be translated ("
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b'{"choices": [{"index": 0, "message": null}]}', _UNTRANSLATABLE),
+        (b"[]", _UNTRANSLATABLE),
+        # litellm's own message for it carries a traceback and the reply: neither is sent.
+        (b"null", "upstream call failed: Invalid response object"),
+    ],
+    ids=["choice-without-message", "list", "null"],
+)
+def test_an_answer_litellm_cannot_read_is_the_providers_502(
+    provider: tuple[ScriptedProvider, str], proxy: str, answer: bytes, message: str
+) -> None:
+    """A 200 answer of another shape is the provider's fault: a 502, sent once, never the
+    400 that would tell the client to change its request."""
+    scripted, _ = provider
+    scripted.reply = Scripted(answer)
+    scripted.requests.clear()
+    ours = via_proxy(proxy, {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 10})
+    assert ours.status == 502, ours
+    error = json.loads(ours.body)["error"]
+    assert error["message"].startswith(message), error
+    assert "Traceback" not in error["message"] and "received_args" not in error["message"]
+    assert len(scripted.requests) == 1
+
+
 _TEXT = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40
 )

@@ -60,7 +60,7 @@ from litellm.types.utils import ModelResponse, Usage
 
 from memory_proxy.anthropic_upstream import anthropic_url
 from memory_proxy.chat_preparation import prepare_chat
-from memory_proxy.errors import UpstreamBadGateway
+from memory_proxy.errors import stream_cut
 from memory_proxy.model_table import Route
 from memory_proxy.relay import RelayedReply, RelayRequest
 from memory_proxy.sse_lines import block_data_lines
@@ -194,7 +194,7 @@ async def chat_stream(call: ClaudeChatCall, events: AsyncIterator[bytes]) -> Asy
     if shaper.finish_reason is None:
         # Cut at an event boundary: no stop reason came. litellm would close with a made-up
         # "stop"; the client must not take a cut reply for a whole one.
-        raise UpstreamBadGateway("upstream stream ended without its final event")
+        raise stream_cut()
     yield b"".join(_event(last) for last in shaper.end())
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "UpstreamReply",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "stream_cut",
 ]
 
 
@@ -179,6 +180,12 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamBadGateway(UpstreamError):
     status = 502
     kind = ErrorKind.UPSTREAM
+
+
+def stream_cut() -> UpstreamBadGateway:
+    """A provider stream that ended, at an event boundary, before its final event: the
+    client must not take what it got for a whole reply."""
+    return UpstreamBadGateway("upstream stream ended without its final event")
 
 
 class UpstreamTimeout(UpstreamError):

@@ -27,7 +27,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from memory_proxy.api_formats import ApiFormat
-from memory_proxy.errors import UpstreamBadGateway
+from memory_proxy.errors import UpstreamBadGateway, stream_cut
 from memory_proxy.upstream_errors import translate_upstream_error
 
 __all__ = [
@@ -165,7 +165,7 @@ def sse_response(
                 if response.answered:
                     outcome = "complete"
             if not finished:
-                raise UpstreamBadGateway("upstream stream ended without its final event")
+                raise stream_cut()
             if trailer:
                 yield trailer
             outcome = "complete"

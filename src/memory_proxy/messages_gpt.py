@@ -34,6 +34,11 @@ Re-implemented, and why:
   ``test_messages_gpt_stream`` holds every event to the wrapper's own, over generated
   chunk sequences cut into reads anywhere.
 
+Deliberate difference from ``litellm.anthropic_messages``: a stream the provider ends
+with neither a finish reason nor its ``[DONE]`` ends with an error event. litellm closes
+it with a ``message_stop`` (no ``content_block_stop``, no ``message_delta``), which the
+client takes for a whole reply.
+
 The wrapper is an async iterator that reads the provider itself. It is driven by hand
 (:class:`_Adapter`): its input (:class:`_Feed`) hands over the chunks of one provider
 read and then suspends it, so the proxy knows which events one read made and sends
@@ -67,7 +72,7 @@ from litellm.llms.openai.openai import OpenAIChatCompletion
 from litellm.types.utils import ModelResponse, ModelResponseStream
 
 from memory_proxy.chat_preparation import prepare_chat
-from memory_proxy.errors import UpstreamBadGateway
+from memory_proxy.errors import UpstreamBadGateway, stream_cut
 from memory_proxy.model_table import Route
 from memory_proxy.openai_upstream import DEFAULT_BASE
 from memory_proxy.relay import RelayedReply, RelayRequest, error_message
@@ -216,7 +221,10 @@ async def messages_stream(
             try:
                 block = await reads.__anext__()
             except StopAsyncIteration:
-                feed.ended = True
+                if adapter.whole:
+                    feed.ended = True
+                else:  # see the module docstring's deliberate differences
+                    feed.failure = stream_cut()
             except Exception as exc:  # noqa: BLE001 - litellm's, as if its own read failed
                 feed.failure = exc
             else:
@@ -286,6 +294,8 @@ class _Adapter:
         self.sse = wrapper.async_anthropic_sse_wrapper()
         self.step: Any = None  # the SSE generator's next step, while it waits for input
         self.done = False
+        # The provider sent a finish reason or its "[DONE]": the reply is whole.
+        self.whole = False
 
     def run(self) -> list[bytes]:
         """Every event the wrapper makes from what it has been given."""
@@ -315,7 +325,7 @@ class _Adapter:
         for line in block_data_lines(block):
             data = line[5:].strip()
             if data == "[DONE]":
-                feed.ended = True
+                self.whole = feed.ended = True
                 break
             try:
                 chunk = json.loads(data)
@@ -328,6 +338,8 @@ class _Adapter:
                 if text is not None and self.wrapper.sent_content_block_start:
                     out.append(_text_event(self.wrapper.current_content_block_index, text))
                     continue
+                if not self.whole:
+                    self.whole = _finishes(chunk)
                 feed.chunks.append(ModelResponseStream(**chunk))
             except Exception as exc:  # noqa: BLE001 - litellm's, as if its own read failed
                 feed.failure = exc
@@ -391,6 +403,14 @@ def _text_only(chunk: Any) -> str | None:
         return None
     role = delta.get("role")
     return text if role is None or isinstance(role, str) else None
+
+
+def _finishes(chunk: Any) -> bool:
+    """Whether a chunk carries a finish reason (text-only chunks never do)."""
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict) and choice.get("finish_reason") is not None for choice in choices
+    )
 
 
 def _text_event(index: int, text: str) -> bytes:

@@ -4,7 +4,9 @@ litellm's ``AnthropicStreamWrapper`` reading the same chunks by itself.
 ``messages_stream`` resumes the wrapper by hand and writes a text-only chunk amid a
 text block itself; these tests hold every event to what the wrapper alone makes, for
 generated chunk sequences (text, refusals, reasoning, tool calls, empty and combined
-chunks, usage) cut into provider reads anywhere.
+chunks, usage) cut into provider reads anywhere. A sequence with neither a finish reason
+nor ``[DONE]`` is a cut stream: the proxy's deliberate difference ends it with the error
+event the wrapper makes when its input fails there.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from litellm.llms.anthropic.pass_through.adapters.streaming_iterator import (
 )
 from litellm.types.utils import ModelResponseStream
 
+from memory_proxy.errors import stream_cut
 from memory_proxy.messages_gpt import GptMessagesCall, messages_stream
 from memory_proxy.relay import RelayRequest
 
@@ -135,10 +138,14 @@ async def _ours(reads: list[bytes]) -> bytes:
     return b"".join([batch async for batch in messages_stream(CALL, provider())])
 
 
-async def _litellms(chunks: list[dict[str, Any]]) -> bytes:
+async def _litellms(chunks: list[dict[str, Any]], failure: Exception | None = None) -> bytes:
+    """The wrapper reading ``chunks`` by itself; its input then fails with ``failure``."""
+
     async def stream() -> AsyncIterator[ModelResponseStream]:
         for chunk in chunks:
             yield ModelResponseStream(**chunk)
+        if failure is not None:
+            raise failure
 
     wrapper = AnthropicStreamWrapper(completion_stream=stream(), model=MODEL)  # type: ignore[arg-type]
     return b"".join([event async for event in AnthropicSSEStream(wrapper)])
@@ -170,7 +177,8 @@ def test_every_event_is_the_wrappers(
     chunks: list[dict[str, Any]], done: bool, cuts: list[int]
 ) -> None:
     ours = asyncio.run(_ours(_cut(_sse(chunks, done), cuts)))
-    theirs = asyncio.run(_litellms(chunks))
+    whole = done or any(c["choices"] and c["choices"][0]["finish_reason"] for c in chunks)
+    theirs = asyncio.run(_litellms(chunks, None if whole else stream_cut()))
     assert _normalized(ours).split(b"\n\n") == _normalized(theirs).split(b"\n\n")
 
 
@@ -213,3 +221,19 @@ def test_a_failed_read_ends_the_stream_with_an_error_event() -> None:
     stream = asyncio.run(run())
     assert b'"text": "Hi"' in stream
     assert stream.rstrip().split(b"\n\n")[-1].startswith(b"event: error")
+
+
+def test_a_stream_cut_before_its_finish_reason_ends_in_an_error_not_a_message_stop() -> None:
+    """The deliberate difference: the provider closed after some text, with no finish
+    reason and no ``[DONE]``. litellm's wrapper would close with a ``message_stop``, which
+    the Anthropic SDK takes for a whole reply; the proxy's last event is an error."""
+    chunks = [_chunk({"role": "assistant", "content": ""}), _chunk({"content": "Paris is"})]
+    events = asyncio.run(_ours(_sse(chunks, done=False))).rstrip().split(b"\n\n")
+    assert b'"text": "Paris is"' in events[-2]
+    assert events[-1].startswith(b"event: error")
+    assert b"upstream stream ended without its final event" in events[-1]
+    assert not any(event.startswith(b"event: message_stop") for event in events)
+    # Either end makes it whole: the finish reason, or the [DONE] alone.
+    for whole in (_sse([*chunks, _chunk({}, "stop")], done=False), _sse(chunks, done=True)):
+        last = asyncio.run(_ours(whole)).rstrip().split(b"\n\n")[-1]
+        assert last.startswith(b"event: message_stop")

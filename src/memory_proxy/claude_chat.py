@@ -4,7 +4,7 @@ An OpenAI-format client (the openai SDK, JetBrains AI Assistant) asking for a Cl
 model needs its request rewritten as Messages and the answer rewritten back. The
 rewriting is litellm's own: its call preparation (``chat_preparation``),
 ``AnthropicConfig`` (request headers, ``transform_request``,
-``transform_response``) and its Anthropic stream iterator (``ModelResponseIterator``,
+``transform_parsed_response``) and its Anthropic stream iterator (``ModelResponseIterator``,
 one OpenAI chunk per Messages event). The call itself goes over the shared session
 (``relay``), like a pass-through: no thread-pool executor, no logging or success
 callbacks, no cost calculation, none of the per-call machinery that made
@@ -13,6 +13,11 @@ callbacks, no cost calculation, none of the per-call machinery that made
 
 Re-implemented, and why:
 
+- the entry to the answer's translation (:func:`chat_reply`). ``transform_response``
+  takes the answer as an ``httpx.Response``, decodes it for a logging call and parses
+  it, then derives three arguments (the prefix prompt, ``speed``, the tool-name map) and
+  calls ``transform_parsed_response``, which the proxy calls itself with the same three
+  and the answer it already parsed: 0.18 -> 0.10 ms a reply (in-process, litellm 1.106.12).
 - the stream's shaping (:class:`ChatStreamShaper`). litellm's ``CustomStreamWrapper``
   gives every chunk the stream's id and ``created``, the role to the first delta only,
   drops empty deltas, holds the finish reason for one last empty delta and, with
@@ -141,17 +146,13 @@ def build_claude_call(
 # What ``transform_parsed_response`` reads of the provider's HTTP answer: the status (200:
 # the relay hands over success answers only) and the headers, which go to the reply's
 # hidden params alone, never into its JSON. So none are given: copying the real ones into
-# an ``httpx.Response`` was a third of the reply's translation (litellm 1.106.12, measured).
+# an ``httpx.Response`` was over a quarter of the reply's translation (1.106.12, measured).
 _ANSWERED = httpx.Response(200)
 
 
 def chat_reply(call: ClaudeChatCall, reply: RelayedReply) -> bytes:
-    """The Chat Completions JSON for a Messages answer: what ``AnthropicConfig
-    .transform_response`` makes of it, entered one step in (past its logging call and
-    ``raw_response.json()``, which needs the answer as an ``httpx.Response``).
-
-    The arguments are the ones ``transform_response`` derives; the differential tests
-    hold the result to ``litellm.acompletion``'s."""
+    """The Chat Completions JSON for a Messages answer, ``transform_response``'s work
+    entered one step in (see the module docstring)."""
     result = ModelResponse()
     result.usage = Usage()  # type: ignore[attr-defined]
     translated = _CONFIG.transform_parsed_response(

@@ -15,7 +15,15 @@ from memory_proxy.api_formats import FormatName
 from memory_proxy.config import ProxyConfig
 from memory_proxy.model_table import ModelTable
 
-__all__ = ["CASES", "DEFAULT_CASES", "TRANSLATED", "BenchCase", "HttpCall", "parse_cases"]
+__all__ = [
+    "CASES",
+    "DEFAULT_CASES",
+    "SAME_FORMAT",
+    "TRANSLATED",
+    "BenchCase",
+    "HttpCall",
+    "parse_cases",
+]
 
 PROMPT = "Hello there, benchmark: a short answer please."
 
@@ -113,8 +121,15 @@ CASES: dict[str, BenchCase] = {
     )
 }
 DEFAULT_CASES = tuple(CASES)
-# The cases whose client format is not the provider's: the proxy translates them.
-TRANSLATED = frozenset({"chat-claude", "chat-claude-stream", "messages-gpt", "messages-gpt-stream"})
+# The cases whose client format is not the provider's (the proxy translates them), each
+# with its same-format case: the same client format and streaming, passed through.
+SAME_FORMAT: dict[str, str] = {
+    "chat-claude": "chat",
+    "chat-claude-stream": "chat-stream",
+    "messages-gpt": "messages",
+    "messages-gpt-stream": "messages-stream",
+}
+TRANSLATED = frozenset(SAME_FORMAT)
 
 
 def parse_cases(text: str) -> list[BenchCase]:

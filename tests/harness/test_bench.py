@@ -302,7 +302,7 @@ def test_translated_cases_have_their_own_targets() -> None:
         ("sdk", "messages-stream"): summary("sdk", "messages-stream", 1500, 0.8, 2.0),
         ("direct", "messages-gpt-stream"): summary("direct", "messages-gpt-stream", 2000, 0.4, 2.0),
         ("sdk", "messages-gpt-stream"): summary("sdk", "messages-gpt-stream", 1100, 2.1, 3.5),
-        ("legacy", "messages-gpt-stream"): summary("legacy", "messages-gpt-stream", 100, 16, 60.0),
+        ("legacy", "messages-gpt-stream"): summary("legacy", "messages-gpt-stream", 100, 25, 60.0),
     }
     soak = SoakResult(20_000, 20_000, 300.0, 306.0, 306.0, [300.0, 306.0])
     cases = ["chat-claude", "messages-gpt-stream"]
@@ -315,9 +315,13 @@ def test_translated_cases_have_their_own_targets() -> None:
     stream = checks["translation cpu added [messages-gpt-stream]"]
     assert stream.passed and round(stream.measured, 2) == 1.3 and stream.limit == 1.5
     assert "sdk cpu/request [chat-claude]" not in checks
-    # 8x legacy: enough for a pass-through case, not for a translated one (10x).
-    assert not checks["sdk/legacy throughput [chat-claude]"].passed
-    assert checks["sdk/legacy throughput [messages-gpt-stream]"].passed  # 11x
+    # Against legacy, a translated case's capacity: its CPU per request, >= 10x (the
+    # throughput ratio, 8x and 11x here, is only the detail).
+    capacity = checks["legacy/sdk cpu per request [chat-claude]"]
+    assert not capacity.passed and round(capacity.measured, 2) == 8.82  # 15 / 1.7
+    assert capacity.detail == "throughput ratio 8.0x"
+    assert checks["legacy/sdk cpu per request [messages-gpt-stream]"].passed  # 25 / 2.1
+    assert not any("throughput" in name for name in checks)
     # Unpaced, TTFT is queueing: no TTFT gate.
     assert not any("ttft" in name for name in checks)
     # Every case translated: the soak's growth must stay under 5 MB.

@@ -14,7 +14,15 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["LoopbackServer", "free_port"]
+__all__ = ["PROVIDER_KEEP_ALIVE_SECONDS", "LoopbackServer", "free_port"]
+
+
+# How long the servers here keep an idle keep-alive connection: as long as a provider's
+# edge does (Cloudflare, in front of Anthropic's and OpenAI's APIs: 400 s for HTTP/1.1).
+# The proxy's upstream pool reuses an idle connection for up to 120 s; at uvicorn's 5 s
+# default the sandbox closed connections the proxy was reusing at that instant, and a
+# burst after a pause failed with "Cannot write to closing transport" (503).
+PROVIDER_KEEP_ALIVE_SECONDS = 400
 
 
 def free_port() -> int:
@@ -39,6 +47,7 @@ class LoopbackServer:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=PROVIDER_KEEP_ALIVE_SECONDS,
         )
         self._server = uvicorn.Server(config)
         # uvicorn installs signal handlers only on the main thread; the owner of this

@@ -6,6 +6,7 @@ import argparse
 
 import uvicorn
 
+from harness.loopback import PROVIDER_KEEP_ALIVE_SECONDS
 from harness.sandbox.app import create_app
 from harness.sandbox.cli import add_arguments, settings_from_args
 
@@ -21,7 +22,13 @@ def main(argv: list[str] | None = None) -> None:
         settings = settings_from_args(args)
     except ValueError as error:
         parser.error(str(error))
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_keep_alive=PROVIDER_KEEP_ALIVE_SECONDS,
+    )
 
 
 if __name__ == "__main__":

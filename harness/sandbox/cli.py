@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from harness.loopback import PROVIDER_KEEP_ALIVE_SECONDS
 from harness.sandbox.settings import DEFAULT_MODELS, FaultSettings, SandboxSettings
 
 __all__ = ["add_arguments", "run", "settings_from_args"]
@@ -80,5 +81,11 @@ def run(args: argparse.Namespace) -> int:
     from harness.sandbox.app import create_app
 
     settings = settings_from_args(args)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_keep_alive=PROVIDER_KEEP_ALIVE_SECONDS,
+    )
     return 0

@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from memory_proxy.config import ProxyOptions
 from memory_proxy.litellm_env import LITELLM_OFFLINE_ENV
 from memory_proxy.processes import ChildProcess, ProcessStartError, Spawn
 
@@ -129,6 +130,10 @@ class LiteLLMServer(ChildProcess):
             self.host,
             "--port",
             str(self.port),
+            # The legacy proxy's httpx pool keeps an idle connection 5 s, as long as
+            # uvicorn's default here: the same close race the proxies' own default avoids.
+            "--keepalive_timeout",
+            str(int(ProxyOptions.keep_alive_timeout_seconds)),
         ]
 
     def derived_config(self) -> dict[str, Any]:

@@ -240,7 +240,7 @@ def test_server_is_ready(server: LiteLLMServer) -> None:
     assert server.startup_seconds is not None and server.startup_seconds > 0
     response = httpx.get(f"{server.url}/health/liveliness", timeout=5)
     assert response.status_code == 200
-    assert server.command()[-4:] == ["--host", "127.0.0.1", "--port", str(server.port)]
+    assert server.command()[-6:-2] == ["--host", "127.0.0.1", "--port", str(server.port)]
 
 
 def test_derived_config_enables_forwarding(server: LiteLLMServer) -> None:
@@ -348,6 +348,9 @@ def test_command_uses_the_litellm_script_next_to_python(tmp_path: Path) -> None:
         "127.0.0.1",
         "--port",
         "4123",
+        # Longer than the legacy proxy's httpx pool keeps an idle connection (5 s).
+        "--keepalive_timeout",
+        "75",
     ]
     assert launcher.url == "http://127.0.0.1:4123"
     assert launcher.pid is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -256,3 +257,27 @@ def test_latency_comes_before_the_headers(http: httpx.Client, url: str) -> None:
         headers_at = time.monotonic() - started
         assert response.status_code == 200
     assert headers_at >= 0.2
+
+
+def test_an_idle_connection_outlives_the_proxys_upstream_pool() -> None:
+    """The proxy's upstream pool reuses a connection idle up to KEEPALIVE_SECONDS; the
+    sandbox, like a provider's edge, must keep it open longer, or a burst after a pause
+    meets connections it is closing ("Cannot write to closing transport", a 503)."""
+    from harness.loopback import PROVIDER_KEEP_ALIVE_SECONDS
+    from memory_proxy.session import KEEPALIVE_SECONDS
+
+    assert PROVIDER_KEEP_ALIVE_SECONDS > KEEPALIVE_SECONDS
+
+
+def test_the_sandbox_keeps_a_connection_idle_past_uvicorns_default(
+    sandbox_server: LoopbackServer,
+) -> None:
+    request = (
+        f"GET /_sandbox/health HTTP/1.1\r\nhost: 127.0.0.1:{sandbox_server.port}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", sandbox_server.port), timeout=10) as conn:
+        conn.sendall(request)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(5.5)  # past uvicorn's default keep-alive, 5 s
+        conn.sendall(request)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")

@@ -45,10 +45,13 @@ def sandbox_server() -> Iterator[LoopbackServer]:
 
 @pytest.fixture
 def sandbox(sandbox_server: LoopbackServer) -> Iterator[SandboxControl]:
-    """The shared sandbox, reset (captures, cookies, faults) before each test."""
+    """The shared sandbox, reset (captures, cookies, faults) before and after each test:
+    a fault rate left set would reach the next test on the worker that uses the server
+    without this fixture."""
     with SandboxControl(sandbox_server.url) as control:
         control.reset()
         yield control
+        control.reset()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import pytest
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage
 
 from harness.loopback import LoopbackServer
+from harness.sandbox.client import SandboxControl
 from tests.harness.sandbox.bodies import API_KEY, WEATHER_SCHEMA
 
 TOOL = {
@@ -20,7 +21,9 @@ TOOL = {
 
 
 @pytest.fixture
-def client(sandbox_server: LoopbackServer) -> openai.OpenAI:
+def client(sandbox_server: LoopbackServer, sandbox: SandboxControl) -> openai.OpenAI:
+    # ``sandbox`` resets the shared sandbox first: a test before this one on the same worker
+    # may have left it a fault rate (a stream here once met its 500).
     return openai.OpenAI(base_url=sandbox_server.url + "/v1", api_key=API_KEY, max_retries=0)
 
 
@@ -101,7 +104,7 @@ def test_a_function_call_and_its_output(client: openai.OpenAI) -> None:
     assert "sunny" in answered.output_text
 
 
-def test_errors_in_the_apis_format(sandbox_server: LoopbackServer) -> None:
+def test_errors_in_the_apis_format(sandbox_server: LoopbackServer, sandbox: SandboxControl) -> None:
     headers = {"authorization": f"Bearer {API_KEY}"}
     url = sandbox_server.url + "/v1/responses"
     missing = httpx.post(url, json={"model": "gpt-4o"}, headers=headers)

@@ -56,6 +56,16 @@ def _plan(tmp_path: Path, *targets: LoadTarget, **overrides: Any) -> LoadPlan:
     return LoadPlan(**values)
 
 
+def _answers_counted(out_dir: Path) -> int:
+    """The answers Locust has counted so far, from its stats file (0 before it exists)."""
+    for stats in out_dir.glob("*/*/locust_stats.csv"):
+        with stats.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["Name"] == "Aggregated":
+                    return int(row["Request Count"])
+    return 0
+
+
 def _load_runs(store: Path) -> list[dict[str, Any]]:
     with sqlite3.connect(store) as conn:
         rows = conn.execute(
@@ -205,11 +215,11 @@ def test_ctrl_c_stops_the_run_and_keeps_what_was_measured(
 
     def interrupted_wait(self: subprocess.Popen[bytes], timeout: float | None = None) -> int:
         if timeout is not None and timeout > 30:  # the driver waiting for the whole run
-            # Ctrl-C once Locust has sent a few requests (the warm-up went before it): on a
-            # busy machine its start alone can take longer than any fixed sleep.
-            started = sandbox.latest_seq()
+            # Ctrl-C once Locust has counted a few answers (its stats file, rewritten every
+            # second): on a busy machine its start alone can take longer than any fixed
+            # sleep, and requests the provider has seen may not be answered yet.
             deadline = time.monotonic() + 60
-            while sandbox.latest_seq() < started + 5 and time.monotonic() < deadline:
+            while _answers_counted(tmp_path / "load") < 5 and time.monotonic() < deadline:
                 time.sleep(0.1)
             raise KeyboardInterrupt
         return wait(self, timeout)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
-from harness.loopback import PROVIDER_KEEP_ALIVE_SECONDS
-from harness.sandbox.app import create_app
-from harness.sandbox.cli import add_arguments, settings_from_args
+from harness.sandbox.cli import add_arguments, serve, settings_from_args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,13 +18,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = settings_from_args(args)
     except ValueError as error:
         parser.error(str(error))
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        timeout_keep_alive=PROVIDER_KEEP_ALIVE_SECONDS,
-    )
+    serve(settings, log_level="info")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import argparse
 from harness.loopback import PROVIDER_KEEP_ALIVE_SECONDS
 from harness.sandbox.settings import DEFAULT_MODELS, FaultSettings, SandboxSettings
 
-__all__ = ["add_arguments", "run", "settings_from_args"]
+__all__ = ["add_arguments", "run", "serve", "settings_from_args"]
 
 _FAULT_FLAGS = (
     ("latency_ms", "base latency before the response headers (ms)"),
@@ -76,16 +76,20 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the sandbox provider until interrupted."""
+    serve(settings_from_args(args), log_level="warning")
+    return 0
+
+
+def serve(settings: SandboxSettings, *, log_level: str) -> None:
+    """Serve the sandbox provider ``settings`` describe with uvicorn until interrupted."""
     import uvicorn
 
     from harness.sandbox.app import create_app
 
-    settings = settings_from_args(args)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        log_level=log_level,
         timeout_keep_alive=PROVIDER_KEEP_ALIVE_SECONDS,
     )
-    return 0

@@ -175,21 +175,22 @@ class Translation:
 
 
 def translation_step(build: Callable[[], T]) -> T:
-    """Run one step of litellm's translation; what it raises is translated here, once
-    (a request it cannot translate is the client's: 400)."""
-    try:
-        return build()
-    except Exception as exc:  # noqa: BLE001 - translated at this boundary
-        raise _in_client_format(translate_upstream_error(exc)) from exc
+    """Run one step of litellm's translation of the request; what it raises is translated
+    here, once (a request it cannot translate is the client's: 400)."""
+    return _translated(build, translate_upstream_error)
 
 
 def reply_translation_step(read: Callable[[], T]) -> T:
     """Run litellm's translation of the provider's answer; what it raises is translated
     here, once (an answer it cannot read is the provider's fault: 502)."""
+    return _translated(read, translate_reply_error)
+
+
+def _translated(step: Callable[[], T], translate: Callable[[BaseException], ProxyError]) -> T:
     try:
-        return read()
+        return step()
     except Exception as exc:  # noqa: BLE001 - translated at this boundary
-        raise _in_client_format(translate_reply_error(exc)) from exc
+        raise _in_client_format(translate(exc)) from exc
 
 
 def _in_client_format(error: ProxyError) -> ProxyError:
